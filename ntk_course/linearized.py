@@ -1,0 +1,33 @@
+"""The network linearised around its initialisation: f_lin(x; theta) = f(x; theta_0) + J(x)(theta - theta_0).
+
+Gradient descent on f_lin is exactly kernel gradient descent with the (frozen) empirical NTK at
+initialisation, the t = 0 kernel of Theorem 2; comparing it with the real network shows how lazy
+the training is (Lee et al. 2019 prove the two agree as the width grows).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.func import functional_call, jvp
+
+
+class Linearized(nn.Module):
+    """First-order Taylor expansion of ``model`` in its parameters around their current values.
+
+    Its trainable parameters are the displacement theta - theta_0 (zero at creation), so
+    ``Linearized(model)(x)`` equals ``model(x)`` until it is trained.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.base = copy.deepcopy(model).requires_grad_(False)
+        self.names = [name for name, _ in self.base.named_parameters()]
+        self.delta = nn.ParameterList(nn.Parameter(torch.zeros_like(p)) for _, p in self.base.named_parameters())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        theta0 = dict(self.base.named_parameters())
+        tangent = dict(zip(self.names, self.delta))
+        out, lin = jvp(lambda p: functional_call(self.base, p, (x,)), (theta0,), (tangent,))
+        return out + lin

@@ -1,0 +1,116 @@
+"""Fully connected networks in the NTK parametrisation of Section 2, and the standard one of Remark 1.
+
+NTK parametrisation: alpha^(0) = x, h^(l+1) = W^(l) alpha^(l) / sqrt(n_l) + beta b^(l),
+alpha^(l) = sigma(h^(l)), f = h^(L), with every W^(l)_ij and b^(l)_j drawn N(0, 1).
+Standard (LeCun) parametrisation: h^(l+1) = W^(l) alpha^(l) + b^(l) with W^(l)_ij ~ N(0, 1/n_l) and
+b^(l)_j ~ N(0, beta^2). Both give the same law of f at initialisation (Proposition 1); only the
+gradients differ, by the factors 1/sqrt(n_l) and beta (Remark 1), and so do the NTK and training.
+
+``ensemble=E`` stacks E independent networks in one module (parameters with a leading axis E), so
+many initialisations train in one batched pass instead of a Python loop.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ._checks import non_negative, positive_int, widths_list
+from .activations import Activation, Fn, get_activation
+
+PARAMETRIZATIONS = ("ntk", "standard")
+
+
+@dataclass
+class ForwardCache:
+    """What the structured empirical NTK needs from one forward pass: alpha^(l) and sigma_dot(h^(l))."""
+
+    activations: list[torch.Tensor]  # alpha^(0..L-1), each (..., N, n_l)
+    derivatives: list[torch.Tensor]  # sigma_dot(h^(1..L-1)), each (..., N, n_l)
+    output: torch.Tensor  # f = h^(L), (..., N, n_L)
+
+
+class NTKMLP(nn.Module):
+    """A multilayer perceptron with widths [n_0, n_1, ..., n_L] (depth L = len(widths) - 1).
+
+    ``forward(x)`` maps (N, n_0) to (N, n_L), or to (E, N, n_L) when ``ensemble=E``.
+    """
+
+    def __init__(
+        self,
+        widths: Sequence[int],
+        activation: str | Activation | Fn = "relu",
+        beta: float = 0.1,
+        *,
+        parametrization: str = "ntk",
+        ensemble: int | None = None,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        self.widths = widths_list(widths)
+        self.beta = non_negative(beta, "beta")
+        if parametrization not in PARAMETRIZATIONS:
+            raise ValueError(f"unknown parametrization {parametrization!r}; expected one of {PARAMETRIZATIONS}")
+        self.parametrization = parametrization
+        self.ensemble = None if ensemble is None else positive_int(ensemble, "ensemble")
+        self.act = get_activation(activation)
+        lead = () if self.ensemble is None else (self.ensemble,)
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for n_in, n_out in zip(self.widths[:-1], self.widths[1:]):
+            w = torch.randn(*lead, n_out, n_in, generator=generator, dtype=dtype, device=device)
+            b = torch.randn(*lead, n_out, generator=generator, dtype=dtype, device=device)
+            if parametrization == "standard":
+                w /= math.sqrt(n_in)
+                b *= self.beta
+            self.weights.append(nn.Parameter(w))
+            self.biases.append(nn.Parameter(b))
+
+    @property
+    def depth(self) -> int:
+        return len(self.widths) - 1
+
+    def scales(self, layer: int) -> tuple[float, float]:
+        """The factors (on W^(l), on b^(l)) in front of the parameters of layer l (Remark 1)."""
+        if self.parametrization == "ntk":
+            return 1.0 / math.sqrt(self.widths[layer]), self.beta
+        return 1.0, 1.0
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.ndim not in (2, 3) or x.shape[-1] != self.widths[0]:
+            raise ValueError(f"input must have shape (N, {self.widths[0]}) to match n_0; got {tuple(x.shape)}")
+
+    def forward_cache(self, x: torch.Tensor) -> ForwardCache:
+        """Forward pass that keeps alpha^(l) and sigma_dot(h^(l)) for every hidden layer."""
+        self._check_input(x)
+        alpha = x.to(self.weights[0].dtype)
+        activations, derivatives = [], []
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+            activations.append(alpha)
+            sw, sb = self.scales(l)
+            h = torch.matmul(alpha, w.mT).mul_(sw).add_(b.unsqueeze(-2), alpha=sb)
+            if l == self.depth - 1:
+                return ForwardCache(activations, derivatives, h)
+            derivatives.append(self.act.sigma_dot(h))
+            alpha = self.act.sigma(h)
+        raise AssertionError("unreachable")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input(x)
+        alpha = x.to(self.weights[0].dtype)
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+            sw, sb = self.scales(l)
+            h = torch.matmul(alpha, w.mT) * sw + b.unsqueeze(-2) * sb
+            alpha = h if l == self.depth - 1 else self.act.sigma(h)
+        return alpha
+
+    def extra_repr(self) -> str:
+        return (
+            f"widths={self.widths}, activation={self.act.name}, beta={self.beta}, "
+            f"parametrization={self.parametrization}, ensemble={self.ensemble}"
+        )
