@@ -1,0 +1,204 @@
+"""The inputs of the experiments of Section 6 of Jacot, Gabriel & Hongler (2018).
+
+* Sections 6.1-6.2 (Figures 1 and 2): ``n_0 = 2``, points ``x = (cos g, sin g)`` on the unit circle,
+  and a target ``f*(x) = x_1 x_2`` learned from iid ``N(0, 1)`` inputs.
+* Section 6.3 (Figures 3 and 4): MNIST digits, ``n_0 = 784``. The package ships the first 4,096
+  digits of the MNIST test set (``ntk_course/data/``); :func:`load_mnist_idx` reads the full sets from
+  IDX files the user already has. Nothing here ever downloads.
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import math
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._checks import as_inputs, positive_int
+
+SCALINGS = ("pixel", "standardize", "unit_norm")
+SPLITS = ("t10k", "train")
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # the usual MNIST normalisation (training-set statistics)
+SHIPPED = 4096
+_IDX_MAGIC = {2049: 1, 2051: 3}  # magic number -> number of dimensions (labels, images)
+
+
+def circle_points(
+    n: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` points ``x = (cos g, sin g)`` on the unit circle, ``g`` evenly spaced over ``[-pi, pi)``.
+
+    The abscissa of Figures 1 and 2 (Section 6): Figure 1 plots ``Theta^(4)(x_0, x)`` for
+    ``x_0 = (1, 0)``. Returns ``x`` of shape (n, 2) and the angles ``g`` of shape (n,).
+    """
+    n = positive_int(n, "n")
+    g = -math.pi + (2 * math.pi / n) * torch.arange(n, dtype=dtype, device=device)
+    return torch.stack((torch.cos(g), torch.sin(g)), dim=1), g
+
+
+def circle_training_set(
+    n: int = 4, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training set of Figure 2 (Section 6.2): ``n`` points on the unit circle and their targets.
+
+    The paper trains on "4 points of the unit circle" without saying which, nor their targets. The
+    course's fixed choice: angles ``g_i = -pi + (i + 1/2) 2 pi / n`` (for n = 4: -3pi/4, -pi/4, pi/4,
+    3pi/4, half a step away from ``x_0 = (1, 0)``) and targets ``y_i = 0.4 sin(2 g_i) = 0.8 x_1 x_2``,
+    the target of Figure 1 scaled into the range [-0.4, 0.4] of Figure 2 (for n = 4: +0.4, -0.4, +0.4,
+    -0.4). Returns ``x`` of shape (n, 2) and ``y`` of shape (n, 1); the angles are ``atan2(x_2, x_1)``.
+    """
+    n = positive_int(n, "n")
+    g = -math.pi + (2 * math.pi / n) * (torch.arange(n, dtype=dtype, device=device) + 0.5)
+    x = torch.stack((torch.cos(g), torch.sin(g)), dim=1)
+    return x, 0.4 * torch.sin(2 * g)[:, None]
+
+
+def gaussian_inputs(
+    n: int,
+    n0: int,
+    *,
+    generator: torch.Generator | None = None,
+    seed: int | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """``n`` iid ``N(0, Id_{n0})`` inputs of shape (n, n0), the training inputs of Figure 1 (Section 6.1).
+
+    Pass a ``generator`` or a ``seed`` (not both) for reproducible draws; with neither, torch's
+    global generator is used.
+    """
+    n, n0 = positive_int(n, "n"), positive_int(n0, "n0")
+    if seed is not None:
+        if generator is not None:
+            raise ValueError("pass either generator or seed, not both")
+        generator = torch.Generator(device=device or "cpu").manual_seed(positive_int(seed, "seed", 0))
+    return torch.randn(n, n0, generator=generator, dtype=dtype, device=device)
+
+
+def product_target(x: object) -> torch.Tensor:
+    """The target ``f*(x) = x_1 x_2`` of Section 6.1, of shape (N, 1) (``n_L = 1``)."""
+    t = as_inputs(x)
+    if t.shape[1] < 2:
+        raise ValueError(f"f*(x) = x_1 x_2 needs inputs of dimension n_0 >= 2; got shape {tuple(t.shape)}")
+    return (t[:, 0] * t[:, 1])[:, None]
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzipped (``.gz``) or not, as a uint8 array.
+
+    The header is big-endian: magic 2051 for images -> (count, rows, cols), 2049 for labels ->
+    (count,); then the raw uint8 data.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"IDX file {path} does not exist")
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as f:
+            data = f.read()
+    except (OSError, EOFError) as err:
+        raise ValueError(f"could not read IDX file {path}: {err}") from err
+    magic = int.from_bytes(data[:4], "big")
+    if magic not in _IDX_MAGIC:
+        raise ValueError(f"{path} is not a uint8 IDX file: magic number {magic}, expected 2051 (images) or 2049 (labels)")
+    start = 4 + 4 * _IDX_MAGIC[magic]
+    if len(data) < start:
+        raise ValueError(f"IDX file {path} is truncated: its header needs {start} bytes, the file has {len(data)}")
+    shape = tuple(int.from_bytes(data[i : i + 4], "big") for i in range(4, start, 4))
+    size = math.prod(shape)
+    if len(data) - start != size:
+        raise ValueError(
+            f"IDX file {path} is truncated or corrupt: header says shape {shape} ({size} bytes of data), "
+            f"the file has {len(data) - start}"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=start).reshape(shape).copy()
+
+
+def _scaled(
+    images: np.ndarray, scaling: str, dtype: torch.dtype, device: torch.device | str | None
+) -> torch.Tensor:
+    """Flatten uint8 images to (N, n_0) and scale them: ``pixel``, ``standardize`` or ``unit_norm``."""
+    x = torch.tensor(images.reshape(len(images), -1), device=device).to(dtype) / 255
+    if scaling == "standardize":
+        return (x - MNIST_MEAN) / MNIST_STD
+    if scaling == "unit_norm":
+        norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+        if bool((norm == 0).any()):
+            raise ValueError("a blank image (all pixels 0) cannot be scaled to norm sqrt(n_0)")
+        return x * (math.sqrt(x.shape[1]) / norm)
+    return x
+
+
+def _check_scaling(scaling: str) -> None:
+    if scaling not in SCALINGS:
+        raise ValueError(f"unknown scaling {scaling!r}; expected one of {SCALINGS}")
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped() -> tuple[np.ndarray, np.ndarray]:
+    """The shipped digits (see ``ntk_course/data/README.md``), read once."""
+    with (resources.files("ntk_course") / "data" / "mnist_test_4096.npz").open("rb") as f, np.load(f) as z:
+        return z["images"], z["labels"]
+
+
+def mnist(
+    n: int = 512,
+    *,
+    scaling: str = "unit_norm",
+    offset: int = 0,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Digits ``offset .. offset + n - 1`` of the shipped MNIST test digits (Section 6.3 uses N = 512).
+
+    Returns inputs of shape (n, 784) and labels of shape (n,) (int64). Scalings: ``pixel`` (values in
+    [0, 1]); ``standardize`` (minus 0.1307, over 0.3081, the usual MNIST normalisation);
+    ``unit_norm`` (each image scaled to Euclidean norm ``sqrt(n_0) = 28``, so that ``x.x / n_0 = 1``
+    and ``Sigma^(1)(x, x) = 1 + beta^2`` for every digit: the points lie on a sphere, as in the
+    footnote of Section 6).
+    """
+    n, offset = positive_int(n, "n"), positive_int(offset, "offset", 0)
+    _check_scaling(scaling)
+    if n + offset > SHIPPED:
+        raise ValueError(
+            f"n + offset = {n + offset}, but the package ships only the first {SHIPPED:,} MNIST test digits; "
+            "for more, read your own copy of the IDX files with ntk_course.datasets.load_mnist_idx(directory)"
+        )
+    images, labels = _shipped()
+    return (
+        _scaled(images[offset : offset + n], scaling, dtype, device),
+        torch.tensor(labels[offset : offset + n], dtype=torch.int64, device=device),
+    )
+
+
+def load_mnist_idx(
+    directory: str | Path,
+    *,
+    split: str = "t10k",
+    scaling: str = "unit_norm",
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """All digits of an MNIST split from IDX files in ``directory`` (10,000 for ``t10k``, 60,000 for ``train``).
+
+    Reads ``{split}-images-idx3-ubyte[.gz]`` and ``{split}-labels-idx1-ubyte[.gz]``; nothing is
+    downloaded. Returns inputs (N, rows * cols) scaled as in :func:`mnist` and labels (N,) int64.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+    _check_scaling(scaling)
+    arrays = []
+    for name in (f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte"):
+        path = Path(directory) / name
+        gz = path.with_name(name + ".gz")
+        if not path.is_file() and not gz.is_file():
+            raise ValueError(f"found neither {path} nor {gz}")
+        arrays.append(read_idx(path if path.is_file() else gz))
+    images, labels = arrays
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(
+            f"expected images (N, rows, cols) and labels (N,); got shapes {images.shape} and {labels.shape}"
+        )
+    return _scaled(images, scaling, dtype, device), torch.tensor(labels, dtype=torch.int64, device=device)
