@@ -18,6 +18,7 @@ import torch
 Fn = Callable[[torch.Tensor], torch.Tensor]
 
 TWO_PI = 2.0 * math.pi
+MAX_POINTS = 128  # numpy.polynomial.hermite_e.hermegauss overflows its weights beyond about 150 nodes
 
 
 def _autograd_derivative(sigma: Fn) -> Fn:
@@ -42,7 +43,7 @@ class Activation:
     sigma: Fn
     sigma_dot: Fn
     closed_form: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = field(default=None, repr=False)
-    quadrature_points: int = 32
+    quadrature_points: int = 64
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         return self.sigma(z)
@@ -90,14 +91,20 @@ def gaussian_expectations(
     q_xx: torch.Tensor,
     q_xy: torch.Tensor,
     q_yy: torch.Tensor,
-    points: int = 32,
+    points: int = 64,
     block: int = 4096,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Two-dimensional Gauss-Hermite quadrature of E[sigma(u)sigma(v)] and E[sigma_dot(u)sigma_dot(v)].
 
-    Writes u = a z_1, v = (q_xy / a) z_1 + sqrt(q_yy - q_xy^2 / a^2) z_2 with a = sqrt(q_xx) (a
-    Cholesky factor of the 2 x 2 covariance) and sums over a ``points`` x ``points`` grid of nodes.
+    Writes (u, v) = S (z_1, z_2) with S the symmetric square root of the 2 x 2 covariance C,
+    S = (C + sqrt(det C) I) / sqrt(tr C + 2 sqrt(det C)), and sums over a ``points`` x ``points``
+    grid of nodes. S is symmetric in (x, y), so the result is too (unlike a Cholesky factor).
     Entries are processed ``block`` at a time so memory stays bounded.
+
+    Accuracy: spectral for smooth activations whose features are wide compared with the node
+    spacing; a saturating activation at large input variance (tanh with q >> 1 is nearly a step)
+    needs more points, and kinks (ReLU) converge only algebraically, which is why ReLU and erf use
+    closed forms.
     """
     z, w = _hermite_nodes(points, q_xy)
     shape = q_xy.shape
@@ -108,14 +115,15 @@ def gaussian_expectations(
     z1 = z[:, None].expand(points, points).reshape(-1)
     z2 = z[None, :].expand(points, points).reshape(-1)
     for start in range(0, qxy.numel(), block):
-        sl = slice(start, start + block)
-        a = qxx[sl].clamp(min=0.0).sqrt()
-        b = torch.where(a > 0, qxy[sl] / torch.where(a > 0, a, torch.ones_like(a)), torch.zeros_like(a))
-        c = (qyy[sl] - b * b).clamp(min=0.0).sqrt()
-        u = a[:, None] * z1[None, :]
-        v = b[:, None] * z1[None, :] + c[:, None] * z2[None, :]
-        out_s[sl] = (sigma(u) * sigma(v)) @ ww
-        out_d[sl] = (sigma_dot(u) * sigma_dot(v)) @ ww
+        a, b, c = qxx[start : start + block], qyy[start : start + block], qxy[start : start + block]
+        root_det = (a * b - c * c).clamp(min=0.0).sqrt()
+        norm = (a + b + 2.0 * root_det).sqrt()
+        norm = torch.where(norm > 0, norm, torch.ones_like(norm))
+        s11, s22, s12 = (a + root_det) / norm, (b + root_det) / norm, c / norm
+        u = s11[:, None] * z1 + s12[:, None] * z2
+        v = s12[:, None] * z1 + s22[:, None] * z2
+        out_s[start : start + block] = (sigma(u) * sigma(v)) @ ww
+        out_d[start : start + block] = (sigma_dot(u) * sigma_dot(v)) @ ww
     return out_s.reshape(shape), out_d.reshape(shape)
 
 
@@ -177,13 +185,15 @@ def polynomial(coefficients: list[float] | tuple[float, ...]) -> Activation:
 
 
 def get_activation(
-    activation: str | Activation | Fn, derivative: Fn | None = None, quadrature_points: int = 32
+    activation: str | Activation | Fn, derivative: Fn | None = None, quadrature_points: int = 64
 ) -> Activation:
     """Resolve a name (see ``ACTIVATIONS``), an :class:`Activation`, or a user's callable.
 
     A callable without ``derivative`` is differentiated by autograd; its Gaussian expectations use
     Gauss-Hermite quadrature with ``quadrature_points`` nodes per dimension.
     """
+    if isinstance(quadrature_points, bool) or not isinstance(quadrature_points, int) or not 2 <= quadrature_points <= MAX_POINTS:
+        raise ValueError(f"quadrature_points must be an integer in [2, {MAX_POINTS}]; got {quadrature_points!r}")
     if isinstance(activation, Activation):
         return activation
     if isinstance(activation, str):

@@ -90,6 +90,9 @@ def kernels(
         for j in range(i if symmetric else 0, m, block):
             cj = slice(j, min(j + block, m))
             gram = torch.addmm(torch.full((1, 1), beta2, dtype=dtype, device=xt.device), xs[ri], yt[cj].T)
+            if symmetric and j == i:
+                # Use the exact variances on the diagonal so that identical points have angle 0.
+                gram.diagonal().copy_(qx[0][ri])
             s, t = _block(gram, [q[ri] for q in qx], [q[cj] for q in qy], act, beta2, with_theta)
             if symmetric and j == i:
                 # A diagonal block is symmetric only up to the Gram product's round-off: mirror it.

@@ -1,0 +1,196 @@
+"""Proposition 1 and Theorem 1 against wide random networks, and the kernels' numerical properties."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ntk_course import get_activation, kernels, nngp, ntk, polynomial
+from ntk_course.activations import gaussian_expectations
+from ntk_course.empirical import empirical_ntk
+from ntk_course.mlp import NTKMLP
+
+ACTS = ["relu", "erf", "tanh"]
+
+
+def _points(n: int, n0: int, seed: int) -> torch.Tensor:
+    return torch.randn(n, n0, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("activation", ACTS)
+def test_output_covariance_of_wide_networks_is_sigma(activation: str) -> None:
+    """Prop. 1: across initialisations, Cov[f(x), f(x')] -> Sigma^(L)(x, x')."""
+    x = _points(4, 3, 0)
+    width, samples = 200, 3000
+    net = NTKMLP([3, width, width, 1], activation, ensemble=samples, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        f = net(x.float())[..., 0].double()  # (samples, N)
+    products = f[:, :, None] * f[:, None, :]
+    estimate, stderr = products.mean(0), products.std(0) / math.sqrt(samples)
+    sigma = nngp(x, depth=3, activation=activation)
+    # 5 standard errors of the Monte Carlo mean, plus the O(1/width) finite-width bias.
+    assert torch.all((estimate - sigma).abs() <= 5 * stderr + 3.0 / width * sigma.abs().max())
+
+
+@pytest.mark.parametrize("activation", ACTS)
+def test_empirical_ntk_of_wide_networks_converges_to_theta(activation: str) -> None:
+    """Thm. 1: the empirical NTK at initialisation concentrates on Theta_infinity."""
+    x = _points(5, 4, 2)
+    theta = ntk(x, depth=3, activation=activation)
+    net = NTKMLP([4, 2048, 2048, 1], activation, ensemble=8, dtype=torch.float64,
+                 generator=torch.Generator().manual_seed(3))
+    emp = empirical_ntk(net, x)
+    mean, stderr = emp.mean(0), emp.std(0) / math.sqrt(emp.shape[0])
+    assert torch.all((mean - theta).abs() <= 5 * stderr + 2e-3 * theta.abs().max())
+
+
+def test_ntk_fluctuations_shrink_like_inverse_sqrt_width() -> None:
+    """The spread of Theta over initialisations is O(1/sqrt(width)): x16 width -> /4 spread."""
+    x = _points(4, 3, 4)
+    spread = []
+    for width in (64, 1024):
+        net = NTKMLP([3, width, width, 1], ensemble=64, dtype=torch.float64,
+                     generator=torch.Generator().manual_seed(width))
+        spread.append(empirical_ntk(net, x).std(0).mean().item())
+    assert 2.8 < spread[0] / spread[1] < 5.5
+
+
+def test_depth_one_kernels_are_the_linear_kernel() -> None:
+    """Theta^(1) = Sigma^(1) = x.y / n_0 + beta^2 (the paper's base case)."""
+    x, y = _points(5, 3, 5), _points(4, 3, 6)
+    expected = x @ y.T / 3 + 0.3**2
+    for k in kernels(x, y, depth=1, beta=0.3):
+        torch.testing.assert_close(k, expected)
+
+
+def _random_covariances(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    a = torch.rand(n, generator=g, dtype=torch.float64) + 0.1
+    b = torch.rand(n, generator=g, dtype=torch.float64) + 0.1
+    c = (2 * torch.rand(n, generator=g, dtype=torch.float64) - 1) * torch.sqrt(a * b)
+    return a, c, b
+
+
+def test_quadrature_matches_the_erf_closed_form() -> None:
+    """erf is analytic, so Gauss-Hermite quadrature converges spectrally to Williams' formulas."""
+    act = get_activation("erf")
+    a, c, b = _random_covariances(50, 7)
+    for exact, approx in zip(act.expectations(a, c, b), gaussian_expectations(act.sigma, act.sigma_dot, a, c, b, 96)):
+        torch.testing.assert_close(approx, exact, rtol=1e-8, atol=1e-10)
+
+
+def test_quadrature_converges_to_the_relu_closed_form() -> None:
+    """ReLU's kink and its step derivative make quadrature converge only algebraically: the error
+    against the arc-cosine formulas is small and shrinks as nodes are added."""
+    act = get_activation("relu")
+    a, c, b = _random_covariances(50, 7)
+    exact = act.expectations(a, c, b)
+    errors = []
+    for points in (32, 128):
+        approx = gaussian_expectations(act.sigma, act.sigma_dot, a, c, b, points)
+        errors.append([(p - e).abs().max().item() for p, e in zip(approx, exact)])
+    assert errors[1][0] < 5e-3 and errors[1][1] < 5e-2
+    assert errors[1][0] < 0.6 * errors[0][0] and errors[1][1] < 0.6 * errors[0][1]
+
+
+def test_user_callable_with_autograd_matches_named_activation() -> None:
+    """A user's callable (derivative by autograd) gives the kernel of the built-in tanh."""
+    x = _points(6, 3, 8)
+    mine = ntk(x, depth=3, activation=lambda z: torch.tanh(z))
+    builtin = ntk(x, depth=3, activation="tanh")
+    torch.testing.assert_close(mine, builtin, rtol=1e-10, atol=1e-12)
+
+
+def test_polynomial_quadrature_is_exact() -> None:
+    """For sigma(z) = z^2, E[u^2 v^2] = q_xx q_yy + 2 q_xy^2 and E[4uv] = 4 q_xy exactly."""
+    act = polynomial([0, 0, 1])
+    a, b, c = torch.tensor([0.7]), torch.tensor([1.3]), torch.tensor([-0.4])
+    s, d = act.expectations(a, c, b)
+    torch.testing.assert_close(s, a * b + 2 * c * c)
+    torch.testing.assert_close(d, 4 * c)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 12),
+    n0=st.integers(1, 6),
+    depth=st.integers(1, 6),
+    beta=st.floats(0.0, 1.0),
+    activation=st.sampled_from(["relu", "erf", "tanh", "gelu"]),
+    seed=st.integers(0, 2**31 - 1),
+    scale=st.floats(1e-3, 1.0),
+)
+def test_kernels_are_symmetric_and_positive_semidefinite(n, n0, depth, beta, activation, seed, scale) -> None:
+    """Theta and Sigma are covariances (of gradients and outputs): symmetric PSD for any inputs.
+
+    ReLU and erf (closed forms) are tried up to |x|^2 / n_0 = 10^4; quadrature activations within
+    their documented accuracy domain |x|^2 / n_0 <= 1 (64 nodes are accurate to ~1e-6 there).
+    """
+    x = _points(n, n0, seed)
+    x = x / x.norm(dim=1, keepdim=True).clamp(min=1e-12) * math.sqrt(n0) * scale
+    closed = activation in ("relu", "erf")
+    if closed:
+        x = x * 100.0
+    for k in kernels(x, depth=depth, activation=activation, beta=beta):
+        assert torch.equal(k, k.T)
+        eig = torch.linalg.eigvalsh(k)
+        # Nearly parallel inputs fix the angle between them only to sqrt(machine eps) ~ 1.5e-8
+        # (it comes from sqrt(q q' - c^2)), so PSD holds up to that relative error; quadrature
+        # adds its own error.
+        assert eig.min() >= -(1e-7 if closed else 1e-5) * max(eig.max().item(), 1e-300)
+
+
+def test_blocking_does_not_change_the_result() -> None:
+    x, y = _points(37, 5, 9), _points(23, 5, 10)
+    full = ntk(x, y, depth=4, block=1000)
+    for block in (1, 7, 16):
+        torch.testing.assert_close(ntk(x, y, depth=4, block=block), full, rtol=1e-12, atol=1e-14)
+    # y = x takes the symmetric path, whose exact diagonal differs from the Gram product's by
+    # round-off that sqrt(q q' - c^2) amplifies to ~sqrt(eps) on the diagonal.
+    torch.testing.assert_close(ntk(x, depth=4, block=8), ntk(x, x, depth=4), rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf", "tanh"])
+def test_degenerate_inputs_give_finite_kernels(activation: str) -> None:
+    """A zero input, identical points and depth 50: finite, never NaN (atan2, not arccos)."""
+    x = torch.tensor([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [1e-20, 0.0, 0.0]])
+    for beta in (0.0, 0.1):
+        for k in kernels(x, depth=50, activation=activation, beta=beta):
+            assert torch.isfinite(k).all()
+            # Identical points: equal rows up to the sqrt(eps) amplification of the Gram round-off.
+            torch.testing.assert_close(k[1], k[2], rtol=1e-7, atol=1e-12)
+
+
+def test_relu_kernel_of_identical_points_is_the_diagonal() -> None:
+    """At phi = 0 the arc-cosine formulas give E[relu(u)^2] = q/2 and E[step^2] = 1/2 exactly."""
+    x = torch.tensor([[3.0, -1.0]])
+    s, t = kernels(x, torch.cat([x, x]), depth=2, beta=0.0)
+    q = (x * x).sum() / 2
+    torch.testing.assert_close(s[0], torch.full((2,), q.item() / 2, dtype=torch.float64))
+    torch.testing.assert_close(t[0], torch.full((2,), q.item() / 2 + q.item() / 2, dtype=torch.float64))
+
+
+def test_float64_by_default_and_device_preserved(device: torch.device) -> None:
+    x = torch.randn(6, 3, device=device)
+    k = ntk(x, depth=3)
+    assert k.dtype == torch.float64 and k.device.type == device.type
+    torch.testing.assert_close(k.cpu(), ntk(x.cpu(), depth=3))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(x=np.ones((3, 2)), y=np.ones((3, 4)), depth=2), "same feature dimension"),
+        (dict(x=np.array([[1.0, np.nan]]), depth=2), "non-finite"),
+        (dict(x=np.ones((3, 2)), depth=0), "depth must be an integer >= 1"),
+        (dict(x=np.ones((3, 2)), depth=2.5), "depth must be an integer"),
+        (dict(x=np.ones((3, 2)), depth=2, beta=-0.1), "beta must be a finite number >= 0"),
+        (dict(x=np.ones((3, 2)), depth=2, activation="swish"), "expected one of"),
+        (dict(x=np.ones((2, 3, 4)), depth=2), "shape \\(N, n_0\\)"),
+    ],
+)
+def test_bad_input_raises_a_clear_value_error(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ntk(**kwargs)
