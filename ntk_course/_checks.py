@@ -76,3 +76,87 @@ def times(t: object, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     if not bool(torch.isfinite(tt).all()) or bool((tt < 0).any()):
         raise ValueError(f"times must be finite and >= 0; got {tt.tolist()[:5]}...")
     return tt
+
+
+def generator_from(
+    generator: torch.Generator | None, seed: object | None, device: torch.device | str | None = None
+) -> torch.Generator | None:
+    """The random generator to draw with: ``generator``, or a new one seeded with ``seed`` (not both)."""
+    if seed is None:
+        return generator
+    if generator is not None:
+        raise ValueError("pass either generator or seed, not both")
+    return torch.Generator(device=device or "cpu").manual_seed(positive_int(seed, "seed", 0))
+
+
+# A kernel K is accepted as symmetric when max|K - K^T| <= SYMMETRY_RTOL * max|K|: far above the
+# round-off of a float64 kernel, and above that of a float32 Gram matrix cast to float64, yet a
+# kernel that is really not symmetric (an O(1) relative difference) is refused.
+SYMMETRY_RTOL = 1e-6
+
+
+def finite_array(
+    x: object,
+    name: str,
+    *,
+    ndims: tuple[int, ...] | None = (1, 2),
+    rows: int | None = None,
+    cols: int | None = None,
+    match: str = "",
+    dtype: torch.dtype | None = torch.float64,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """Return ``x`` as a finite floating tensor with ``ndim`` in ``ndims`` (None: any ndim >= 1).
+
+    ``rows`` / ``cols`` are the expected sizes of the first / second axis (``match`` says what they
+    must match, for the message). ``dtype=None`` keeps a floating dtype (integers become float64);
+    ``device`` moves the result there.
+    """
+    try:
+        t = torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{name} must be a numeric array; got {type(x).__name__}") from err
+    if dtype is not None:
+        t = t.to(dtype)
+    elif not torch.is_floating_point(t):
+        t = t.to(torch.float64)
+    if device is not None:
+        t = t.to(device)
+    if (ndims is None and t.ndim == 0) or (ndims is not None and t.ndim not in ndims):
+        expected = "at least 1-d" if ndims is None else " or ".join(f"{d}-d" for d in ndims)
+        raise ValueError(f"{name} must be {expected}; got shape {tuple(t.shape)}")
+    why = f" to match {match}" if match else ""
+    if rows is not None and t.shape[0] != rows:
+        raise ValueError(f"{name} must have {rows} rows (first axis){why}; got shape {tuple(t.shape)}")
+    if cols is not None and (t.ndim < 2 or t.shape[1] != cols):
+        raise ValueError(f"{name} must have {cols} columns (second axis){why}; got shape {tuple(t.shape)}")
+    if t.numel() == 0:
+        raise ValueError(f"{name} is empty; got shape {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} has non-finite entries (NaN or inf); expected finite numbers")
+    return t
+
+
+def kernel_matrix(
+    k: object,
+    name: str,
+    *,
+    rows: int | None = None,
+    cols: int | None = None,
+    match: str = "",
+    symmetric: bool = False,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """Return a kernel matrix as a finite 2-d float64 tensor; ``symmetric=True`` also demands a square,
+    symmetric matrix (a Gram matrix on one set of points, up to ``SYMMETRY_RTOL``)."""
+    t = finite_array(k, name, ndims=(2,), rows=rows, cols=cols, match=match, device=device)
+    if symmetric:
+        if t.shape[0] != t.shape[1]:
+            raise ValueError(f"{name} must be a square (N, N) kernel matrix on the training points; got shape {tuple(t.shape)}")
+        gap, top = float((t - t.mT).abs().amax()), float(t.abs().amax())
+        if gap > SYMMETRY_RTOL * top:
+            raise ValueError(
+                f"{name} must be symmetric (K(x, x') = K(x', x)); got max|K - K^T| = {gap:.3g} "
+                f"for max|K| = {top:.3g}"
+            )
+    return t
