@@ -1,6 +1,21 @@
-"""ntk_course: the Neural Tangent Kernel of Jacot, Gabriel & Hongler (NeurIPS 2018) in PyTorch."""
+"""ntk_course: the Neural Tangent Kernel of Jacot, Gabriel & Hongler (NeurIPS 2018) in PyTorch.
+
+The public names below cover the paper: the limiting kernels (Prop. 1, Thm. 1), finite networks
+in the NTK parametrisation and their empirical NTK (Sec. 2, 4), training (Thm. 2), the kernel
+gradient flow and its t -> infinity Gaussian (Sec. 3, 5), kernel PCA (Sec. 5, 6.3), Hermite
+expansions (App. A.4), the random-features model (Sec. 3.1) and the data of Section 6.
+"""
 from .activations import ACTIVATIONS, Activation, get_activation, polynomial
 from .config import by_scale, default_device, scale
+from .datasets import circle_points, circle_training_set, gaussian_inputs, load_mnist_idx, mnist, product_target
+from .empirical import empirical_ntk
+from .flow import FlowResult, gaussian_limit, gradient_flow, kernel_flow, percentiles
+from .hermite import dual_activation, hermite_coefficients, min_eigenvalue_on_sphere, sigma2_power_series
 from .kernels import kernels, nngp, ntk
+from .linearized import Linearized
+from .mlp import NTKMLP
+from .random_features import RandomFeatures
+from .spectral import KernelPCA, decompose_along, kernel_pca, pin_norm
+from .training import TrainingRecord, train
 
 __version__ = "0.1.0"

@@ -1,0 +1,319 @@
+"""Kernel gradient flow (Section 3), its exact least-squares solution and Gaussian limit (Section 5).
+
+Cost convention, the paper's: an empirical MEAN over the N training points,
+C(f) = 1/(2N) sum_i ||f(x_i) - y_i||^2, so the kernel gradient is (1/N) sum_j K(x, x_j) d(x_j) and the
+least-squares flow is
+
+    d f_t / dt = -(1/N) K (f_t - y),        Pi = K/N,
+
+with time t = learning rate x number of gradient-descent steps. A cost written as a SUM over the data
+(no 1/N) runs the same flow N times faster. A flow is linear in its outputs, so k outputs are k
+independent columns (the NTK is Theta_infinity x Id_{n_L}, Theorem 1).
+
+Kernels are float64 tensors on any device; results come back on that device in ``k_train``'s dtype.
+``kernel_flow`` integrates on the CPU with SciPy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.integrate import solve_ivp
+from scipy.special import expit, softmax
+from scipy.stats import norm
+
+from ._checks import finite_array, kernel_matrix, non_negative, times
+from .spectral import _out_dtype, _pi_spectrum
+
+LOSSES = ("mse", "cross_entropy", "logistic")
+METHODS = ("DOP853", "LSODA", "RK45", "RK23", "Radau", "BDF")
+
+
+@dataclass
+class FlowResult:
+    """A kernel gradient flow sampled at the times ``t`` (T,).
+
+    ``f_train`` is (T, N) or (T, N, k), ``f_test`` (T, M[, k]) or None when no test kernel was given,
+    ``eigenvalues`` those of Pi = K/N in descending order (None for :func:`kernel_flow`).
+    """
+
+    t: torch.Tensor
+    f_train: torch.Tensor
+    f_test: torch.Tensor | None = None
+    eigenvalues: torch.Tensor | None = None
+
+
+def _setup(k_train: object, t: object, k_test_train: object | None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Check the kernels and the times; every later tensor goes to the train kernel's device."""
+    k = kernel_matrix(k_train, "k_train", symmetric=True)
+    n = k.shape[0]
+    kx = None
+    if k_test_train is not None:
+        kx = kernel_matrix(k_test_train, "k_test_train", cols=n, match="k_train's N training points", device=k.device)
+    return k, kx, times(t, torch.float64, k.device)
+
+
+def _columns(
+    y: torch.Tensor, f0_train: object | None, f0_test: object | None, kx: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, bool]:
+    """Targets and starts as 2-d (rows, k) tensors with a common k; ``True`` when all were 1-d.
+
+    A 1-d array (or one column) is broadcast to every column, so a (N,) target with an (N, S) start
+    runs S flows at once (S draws of a random initialisation, say). Missing starts are 0.
+    """
+    n, dev = y.shape[0], y.device
+    if f0_test is not None and kx is None:
+        raise ValueError("f0_test was given without k_test_train; pass the (M, N) test-train kernel too")
+    f0 = None if f0_train is None else finite_array(f0_train, "f0_train", rows=n, match="k_train", device=dev)
+    f0x = None
+    if f0_test is not None and kx is not None:
+        f0x = finite_array(f0_test, "f0_test", rows=kx.shape[0], match="k_test_train's M test points", device=dev)
+    given = [a for a in (y, f0, f0x) if a is not None]
+    widths = {a.shape[1] for a in given if a.ndim == 2} - {1}
+    if len(widths) > 1:
+        shapes = [tuple(a.shape) for a in given]
+        raise ValueError(f"y_train, f0_train and f0_test must share the number of output columns k (or be 1-d); got shapes {shapes}")
+    c = widths.pop() if widths else 1
+
+    def wide(a: torch.Tensor | None, rows: int) -> torch.Tensor:
+        if a is None:
+            return torch.zeros(rows, c, dtype=torch.float64, device=dev)
+        return (a[:, None] if a.ndim == 1 else a).expand(rows, c)
+
+    test = None if kx is None else wide(f0x, kx.shape[0])
+    return wide(y, n), wide(f0, n), test, all(a.ndim == 1 for a in given)
+
+
+def _phi(lam: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """(1 - e^{-lam t}) / lam as an (N, T) table, via -expm1 so it is exact for small lam t and equals t at lam = 0."""
+    pos = (lam > 0)[:, None]
+    safe = torch.where(pos, lam[:, None], torch.ones_like(lam[:, None]))
+    return torch.where(pos, -torch.expm1(-safe * t) / safe, t.expand(lam.shape[0], -1))
+
+
+def _shape(f: torch.Tensor, vector: bool, dtype: torch.dtype) -> torch.Tensor:
+    return (f.squeeze(-1) if vector else f).contiguous().to(dtype)
+
+
+def gradient_flow(
+    k_train: object,
+    y_train: object,
+    t: object,
+    *,
+    k_test_train: object | None = None,
+    f0_train: object | None = None,
+    f0_test: object | None = None,
+) -> FlowResult:
+    """Exact solution of the least-squares kernel gradient flow at every time in ``t`` (Section 5).
+
+    d f_t/dt = -(1/N) K (f_t - y) has the solution f_t = f* + e^{-t Pi}(f_0 - f*) (Section 5). With one
+    eigendecomposition K/N = V diag(lam) V^T:
+
+        f_t(train) = y + V e^{-lam t} V^T (f_0 - y)
+        f_t(test)  = f_0(test) + K_test,train V diag((1 - e^{-lam t}) / (N lam)) V^T (y - f_0(train)),
+
+    where (1 - e^{-lam t})/lam -> t as lam -> 0, so singular PSD kernels are fine: the part of
+    f_0 - y in the null space of K never moves (Delta^0 of Section 5).
+
+    ``k_train`` (N, N) symmetric PSD; ``y_train`` (N,) or (N, k); ``t`` 1-d, non-negative (t = learning
+    rate x steps); ``k_test_train`` (M, N). The start f_0 is 0 (the mean over initialisations) unless
+    ``f0_train`` (and ``f0_test`` on the test points) are given, each (rows,) or (rows, k); 1-d
+    arrays broadcast over the k columns. Round-off negative eigenvalues are set to 0; a kernel
+    with a clearly negative one raises ValueError (after the eigendecomposition).
+    """
+    k, kx, tt = _setup(k_train, t, k_test_train)
+    y = finite_array(y_train, "y_train", rows=k.shape[0], match="k_train's N training points", device=k.device)
+    y2, f0, f0x, vector = _columns(y, f0_train, f0_test, kx)
+    lam, v = _pi_spectrum(k)
+    n, c, steps = k.shape[0], y2.shape[1], tt.shape[0]
+
+    r = v.mT @ (f0 - y2)  # (N, k): f_0 - y in the eigenbasis
+    coef = [torch.exp(-lam[:, None] * tt)]  # (N, T): e^{-lam t}
+    if kx is not None:
+        coef.append(_phi(lam, tt) / n)  # (N, T): (1 - e^{-lam t}) / (N lam)
+    table = torch.cat(coef, 1)
+    # One (N, N) x (N, T k) product for every time at once (and a second block for the test points).
+    w = (v @ (table[:, :, None] * r[:, None, :]).reshape(n, -1)).reshape(n, -1, c)
+    dtype = _out_dtype(k_train)
+    f_train = y2 + w[:, :steps].permute(1, 0, 2)
+    f_test = None
+    if kx is not None:
+        m = kx.shape[0]
+        f_test = f0x - (kx @ w[:, steps:].reshape(n, -1)).reshape(m, steps, c).permute(1, 0, 2)
+        if not bool(torch.isfinite(f_test).all()):  # only possible for astronomically large t
+            raise ValueError("t is too large: the test predictions overflowed; expected times of a sane size")
+        f_test = _shape(f_test, vector, dtype)
+    return FlowResult(t=tt.to(dtype), f_train=_shape(f_train, vector, dtype), f_test=f_test, eigenvalues=lam.flip(0).to(dtype))
+
+
+def gaussian_limit(
+    theta_train: object,
+    sigma_train: object,
+    y_train: object,
+    *,
+    theta_test_train: object,
+    sigma_test_train: object,
+    sigma_test: object,
+    t: object | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and covariance of f_t on test points when f_0 ~ GP(0, Sigma) and training follows Theta (Section 5).
+
+    f_0 is the centred Gaussian process of Proposition 1 (covariance Sigma, the NNGP) and f_t follows
+    the least-squares flow with the NTK Theta, so f_t(x) = f_0(x) + A_t (y - f_0(X)) is Gaussian with
+
+        mean_t = A_t y,   cov_t = Sigma_xx - A_t Sigma_Xx - Sigma_xX A_t^T + A_t Sigma_XX A_t^T,
+        A_t = Theta_xX Theta_XX^{-1} (I - e^{-t Theta_XX / N}).
+
+    ``t=None`` is t = infinity, A = Theta_xX Theta_XX^{-1} (kernel regression, the MAP estimate of
+    Section 5): Theta_XX must be positive definite (ValueError if it is numerically singular); the
+    variance then vanishes on the training points. Returns mean (M,) and covariance (M, M) for
+    t=None, else (T, M) and (T, M, M) from one eigendecomposition; a (N, k) ``y_train`` gives means
+    with a trailing k (the k outputs share one covariance).
+    """
+    th = kernel_matrix(theta_train, "theta_train", symmetric=True)
+    n, dev = th.shape[0], th.device
+    sg = kernel_matrix(sigma_train, "sigma_train", rows=n, symmetric=True, match="theta_train", device=dev)
+    y = finite_array(y_train, "y_train", rows=n, match="theta_train's N training points", device=dev)
+    thx = kernel_matrix(theta_test_train, "theta_test_train", cols=n, match="theta_train's N training points", device=dev)
+    m = thx.shape[0]
+    sgx = kernel_matrix(sigma_test_train, "sigma_test_train", rows=m, cols=n, match="theta_test_train (M, N)", device=dev)
+    sgxx = kernel_matrix(sigma_test, "sigma_test", rows=m, symmetric=True, match="the M test points of theta_test_train", device=dev)
+    tt = None if t is None else times(t, torch.float64, dev)
+
+    if tt is None:
+        chol, info = torch.linalg.cholesky_ex(th)
+        d = chol.diagonal()
+        # cond(Theta) >= (max L_ii / min L_ii)^2, so a tiny ratio proves Theta is numerically singular.
+        if int(info) != 0 or float((d.min() / d.max()) ** 2) < n * torch.finfo(th.dtype).eps:
+            raise ValueError(
+                "theta_train must be positive definite on the training points for t = infinity (Section 5); "
+                "it is singular or indefinite: pass finite times t, or add a small ridge"
+            )
+        a = torch.cholesky_solve(thx.mT, chol).mT  # (M, N): Theta_xX Theta_XX^{-1}
+    else:
+        lam, v = _pi_spectrum(th, "theta_train")
+        phi = _phi(lam, tt).mT / n  # (T, N): (1 - e^{-lam t}) / (N lam)
+        a = ((thx @ v)[None] * phi[:, None, :]) @ v.mT  # (T, M, N): A_t
+    cross = a @ sgx.mT  # A Sigma_Xx
+    cov = sgxx - cross - cross.mT + a @ sg @ a.mT
+    dtype = _out_dtype(theta_train)
+    return (a @ y).to(dtype), ((cov + cov.mT) / 2).to(dtype)
+
+
+def percentiles(mean: object, covariance: object, q: object = (10, 50, 90)) -> torch.Tensor:
+    """Pointwise percentiles of the Gaussian (mean, covariance), as plotted in Figure 2 (Section 6.2).
+
+    ``mean`` is (..., M) (or (..., M, k)), ``covariance`` (..., M, M); percentile p of point j is
+    mean_j + Phi^{-1}(p/100) sqrt(max(cov_jj, 0)). ``q`` holds percentiles in (0, 100). Returns
+    shape (len(q), *mean.shape).
+    """
+    mu = finite_array(mean, "mean", ndims=None, dtype=None)
+    cov = finite_array(covariance, "covariance", ndims=None, dtype=mu.dtype, device=mu.device)
+    if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2] or mu.shape[: cov.ndim - 1] != cov.shape[:-1]:
+        raise ValueError(
+            f"covariance must be (..., M, M) matching mean (..., M[, k]); got shapes {tuple(mu.shape)} and {tuple(cov.shape)}"
+        )
+    qs = np.asarray(q, dtype=float).reshape(-1)
+    if qs.size == 0 or not np.all((qs > 0) & (qs < 100)):
+        raise ValueError(f"q must hold percentiles strictly between 0 and 100; got {qs.tolist()}")
+    z = torch.as_tensor(norm.ppf(qs / 100), dtype=mu.dtype, device=mu.device)
+    std = cov.diagonal(dim1=-2, dim2=-1).clamp_min(0).sqrt()
+    std = std.reshape(std.shape + (1,) * (mu.ndim - std.ndim))
+    return mu + z.reshape((-1,) + (1,) * mu.ndim) * std
+
+
+def _targets(loss: str, y_train: object, n: int, f0_train: object | None, f0_test: object | None, dev: torch.device) -> torch.Tensor:
+    """Targets for ``loss``: class labels become one-hot rows; each loss checks its own values."""
+    y = finite_array(y_train, "y_train", rows=n, match="k_train's N training points", device=dev)
+    if loss == "logistic" and not bool(((y == 1) | (y == -1)).all()):
+        raise ValueError("logistic loss needs labels y in {-1, +1}")
+    if loss != "cross_entropy":
+        return y
+    if y.ndim == 2:
+        if bool((y < 0).any()) or not torch.allclose(y.sum(1), torch.ones_like(y[:, 0]), atol=1e-6):
+            raise ValueError("cross_entropy targets of shape (N, k) must be one-hot rows or probabilities (>= 0, summing to 1)")
+        return y
+    if bool((y < 0).any()) or not bool((y == y.round()).all()):
+        raise ValueError("cross_entropy labels of shape (N,) must be integer classes 0 .. k-1")
+    f0 = None if f0_train is None else finite_array(f0_train, "f0_train", rows=n, match="k_train", device=dev)
+    classes = f0.shape[1] if f0 is not None and f0.ndim == 2 else int(y.max()) + 1
+    if int(y.max()) >= classes:
+        raise ValueError(f"cross_entropy labels must be < k = {classes}, the number of columns of f0; got {int(y.max())}")
+    return torch.nn.functional.one_hot(y.long(), classes).to(torch.float64)
+
+
+def _loss_gradient(loss: str, f: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """d(x_i) = gradient of the loss at f(x_i): (f - y); softmax(f) - y; -y sigmoid(-y f)."""
+    if loss == "mse":
+        return f - y
+    if loss == "cross_entropy":
+        return softmax(f, axis=1) * y.sum(1, keepdims=True) - y
+    return -y * expit(-y * f)
+
+
+def kernel_flow(
+    k_train: object,
+    y_train: object,
+    t: object,
+    *,
+    loss: str = "cross_entropy",
+    k_test_train: object | None = None,
+    f0_train: object | None = None,
+    f0_test: object | None = None,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    method: str = "DOP853",
+) -> FlowResult:
+    """Kernel gradient descent d f_t/dt = -(1/N) K d|f_t for a general cost, integrated numerically (Section 3).
+
+    The cost is C(f) = (1/N) sum_i loss(f(x_i), y_i), d|f(x_i) its gradient in f(x_i), and test points
+    follow d f_test/dt = -(1/N) K_test,train d|f_t (the kernel gradient extends off the data).
+    ``loss``: "mse" (1/2 ||f - y||^2, the flow :func:`gradient_flow` solves exactly), "cross_entropy"
+    (softmax over the k columns of f; y integer labels (N,) or one-hot / probability rows (N, k);
+    f has k columns, k taken from f0_train or else from the largest label), "logistic" (log(1 + e^{-y f}),
+    y in {-1, +1}, each column independent). Shapes and starts are as in :func:`gradient_flow`.
+
+    Integrated on the CPU by scipy.integrate.solve_ivp (``method``, ``rtol``, ``atol``); the test
+    points come from the integral of d|f_t, carried along. An explicit method needs about
+    lam_max * t_max steps; the implicit ones estimate an (Nk x Nk) Jacobian, for small N only.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    rtol, atol = non_negative(rtol, "rtol"), non_negative(atol, "atol")
+    k, kx, tt = _setup(k_train, t, k_test_train)
+    n, dev = k.shape[0], k.device
+    y = _targets(loss, y_train, n, f0_train, f0_test, dev)
+    y2, f0, f0x, vector = _columns(y, f0_train, f0_test, kx)
+    c = y2.shape[1]
+
+    kn, yn = k.cpu().numpy(), y2.cpu().numpy()
+    s0 = f0.cpu().numpy().ravel()
+    if kx is not None:
+        s0 = np.concatenate([s0, np.zeros(n * c)])  # and the integral of d|f_s ds, for the test points
+
+    def rhs(_: float, s: np.ndarray) -> np.ndarray:
+        d = _loss_gradient(loss, s[: n * c].reshape(n, c), yn)
+        df = -(kn @ d).ravel() / n
+        return df if kx is None else np.concatenate([df, d.ravel()])
+
+    tn = tt.cpu().numpy()
+    uniq, inverse = np.unique(tn, return_inverse=True)
+    states = np.tile(s0, (uniq.size, 1))
+    later = uniq > 0
+    if later.any():
+        sol = solve_ivp(rhs, (0.0, float(uniq[-1])), s0, method=method, t_eval=uniq[later], rtol=rtol, atol=atol)
+        if not sol.success:
+            raise RuntimeError(f"solve_ivp ({method}) failed: {sol.message}")
+        states[later] = sol.y.T
+    if not np.isfinite(states).all():
+        raise RuntimeError("the flow left the finite numbers; use a smaller t or a better-scaled kernel")
+    states = torch.as_tensor(states[inverse], device=dev)
+    steps, dtype = tn.size, _out_dtype(k_train)
+    f_train = _shape(states[:, : n * c].reshape(steps, n, c), vector, dtype)
+    f_test = None
+    if kx is not None:
+        f_test = _shape(f0x - kx @ states[:, n * c :].reshape(steps, n, c) / n, vector, dtype)
+    return FlowResult(t=tt.to(dtype), f_train=f_train, f_test=f_test)

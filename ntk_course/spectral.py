@@ -1,0 +1,138 @@
+"""Kernel principal components of the map Pi = K/N, and trajectories along them (Sections 5 and 6.3).
+
+With p_in the empirical distribution of the N training points, Pi(f)(x) = (1/N) sum_j K(x, x_j) f(x_j)
+(Section 5). On the data it is the matrix K/N; its eigenfunctions f^(i) are the non-centred kernel
+principal components, and its eigenvalues lam_i the variance each captures. Under the least-squares
+flow, f_t - f* = e^{-t Pi}(f_0 - f*): a start along f^(i) decays along a straight line at rate lam_i
+(Section 6.3, Figure 3).
+
+Shapes: a function on the data is a tensor whose LAST axis runs over the N points, f of shape
+(..., N); for a k-output function (N, k) pass ``f.mT``. The p_in seminorm of Section 2 is
+||f||_{p_in}^2 = (1/N) sum_j f(x_j)^2.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ._checks import finite_array, kernel_matrix, positive_int
+
+# Eigenvalues of K/N below -PSD_RTOL * max|eigenvalue| mean the kernel is not positive semi-definite
+# (the flow would blow up); smaller negative ones are round-off (a float32 Gram matrix cast to
+# float64 reaches ~1e-6 at N in the thousands) and are set to 0.
+PSD_RTOL = 1e-5
+
+
+def _pi_spectrum(k: torch.Tensor, name: str = "k_train") -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigen-decomposition K/N = V diag(lam) V^T (Section 5), lam ASCENDING as torch.linalg.eigh gives it.
+
+    ``k`` is a checked symmetric float64 (N, N) matrix. Eigenvalues below N * eps * lam_max (the
+    numerical rank tolerance) are set to exactly 0; clearly negative ones raise ValueError.
+    """
+    n = k.shape[0]
+    lam, v = torch.linalg.eigh(k)
+    lam = lam / n
+    top = float(lam.abs().amax())
+    low = float(lam[0])
+    if low < -PSD_RTOL * top:
+        raise ValueError(
+            f"{name} must be positive semi-definite: K/N has eigenvalue {low:.3g} < 0 "
+            f"(largest magnitude {top:.3g}); a kernel gradient flow needs a PSD kernel (Section 3)"
+        )
+    lam = torch.where(lam > n * torch.finfo(lam.dtype).eps * top, lam, torch.zeros_like(lam))
+    return lam, v
+
+
+def _out_dtype(x: object) -> torch.dtype:
+    """Results come back in the input's floating dtype (float64 for anything else)."""
+    return x.dtype if isinstance(x, torch.Tensor) and torch.is_floating_point(x) else torch.float64
+
+
+@dataclass
+class KernelPCA:
+    """Non-centred kernel PCA of Pi = K/N (Section 5; Section 6.3 computes the first three for MNIST).
+
+    ``eigenvalues`` (n_components,) are those of K/N, descending. ``components`` (N, n_components)
+    holds f^(i)(x_j), normalised in p_in: (1/N) sum_j f^(i)(x_j)^2 = 1, i.e. f^(i) = sqrt(N) v_i.
+    """
+
+    eigenvalues: torch.Tensor
+    components: torch.Tensor
+
+    def extend(self, k_test_train: object) -> torch.Tensor:
+        """f^(i) at new points by the Nystrom formula f^(i)(x) = (1/(N lam_i)) sum_j K(x, x_j) f^(i)(x_j).
+
+        ``k_test_train`` is K(x, x_j), shape (M, N); returns (M, n_components). On a training point
+        this gives back the training values (Pi f^(i) = lam_i f^(i)). Components with lam_i = 0 have
+        no such extension: ValueError.
+        """
+        n = self.components.shape[0]
+        kx = kernel_matrix(k_test_train, "k_test_train", cols=n, match="the N training points", device=self.components.device)
+        zero = (self.eigenvalues == 0).nonzero().flatten().tolist()
+        if zero:
+            raise ValueError(
+                f"components {zero} have eigenvalue 0: the Nystrom extension divides by N lam_i; "
+                "ask kernel_pca for fewer components"
+            )
+        comps = self.components.to(torch.float64)
+        lam = self.eigenvalues.to(torch.float64)
+        return ((kx @ comps) / (n * lam)).to(self.components.dtype)
+
+
+def kernel_pca(k_train: object, n_components: int | None = None) -> KernelPCA:
+    """Kernel principal components of the training data: eigenvalues and eigenfunctions of Pi = K/N (Sec. 5).
+
+    ``k_train`` is the symmetric PSD (N, N) kernel on the data (e.g. Theta_infinity). Returns the
+    ``n_components`` (default N) largest eigenvalues of K/N, descending, and the p_in-normalised
+    eigenfunctions on the training points. Each component's sign is fixed so that its entry of
+    largest magnitude is positive (within a repeated eigenvalue the basis is not unique).
+    Eigenvalues at round-off level are reported as exactly 0.
+    """
+    k = kernel_matrix(k_train, "k_train", symmetric=True)
+    n = k.shape[0]
+    count = n if n_components is None else positive_int(n_components, "n_components")
+    if count > n:
+        raise ValueError(f"n_components must be at most N = {n}; got {count}")
+    lam, v = _pi_spectrum(k)
+    lam, v = lam.flip(0)[:count], v.flip(1)[:, :count]
+    pivot = v.abs().argmax(0)
+    sign = torch.sign(v.gather(0, pivot[None, :]))
+    comps = v * torch.where(sign == 0, torch.ones_like(sign), sign) * n**0.5
+    dtype = _out_dtype(k_train)
+    return KernelPCA(eigenvalues=lam.to(dtype), components=comps.to(dtype))
+
+
+def pin_norm(f: object) -> torch.Tensor:
+    """The p_in seminorm of Section 2 over the LAST axis: sqrt((1/N) sum_j f(x_j)^2), f of shape (..., N).
+
+    Returns shape (...). For a k-output function stored as (N, k), the paper's norm
+    sqrt((1/N) sum_j ||f(x_j)||^2) is ``pin_norm(f.mT).square().sum(-1).sqrt()``.
+    """
+    ft = finite_array(f, "f", ndims=None, dtype=None)
+    return ft.square().mean(-1).sqrt()
+
+
+def decompose_along(
+    f_t: object, f_star: object, component: object
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Split f_t - f* into g_t along f^(i) and h_t orthogonal to it, in p_in (Section 6.3, Figure 3).
+
+    ``f_t`` is a trajectory on the data, shape (T, N) (any (..., N) works); ``f_star`` and
+    ``component`` are (N,). The component is normalised in p_in first, u = f^(i) / ||f^(i)||_{p_in}.
+    Returns ``(||g_t||_{p_in}, ||h_t||_{p_in}, c_t)``, each of shape (T,), with
+    c_t = <f_t - f*, u>_{p_in}, g_t = c_t u, h_t = f_t - f* - g_t, so ||g_t||_{p_in} = |c_t|.
+    In the limit, a start f_0 - f* = c_0 u gives c_t = c_0 e^{-lam_i t} and h_t = 0.
+    """
+    ft = finite_array(f_t, "f_t", ndims=None, dtype=None)
+    n = ft.shape[-1]
+    fs = finite_array(f_star, "f_star", ndims=(1,), rows=n, match="the last axis of f_t", dtype=ft.dtype, device=ft.device)
+    u = finite_array(component, "component", ndims=(1,), rows=n, match="the last axis of f_t", dtype=ft.dtype, device=ft.device)
+    size = float(pin_norm(u))
+    if size == 0:
+        raise ValueError("component is zero on the data; expected a non-zero function to decompose along")
+    u = u / size
+    diff = ft - fs
+    c = (diff * u).mean(-1)
+    h = diff - c[..., None] * u
+    return c.abs(), pin_norm(h), c

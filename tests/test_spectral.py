@@ -1,0 +1,159 @@
+"""Tests of ntk_course.spectral: kernel PCA of Pi = K/N (Section 5) and the straight-line flow of Section 6.3.
+
+Kernels are random-feature Gram matrices K = F F^T / P + ridge I (PSD by construction); values O(1).
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ntk_course.flow import gradient_flow
+from ntk_course.spectral import KernelPCA, decompose_along, kernel_pca, pin_norm
+
+F64 = torch.float64
+N, M = 16, 5
+
+
+def features_kernel(n: int, p: int = 40, ridge: float = 0.1, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    f = torch.randn(n, p, generator=g, dtype=F64)
+    k = f @ f.T / p + ridge * torch.eye(n, dtype=F64)
+    return (k + k.T) / 2
+
+
+K_ALL = features_kernel(N + M)
+K, KX = K_ALL[:N, :N], K_ALL[N:, :N]
+
+
+def test_eigenvalues_descend_and_sum_to_the_trace() -> None:
+    pca = kernel_pca(K)
+    assert isinstance(pca, KernelPCA) and pca.eigenvalues.shape == (N,) and pca.components.shape == (N, N)
+    lam = pca.eigenvalues
+    assert bool((lam[:-1] >= lam[1:]).all()) and float(lam[-1]) > 0
+    # sum of the eigenvalues of K/N = trace(K)/N; eigh is backward stable, error ~ N eps max|K|.
+    assert abs(float(lam.sum()) - float(K.trace()) / N) < 1e-12
+    # they are the eigenvalues of K/N (against an independent solver), to ~N eps.
+    torch.testing.assert_close(lam, torch.linalg.eigvalsh(K / N).flip(0), rtol=0, atol=1e-13)
+
+
+def test_components_are_orthonormal_in_pin_and_eigenfunctions() -> None:
+    pca = kernel_pca(K)
+    c, lam = pca.components, pca.eigenvalues
+    # <f_i, f_j>_{p_in} = (1/N) sum_x f_i(x) f_j(x) = delta_ij, to the orthogonality of eigh's V (~N eps).
+    torch.testing.assert_close(c.T @ c / N, torch.eye(N, dtype=F64), rtol=0, atol=1e-12)
+    torch.testing.assert_close(pin_norm(c.T), torch.ones(N, dtype=F64), rtol=0, atol=1e-12)
+    # Pi f_i = lam_i f_i on the data (Section 5), residual ~ eps ||K||.
+    torch.testing.assert_close((K / N) @ c, c * lam, rtol=0, atol=1e-12)
+
+
+def test_signs_are_fixed_and_reproducible() -> None:
+    pca = kernel_pca(K)
+    pivot = pca.components.abs().argmax(0)
+    assert bool((pca.components[pivot, torch.arange(N)] > 0).all())  # largest-magnitude entry positive
+    # the same kernel presented with its points permuted gives the same (permuted) components:
+    # eigh may return either sign of each eigenvector, the rule removes that freedom.
+    perm = torch.randperm(N, generator=torch.Generator().manual_seed(3))
+    pca_p = kernel_pca(K[perm][:, perm])
+    torch.testing.assert_close(pca_p.components, pca.components[perm], rtol=0, atol=1e-10)
+
+
+def test_n_components_truncates() -> None:
+    pca = kernel_pca(K, n_components=3)
+    full = kernel_pca(K)
+    assert pca.components.shape == (N, 3)
+    torch.testing.assert_close(pca.eigenvalues, full.eigenvalues[:3], rtol=0, atol=0)
+    torch.testing.assert_close(pca.components, full.components[:, :3], rtol=0, atol=0)
+    for bad in (0, N + 1, 2.5):
+        with pytest.raises(ValueError, match="n_components"):
+            kernel_pca(K, n_components=bad)  # type: ignore[arg-type]
+
+
+def test_extend_reproduces_the_training_values() -> None:
+    pca = kernel_pca(K)
+    # Nystrom on a training point: (1/(N lam)) K f = f. The division by lam amplifies round-off by
+    # lam_max/lam_min ~ 1e2 here, so 1e-10 keeps a wide margin.
+    torch.testing.assert_close(pca.extend(K), pca.components, rtol=0, atol=1e-10)
+    ext = pca.extend(KX)
+    assert ext.shape == (M, N) and bool(torch.isfinite(ext).all())
+    # a test point equal to a training point gets that point's values.
+    torch.testing.assert_close(pca.extend(K[2:3]), pca.components[2:3], rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="columns"):
+        pca.extend(KX[:, :-1])
+
+
+def test_singular_kernel_reports_zero_eigenvalues_and_extend_refuses_them() -> None:
+    p = 4
+    k = features_kernel(N, p=p, ridge=0.0, seed=5)  # rank 4
+    pca = kernel_pca(k)
+    assert int((pca.eigenvalues > 0).sum()) == p and bool((pca.eigenvalues[p:] == 0).all())
+    with pytest.raises(ValueError, match="eigenvalue 0"):
+        pca.extend(k)
+    torch.testing.assert_close(kernel_pca(k, n_components=p).extend(k), pca.components[:, :p], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("i", [0, 1, 5])
+def test_a_start_along_a_component_converges_along_a_straight_line(i: int) -> None:
+    # Section 6.3: with f* = f_0 + 0.5 f^(i), f_t - f* = -0.5 e^{-lam_i t} f^(i): h_t = 0 and
+    # ||g_t||_{p_in} = 0.5 e^{-lam_i t}.
+    pca = kernel_pca(K)
+    comp, lam = pca.components[:, i], float(pca.eigenvalues[i])
+    f0 = torch.randn(N, generator=torch.Generator().manual_seed(i), dtype=F64)
+    f_star = f0 + 0.5 * comp
+    ts = torch.tensor([0.0, 1.0, 10.0, 100.0, 1000.0], dtype=F64)
+    r = gradient_flow(K, f_star, ts, f0_train=f0)
+    g, h, c = decompose_along(r.f_train, f_star, comp)
+    assert g.shape == h.shape == c.shape == (len(ts),)
+    # the residual is O(1) and stays along f^(i) up to round-off of V e^{-lam t} V^T (~N eps).
+    assert float(h.max()) < 1e-13
+    decay = 0.5 * torch.exp(-lam * ts)
+    torch.testing.assert_close(g, decay, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(c, -decay, rtol=1e-12, atol=1e-14)
+
+
+def test_decomposition_is_pythagorean_and_ignores_component_scale() -> None:
+    g_ = torch.Generator().manual_seed(7)
+    f_t, f_star, comp = (torch.randn(*s, generator=g_, dtype=F64) for s in ((6, N), (N,), (N,)))
+    g, h, c = decompose_along(f_t, f_star, comp)
+    # ||f_t - f*||^2 = ||g_t||^2 + ||h_t||^2 in p_in (h is orthogonal to the component).
+    torch.testing.assert_close(g**2 + h**2, pin_norm(f_t - f_star) ** 2, rtol=1e-12, atol=0)
+    u = comp / pin_norm(comp)
+    torch.testing.assert_close(c, ((f_t - f_star) * u).mean(-1), rtol=1e-12, atol=1e-15)
+    g3, h3, c3 = decompose_along(f_t, f_star, 3.0 * comp)  # the component is normalised internally
+    torch.testing.assert_close((g3, h3, c3), (g, h, c), rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="zero"):
+        decompose_along(f_t, f_star, torch.zeros(N, dtype=F64))
+    with pytest.raises(ValueError, match="f_star"):
+        decompose_along(f_t, f_star[:-1], comp)
+
+
+def test_pin_norm_is_the_root_mean_square_over_the_last_axis() -> None:
+    f = torch.tensor([[3.0, 4.0], [1.0, 1.0]], dtype=F64)
+    torch.testing.assert_close(pin_norm(f), torch.tensor([math.sqrt(12.5), 1.0], dtype=F64), rtol=1e-15, atol=0)
+    assert pin_norm(torch.ones(2, 3, 7)).shape == (2, 3)
+    with pytest.raises(ValueError, match="non-finite"):
+        pin_norm(torch.tensor([1.0, float("inf")]))
+
+
+@pytest.mark.parametrize(
+    "k, match",
+    [
+        (K[:, :-1], "square"),
+        (K + torch.triu(torch.ones_like(K), 1), "symmetric"),
+        (-K, "positive semi-definite"),
+        (torch.full((3, 3), float("nan")), "non-finite"),
+    ],
+)
+def test_kernel_pca_rejects_bad_kernels(k: torch.Tensor, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        kernel_pca(k)
+
+
+def test_results_stay_on_the_kernel_device(device: torch.device) -> None:
+    pca = kernel_pca(K.to(device))
+    assert pca.eigenvalues.device == pca.components.device == pca.extend(KX.to(device)).device == K.to(device).device
+    # the sign rule makes the components comparable across eigensolvers (here CPU vs GPU), to ~N eps.
+    torch.testing.assert_close(pca.components.cpu(), kernel_pca(K).components, rtol=0, atol=1e-10)
+    g, h, c = decompose_along(pca.components.T[:3], torch.zeros(N, dtype=F64, device=device), pca.components[:, 0])
+    assert g.device == h.device == c.device == pca.components.device
