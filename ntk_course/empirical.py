@@ -78,8 +78,12 @@ def _signals(model: NTKMLP, x: torch.Tensor):
         s, t = model.scales(l)
         yield cache.activations[l] * s, delta, t
         if l > 0:
-            # delta^(l) = sigma_dot(h^(l)) * (delta^(l+1) W^(l)) s_l
-            delta = torch.matmul(delta, model.weights[l].unsqueeze(-3)).mul_(s).mul_(cache.derivatives[l - 1].unsqueeze(-2))
+            # delta^(l) = sigma_dot(h^(l)) * (delta^(l+1) W^(l)) s_l, as one GEMM over (points x outputs):
+            # broadcasting W over the point axis instead would materialise N copies of it.
+            shape = delta.shape
+            flat = delta.reshape(*shape[:-3], shape[-3] * shape[-2], shape[-1])
+            delta = torch.matmul(flat, model.weights[l]).reshape(*shape[:-1], -1)
+            delta = delta.mul_(s).mul_(cache.derivatives[l - 1].unsqueeze(-2))
 
 
 def _structured(model: NTKMLP, x: torch.Tensor, y: torch.Tensor, same: bool, output_axes: bool) -> torch.Tensor:
