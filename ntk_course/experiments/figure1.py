@@ -1,0 +1,269 @@
+"""Figure 1 of Jacot, Gabriel & Hongler (2018), Section 6.1: convergence of the NTK.
+
+Networks of depth L = 4 (three hidden layers of width n, ReLU, beta = 0.1, NTK parametrisation)
+are trained by full-batch gradient descent (learning rate 1.0, 200 steps, so t = 200) on the
+least-squares cost C = 1/(2N) sum_i (f(x_i) - f*(x_i))^2 with f*(x) = x_1 x_2 and N iid N(0, Id_2)
+inputs. For ten initialisations of each width n = 500 and n = 10,000 the figure shows the empirical
+kernel Theta^(4)(x_0, x) for x_0 = (1, 0) and x = (cos gamma, sin gamma) on the unit circle, at
+t = 0 and at t = 200, next to the limiting kernel Theta_infinity^(4)(x_0, x) of Theorem 1.
+
+What the paper leaves open, and the course's choice:
+
+* N, the number of training inputs, is not given: ``n_train = 100`` at the default and paper scales
+  (32 at the quick scale, to fit CI on two CPU cores).
+* The points of the circle at which the kernel is drawn: ``n_circle`` evenly spaced angles in
+  [-pi, pi) (200 at the default and paper scales).
+
+All the initialisations of one width are one batched ``NTKMLP(..., ensemble=n_init)``, trained in
+a single pass; the empirical kernels come from the structured (Gram-matrix) method that
+:func:`ntk_course.training.train` uses, so no Jacobian is formed even at width 10,000.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from .._checks import non_negative, positive_int
+from ..activations import ACTIVATIONS
+from ..config import SCALES, default_device
+from ..config import scale as current_scale
+from ..datasets import circle_points, gaussian_inputs, product_target
+from ..kernels import ntk
+from ..mlp import NTKMLP
+from ..training import train
+
+X0 = (1.0, 0.0)  # the fixed point x_0 of Figure 1
+TIMES = ("initial", "final")
+NAMED_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a != "polynomial")  # settings hold a name, for JSON
+
+
+@dataclass(frozen=True)
+class Figure1Settings:
+    """The settings of Figure 1 (Section 6.1); the defaults are the paper's.
+
+    ``depth`` counts weight layers (4: three hidden layers of width n each); ``widths`` are the
+    hidden widths n compared; ``n_init`` independent initialisations per width; ``steps`` of
+    gradient descent with learning rate ``lr`` (time t = lr x steps; ``steps = 0`` gives the
+    kernels at initialisation only); ``beta`` the bias factor of Remark 1; ``n_train`` the number
+    of N(0, Id_2) training inputs (not given in the paper; the course uses 100); ``n_circle`` the
+    number of points x = (cos gamma, sin gamma) at which Theta(x_0, x) is evaluated; ``seed`` seeds
+    the training inputs and the initialisations; ``activation`` is ReLU in the paper.
+    """
+
+    depth: int = 4
+    widths: tuple[int, ...] = (500, 10_000)
+    n_init: int = 10
+    steps: int = 200
+    lr: float = 1.0
+    beta: float = 0.1
+    n_train: int = 100
+    n_circle: int = 200
+    seed: int = 0
+    activation: str = "relu"
+
+    def __post_init__(self) -> None:
+        positive_int(self.depth, "depth")
+        if isinstance(self.widths, int | str) or not isinstance(self.widths, Sequence) or len(self.widths) == 0:
+            raise ValueError(f"widths must be a non-empty sequence of hidden widths n; got {self.widths!r}")
+        widths = tuple(positive_int(n, f"widths[{i}]") for i, n in enumerate(self.widths))
+        if len(set(widths)) != len(widths):
+            raise ValueError(f"widths must be distinct; got {widths}")
+        object.__setattr__(self, "widths", widths)
+        positive_int(self.n_init, "n_init")
+        positive_int(self.steps, "steps", minimum=0)
+        object.__setattr__(self, "lr", non_negative(self.lr, "lr"))
+        object.__setattr__(self, "beta", non_negative(self.beta, "beta"))
+        positive_int(self.n_train, "n_train")
+        positive_int(self.n_circle, "n_circle")
+        positive_int(self.seed, "seed", minimum=0)
+        if self.activation not in NAMED_ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; expected one of {NAMED_ACTIVATIONS}")
+
+    @property
+    def t(self) -> float:
+        """The time reached by the gradient flow, t = lr x steps (Section 5 convention)."""
+        return self.lr * self.steps
+
+    @classmethod
+    def for_scale(cls, scale: str | None = None) -> Figure1Settings:
+        """Settings for a scale: ``quick`` (CI, seconds on 2 CPU cores), ``default`` (a laptop,
+        about a minute) or ``paper`` (exactly Section 6.1, for a GPU). ``None``: the scale chosen by
+        ``NTK_COURSE_SCALE`` (see :func:`ntk_course.config.scale`).
+
+        Every scale keeps the paper's depth, learning rate, beta, 200 steps (t = 200) and target;
+        the smaller ones only narrow the networks, draw fewer initialisations and training inputs.
+        """
+        scale = current_scale() if scale is None else scale
+        if scale not in SCALES:
+            raise ValueError(f"unknown scale {scale!r}; expected one of {SCALES}")
+        if scale == "quick":
+            return cls(widths=(64, 256), n_init=4, n_train=32, n_circle=100)
+        if scale == "default":
+            return cls(widths=(500, 2000), n_init=10)
+        return cls()
+
+
+@dataclass
+class WidthRun:
+    """What one width of Figure 1 gives, for its ``n_init`` initialisations (tensors on the CPU).
+
+    ``kernel_initial`` / ``kernel_final`` (n_init, n_circle): Theta(x_0, x) at t = 0 and t = lr x
+    steps; ``kernel_drift`` (n_init,): ||Theta_T - Theta_0|| / ||Theta_0|| over the circle;
+    ``distance_to_limit`` (n_init,): ||Theta_0 - Theta_inf|| / ||Theta_inf||; ``weight_change``
+    (n_init, depth): ||W_T^(l) - W_0^(l)||_F / ||W_0^(l)||_F per layer; ``loss`` (2, n_init): the cost
+    C at t = 0 and at the end; ``seconds``: wall time of the initialisation and training.
+    """
+
+    width: int
+    kernel_initial: torch.Tensor
+    kernel_final: torch.Tensor
+    kernel_drift: torch.Tensor
+    distance_to_limit: torch.Tensor
+    weight_change: torch.Tensor
+    loss: torch.Tensor
+    seconds: float
+
+    def mean_distance_to_limit(self, limit: torch.Tensor) -> float:
+        """||mean over initialisations of Theta_0 - Theta_inf|| / ||Theta_inf||: the bias of the average."""
+        return float((self.kernel_initial.mean(0) - limit).norm() / limit.norm())
+
+
+@dataclass
+class Figure1Result:
+    """The outcome of :func:`run`: the limit Theta_inf(x_0, x) on the circle and one :class:`WidthRun`
+    per width, in the order of ``settings.widths``."""
+
+    settings: Figure1Settings
+    gamma: torch.Tensor
+    limit: torch.Tensor
+    runs: tuple[WidthRun, ...]
+    device: str
+
+    def run_for(self, width: int) -> WidthRun:
+        """The :class:`WidthRun` of hidden width ``width``."""
+        for r in self.runs:
+            if r.width == width:
+                return r
+        raise ValueError(f"width {width} was not run; the widths are {self.settings.widths}")
+
+    def to_json_dict(self) -> dict[str, object]:
+        """Plain numbers and lists (no tensors), ready for ``json.dump``."""
+        widths = {}
+        for r in self.runs:
+            widths[str(r.width)] = {
+                "kernel_initial": r.kernel_initial.tolist(),
+                "kernel_final": r.kernel_final.tolist(),
+                "kernel_drift": r.kernel_drift.tolist(),
+                "kernel_drift_mean": float(r.kernel_drift.mean()),
+                "distance_to_limit": r.distance_to_limit.tolist(),
+                "mean_distance_to_limit": r.mean_distance_to_limit(self.limit),
+                "weight_change": r.weight_change.tolist(),
+                "loss_initial": r.loss[0].tolist(),
+                "loss_final": r.loss[-1].tolist(),
+                "seconds": r.seconds,
+            }
+        return {
+            "figure": "Jacot, Gabriel & Hongler (2018), Figure 1 (Section 6.1)",
+            "settings": dataclasses.asdict(self.settings),
+            "t": self.settings.t,
+            "x0": list(X0),
+            "device": self.device,
+            "gamma": self.gamma.tolist(),
+            "limit": self.limit.tolist(),
+            "widths": widths,
+        }
+
+
+def run(settings: Figure1Settings, *, device: torch.device | str | None = None, progress: bool = False) -> Figure1Result:
+    """Run the experiment of Figure 1 with ``settings`` on ``device`` (default: CUDA when present).
+
+    For each width, one ensemble ``NTKMLP([2, n, ..., n, 1], ensemble=n_init)`` is trained on
+    f*(x) = x_1 x_2 by :func:`ntk_course.training.train`, which records the empirical kernel
+    Theta(x_0, x) on the circle at step 0 and at the last step. Networks compute in float32; the
+    limit Theta_inf^(depth) is computed in float64. The random draws are seeded by
+    ``settings.seed`` (the training inputs on the CPU, so they are the same on every device; the
+    initialisations with a generator on ``device``).
+    """
+    if not isinstance(settings, Figure1Settings):
+        raise ValueError(f"settings must be a Figure1Settings; got {type(settings).__name__}")
+    device = default_device() if device is None else torch.device(device)
+    s = settings
+    x_train = gaussian_inputs(s.n_train, 2, seed=s.seed).to(device)
+    y_train = product_target(x_train)
+    circle, gamma = circle_points(s.n_circle, dtype=torch.float32, device=device)
+    x0 = torch.tensor([X0], dtype=torch.float32, device=device)
+    limit = ntk(x0.double(), circle.double(), depth=s.depth, activation=s.activation, beta=s.beta)[0]
+
+    runs = []
+    for k, width in enumerate(tqdm(s.widths, disable=not progress, desc="widths", leave=False)):
+        start = time.perf_counter()
+        generator = torch.Generator(device=device).manual_seed(s.seed * 1_000_003 + k + 1)
+        net = NTKMLP([2] + [width] * (s.depth - 1) + [1], s.activation, s.beta,
+                     ensemble=s.n_init, generator=generator, device=device)
+        record = train(net, x_train, y_train, steps=s.steps, lr=s.lr, record_at=[0, s.steps],
+                       kernel_points=(x0, circle), progress=progress)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - start
+        del net
+        assert record.kernels is not None and record.kernel_drift is not None
+        k0 = record.kernels[0, :, 0, :].double().cpu()
+        kt = record.kernels[-1, :, 0, :].double().cpu()
+        lim = limit.cpu()
+        runs.append(WidthRun(
+            width=width,
+            kernel_initial=k0,
+            kernel_final=kt,
+            kernel_drift=(kt - k0).norm(dim=-1) / k0.norm(dim=-1),
+            distance_to_limit=(k0 - lim).norm(dim=-1) / lim.norm(),
+            weight_change=record.weight_change[-1].double().cpu(),
+            loss=record.loss[[0, -1]].double().cpu(),
+            seconds=seconds,
+        ))
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return Figure1Result(settings=s, gamma=gamma.double().cpu(), limit=limit.cpu(), runs=tuple(runs), device=str(device))
+
+
+def plot(result: Figure1Result, ax=None, *, times: Sequence[str] | None = None):
+    """Draw Figure 1: Theta^(L)(x_0, x) against gamma, x = (cos gamma, sin gamma).
+
+    One thin curve per initialisation for each (width, time) in ``times`` (a subset of
+    ``("initial", "final")``; default both, or only ``"initial"`` when no step was taken), and the
+    limit Theta_inf as a thick dashed line. Returns the axes (a new figure when ``ax`` is None).
+    """
+    if not isinstance(result, Figure1Result):
+        raise ValueError(f"result must be a Figure1Result from figure1.run; got {type(result).__name__}")
+    s = result.settings
+    if times is None:
+        times = TIMES if s.steps > 0 else ("initial",)
+    times = tuple(times)
+    if not times or any(t not in TIMES for t in times):
+        raise ValueError(f"times must be a non-empty subset of {TIMES}; got {times!r}")
+    if ax is None:
+        from ..plotting import new_axes
+
+        _, ax = new_axes()
+    colours = ["#9ecae1", "#08519c", "#fcae91", "#a50f15", "#a1d99b", "#006d2c", "#dadaeb", "#54278f"]
+    g = result.gamma.numpy()
+    for k, r in enumerate(result.runs):
+        for which in times:
+            colour = colours[(2 * k + (which == "final")) % len(colours)] if len(times) == 2 else colours[(2 * k + 1) % len(colours)]
+            curves = (r.kernel_initial if which == "initial" else r.kernel_final).numpy()
+            t = 0 if which == "initial" else s.t
+            number = f"{r.width:,}".replace(",", "{,}")  # a thousands comma that mathtext does not space
+            label = f"$n = {number}$, $t = {t:g}$"
+            for i, curve in enumerate(curves):
+                ax.plot(g, curve, color=colour, lw=0.9, alpha=0.75, label=label if i == 0 else None)
+    ax.plot(g, result.limit.numpy(), color="black", ls="--", lw=2.6, label=r"$n = \infty$ (Theorem 1)")
+    ax.set_xlim(-math.pi, math.pi)
+    ax.set_xlabel(r"$\gamma$")
+    ax.set_ylabel(rf"$\Theta^{{({s.depth})}}(x_0, x)$")
+    ax.legend(loc="upper right", fontsize=9)
+    return ax

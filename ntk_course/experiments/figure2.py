@@ -1,0 +1,271 @@
+"""Figure 2 of Jacot, Gabriel & Hongler (2018), Section 6.2: trained networks against the limiting Gaussian.
+
+Networks of depth 4 (three hidden layers of width n, ReLU, beta = 0.1) are trained on 4 points of the
+unit circle by gradient descent on the least-squares cost, from ``n_init`` independent
+initialisations, and their functions x = (cos g, sin g) -> f(x) are compared with the t -> infinity
+limit of Section 5. In the infinite-width limit f_0 ~ GP(0, Sigma^(4)) (Proposition 1) and training
+follows the constant kernel Theta^(4) (Theorem 2), so f_t is Gaussian with
+
+    mean_t = A_t y,   cov_t = Sigma_xx - A_t Sigma_Xx - Sigma_xX A_t^T + A_t Sigma_XX A_t^T,
+    A_t = Theta_xX Theta_XX^{-1} (I - exp(-t Theta_XX / N)),     A_infinity = Theta_xX Theta_XX^{-1}
+
+(:func:`ntk_course.flow.gaussian_limit`). The paper approximated Theta and Sigma by a width-10,000
+network; here they are the analytic kernels (:func:`ntk_course.ntk`, :func:`ntk_course.nngp`), so the
+10th/50th/90th percentiles of the limit are exact. The networks are trained for a finite time
+t = lr x steps, so the Gaussian at that t is computed too, and the gap between the two reported.
+
+The training set is :func:`ntk_course.datasets.circle_training_set` (the paper does not say which 4
+points or targets it used). Every width trains ONE batched ensemble ``NTKMLP(..., ensemble=n_init)``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import matplotlib.pyplot as plt
+import torch
+from scipy.stats import chi2
+
+from .._checks import non_negative, positive_int
+from ..config import SCALES, default_device, scale as current_scale
+from ..datasets import circle_points, circle_training_set
+from ..flow import gaussian_limit, percentiles
+from ..kernels import kernels
+from ..mlp import NTKMLP
+from ..plotting import new_axes
+from ..training import train
+
+QUANTILES = (10, 50, 90)
+
+
+@dataclass(frozen=True)
+class Figure2Settings:
+    """The settings of Figure 2 (Section 6.2); the defaults are the paper's.
+
+    ReLU networks [2, n, ..., n, 1] of ``depth`` weight layers for each n in ``widths``, ``n_init``
+    initialisations each, ``steps`` steps of gradient descent with learning rate ``lr`` (t = lr x
+    steps) on ``n_train`` points of the unit circle; the functions are evaluated on ``n_circle``
+    evenly spaced angles gamma in [-pi, pi).
+    """
+
+    depth: int = 4
+    widths: tuple[int, ...] = (50, 1000)
+    n_init: int = 10
+    steps: int = 1000
+    lr: float = 1.0
+    beta: float = 0.1
+    n_train: int = 4
+    n_circle: int = 200
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        positive_int(self.depth, "depth", minimum=2)
+        widths = tuple(self.widths) if not isinstance(self.widths, int | str) else None
+        if not widths:
+            raise ValueError(f"widths must be a non-empty sequence of integers >= 1; got {self.widths!r}")
+        object.__setattr__(self, "widths", tuple(positive_int(w, "each width") for w in widths))
+        positive_int(self.n_init, "n_init", minimum=2)
+        positive_int(self.steps, "steps")
+        if non_negative(self.lr, "lr") == 0:
+            raise ValueError("lr must be > 0; got 0")
+        non_negative(self.beta, "beta")
+        if self.beta == 0:
+            raise ValueError("beta must be > 0 so that Theta is positive definite on the circle (t = infinity limit)")
+        positive_int(self.n_train, "n_train")
+        positive_int(self.n_circle, "n_circle", minimum=8)
+        positive_int(self.seed, "seed", minimum=0)
+
+    @property
+    def time(self) -> float:
+        """The training time t = lr x steps."""
+        return self.lr * self.steps
+
+    @classmethod
+    def for_scale(cls, scale: str | None = None) -> Figure2Settings:
+        """Settings for a scale: ``quick`` (seconds on 2 CPU cores: widths 50 and 200, 300 steps),
+        ``default`` (a laptop: widths 50 and 1,000, 1,000 steps) or ``paper`` (Section 6.2 exactly).
+        ``None`` reads ``NTK_COURSE_SCALE``."""
+        name = current_scale() if scale is None else scale
+        if name not in SCALES:
+            raise ValueError(f"unknown scale {name!r}; expected one of {SCALES}")
+        if name == "quick":
+            return cls(widths=(50, 200), steps=300, n_circle=120)
+        if name == "default":
+            return cls(n_circle=160)
+        return cls()
+
+
+@dataclass
+class Figure2Result:
+    """What :func:`run` computed (CPU float64 tensors).
+
+    ``gamma`` (M,) the angles of the evaluation points; ``gamma_train`` (N,) and ``y_train`` (N,) the
+    training set. ``outputs[n]`` (n_init, M): each trained network of width n on the circle at
+    t = lr x steps; ``loss[n]`` (n_init,) their final costs; ``seconds[n]`` the training time.
+    ``mean`` (M,), ``covariance`` (M, M) and ``band`` (3, M) (the 10th, 50th, 90th percentiles) of
+    the t -> infinity Gaussian; ``mean_t``, ``covariance_t``, ``band_t`` the same at the finite t.
+    ``eigenvalues`` of Pi = Theta_XX / N on the training set (they set the convergence rates).
+    """
+
+    settings: Figure2Settings
+    gamma: torch.Tensor
+    gamma_train: torch.Tensor
+    y_train: torch.Tensor
+    mean: torch.Tensor
+    covariance: torch.Tensor
+    band: torch.Tensor
+    mean_t: torch.Tensor
+    covariance_t: torch.Tensor
+    band_t: torch.Tensor
+    eigenvalues: torch.Tensor
+    outputs: dict[int, torch.Tensor] = field(default_factory=dict)
+    loss: dict[int, torch.Tensor] = field(default_factory=dict)
+    seconds: dict[int, float] = field(default_factory=dict)
+    device: str = "cpu"
+
+    @property
+    def finite_time_gap(self) -> float:
+        """max over the circle and the three percentiles of |band at t - band at infinity|."""
+        return float((self.band_t - self.band).abs().max())
+
+    def to_json_dict(self) -> dict[str, object]:
+        """Settings, the limiting band, the finite-time gap and the networks' functions as JSON types."""
+        return {
+            "figure": 2,
+            "section": "6.2",
+            "settings": asdict(self.settings),
+            "device": self.device,
+            "gamma": self.gamma.tolist(),
+            "gamma_train": self.gamma_train.tolist(),
+            "y_train": self.y_train.tolist(),
+            "percentiles": list(QUANTILES),
+            "band_infinity": self.band.tolist(),
+            "band_t": self.band_t.tolist(),
+            "finite_time_gap": self.finite_time_gap,
+            "eigenvalues": self.eigenvalues.tolist(),
+            "widths": {
+                str(n): {
+                    "outputs": self.outputs[n].tolist(),
+                    "final_loss": self.loss[n].tolist(),
+                    "seconds": self.seconds[n],
+                    "gaussian_check": gaussian_check(self, n),
+                }
+                for n in self.outputs
+            },
+        }
+
+
+def run(settings: Figure2Settings, *, device: torch.device | str | None = None, progress: bool = False) -> Figure2Result:
+    """Compute Figure 2: the analytic limiting Gaussian and one trained ensemble per width.
+
+    The kernels are the analytic Sigma^(depth) (NNGP) and Theta^(depth) (NTK) in float64; the
+    networks train in float32 on ``device`` (CUDA when present), all ``n_init`` initialisations of a
+    width in one batched ensemble, and are evaluated on the circle once, at the end.
+    """
+    if not isinstance(settings, Figure2Settings):
+        raise ValueError(f"settings must be a Figure2Settings; got {type(settings).__name__}")
+    s = settings
+    dev = torch.device(device) if device is not None else default_device()
+    x, y = circle_training_set(s.n_train, device=dev)
+    xe, gamma = circle_points(s.n_circle, device=dev)
+    sig, th = kernels(x, depth=s.depth, beta=s.beta)
+    sig_x, th_x = kernels(xe, x, depth=s.depth, beta=s.beta)
+    sig_xx, _ = kernels(xe, depth=s.depth, beta=s.beta, with_theta=False)
+    common = dict(theta_test_train=th_x, sigma_test_train=sig_x, sigma_test=sig_xx)
+    mean, cov = gaussian_limit(th, sig, y[:, 0], **common)
+    mean_t, cov_t = gaussian_limit(th, sig, y[:, 0], t=[s.time], **common)
+    result = Figure2Result(
+        settings=s,
+        gamma=gamma.cpu(),
+        gamma_train=torch.atan2(x[:, 1], x[:, 0]).cpu(),
+        y_train=y[:, 0].cpu(),
+        mean=mean.cpu(),
+        covariance=cov.cpu(),
+        band=percentiles(mean, cov, QUANTILES).cpu(),
+        mean_t=mean_t[0].cpu(),
+        covariance_t=cov_t[0].cpu(),
+        band_t=percentiles(mean_t[0], cov_t[0], QUANTILES).cpu(),
+        eigenvalues=(torch.linalg.eigvalsh(th).flip(0) / s.n_train).cpu(),
+        device=str(dev),
+    )
+    x32, xe32, y32 = x.float(), xe.float(), y.float()
+    for k, n in enumerate(s.widths):
+        begin = time.perf_counter()
+        gen = torch.Generator(device=dev).manual_seed(s.seed + 1000 * k)
+        model = NTKMLP([2] + [n] * (s.depth - 1) + [1], beta=s.beta, ensemble=s.n_init, generator=gen, device=dev)
+        rec = train(model, x32, y32, steps=s.steps, lr=s.lr, record_at=[s.steps], x_eval=xe32, progress=progress)
+        result.outputs[n] = rec.outputs[-1, :, :, 0].to(torch.float64).cpu()
+        result.loss[n] = rec.loss[-1].to(torch.float64).cpu()
+        result.seconds[n] = time.perf_counter() - begin
+    return result
+
+
+def gaussian_check(result: Figure2Result, width: int, *, n_directions: int = 4, level: float = 0.999) -> dict[str, float]:
+    """Test the trained networks of one width against the limiting Gaussian N(mean, covariance).
+
+    Project each network's deviation f_i - mean on the top ``n_directions`` eigenvectors v_j of the
+    limiting covariance (eigenvalues mu_j) and standardise: z_ij = v_j . (f_i - mean) / sqrt(mu_j). If
+    the n_init functions were independent draws of the limit, the z_ij would be iid N(0, 1), so
+    Q = sum z_ij^2 follows a chi-square law with n_init x n_directions degrees of freedom: a single
+    number that is too large when the mean or the spread is off, too small when the networks agree
+    more than the limit says. Returns Q / dof, the central ``level`` interval of that ratio, the
+    fraction of the limit's variance the directions carry, and the standardised mean deviation
+    max_j |mean_i z_ij| sqrt(n_init) (N(0, 1) entries under the limit).
+    """
+    if width not in result.outputs:
+        raise ValueError(f"width {width} was not trained; expected one of {sorted(result.outputs)}")
+    m = result.covariance.shape[0]
+    k = positive_int(n_directions, "n_directions")
+    if k > m:
+        raise ValueError(f"n_directions must be at most the {m} circle points; got {k}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie strictly between 0 and 1; got {level}")
+    mu, v = torch.linalg.eigh(result.covariance)
+    mu, v = mu.flip(0)[:k], v.flip(1)[:, :k]
+    if float(mu[-1]) <= 0:
+        raise ValueError(f"the limiting covariance has fewer than {k} positive eigenvalues; ask for fewer directions")
+    f = result.outputs[width]
+    z = (f - result.mean) @ v / mu.sqrt()  # (n_init, k)
+    dof = z.numel()
+    lo, hi = chi2.ppf([(1 - level) / 2, (1 + level) / 2], dof) / dof
+    return {
+        "ratio": float(z.square().sum()) / dof,
+        "dof": int(dof),
+        "low": float(lo),
+        "high": float(hi),
+        "variance_share": float(mu.sum() / result.covariance.trace()),
+        "mean_z": float(z.mean(0).abs().max()) * math.sqrt(z.shape[0]),
+    }
+
+
+def plot(result: Figure2Result, ax: plt.Axes | None = None, *, band: str = "infinity") -> plt.Axes:
+    """Figure 2: f(cos gamma, sin gamma) of every trained network (thin curves, one colour per width),
+    the limit's 50th percentile (solid) and 10th/90th percentiles (dashed), the training points.
+
+    ``band="infinity"`` draws the t -> infinity Gaussian (the paper's), ``"t"`` the one at t = lr x steps.
+    """
+    if band not in ("infinity", "t"):
+        raise ValueError(f"band must be 'infinity' or 't'; got {band!r}")
+    if ax is None:
+        _, ax = new_axes()
+    g = result.gamma.numpy()
+    colors = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf"]
+    for k, n in enumerate(sorted(result.outputs)):
+        c = colors[k % len(colors)]
+        for i, f in enumerate(result.outputs[n]):
+            ax.plot(g, f.numpy(), color=c, lw=0.8, alpha=0.75, label=f"$n = {n:,}$" if i == 0 else None)
+    pct = (result.band if band == "infinity" else result.band_t).numpy()
+    when = r"t \to \infty" if band == "infinity" else f"t = {result.settings.time:g}"
+    ax.plot(g, pct[1], color="#1f77b4", lw=2.2, label=rf"$n = \infty$, ${when}$: $P_{{50}}$")
+    ax.plot(g, pct[0], color="#1f77b4", lw=1.8, ls="--", label=r"$n = \infty$: $P_{10}, P_{90}$")
+    ax.plot(g, pct[2], color="#1f77b4", lw=1.8, ls="--")
+    ax.scatter(result.gamma_train.numpy(), result.y_train.numpy(), s=60, color="black", zorder=5, label="training points")
+    ax.set_xlabel(r"$\gamma$")
+    ax.set_ylabel(r"$f(\cos\gamma, \sin\gamma)$")
+    ax.set_xlim(-math.pi, math.pi)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return ax
+
+
+__all__ = ["QUANTILES", "Figure2Result", "Figure2Settings", "gaussian_check", "plot", "run"]
