@@ -31,7 +31,19 @@ def use_style() -> None:
     mpl.rcParams.update(STYLE)
 
 
-def new_axes(ncols: int = 1, *, width: float = 7.0, height: float = 4.2, **kwargs: object):
-    """A figure with ``ncols`` side-by-side axes sized for a laptop screen."""
+# The website's text column is about 757 px wide on a laptop (1366 px screen), that is 6.9 inches
+# at the inline dpi of 110: a wider figure is shrunk to fit, and its text with it. At width W the
+# 12 pt labels appear at 12 * 6.9 / W pt, so past about 11.5 inches (60 %) they are too small to
+# read; tests/test_website.py fails such figures. Give panels of a wide figure their own rows.
+COLUMN_WIDTH_INCHES = 6.9
+
+
+def new_axes(ncols: int = 1, *, nrows: int = 1, width: float = 7.0, height: float = 4.2, **kwargs: object):
+    """A figure with ``nrows`` x ``ncols`` axes sized for a laptop screen.
+
+    Keep ``width`` at most about 11 inches (two panels side by side): the website shows every
+    figure in a column of ``COLUMN_WIDTH_INCHES`` and shrinks wider ones, text included. For three
+    or more panels use ``nrows`` (``height`` is the height of the whole figure).
+    """
     use_style()
-    return plt.subplots(1, ncols, figsize=(width, height), layout="constrained", **kwargs)
+    return plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)

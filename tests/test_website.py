@@ -1,0 +1,736 @@
+"""The course website as a reader sees it, in headless Chromium with no network.
+
+One session fixture builds the book at the quick scale (or takes an already built site from the
+environment variable ``NTK_COURSE_SITE``, the ``_build/html`` folder of a finished build), serves
+it on 127.0.0.1 and opens every page of the table of contents in Debian's Chromium, driven by
+Playwright. Every request that would leave localhost is aborted, so the pages are checked as a
+classroom without internet sees them. Per page the tests check:
+
+* the math is typeset by the site's own MathJax (no raw ``$$``, ``\\[``, ``\\(`` left, no TeX errors);
+* every image is loaded with a non-zero natural size, figures have an opaque light background
+  with dark ink and are not shrunk on a 1366 x 768 laptop screen until their text is unreadable;
+* no JavaScript errors in the console, no request leaves localhost;
+* every internal link resolves (HTTP 200, and for ``#anchor`` the target id exists);
+* chapters have the Binder and Colab launch buttons, theorem-like and exercise blocks and figures.
+
+A full-page screenshot of every page is written to ``NTK_COURSE_SCREENSHOTS`` (default
+``<repo>/_build/screenshots``); the folder is printed at the end of the session.
+"""
+from __future__ import annotations
+
+import functools
+import html.parser
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("NTK_COURSE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1366, "height": 768}  # a common laptop screen
+BUILD_TIMEOUT_S = 30 * 60
+PAGE_TIMEOUT_MS = 60_000
+# A course figure has 12 pt text; at the inline dpi of 110 that is 18 px in the PNG. Shown at
+# less than 0.6 of its natural width, the text falls under 11 px on screen: too small to read.
+MIN_FIGURE_SCALE = 0.6
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    pytest.skip(
+        "website test skipped: the Python package 'playwright' is not installed (pip install playwright)",
+        allow_module_level=True,
+    )
+if not CHROMIUM.is_file():  # pragma: no cover - depends on the machine
+    pytest.skip(
+        f"website test skipped: no browser at {CHROMIUM} (install Debian's chromium: apt-get install -y chromium)",
+        allow_module_level=True,
+    )
+
+
+# --------------------------------------------------------------------------- pages of the book
+@dataclass(frozen=True)
+class TocPage:
+    """One page of the table of contents: ``name`` is its path without suffix, e.g. book/intro."""
+
+    name: str
+    root: bool
+
+    @property
+    def html(self) -> str:
+        return f"{self.name}.html"
+
+    @property
+    def source(self) -> Path | None:
+        for suffix in ("", ".md", ".ipynb", ".rst"):
+            path = REPO / f"{self.name}{suffix}"
+            if path.is_file():
+                return path
+        return None
+
+    @property
+    def is_notebook(self) -> bool:
+        """A page that runs code: an .ipynb, or a MyST notebook (.md with a kernelspec)."""
+        source = self.source
+        if source is None:
+            return False
+        if source.suffix == ".ipynb":
+            return True
+        text = source.read_text(encoding="utf-8")
+        front = re.match(r"---\n(.*?)\n---", text, re.S)
+        return bool(front and "kernelspec:" in front.group(1))
+
+    @property
+    def is_chapter(self) -> bool:
+        """Chapters: notebooks directly under book/, except the root (welcome) page.
+
+        Every chapter must state a result (prf block), hold exercises and show a figure; the
+        welcome page and the bibliography need not, nor anything in a sub-folder (assignments).
+        """
+        return self.is_notebook and not self.root and Path(self.name).parent == Path("book")
+
+
+def _strip_suffix(file: str) -> str:
+    for suffix in (".md", ".ipynb", ".rst"):
+        if file.endswith(suffix):
+            return file[: -len(suffix)]
+    return file
+
+
+def toc_pages() -> list[TocPage]:
+    """Every page the table of contents lists, in reading order (read from _toc.yml)."""
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
+    pages = [TocPage(_strip_suffix(toc["root"]), root=True)]
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                pages.append(TocPage(_strip_suffix(str(node["file"])), root=False))
+            for key in ("parts", "chapters", "sections"):
+                walk(node.get(key, []))
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    return pages
+
+
+PAGES = toc_pages()
+CHAPTERS = [p for p in PAGES if p.is_chapter]
+NOTEBOOKS = [p for p in PAGES if p.is_notebook]
+
+
+def _ids(pages: list[TocPage]) -> list[str]:
+    return [p.name for p in pages]
+
+
+# --------------------------------------------------------------------------- build and serve
+@dataclass
+class Site:
+    html: Path
+    url: str
+    build_returncode: int | None
+    build_log: str
+    build_seconds: float
+    screenshots: Path
+    browse_seconds: float = 0.0
+    visits: dict[str, "Visit"] = field(default_factory=dict)
+
+
+def _build_site(out: Path) -> tuple[Path, int, str, float]:
+    command = [
+        sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
+        "build", str(REPO), "-W", "--keep-going", "--path-output", str(out),
+    ]
+    env = dict(os.environ, NTK_COURSE_SCALE="quick")
+    start = time.perf_counter()
+    done = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S
+    )
+    seconds = time.perf_counter() - start
+    log = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr)
+    return out / "_build" / "html", done.returncode, log, seconds
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        pass
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
+    """The built site served on 127.0.0.1 (built once per session, or taken from NTK_COURSE_SITE)."""
+    prebuilt = os.environ.get("NTK_COURSE_SITE")
+    if prebuilt:
+        html_dir, returncode, log, seconds = Path(prebuilt).resolve(), None, "", 0.0
+        if not (html_dir / "index.html").is_file():
+            pytest.fail(f"NTK_COURSE_SITE={prebuilt} has no index.html: point it at a built _build/html folder")
+    else:
+        html_dir, returncode, log, seconds = _build_site(tmp_path_factory.mktemp("website"))
+        if not (html_dir / "index.html").is_file():
+            pytest.fail(f"the book build wrote no {html_dir}/index.html; end of its log:\n{log[-6000:]}")
+
+    shots = Path(os.environ.get("NTK_COURSE_SCREENSHOTS", REPO / "_build" / "screenshots")).resolve()
+    shots.mkdir(parents=True, exist_ok=True)
+    handler = functools.partial(_QuietHandler, directory=str(html_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    served = Site(
+        html=html_dir,
+        url=f"http://127.0.0.1:{server.server_address[1]}/",
+        build_returncode=returncode,
+        build_log=log,
+        build_seconds=seconds,
+        screenshots=shots,
+    )
+    yield served
+    server.shutdown()
+    server.server_close()
+    _write_screenshot_index(served)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None:
+        where = f"prebuilt site {html_dir}" if prebuilt else f"quick-scale build {seconds:.0f} s"
+        line = (
+            f"website test: {where}, browsing {served.browse_seconds:.0f} s over "
+            f"{len(served.visits)} pages; screenshots in {shots}"
+        )
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line("\n" + line)
+        else:
+            reporter.write_line("\n" + line)
+
+
+def _write_screenshot_index(site: Site) -> None:
+    """index.html in the screenshot folder: this run's pages in reading order, to scroll through."""
+    order = [p.html for p in PAGES] + sorted(set(site.visits) - {p.html for p in PAGES})
+    rows = [
+        f'<h2>{path}</h2><img src="{site.visits[path].screenshot.name}" style="max-width:100%;border:1px solid #ccc">'
+        for path in order
+        if path in site.visits
+    ]
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    (site.screenshots / "index.html").write_text(
+        f"<!doctype html><meta charset=utf-8><title>Course website screenshots</title>"
+        f"<p>{len(rows)} pages at {VIEWPORT['width']}x{VIEWPORT['height']}, taken {stamp} from {site.html}</p>"
+        + "\n".join(rows),
+        encoding="utf-8",
+    )
+
+
+# --------------------------------------------------------------------------- link checking
+class _Ids(html.parser.HTMLParser):
+    """The id (and a[name]) targets of an HTML page, and the pages it links to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if values.get("id"):
+            self.ids.add(values["id"])
+        if tag == "a" and values.get("name"):
+            self.ids.add(values["name"])
+        if tag == "a" and values.get("href"):
+            self.links.append(values["href"])
+        # The search box (a form) and the search/index pages the theme links in the head.
+        if tag == "form" and values.get("action"):
+            self.links.append(values["action"])
+        if tag == "link" and values.get("href") and (values.get("rel") or "") in {"search", "index", "next", "prev"}:
+            self.links.append(values["href"])
+        if tag == "meta" and (values.get("http-equiv") or "").lower() == "refresh":
+            target = re.search(r"url=(.+)", values.get("content") or "", re.I)
+            if target:
+                self.links.append(target.group(1).strip())
+
+
+@functools.lru_cache(maxsize=None)
+def _fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            body = response.read()
+            kind = response.headers.get_content_type()
+            return response.status, body.decode("utf-8", "replace") if kind == "text/html" else ""
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+
+
+@functools.lru_cache(maxsize=None)
+def _parsed(url: str) -> _Ids:
+    parser = _Ids()
+    parser.feed(_fetch(url)[1])
+    return parser
+
+
+def _is_internal(url: str, site: Site) -> bool:
+    return url.startswith(site.url)
+
+
+def broken_links(hrefs: list[str], page_url: str, live_ids: set[str], site: Site) -> list[str]:
+    """The internal links among ``hrefs`` (absolute URLs) that do not resolve."""
+    broken = []
+    for href in sorted(set(hrefs)):
+        if not _is_internal(href, site):
+            continue
+        target, _, fragment = href.partition("#")
+        status = _fetch(target)[0]
+        if status != 200:
+            broken.append(f"{href} -> HTTP {status}")
+            continue
+        fragment = urllib.parse.unquote(fragment)
+        if fragment and fragment not in _parsed(target).ids:
+            if not (target == page_url.partition("#")[0] and fragment in live_ids):
+                broken.append(f"{href} -> no element with id '{fragment}'")
+    return broken
+
+
+def crawl(site: Site) -> set[str]:
+    """Every HTML page reachable by links from index.html (site-relative paths)."""
+    seen: set[str] = set()
+    todo = ["index.html"]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        url = site.url + path
+        for href in _parsed(url).links:
+            absolute = urllib.parse.urljoin(url, href).partition("#")[0].partition("?")[0]
+            if not _is_internal(absolute, site):
+                continue
+            rel = absolute[len(site.url):] or "index.html"
+            if rel.endswith("/"):
+                rel += "index.html"
+            if rel.endswith(".html") and rel not in seen and (site.html / rel).is_file():
+                todo.append(rel)
+    return seen
+
+
+# --------------------------------------------------------------------------- the browser
+@pytest.fixture(scope="session")
+def browser(site: Site):
+    """One Chromium (fresh profile) for the session; each page opens in its own tab."""
+    profile = tempfile.mkdtemp(prefix="ntk-chromium-profile-")
+    playwright = sync_playwright().start()
+    try:
+        context = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport=VIEWPORT,
+            device_scale_factor=1,
+            color_scheme="light",
+            service_workers="block",
+        )
+        context.set_default_timeout(PAGE_TIMEOUT_MS)
+        yield context
+        context.close()
+    finally:
+        playwright.stop()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@dataclass
+class Visit:
+    """What one page showed in the browser."""
+
+    path: str
+    url: str
+    console_errors: list[str]
+    page_errors: list[str]
+    external_requests: list[str]
+    failed_internal: list[str]
+    facts: dict
+    screenshot: Path
+
+
+# Everything is measured in one pass in the page, after MathJax and the images have settled.
+_SETTLE_JS = """
+async () => {
+  const wait = (ms) => new Promise((r) => setTimeout(r, ms));
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await Promise.race([MathJax.startup.promise, wait(30000)]);
+  }
+  for (const img of document.images) {
+    img.loading = 'eager';
+    if (!img.complete) {
+      await Promise.race([new Promise((r) => { img.addEventListener('load', r); img.addEventListener('error', r); }), wait(15000)]);
+    }
+  }
+  if (document.fonts) { await document.fonts.ready; }
+  return true;
+}
+"""
+
+_FACTS_JS = r"""
+() => {
+  const inCode = (el) => !!el.closest('pre, code, .highlight, .cell_input, script, style, textarea');
+  const mathEls = [...document.querySelectorAll('.math')].filter((el) => !inCode(el));
+  const clone = document.body.cloneNode(true);
+  clone.querySelectorAll('pre, code, script, style, textarea, noscript, template, mjx-container, .highlight, .cell_input').forEach((e) => e.remove());
+  const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const articleWidth = article.getBoundingClientRect().width;
+  const luminance = (d, i) => 0.2126 * d[i] + 0.7152 * d[i + 1] + 0.0722 * d[i + 2];
+  const images = [...document.images].map((img) => {
+    const rect = img.getBoundingClientRect();
+    const info = {
+      src: img.getAttribute('src'), complete: img.complete,
+      naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight,
+      width: rect.width, height: rect.height,
+      content: article.contains(img),
+      parentWidth: img.parentElement ? img.parentElement.getBoundingClientRect().width : 0,
+    };
+    if (info.content && img.complete && img.naturalWidth > 0) {
+      try {
+        const c = document.createElement('canvas');
+        c.width = img.naturalWidth; c.height = img.naturalHeight;
+        const g = c.getContext('2d');
+        g.drawImage(img, 0, 0);
+        const d = g.getImageData(0, 0, c.width, c.height).data;
+        const corners = [[1, 1], [c.width - 2, 1], [1, c.height - 2], [c.width - 2, c.height - 2]];
+        info.cornerAlpha = Math.min(...corners.map(([x, y]) => d[4 * (y * c.width + x) + 3]));
+        info.cornerLuminance = Math.min(...corners.map(([x, y]) => luminance(d, 4 * (y * c.width + x))));
+        let darkest = 255;
+        for (let i = 0; i < d.length; i += 4 * 3) {
+          if (d[i + 3] > 200) { darkest = Math.min(darkest, luminance(d, i)); }
+        }
+        info.darkest = darkest;
+      } catch (e) { info.pixelError = String(e); }
+    }
+    return info;
+  });
+  const para = article.querySelector('p');
+  return {
+    title: document.title,
+    mathCount: mathEls.length,
+    mathTypeset: mathEls.filter((el) => el.querySelector('mjx-container')).length,
+    mathjaxScripts: [...document.scripts].map((s) => s.src).filter((s) => /mathjax/i.test(s)),
+    mathjaxVersion: (window.MathJax && MathJax.version) || null,
+    mjxContainers: document.querySelectorAll('mjx-container').length,
+    texErrors: [...document.querySelectorAll('mjx-merror')].map((e) => e.getAttribute('data-mjx-error') || e.textContent),
+    untypeset: mathEls.filter((el) => !el.querySelector('mjx-container')).slice(0, 5).map((el) => el.textContent.slice(0, 120)),
+    visibleText: clone.textContent,
+    hrefs: [...document.querySelectorAll('a[href]')].map((a) => a.href),
+    ids: [...document.querySelectorAll('[id]')].map((e) => e.id),
+    images,
+    binder: [...document.querySelectorAll('a[href*="mybinder.org/v2/"]')].map((a) => a.href),
+    colab: [...document.querySelectorAll('a[href*="colab.research.google.com/github/"]')].map((a) => a.href),
+    statements: [...document.querySelectorAll('div.proof')].filter((el) => [...el.classList].some((c) => !['proof', 'admonition'].includes(c))).map((el) => [...el.classList].join(' ')),
+    proofs: document.querySelectorAll('div.proof').length,
+    exercises: document.querySelectorAll('div.exercise').length,
+    solutions: document.querySelectorAll('div.solution').length,
+    scrollWidth: document.documentElement.scrollWidth,
+    clientWidth: document.documentElement.clientWidth,
+    articleWidth,
+    bodyFontPx: para ? parseFloat(getComputedStyle(para).fontSize) : null,
+    wideEquations: [...document.querySelectorAll('mjx-container[display="true"]')]
+      .filter((el) => el.scrollWidth > el.clientWidth + 2)
+      .map((el) => {
+        const items = (window.MathJax && MathJax.startup && MathJax.startup.document) ? MathJax.startup.document.getMathItemsWithin(el) : [];
+        const tex = items.length ? items[0].math : el.textContent;
+        return {width: el.scrollWidth, column: el.clientWidth, tex: tex.trim().replace(/\s+/g, ' ').slice(0, 120)};
+      }),
+  };
+}
+"""
+
+
+def _screenshot_name(path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "__", path.removesuffix(".html")) + ".png"
+
+
+def visit(site: Site, browser, path: str) -> Visit:
+    """Open ``path`` (site-relative) once per session, offline, and record what it shows."""
+    if path in site.visits:
+        return site.visits[path]
+    start = time.perf_counter()
+    console_errors: list[str] = []
+    page_errors: list[str] = []
+    external: list[str] = []
+    failed_internal: list[str] = []
+    tab = browser.new_page()
+
+    def route(route) -> None:
+        url = route.request.url
+        host = urllib.parse.urlsplit(url).hostname
+        if url.startswith(("data:", "blob:", "about:")) or host == "127.0.0.1":
+            route.continue_()
+        else:
+            external.append(url)
+            route.abort("internetdisconnected")
+
+    def on_console(message) -> None:
+        if message.type == "error":
+            where = message.location.get("url", "") if message.location else ""
+            console_errors.append(f"{message.text} [{where}]")
+
+    def on_response(response) -> None:
+        # Chromium asks for /favicon.ico by itself; the book has none and no page links one.
+        if _is_internal(response.url, site) and response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            failed_internal.append(f"{response.url} -> HTTP {response.status}")
+
+    tab.route("**/*", route)
+    tab.on("console", on_console)
+    tab.on("pageerror", lambda error: page_errors.append(str(error)))
+    tab.on("response", on_response)
+    url = site.url + path
+    try:
+        tab.goto(url, wait_until="load")
+        tab.evaluate(_SETTLE_JS)
+        facts = tab.evaluate(_FACTS_JS)
+        shot = site.screenshots / _screenshot_name(path)
+        tab.screenshot(path=str(shot), full_page=True)
+    finally:
+        tab.close()
+    result = Visit(path, url, console_errors, page_errors, external, failed_internal, facts, shot)
+    site.visits[path] = result
+    site.browse_seconds += time.perf_counter() - start
+    return result
+
+
+# --------------------------------------------------------------------------- the checks
+RAW_MATH = [
+    ("$$", re.compile(r"\$\$")),
+    ("\\[", re.compile(r"\\\[")),
+    ("\\(", re.compile(r"\\\(")),
+    ("\\begin{", re.compile(r"\\begin\{")),
+    ("$\\command", re.compile(r"\$\\[A-Za-z]+")),
+]
+
+
+def math_problems(v: Visit, site: Site) -> list[str]:
+    f = v.facts
+    problems = []
+    if f["mathCount"]:
+        local = [s for s in f["mathjaxScripts"] if _is_internal(s, site)]
+        if not local:
+            problems.append(f"the page has math but loads no MathJax from the site itself (scripts: {f['mathjaxScripts']})")
+        if f["mathTypeset"] < f["mathCount"]:
+            problems.append(
+                f"{f['mathCount'] - f['mathTypeset']} of {f['mathCount']} math elements were not typeset "
+                f"by MathJax {f['mathjaxVersion']}; first ones: {f['untypeset']}"
+            )
+    if f["texErrors"]:
+        problems.append(f"MathJax TeX errors: {f['texErrors'][:5]}")
+    text = f["visibleText"]
+    for label, pattern in RAW_MATH:
+        for match in list(pattern.finditer(text))[:3]:
+            context = " ".join(text[max(0, match.start() - 60): match.end() + 60].split())
+            problems.append(f"raw LaTeX '{label}' in the visible text: ...{context}...")
+    return problems
+
+
+def figure_problems(v: Visit) -> list[str]:
+    problems = []
+    for img in v.facts["images"]:
+        name = img["src"]
+        if not img["complete"] or img["naturalWidth"] == 0 or img["naturalHeight"] == 0:
+            problems.append(f"image {name} did not load (complete={img['complete']}, natural size {img['naturalWidth']}x{img['naturalHeight']})")
+            continue
+        if not img["content"]:
+            continue
+        if "pixelError" in img:
+            problems.append(f"image {name}: could not read its pixels ({img['pixelError']})")
+            continue
+        if img["cornerAlpha"] < 255 or img["cornerLuminance"] < 230:
+            problems.append(
+                f"figure {name} has no opaque light background (corner alpha {img['cornerAlpha']}, "
+                f"luminance {img['cornerLuminance']:.0f}): its dark text would vanish on a dark page"
+            )
+        if img["darkest"] > 90:
+            problems.append(f"figure {name} has no dark ink (darkest luminance {img['darkest']:.0f}): light text or axes")
+        scale = img["width"] / img["naturalWidth"]
+        if img["width"] > 0 and scale < MIN_FIGURE_SCALE:
+            problems.append(
+                f"figure {name} is shown at {img['width']:.0f} px of its {img['naturalWidth']} px "
+                f"(scale {scale:.2f} < {MIN_FIGURE_SCALE}): its text is too small to read on a laptop; "
+                "make the figure narrower (new_axes width) or split it"
+            )
+        if img["width"] > img["parentWidth"] + 1:
+            problems.append(f"figure {name} ({img['width']:.0f} px) overflows its column ({img['parentWidth']:.0f} px)")
+    return problems
+
+
+def script_problems(v: Visit) -> list[str]:
+    return [f"console error: {e}" for e in v.console_errors] + [f"page error: {e}" for e in v.page_errors]
+
+
+def offline_problems(v: Visit) -> list[str]:
+    return [f"request to the network (blocked): {u}" for u in sorted(set(v.external_requests))]
+
+
+def link_problems(v: Visit, site: Site) -> list[str]:
+    problems = [f"resource failed: {r}" for r in v.failed_internal]
+    problems += [f"broken link: {b}" for b in broken_links(v.facts["hrefs"], v.url, set(v.facts["ids"]), site)]
+    return problems
+
+
+def layout_problems(v: Visit) -> list[str]:
+    f = v.facts
+    problems = []
+    if f["scrollWidth"] > f["clientWidth"] + 1:
+        problems.append(f"the page scrolls sideways at {VIEWPORT['width']} px: {f['scrollWidth']} px wide")
+    for eq in f["wideEquations"]:
+        problems.append(
+            f"display equation {eq['width']} px wide in a {eq['column']} px column, cut off on a laptop "
+            f"(break it into lines, e.g. with aligned): {eq['tex']}"
+        )
+    if f["bodyFontPx"] is not None and f["bodyFontPx"] < 14:
+        problems.append(f"body text is {f['bodyFontPx']} px: too small to read")
+    return problems
+
+
+def _fail_if(problems: list[str], v: Visit) -> None:
+    if problems:
+        pytest.fail(f"{v.path} (screenshot {v.screenshot}):\n  - " + "\n  - ".join(problems), pytrace=False)
+
+
+# --------------------------------------------------------------------------- tests
+def test_book_builds_without_warnings(site: Site) -> None:
+    if site.build_returncode is None:
+        pytest.skip("NTK_COURSE_SITE gives a prebuilt site; its build is checked by the command that built it")
+    warnings = [line for line in site.build_log.splitlines() if "WARNING" in line and "IPKernelApp" not in line]
+    assert site.build_returncode == 0, (
+        f"jupyter-book build -W failed (exit {site.build_returncode}):\n" + "\n".join(warnings[:30] or site.build_log.splitlines()[-30:])
+    )
+
+
+def test_every_toc_page_is_built_and_linked_from_the_index(site: Site) -> None:
+    reachable = crawl(site)
+    missing = [p.html for p in PAGES if not (site.html / p.html).is_file()]
+    unlinked = [p.html for p in PAGES if p.html not in reachable]
+    assert not missing, f"pages of _toc.yml missing from the site: {missing}"
+    assert not unlinked, f"pages of _toc.yml not reachable by links from index.html: {unlinked}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+def test_math_is_typeset_offline(site: Site, browser, page: TocPage) -> None:
+    v = visit(site, browser, page.html)
+    _fail_if(math_problems(v, site), v)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+def test_figures_load_and_read_well(site: Site, browser, page: TocPage) -> None:
+    v = visit(site, browser, page.html)
+    _fail_if(figure_problems(v), v)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+def test_no_javascript_errors_and_no_network(site: Site, browser, page: TocPage) -> None:
+    v = visit(site, browser, page.html)
+    _fail_if(script_problems(v) + offline_problems(v), v)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+def test_internal_links_resolve(site: Site, browser, page: TocPage) -> None:
+    v = visit(site, browser, page.html)
+    _fail_if(link_problems(v, site), v)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+def test_layout_fits_a_laptop_screen(site: Site, browser, page: TocPage) -> None:
+    v = visit(site, browser, page.html)
+    _fail_if(layout_problems(v), v)
+
+
+@pytest.mark.parametrize("page", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_launch_buttons(site: Site, browser, page: TocPage) -> None:
+    """Binder and Colab buttons on every notebook page; Binder opens a file the repository has."""
+    v = visit(site, browser, page.html)
+    problems = []
+    if not v.facts["binder"]:
+        problems.append("no Binder launch button (a link to mybinder.org/v2/...)")
+    if not v.facts["colab"]:
+        problems.append("no Colab launch button (a link to colab.research.google.com/github/...)")
+    for href in v.facts["binder"]:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(href).query)
+        target = query.get("urlpath", [""])[0].split("/tree/", 1)[-1]
+        if not (REPO / target).is_file():
+            problems.append(f"Binder button opens {target!r}, which the repository does not have")
+    _fail_if(problems, v)
+
+
+@pytest.mark.parametrize("page", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_colab_button_opens_a_notebook(site: Site, browser, page: TocPage) -> None:
+    """Colab opens only .ipynb files: a link to the MyST .md source fails with a JSON parse error.
+
+    sphinx-book-theme links to the .ipynb only when one with the same name sits next to the
+    .md at build time (jupyter-book/jupyter-book#752).
+    """
+    v = visit(site, browser, page.html)
+    wrong = [h for h in v.facts["colab"] if not urllib.parse.urlsplit(h).path.endswith(".ipynb")]
+    _fail_if([f"Colab button links to a non-notebook: {h}" for h in wrong], v)
+
+
+@pytest.mark.parametrize("page", CHAPTERS, ids=_ids(CHAPTERS))
+def test_chapter_has_theorems_exercises_and_figures(site: Site, browser, page: TocPage) -> None:
+    """Every chapter states a result (prf block), sets exercises with solutions and shows a figure."""
+    v = visit(site, browser, page.html)
+    f = v.facts
+    problems = []
+    if not f["statements"]:
+        problems.append("no theorem-like block (sphinx-proof div.proof: theorem, proposition, lemma, definition ...)")
+    if not f["exercises"]:
+        problems.append("no exercise block (sphinx-exercise div.exercise)")
+    if f["solutions"] < f["exercises"]:
+        problems.append(f"{f['exercises']} exercises but only {f['solutions']} solutions")
+    if not [img for img in f["images"] if img["content"]]:
+        problems.append("no figure in the chapter")
+    _fail_if(problems, v)
+
+
+def test_pages_outside_the_toc(site: Site, browser) -> None:
+    """The other pages a reader can reach from the index (search, general index ...) pass the same checks."""
+    toc = {p.html for p in PAGES} | {"index.html"}
+    problems = []
+    for path in sorted(crawl(site) - toc):
+        v = visit(site, browser, path)
+        for problem in math_problems(v, site) + figure_problems(v) + script_problems(v) + offline_problems(v) + link_problems(v, site):
+            problems.append(f"{path}: {problem}")
+    assert not problems, "\n".join(problems)
+
+
+def test_search_works_offline(site: Site, browser) -> None:
+    """The search box finds the course's main word with no network (search index served locally)."""
+    tab = browser.new_page()
+    errors: list[str] = []
+    tab.route("**/*", lambda route: route.continue_() if _is_internal(route.request.url, site) else route.abort())
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        tab.goto(site.url + "search.html?q=kernel", wait_until="load")
+        tab.wait_for_function(
+            "() => document.querySelectorAll('#search-results ul.search li').length > 0", timeout=PAGE_TIMEOUT_MS
+        )
+        hits = tab.evaluate("() => document.querySelectorAll('#search-results ul.search li').length")
+    finally:
+        tab.close()
+    assert hits > 0 and not errors, f"search for 'kernel' found {hits} pages; page errors: {errors}"
