@@ -1,0 +1,122 @@
+"""Proposition 1 by simulation: the helpers behind the chapter on networks at initialisation."""
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from ntk_course import nngp  # noqa: E402
+from ntk_course.datasets import circle_points  # noqa: E402
+from ntk_course.figures.initialisation import (  # noqa: E402
+    ellipse,
+    gaussian_density,
+    monte_carlo_covariance,
+    plot_joint,
+    plot_marginal,
+    sample_outputs,
+)
+
+
+def test_shapes_device_reproducibility_and_chunking(device):
+    x, _ = circle_points(5, device=device)
+    f = sample_outputs(x, [2, 8, 3], n_networks=7, seed=1)
+    assert f.shape == (7, 5, 3) and f.device == x.device and f.dtype == torch.float32
+    assert torch.equal(f, sample_outputs(x, [2, 8, 3], n_networks=7, seed=1))
+    assert not torch.equal(f, sample_outputs(x, [2, 8, 3], n_networks=7, seed=2))
+    # A budget of one network's parameters per chunk: seven ensembles of one, same law, other draws.
+    one_by_one = sample_outputs(x, [2, 8, 3], n_networks=7, seed=1, max_elements=1)
+    assert one_by_one.shape == f.shape and bool(torch.isfinite(one_by_one).all())
+    # The first chunk of one network is the first network of an unchunked draw of one.
+    assert torch.equal(one_by_one[0], sample_outputs(x, [2, 8, 3], n_networks=1, seed=1)[0])
+
+
+def test_depth_two_relu_covariance_is_exact_at_any_width():
+    # With one hidden layer the preactivations are exactly Gaussian, so E[f(x) f(x')] = Sigma^(2)
+    # at every width (only the shape of the law depends on the width). 20000 networks: the
+    # estimate must lie within 4.5 standard errors at all 36 distinct entries.
+    x, _ = circle_points(8)
+    f = sample_outputs(x, [2, 3, 1], n_networks=20000, seed=0)[..., 0]
+    cov, stderr = monte_carlo_covariance(f)
+    z = (cov - nngp(x, depth=2)) / stderr
+    assert float(z.abs().max()) < 4.5
+    # ... and the check has power: the depth-1 or depth-3 covariance is far off.
+    for wrong in (nngp(x, depth=1), nngp(x, depth=3)):
+        assert float(((cov - wrong) / stderr).abs().max()) > 10
+
+
+def test_wide_network_is_gaussian_and_narrow_is_not():
+    # Excess kurtosis of f(x) is 0 for the Gaussian limit; at width n it is O(1/n) (about 14/n for
+    # depth 2, ReLU, beta = 0.1 on the unit circle). Its standard error with 20000 draws is ~0.035.
+    x, _ = circle_points(1)
+    kurt = {}
+    for n in (2, 400):
+        f = sample_outputs(x, [2, n, 1], n_networks=20000, seed=n)[:, 0, 0].double()
+        kurt[n] = float((f**4).mean() / (f**2).mean() ** 2 - 3)
+    assert kurt[2] > 3 and abs(kurt[400]) < 0.2
+
+
+def test_erf_covariance_matches_the_closed_form():
+    x, _ = circle_points(6)
+    f = sample_outputs(x, [2, 256, 256, 1], "erf", n_networks=3000, seed=0)[..., 0]
+    cov, stderr = monte_carlo_covariance(f)
+    assert float(((cov - nngp(x, depth=3, activation="erf")) / stderr).abs().max()) < 4.5
+
+
+def test_monte_carlo_covariance_standard_error():
+    # For Gaussian draws Var(f_i f_j) = S_ii S_jj + S_ij^2 (Isserlis): the estimated standard error
+    # must match sqrt of that over E within a few percent.
+    gen = torch.Generator().manual_seed(0)
+    s = torch.tensor([[1.0, 0.6], [0.6, 2.0]], dtype=torch.float64)
+    f = torch.randn(100000, 2, generator=gen, dtype=torch.float64) @ torch.linalg.cholesky(s).T
+    cov, stderr = monte_carlo_covariance(f)
+    expected = torch.sqrt((torch.outer(s.diagonal(), s.diagonal()) + s**2) / f.shape[0])
+    torch.testing.assert_close(stderr, expected, rtol=0.03, atol=0)
+    assert float(((cov - s) / stderr).abs().max()) < 4.5
+
+
+def test_ellipse_and_density():
+    s = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
+    curve = ellipse(s, 2.0)
+    quad = torch.einsum("ni,ij,nj->n", curve, torch.linalg.inv(s), curve)
+    torch.testing.assert_close(quad, torch.full_like(quad, 4.0))
+    u = torch.linspace(-20, 20, 40001, dtype=torch.float64)
+    dens = gaussian_density(u, 3.0)
+    assert math.isclose(float(torch.trapezoid(dens, u)), 1.0, rel_tol=1e-6)
+    assert math.isclose(float(torch.trapezoid(dens * u**2, u)), 3.0, rel_tol=1e-6)
+
+
+def test_plots_draw():
+    x, _ = circle_points(4)
+    f = sample_outputs(x, [2, 16, 1], n_networks=50)[..., 0]
+    fig, (ax, ax2) = plt.subplots(1, 2)
+    plot_marginal(ax, f[:, 0], float(nngp(x[:1], depth=2)))
+    plot_joint(ax2, f[:, :2], nngp(x[:2], depth=2))
+    assert len(ax.patches) > 0 and len(ax2.lines) == 2
+    plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: sample_outputs(torch.zeros(3, 2), [3, 4, 1], n_networks=2),  # n_0 mismatch
+        lambda: sample_outputs(torch.zeros(3, 2), [2, 4, 1], n_networks=0),
+        lambda: sample_outputs(torch.zeros(3, 2), [2, 0, 1], n_networks=2),
+        lambda: sample_outputs(torch.zeros(3, 2), [2, 4, 1], beta=-1.0, n_networks=2),
+        lambda: sample_outputs(torch.full((3, 2), float("nan")), [2, 4, 1], n_networks=2),
+        lambda: sample_outputs(torch.zeros(3, 2), [2, 4, 1], "nonsense", n_networks=2),
+        lambda: monte_carlo_covariance(torch.zeros(1, 3)),
+        lambda: monte_carlo_covariance(torch.zeros(4)),
+        lambda: ellipse(torch.eye(3), 1.0),
+        lambda: ellipse(torch.tensor([[1.0, 0.0], [0.0, -1.0]]), 1.0),
+        lambda: ellipse(torch.eye(2), -1.0),
+        lambda: gaussian_density([0.0], 0.0),
+    ],
+)
+def test_bad_input_raises_value_error(call):
+    with pytest.raises(ValueError):
+        call()
