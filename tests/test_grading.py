@@ -1,0 +1,224 @@
+"""Tests of ntk_course.grading: every check passes the model solutions of the assignments and fails,
+with a message that names the question, the expected kind or shape and the size of the error but no
+reference value, on wrong answers of several kinds (shape, NaN, a plausible wrong formula, a
+non-callable, a stub, a crash)."""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from ntk_course import grading, nngp, ntk
+from ntk_course.assignments import assignment_paths, reference_answers
+from ntk_course.grading import STRICT_ENV, CheckResult, check, describe, questions
+
+
+@pytest.fixture(scope="module")
+def answers() -> dict[str, object]:
+    """The model solutions, taken from the assignment sources themselves."""
+    out: dict[str, object] = {}
+    for path in assignment_paths():
+        out.update(reference_answers(path))
+    return out
+
+
+def no_values(message: str) -> None:
+    """A verdict reports errors and shapes, never an array or a long list of numbers."""
+    assert "tensor(" not in message and "array(" not in message and "[[" not in message
+    numbers = re.findall(r"-?\d+\.\d{4,}", message)
+    assert not numbers, f"long decimals (possible reference values) in the message: {numbers}"
+
+
+def test_every_question_has_a_model_solution(answers: dict[str, object]) -> None:
+    assert sorted(answers) == sorted(questions())
+    assert len(questions()) >= 4 * 3
+
+
+@pytest.mark.parametrize("question", grading.questions())
+def test_model_solution_passes(question: str, answers: dict[str, object], capsys: pytest.CaptureFixture[str]) -> None:
+    result = check(question, answers[question])
+    printed = capsys.readouterr().out
+    assert result, printed
+    assert printed.startswith(f"✓ {question}")
+    assert result.answered and result.question == question
+    no_values(printed)
+
+
+def test_unknown_question_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown question 'a9\.q9'.*a1\.q1.*a4\.q5"):
+        check("a9.q9", lambda: None)
+    with pytest.raises(ValueError, match="unknown question"):
+        check(3, lambda: None)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------------
+# Wrong answers to the kernel questions (a1.q3): each failure says what and by how much
+# --------------------------------------------------------------------------------------------------
+def ntk_without_sigma(x: torch.Tensor, y: torch.Tensor, depth: int, beta: float = 0.1) -> torch.Tensor:
+    """Theta^(l+1) = Theta^(l) Sigma_dot^(l+1): the NTK recursion without its + Sigma^(l+1) term."""
+    theta = x @ y.T / x.shape[1] + beta**2
+    for l in range(1, depth):
+        # Sigma_dot^(l+1) for ReLU is (pi - angle)/(2 pi) of Sigma^(l); compute it from the library's Sigma^(l).
+        s, sx, sy = nngp(x, y, depth=l, beta=beta), nngp(x, depth=l, beta=beta).diagonal(), nngp(y, depth=l, beta=beta).diagonal()
+        cos = (s / (sx[:, None] * sy[None, :]).sqrt()).clamp(-1, 1)
+        theta = theta * (math.pi - torch.arccos(cos)) / (2 * math.pi)
+    return theta
+
+
+WRONG_NTKS = {
+    "without the Sigma term": (ntk_without_sigma, r"relative error .*hint: your numbers match the recursion without the \+ Sigma"),
+    "without 1/n0": (lambda x, y, depth, beta=0.1: ntk(x * math.sqrt(x.shape[1]), y * math.sqrt(x.shape[1]), depth=depth, beta=beta),
+                     r"already wrong at depth 1|without the 1/n0"),
+    "the NNGP": (lambda x, y, depth, beta=0.1: nngp(x, y, depth=depth, beta=beta), r"match the NNGP Sigma\^\(L\), not the NTK"),
+    "twice the NTK": (lambda x, y, depth, beta=0.1: 2 * ntk(x, y, depth=depth, beta=beta), r"constant factor of about 2"),
+    "transposed": (lambda x, y, depth, beta=0.1: ntk(x, y, depth=depth, beta=beta).T, r"has shape \(\d, \d\); expected \(\d, \d\)"),
+    "a vector": (lambda x, y, depth, beta=0.1: ntk(x, y, depth=depth, beta=beta)[0], r"has shape \(\d,\); expected \(\d, \d\)"),
+    "NaN": (lambda x, y, depth, beta=0.1: ntk(x, y, depth=depth, beta=beta) * float("nan"), r"non-finite entries \(NaN or inf\)"),
+    "no return": (lambda x, y, depth, beta=0.1: None, r"is None: did the function forget to `return`"),
+    "a crash": (lambda x, y, depth, beta=0.1: x @ y, r"raised RuntimeError"),
+    "a list of lists": (lambda x, y, depth, beta=0.1: [["a"]], r"must be a real array"),
+}
+
+
+@pytest.mark.parametrize("kind", list(WRONG_NTKS))
+def test_wrong_ntk_fails_with_a_clear_message(kind: str, capsys: pytest.CaptureFixture[str]) -> None:
+    answer, pattern = WRONG_NTKS[kind]
+    result = check("a1.q3", answer)
+    printed = capsys.readouterr().out
+    assert not result and result.answered
+    assert printed.startswith("✗ a1.q3 (the ReLU NTK Theta^(L))")
+    assert re.search(pattern, printed, re.S), printed
+    no_values(printed)
+    if result.error is not None:  # a wrong formula: the size of the error is reported against the tolerance
+        assert result.error > result.tolerance and "tolerance" in printed
+
+
+@pytest.mark.parametrize("answer", [3, None, "relu_ntk", torch.ones(2, 2)])
+def test_a_non_callable_is_refused_with_the_signature(answer: object, capsys: pytest.CaptureFixture[str]) -> None:
+    result = check("a1.q3", answer)
+    printed = capsys.readouterr().out
+    assert not result
+    assert "expected a function relu_ntk(x, y, depth, beta)" in printed
+    assert "expected: a function relu_ntk" in printed  # the kind and shape of a right answer
+
+
+def test_a_stub_is_not_answered_yet(capsys: pytest.CaptureFixture[str]) -> None:
+    def relu_ntk(x, y, depth, beta=0.1):
+        raise NotImplementedError("Question a1.q3: write your answer here")
+
+    result = check("a1.q3", relu_ntk)
+    printed = capsys.readouterr().out
+    assert not result and not result.answered
+    assert printed.startswith("✗ a1.q3") and "not answered yet" in printed and "relu_ntk raises NotImplementedError" in printed
+    assert not check("a1.q3", ...).answered  # the placeholder ... of a value answer
+
+
+def test_not_answered_helper_of_a_later_question_stops_the_check(capsys: pytest.CaptureFixture[str]) -> None:
+    def parameter_jacobian(model, x):
+        raise NotImplementedError
+
+    def empirical_ntk_by_hand(model, x, y):  # answers a2.q2 by calling the unanswered a2.q1
+        return parameter_jacobian(model, x) @ parameter_jacobian(model, y).T
+
+    assert not check("a2.q2", empirical_ntk_by_hand).answered
+
+
+# --------------------------------------------------------------------------------------------------
+# Wrong answers to other questions
+# --------------------------------------------------------------------------------------------------
+def test_flow_without_the_mean_cost_is_diagnosed(answers: dict[str, object], capsys: pytest.CaptureFixture[str]) -> None:
+    flow_train = answers["a3.q1"]
+    result = check("a3.q1", lambda K, y, f0, t: flow_train(K * K.shape[0], y, f0, t))
+    printed = capsys.readouterr().out
+    assert not result and "without the 1/N of the paper's cost" in printed
+    assert re.search(r"relative error \S+ \(tolerance 1\.0e-08\)", printed)
+
+
+def test_series_with_a_instead_of_a_squared_is_diagnosed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert not check("a4.q2", lambda a, rho: np.polynomial.polynomial.polyval(rho, a))
+    assert "with a_i in place of a_i^2" in capsys.readouterr().out
+
+
+def test_early_stopping_at_the_last_time_is_diagnosed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert not check("a3.q4", lambda K, K_test, y, y_test, t: float(t[-1]))
+    printed = capsys.readouterr().out
+    assert "excess test error" in printed and "you returned the last time" in printed
+    assert not check("a3.q4", lambda K, K_test, y, y_test, t: 0.123456)
+    assert "not one of the times in t" in capsys.readouterr().out
+
+
+def test_monte_carlo_covariance_with_the_ntk_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    result = check("a1.q4", lambda x, width, depth, beta, n_networks, seed: ntk(x, depth=depth, beta=beta))
+    printed = capsys.readouterr().out
+    assert not result and "4 Monte-Carlo standard errors" in printed and "close to the NTK" in printed
+
+
+def test_deviation_of_the_wrong_size_reports_the_factor(answers: dict[str, object], capsys: pytest.CaptureFixture[str]) -> None:
+    deviation = answers["a2.q4"]
+    assert not check("a2.q4", lambda *args: 3 * deviation(*args))
+    assert "constant factor of about 3" in capsys.readouterr().out
+
+
+def test_boolean_and_integer_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert not check("a4.q4", lambda b: True)
+    printed = capsys.readouterr().out
+    assert "wrong verdict" in printed and "a polynomial of degree 3" in printed
+    assert not check("a4.q4", lambda b: "yes")
+    assert "must return True or False" in capsys.readouterr().out
+    assert not check("a4.q5", lambda degree, n0, depth: math.comb(n0 + degree ** (depth - 1) - 1, degree ** (depth - 1)))
+    assert "your bound is too small" in capsys.readouterr().out
+
+
+def test_pair_answers_must_be_pairs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert not check("a1.q1", lambda q_xx, q_xy, q_yy: q_xy)
+    assert "must return a pair" in capsys.readouterr().out
+    assert not check("a1.q5", lambda sq_norm, n0, depth: sq_norm / n0)
+    assert "must return a pair of numbers" in capsys.readouterr().out
+
+
+def test_arccos_without_clipping_is_caught_at_correlation_one(capsys: pytest.CaptureFixture[str]) -> None:
+    def relu_expectations(q_xx, q_xy, q_yy):
+        c = q_xy / (q_xx * q_yy).sqrt() * (1 + 1e-15)  # rounds just above one at x = x'
+        phi = torch.arccos(c)
+        return (q_xx * q_yy).sqrt() * (torch.sin(phi) + (math.pi - phi) * c) / (2 * math.pi), (math.pi - phi) / (2 * math.pi)
+
+    assert not check("a1.q1", relu_expectations)
+    assert "clip it to [-1, 1] or form the angle with atan2" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------------------------
+# The result object and the strict mode
+# --------------------------------------------------------------------------------------------------
+def test_result_is_bool_like_and_displays_once(answers: dict[str, object], capsys: pytest.CaptureFixture[str]) -> None:
+    result = check("a4.q5", answers["a4.q5"])
+    assert isinstance(result, CheckResult) and bool(result) is True
+    capsys.readouterr()
+    result._ipython_display_()  # already printed by check: not again
+    assert capsys.readouterr().out == ""
+    quiet = check("a4.q5", answers["a4.q5"], verbose=False)
+    assert capsys.readouterr().out == ""
+    quiet._ipython_display_()
+    assert capsys.readouterr().out.startswith("✓ a4.q5")
+    assert str(quiet).startswith("✓ a4.q5") and "passed=True" in repr(quiet)
+
+
+def test_strict_mode_raises_on_failure(monkeypatch: pytest.MonkeyPatch, answers: dict[str, object]) -> None:
+    monkeypatch.setenv(STRICT_ENV, "1")
+    assert check("a4.q5", answers["a4.q5"], verbose=False)
+    with pytest.raises(AssertionError, match="✗ a4.q5"):
+        check("a4.q5", lambda degree, n0, depth: 1, verbose=False)
+
+
+def test_inputs_change_from_call_to_call_but_not_from_run_to_run() -> None:
+    seeds = []
+    for _ in range(3):
+        seeds.append(grading._next_seed("a1.q2"))
+    assert len(set(seeds)) == 3
+    assert grading._next_seed.__doc__ and "reproducible" in grading._next_seed.__doc__
+
+
+def test_describe_names_the_answer() -> None:
+    assert describe("a3.q2").startswith("a3.q2 (the least-squares flow off the training points): a function flow_test(")
