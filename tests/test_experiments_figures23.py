@@ -1,0 +1,200 @@
+"""Tests of ntk_course.experiments.figure2 and figure3 (Sections 6.2 and 6.3) at tiny sizes.
+
+Each statistical tolerance is justified where it is used; all draws are seeded, so the tests are
+deterministic, and the tolerances say how unlikely a failure would be for another seed.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from ntk_course.empirical import empirical_ntk  # noqa: E402
+from ntk_course.experiments import figure2, figure3  # noqa: E402
+from ntk_course.mlp import NTKMLP  # noqa: E402
+
+
+# ---------------------------------------------------------------- settings
+
+def test_paper_scales_are_the_papers_settings() -> None:
+    s2 = figure2.Figure2Settings.for_scale("paper")
+    assert (s2.depth, s2.widths, s2.n_init, s2.steps, s2.lr, s2.beta, s2.n_train) == (4, (50, 1000), 10, 1000, 1.0, 0.1, 4)
+    s3 = figure3.Figure3Settings.for_scale("paper")
+    assert (s3.n_digits, s3.depth, s3.widths, s3.n_runs, s3.steps, s3.lr, s3.beta, s3.component, s3.amplitude) == (
+        512, 5, (100, 1000, 10000), 2, 4000, 1.0, 0.1, 2, 0.5)
+    # every scale reaches the paper's time t = lr x steps for Figure 3 (the quick one with fewer steps)
+    for scale in ("quick", "default"):
+        s = figure3.Figure3Settings.for_scale(scale)
+        assert s.lr * s.steps == 4000.0
+
+
+def test_for_scale_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NTK_COURSE_SCALE", "quick")
+    assert figure2.Figure2Settings.for_scale() == figure2.Figure2Settings.for_scale("quick")
+    assert figure3.Figure3Settings.for_scale() == figure3.Figure3Settings.for_scale("quick")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(widths=()), dict(widths=(50, 0)), dict(widths=5), dict(n_init=1), dict(steps=0), dict(lr=0.0),
+     dict(lr=-1.0), dict(beta=0.0), dict(depth=1), dict(n_circle=4), dict(seed=-1), dict(lr=float("nan"))],
+)
+def test_figure2_bad_settings(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        figure2.Figure2Settings(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(widths=()), dict(widths=(10, -1)), dict(n_digits=1), dict(n_digits=5000), dict(scaling="raw"),
+     dict(component=0), dict(n_digits=8, component=9), dict(amplitude=0.0), dict(record_every=0),
+     dict(n_runs=0), dict(lr=0.0), dict(depth=1), dict(beta=-0.1)],
+)
+def test_figure3_bad_settings(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        figure3.Figure3Settings(**kwargs)
+
+
+def test_bad_scale_and_bad_run_arguments() -> None:
+    with pytest.raises(ValueError, match="scale"):
+        figure2.Figure2Settings.for_scale("huge")
+    with pytest.raises(ValueError, match="scale"):
+        figure3.Figure3Settings.for_scale("huge")
+    with pytest.raises(ValueError, match="Figure2Settings"):
+        figure2.run(figure3.Figure3Settings())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Figure3Settings"):
+        figure3.run(figure2.Figure2Settings())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="n_components"):
+        figure3.digits_pca(8, n_components=9)
+
+
+# ---------------------------------------------------------------- Figure 2
+
+@pytest.fixture(scope="module")
+def fig2() -> figure2.Figure2Result:
+    # Width 256, 10 initialisations, t = 150: the Gaussian at t differs from t = infinity by ~e^{-0.04 t} ~ 3e-3.
+    s = figure2.Figure2Settings(widths=(8, 256), n_init=10, steps=150, n_circle=64, seed=1)
+    return figure2.run(s, device="cpu")
+
+
+def test_figure2_shapes_and_limit(fig2: figure2.Figure2Result) -> None:
+    s = fig2.settings
+    assert fig2.band.shape == (3, s.n_circle) and fig2.outputs[256].shape == (s.n_init, s.n_circle)
+    # P10 <= P50 <= P90 everywhere, P50 is the mean (a Gaussian), the eigenvalues of Theta/N are positive.
+    assert bool((fig2.band[0] <= fig2.band[1]).all()) and bool((fig2.band[1] <= fig2.band[2]).all())
+    torch.testing.assert_close(fig2.band[1], fig2.mean, rtol=0, atol=1e-12)
+    assert bool((fig2.eigenvalues > 0).all())
+    # The limit interpolates: at the training angles (on the grid, 64 divisible by 8) the variance is 0
+    # and the mean is the target, up to the round-off of a 4 x 4 Cholesky solve.
+    idx = [int(torch.argmin((fig2.gamma - g).abs())) for g in fig2.gamma_train]
+    assert float(fig2.covariance.diagonal()[idx].abs().max()) < 1e-10
+    torch.testing.assert_close(fig2.mean[idx], fig2.y_train, rtol=0, atol=1e-10)
+    # t = 200 is not infinity, but e^{-lambda_min t} (lambda_min ~ 0.040) times |y| = 0.4 bounds the gap.
+    bound = 0.4 * math.exp(-float(fig2.eigenvalues.min()) * s.time) * 4
+    assert 0 < fig2.finite_time_gap < bound
+
+
+def test_figure2_ensemble_mean_matches_the_finite_time_gaussian(fig2: figure2.Figure2Result) -> None:
+    # The mean of n_init = 10 independent networks has standard deviation sd_t(x)/sqrt(10) at each x.
+    # Over 64 correlated grid points a 5-sigma bound fails with probability < 1e-4 per seed for exact
+    # Gaussian draws; the finite-width bias at n = 256 is O(1/n). A wrong mean (e.g. 0, or the
+    # targets' sign flipped) is off by up to 0.4, i.e. > 10 sd.
+    f = fig2.outputs[256]
+    sd = fig2.covariance_t.diagonal().clamp_min(0).sqrt()
+    bound = 5 * sd.max() / math.sqrt(f.shape[0])
+    err = (f.mean(0) - fig2.mean_t).abs().max()
+    assert err < bound, (float(err), float(bound))
+
+
+def test_figure2_wide_networks_pass_the_chi_square_check(fig2: figure2.Figure2Result) -> None:
+    check = figure2.gaussian_check(fig2, 256)
+    assert check["dof"] == 40 and 0.8 < check["variance_share"] < 1.0
+    assert check["low"] < check["ratio"] < check["high"], check
+    # Width 8 is far from the limit: its networks spread much more than the Gaussian allows.
+    assert figure2.gaussian_check(fig2, 8)["ratio"] > check["ratio"]
+
+
+def test_figure2_json_plot_and_errors(fig2: figure2.Figure2Result) -> None:
+    d = json.loads(json.dumps(fig2.to_json_dict()))
+    assert d["figure"] == 2 and set(d["widths"]) == {"8", "256"} and len(d["band_infinity"]) == 3
+    ax = figure2.plot(fig2)
+    assert ax.get_xlabel() == r"$\gamma$" and len(ax.get_legend().get_texts()) == 5
+    figure2.plot(fig2, band="t")
+    plt.close("all")
+    with pytest.raises(ValueError, match="band"):
+        figure2.plot(fig2, band="zero")
+    with pytest.raises(ValueError, match="width"):
+        figure2.gaussian_check(fig2, 3)
+    with pytest.raises(ValueError, match="n_directions"):
+        figure2.gaussian_check(fig2, 256, n_directions=0)
+    with pytest.raises(ValueError, match="level"):
+        figure2.gaussian_check(fig2, 256, level=1.0)
+
+
+# ---------------------------------------------------------------- Figure 3
+
+@pytest.fixture(scope="module")
+def fig3() -> figure3.Figure3Result:
+    s = figure3.Figure3Settings(n_digits=32, widths=(16, 256), n_runs=2, steps=100, lr=10.0, record_every=10)
+    return figure3.run(s, device="cpu")
+
+
+def test_figure3_spectrum(fig3: figure3.Figure3Result) -> None:
+    lam = fig3.eigenvalues
+    assert bool((lam > 0).all()) and bool((lam.diff() <= 0).all())
+    # p_in-normalised and orthogonal components: (1/N) F^T F = Id up to float64 round-off.
+    gram = fig3.components.T @ fig3.components / fig3.components.shape[0]
+    torch.testing.assert_close(gram, torch.eye(gram.shape[0], dtype=gram.dtype), rtol=0, atol=1e-10)
+    assert fig3.lam == float(lam[1])
+
+
+def test_figure3_starts_on_the_line_and_wider_deviates_less(fig3: figure3.Figure3Result) -> None:
+    # f_0 - f* = -0.5 f^(2) by construction, up to float32 rounding of the target (~1e-7).
+    for n in fig3.g_norm:
+        torch.testing.assert_close(fig3.g_norm[n][:, 0], torch.full((2,), 0.5, dtype=torch.float64), rtol=0, atol=1e-5)
+        assert float(fig3.h_norm[n][:, 0].max()) < 1e-5
+    # Fluctuations around the limit scale like 1/sqrt(n): 16x the width should divide the deviation
+    # by ~4; we only ask for a factor 2, so two runs per width leave a wide margin.
+    dev = fig3.max_deviation()
+    assert dev[256] < 0.5 * dev[16], dev
+    # and the progress along f^(2) of the wider network is closer to 0.5 exp(-lambda_2 t)
+    gap = figure3.straight_line_gap(fig3)
+    assert gap[1] < gap[0]
+    torch.testing.assert_close(fig3.limit(), 0.5 * torch.exp(-fig3.lam * fig3.t))
+
+
+def test_effective_rate_is_the_quadratic_form_of_the_empirical_ntk() -> None:
+    model = NTKMLP([5, 30, 30, 1], ensemble=3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = torch.randn(7, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    u = torch.randn(7, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    theta = empirical_ntk(model, x)  # (3, 7, 7)
+    expected = torch.einsum("i,eij,j->e", u, theta, u) / 49
+    torch.testing.assert_close(figure3._rate(model, x, u), expected, rtol=1e-10, atol=0)
+
+
+def test_figure3_json_and_plots(fig3: figure3.Figure3Result) -> None:
+    d = json.loads(json.dumps(fig3.to_json_dict()))
+    assert d["figure"] == 3 and d["paper_eigenvalues"] == list(figure3.PAPER_EIGENVALUES)
+    assert len(d["widths"]["16"]["g_norm"][0]) == len(d["t"]) == 11
+    fig = figure3.plot(fig3)
+    assert len(fig.axes) == 3
+    assert figure3.plot_components(fig3, i=3, j=4).get_xlabel() == "$f^{(3)}(x)$"
+    plt.close("all")
+    with pytest.raises(ValueError):
+        figure3.plot_components(fig3, i=0)
+    with pytest.raises(ValueError):
+        figure3.plot_components(fig3, j=fig3.components.shape[1] + 1)
+
+
+def test_digits_pca_is_the_course_reproduction_of_the_paper() -> None:
+    # Depth 5, pixel scaling, first 512 digits: the numbers quoted in the brief and the MNIST chapter.
+    pca = figure3.digits_pca(512, n_components=3, device="cpu")
+    torch.testing.assert_close(pca.eigenvalues, torch.tensor([0.04430, 0.001176, 0.000848], dtype=torch.float64),
+                               rtol=5e-3, atol=0)
+    assert pca.images.shape == (512, 784) and pca.labels.shape == (512,)
