@@ -92,8 +92,10 @@ class Figure1Settings:
 
     @classmethod
     def for_scale(cls, scale: str | None = None) -> Figure1Settings:
-        """Settings for a scale: ``quick`` (CI, seconds on 2 CPU cores), ``default`` (a laptop,
-        about a minute) or ``paper`` (exactly Section 6.1, for a GPU). ``None``: the scale chosen by
+        """Settings for a scale: ``quick`` (CI, seconds on 2 CPU cores: widths 64 and 256, 4
+        initialisations, 32 training inputs), ``default`` (a laptop, a minute or two: widths 250 and
+        1000, 10 initialisations, 100 inputs) or ``paper`` (exactly Section 6.1, for a GPU: widths 500
+        and 10,000; about 20 s on one H100). ``None``: the scale chosen by
         ``NTK_COURSE_SCALE`` (see :func:`ntk_course.config.scale`).
 
         Every scale keeps the paper's depth, learning rate, beta, 200 steps (t = 200) and target;
@@ -105,7 +107,7 @@ class Figure1Settings:
         if scale == "quick":
             return cls(widths=(64, 256), n_init=4, n_train=32, n_circle=100)
         if scale == "default":
-            return cls(widths=(500, 2000), n_init=10)
+            return cls(widths=(250, 1000), n_init=10)
         return cls()
 
 
@@ -254,7 +256,8 @@ def plot(result: Figure1Result, ax=None, *, times: Sequence[str] | None = None):
     g = result.gamma.numpy()
     for k, r in enumerate(result.runs):
         for which in times:
-            colour = colours[(2 * k + (which == "final")) % len(colours)] if len(times) == 2 else colours[(2 * k + 1) % len(colours)]
+            dark = which == "final" or len(times) == 1  # light for t = 0 when both times are shown
+            colour = colours[(2 * k + dark) % len(colours)]
             curves = (r.kernel_initial if which == "initial" else r.kernel_final).numpy()
             t = 0 if which == "initial" else s.t
             number = f"{r.width:,}".replace(",", "{,}")  # a thousands comma that mathtext does not space
