@@ -1,0 +1,165 @@
+"""The steps of the proof of Proposition 2 (App. A.4, Jacot, Gabriel & Hongler 2018), made computable.
+
+:mod:`ntk_course.hermite` holds the Hermite side of the proof (Lemma 2, Theorem 3, step 5). This
+module holds the kernel side:
+
+* :func:`layer_kernels` returns every layer of the recursions of Proposition 1 and Theorem 1,
+  Sigma^(l), Sigma_dot^(l) and Theta^(l) for l = 1..L, so that step 1
+  (Theta^(l+1) = Sigma_dot^(l+1) * Theta^(l) + Sigma^(l+1), a Schur product plus a kernel) and
+  step 2 (positive-definiteness of Sigma^(l) climbs the layers) can be looked at layer by layer;
+* :func:`quadratic_form_monte_carlo` estimates the right-hand side of the identity of step 2,
+  E[(sum_i c_i sigma(f(x_i)))^2] + beta^2 (sum_i c_i)^2 with f ~ N(0, Sigma^(l)), by sampling;
+* :func:`min_eigenvalues_on_circle` is the smallest eigenvalue of the limiting NTK on n equally
+  spaced points of the unit circle, for a list of n (Proposition 2 and Remark 5);
+* :func:`least_squares_cost` is the cost along the least-squares kernel gradient flow (Section 3
+  and 5), which decreases to 0 exactly when the Gram matrix is positive definite on the residual.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ._checks import as_inputs, finite_array, kernel_matrix, non_negative, positive_int
+from .activations import Activation, Fn, get_activation
+from .datasets import circle_points
+from .flow import gradient_flow
+from .kernels import ntk
+
+
+@dataclass
+class LayerKernels:
+    """The kernels of every layer on one set of points, each a list indexed by l - 1 (l = 1..L).
+
+    ``sigma[l-1]`` is Sigma^(l) (Proposition 1), ``theta[l-1]`` is Theta_infinity^(l) (Theorem 1) and
+    ``sigma_dot[l-1]`` is Sigma_dot^(l); there is no Sigma_dot^(1), so ``sigma_dot[0]`` is None.
+    """
+
+    sigma: list[torch.Tensor]
+    sigma_dot: list[torch.Tensor | None]
+    theta: list[torch.Tensor]
+
+
+def layer_kernels(
+    x: object,
+    *,
+    depth: int,
+    activation: str | Activation | Fn = "relu",
+    beta: float = 0.1,
+    dtype: torch.dtype = torch.float64,
+) -> LayerKernels:
+    """Sigma^(l), Sigma_dot^(l) and Theta^(l) on the points x (N, n_0) for every l = 1..depth.
+
+    The recursions of Proposition 1 and Theorem 1, kept layer by layer (``ntk_course.kernels``
+    returns only the last layer, in cache-sized blocks; this is the plain N x N version, for the
+    small point sets of the proof of Proposition 2):
+
+        Sigma^(1) = Theta^(1) = x.x'/n_0 + beta^2,
+        Sigma^(l+1) = E[sigma(u) sigma(v)] + beta^2,   Sigma_dot^(l+1) = E[sigma_dot(u) sigma_dot(v)],
+        Theta^(l+1) = Sigma_dot^(l+1) Theta^(l) + Sigma^(l+1)          (entrywise products),
+
+    with (u, v) centred Gaussian of covariance Sigma^(l) restricted to (x, x'). Float64 by default,
+    on the device of ``x``. Every matrix is symmetrised (its upper triangle mirrored).
+    """
+    depth = positive_int(depth, "depth")
+    beta2 = non_negative(beta, "beta") ** 2
+    act = get_activation(activation)
+    xt = as_inputs(x, "x", dtype)
+    n0 = xt.shape[1]
+    sigma = _symmetric(xt @ xt.T / n0 + beta2)
+    sigma.diagonal().copy_((xt * xt).sum(1) / n0 + beta2)  # exact variances, as ntk_course.kernels does
+    out = LayerKernels([sigma], [None], [sigma.clone()])
+    for _ in range(depth - 1):
+        q = sigma.diagonal()
+        e_s, e_d = act.expectations(q[:, None].expand_as(sigma), sigma, q[None, :].expand_as(sigma))
+        sigma = _symmetric(e_s + beta2)
+        sigma_dot = _symmetric(e_d)
+        out.sigma.append(sigma)
+        out.sigma_dot.append(sigma_dot)
+        out.theta.append(_symmetric(sigma_dot * out.theta[-1] + sigma))
+    for k in out.sigma + out.theta:
+        if not bool(torch.isfinite(k).all()):
+            raise ValueError("a layer kernel has non-finite entries: the activation's Gaussian expectations overflowed")
+    return out
+
+
+def _symmetric(k: torch.Tensor) -> torch.Tensor:
+    return torch.triu(k) + torch.triu(k, 1).T
+
+
+def quadratic_form_monte_carlo(
+    sigma_prev: object,
+    c: object,
+    *,
+    activation: str | Activation | Fn = "relu",
+    beta: float = 0.1,
+    samples: int = 100_000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Monte Carlo estimate of the right-hand side of the identity of step 2 (App. A.4).
+
+    For the Gram matrix ``sigma_prev`` = Sigma^(l) on d points and coefficients c (d,),
+
+        sum_ij c_i c_j Sigma^(l+1)(x_i, x_j) = E[(sum_i c_i sigma(f(x_i)))^2] + beta^2 (sum_i c_i)^2,
+
+    f ~ N(0, Sigma^(l)). Draws ``samples`` Gaussian vectors (f(x_1), ..., f(x_d)) with the symmetric
+    square root of Sigma^(l) (so a singular Sigma^(l) is fine) and returns (estimate, standard error
+    of the mean). Float64, on the CPU, seeded.
+    """
+    k = kernel_matrix(sigma_prev, "sigma_prev", symmetric=True).cpu()
+    cc = finite_array(c, "c", ndims=(1,), rows=k.shape[0], match="sigma_prev's points").cpu()
+    samples = positive_int(samples, "samples", 2)
+    beta2 = non_negative(beta, "beta") ** 2
+    act = get_activation(activation)
+    values, vectors = torch.linalg.eigh(k)
+    if float(values[0]) < -1e-10 * float(values[-1].abs()):
+        raise ValueError(f"sigma_prev must be positive semi-definite (a covariance); got eigenvalue {float(values[0]):.3g}")
+    root = vectors * values.clamp(min=0.0).sqrt()
+    g = torch.Generator().manual_seed(positive_int(seed, "seed", 0))
+    f = torch.randn(samples, k.shape[0], generator=g, dtype=torch.float64) @ root.T
+    squares = (act.sigma(f) @ cc) ** 2
+    estimate = float(squares.mean()) + beta2 * float(cc.sum()) ** 2
+    return estimate, float(squares.std() / math.sqrt(samples))
+
+
+def min_eigenvalues_on_circle(
+    n_points: Sequence[int],
+    *,
+    depth: int,
+    activation: str | Activation | Fn = "relu",
+    beta: float = 0.1,
+    relative: bool = True,
+) -> torch.Tensor:
+    """Smallest eigenvalue of the Gram matrix of Theta_infinity^(depth) on n equally spaced circle points.
+
+    One value per n in ``n_points`` (float64, CPU); ``relative=True`` divides by the largest
+    eigenvalue, so that round-off sits near 1e-16. Equally spaced points (``circle_points``) make the
+    Gram matrix circulant: its eigenvalues are the Fourier coefficients of gamma -> Theta(x_0, x(gamma))
+    folded onto n frequencies, so a kernel that is a trigonometric polynomial of degree D (a polynomial
+    activation, Remark 5) has exactly 2D + 1 non-zero eigenvalues once n > 2D + 1.
+    """
+    sizes = [positive_int(n, "n_points entry", 2) for n in n_points]
+    if not sizes:
+        raise ValueError("n_points must list at least one number of points")
+    out = []
+    for n in sizes:
+        x, _ = circle_points(n)
+        values = torch.linalg.eigvalsh(ntk(x, depth=depth, activation=activation, beta=beta))
+        out.append(values[0] / values[-1] if relative else values[0])
+    return torch.stack(out)
+
+
+def least_squares_cost(k_train: object, y_train: object, t: object, *, f0_train: object | None = None) -> torch.Tensor:
+    """C(f_t) = 1/(2N) sum_i (f_t(x_i) - y_i)^2 along the least-squares kernel gradient flow (Section 5).
+
+    The flow d f_t/dt = -(1/N) K (f_t - y) starts at ``f0_train`` (0 by default) and is solved
+    exactly by :func:`ntk_course.flow.gradient_flow`; returns one cost per time in ``t`` (T,).
+    As t -> infinity the cost tends to 1/(2N) ||P_0 (f_0 - y)||^2, P_0 the projection on the null
+    space of K: zero for every start exactly when K is positive definite (Section 3).
+    """
+    result = gradient_flow(k_train, y_train, t, f0_train=f0_train)
+    y = torch.as_tensor(y_train, dtype=result.f_train.dtype, device=result.f_train.device)
+    residual = result.f_train - y
+    return 0.5 * residual.pow(2).reshape(residual.shape[0], -1).sum(1) / residual.shape[1]

@@ -1,0 +1,194 @@
+"""Experiments beyond the kernel regime: parametrisation (Remark 1), laziness, finite width, depth."""
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+from ntk_course.activations import get_activation
+from ntk_course.datasets import circle_points, circle_training_set
+from ntk_course.empirical import empirical_ntk
+from ntk_course.flow import gradient_flow
+from ntk_course.kernels import ntk
+from ntk_course.mlp import NTKMLP
+from ntk_course.regimes import (Centered, condition_numbers, depth_profiles, final_costs, finite_width_sweep,
+                                gain_activation, kernel_gradient_descent, lazy_training, learning_rate_sweep,
+                                loglog_slope, max_stable_learning_rate, width_sweep)
+
+X4, Y4 = circle_training_set(4)
+X8, Y8 = circle_training_set(8)
+
+
+def test_loglog_slope_recovers_power_laws():
+    x = torch.tensor([1.0, 2.0, 5.0, 40.0])
+    assert loglog_slope(x, 3 * x**-0.5) == pytest.approx(-0.5, abs=1e-6)
+    assert loglog_slope(x, x**2) == pytest.approx(2.0, abs=1e-6)
+    with pytest.raises(ValueError, match="x > 0 and y > 0"):
+        loglog_slope([1.0, 2.0], [1.0, -1.0])
+    with pytest.raises(ValueError, match="distinct"):
+        loglog_slope([2.0, 2.0], [1.0, 3.0])
+    with pytest.raises(ValueError, match="rows"):
+        loglog_slope([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def _kernel_gd_loop(k, y, steps, lr):
+    f = torch.zeros_like(y)
+    for _ in range(steps):
+        f = f - lr * k @ (f - y) / len(y)
+    return f
+
+
+def test_max_stable_learning_rate_is_the_divergence_threshold():
+    k = ntk(X8, depth=3)
+    lr_max = float(max_stable_learning_rate(k))
+    assert lr_max == pytest.approx(2 * 8 / float(torch.linalg.eigvalsh(k)[-1]), rel=1e-12)
+    y = torch.linspace(0.1, 1.0, 8, dtype=torch.float64)  # has a component along every eigenvector
+    below = _kernel_gd_loop(k, y, 400, 0.98 * lr_max)
+    above = _kernel_gd_loop(k, y, 400, 1.02 * lr_max)
+    # the top component is multiplied by |1 - lr lam_max / N| = 0.96 or 1.04 per step
+    assert float((below - y).norm()) < float(y.norm())
+    assert float((above - y).norm()) > 1e3 * float(y.norm())
+    batch = max_stable_learning_rate(torch.stack([k, 2 * k]))
+    torch.testing.assert_close(batch, torch.tensor([lr_max, lr_max / 2], dtype=torch.float64))
+    with pytest.raises(ValueError, match="square"):
+        max_stable_learning_rate(torch.ones(2, 3))
+    with pytest.raises(ValueError, match="positive largest eigenvalue"):
+        max_stable_learning_rate(torch.zeros(2, 2))
+
+
+def test_kernel_gradient_descent_matches_the_recursion_and_the_flow():
+    k, kx = ntk(X8, depth=3), ntk(circle_points(16)[0], X8, depth=3)
+    y = Y8[:, 0]
+    f_train, f_test = kernel_gradient_descent(k, y, steps=37, lr=2.0, k_test_train=kx)
+    torch.testing.assert_close(f_train, _kernel_gd_loop(k, y, 37, 2.0), rtol=1e-10, atol=1e-12)
+    g = torch.zeros(16, dtype=torch.float64)  # the test points follow the training residuals
+    f = torch.zeros_like(y)
+    for _ in range(37):
+        g = g - 2.0 * kx @ (f - y) / 8
+        f = f - 2.0 * k @ (f - y) / 8
+    torch.testing.assert_close(f_test, g, rtol=1e-10, atol=1e-12)
+    # lr -> 0 at fixed t = lr x steps is the gradient flow of Section 5.
+    _, f_small = kernel_gradient_descent(k, y, steps=20_000, lr=1e-3, k_test_train=kx)
+    flow = gradient_flow(k, y, [20.0], k_test_train=kx).f_test[0]
+    torch.testing.assert_close(f_small, flow, rtol=0, atol=1e-3)
+    with pytest.raises(ValueError, match="k_test_train"):
+        kernel_gradient_descent(k, y, steps=1, lr=1.0, k_test_train=torch.ones(3, 5))
+
+
+def test_centered_network_starts_at_zero_with_the_same_kernel():
+    model = NTKMLP([2, 32, 1], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    centred = Centered(model)
+    assert float(centred(X8).detach().abs().max()) == 0.0
+    assert sum(p.numel() for p in centred.parameters()) == sum(p.numel() for p in model.parameters())
+    torch.testing.assert_close(empirical_ntk(centred, X8, method="jacobian"), empirical_ntk(model, X8), rtol=1e-10, atol=1e-12)
+
+
+def test_width_sweep_ntk_is_flat_and_standard_grows_linearly():
+    ntk_sweep = width_sweep([32, 512], X4, parametrization="ntk", ensemble=4)
+    std = width_sweep([32, 512], X4, parametrization="standard", ensemble=4)
+    theta_inf = float(ntk(X4, depth=3).diagonal().mean())
+    assert float(ntk_sweep.theta_diagonal[-1]) == pytest.approx(theta_inf, rel=0.15)
+    assert abs(loglog_slope(ntk_sweep.widths, ntk_sweep.theta_diagonal)) < 0.1
+    assert 0.8 < loglog_slope(std.widths, std.theta_diagonal) < 1.1
+    assert -1.1 < loglog_slope(std.widths, std.lr_max) < -0.8
+    with pytest.raises(ValueError, match="parametrization"):
+        width_sweep([8], X4, parametrization="mup")
+    with pytest.raises(ValueError, match="at least one width"):
+        width_sweep([], X4)
+
+
+def test_final_costs_diverge_far_above_the_threshold():
+    costs = final_costs([16, 1024], X4, Y4, lr=0.3, steps=30, parametrization="standard")
+    assert float(costs[0]) < 1e-2 and math.isinf(float(costs[1]))  # eta/eta_max ~ 0.6 and ~ 20
+    ntk_costs = final_costs([16, 1024], X4, Y4, lr=0.3, steps=30)
+    assert bool(torch.isfinite(ntk_costs).all())
+    with pytest.raises(ValueError, match="y must have 4 rows"):
+        final_costs([16], X4, Y8, lr=0.1, steps=1)
+
+
+def test_lazy_training_becomes_lazy_as_alpha_grows():
+    run = lazy_training([0.1, 1.0, 10.0], X8, Y8, x_test=circle_points(32)[0], width=64, steps=100)
+    drift, moved, dev = run.kernel_drift, run.weight_change, run.deviation
+    assert float(drift[0]) > float(drift[1]) > float(drift[2]) and float(drift[0]) > 30 * float(drift[2])
+    assert float(moved[0]) > float(moved[1]) > float(moved[2])
+    assert float(moved[1] / moved[2]) == pytest.approx(10.0, rel=0.5)  # movement ~ 1/alpha when lazy
+    assert float(dev[2]) < float(dev[0]) and float(dev[2]) < 0.05
+    assert bool((run.cost < 0.1 * 0.5 * float(Y8.square().mean())).all())  # every alpha fits the data
+    assert run.f_test.shape == (3, 32) and run.f_kernel.shape == (32,)
+    assert run.w_initial.shape == (64, 2) and run.w_final.shape == (3, 64, 2)
+    assert float((run.w_final[2] - run.w_initial).norm() / run.w_initial.norm()) == pytest.approx(float(moved[2]), rel=1e-5)
+    with pytest.raises(ValueError, match="alphas must be > 0"):
+        lazy_training([0.0, 1.0], X8, Y8, x_test=X8)
+    with pytest.raises(ValueError, match="one output per point"):
+        lazy_training([1.0], X8, torch.ones(8, 2), x_test=X8)
+
+
+def test_learning_rate_sweep_catapult_and_divergence():
+    run = learning_rate_sweep([0.5, 2.0, 20.0], X8, Y8, width=256, steps=60)
+    assert run.lr_max == pytest.approx(float(max_stable_learning_rate(empirical_ntk(
+        NTKMLP([2, 256, 256, 1], generator=torch.Generator().manual_seed(0)), X8).double())), rel=1e-6)
+    assert float(run.kernel_drift[0]) < 0.15 and float(run.top_eigenvalue_ratio[0]) > 0.85
+    assert float(run.kernel_drift[1]) > 0.3 and float(run.top_eigenvalue_ratio[1]) < 0.7 and float(run.cost[1]) < 1e-3
+    assert math.isinf(float(run.cost[2])) and math.isnan(float(run.kernel_drift[2]))
+    with pytest.raises(ValueError, match="factors must be > 0"):
+        learning_rate_sweep([-1.0], X8, Y8)
+
+
+def test_finite_width_sweep_shrinks_with_width():
+    run = finite_width_sweep([16, 512], X4, Y4, steps=40, ensemble=4)
+    assert run.init_deviation.shape == run.kernel_drift.shape == run.weight_change.shape == (2, 4)
+    init, drift, moved = (v.mean(1) for v in (run.init_deviation, run.kernel_drift, run.weight_change))
+    # n^(-1/2) over a factor 32 in width is a factor 5.7; 0.4 leaves room for the spread of 4 networks.
+    assert float(init[1]) < 0.4 * float(init[0])
+    assert float(drift[1]) < 0.4 * float(drift[0])
+    assert float(moved[1]) < 0.4 * float(moved[0])
+    with pytest.raises(ValueError, match="ensemble"):
+        finite_width_sweep([16], X4, Y4, ensemble=0)
+
+
+def test_gain_activation_scales_both_expectations():
+    g = 1.5
+    scaled = gain_activation("erf", g)
+    by_quadrature = get_activation(lambda z: g * torch.erf(z), lambda z: g * 2 / math.sqrt(math.pi) * torch.exp(-z * z))
+    x = circle_points(7)[0]
+    torch.testing.assert_close(ntk(x, depth=3, activation=scaled), ntk(x, depth=3, activation=by_quadrature), rtol=1e-9, atol=1e-10)
+    # He's ReLU: the diagonal obeys q -> q + beta^2 and Theta -> Theta + q (exercise of the chapter).
+    he = gain_activation("relu", math.sqrt(2.0))
+    one = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    q = [0.5 + 0.01 + 0.01 * l for l in range(10)]
+    # (1e-8: the library's ReLU angle of a point with itself carries ~1e-9 of round-off)
+    assert float(ntk(one, depth=10, activation=he)) == pytest.approx(sum(q), rel=1e-8)
+    z = torch.linspace(-2, 2, 5)
+    torch.testing.assert_close(he(z), math.sqrt(2.0) * torch.relu(z))
+    with pytest.raises(ValueError, match="gain"):
+        gain_activation("relu", -1.0)
+
+
+def test_depth_profiles_and_condition_numbers():
+    x, _ = circle_points(16)
+    x0 = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    prof = depth_profiles([1, 3, 20], x0, x)
+    assert prof.shape == (3, 16)
+    assert float(prof[:, 8].sub(1).abs().max()) < 1e-12  # x[8] is x0: the profile is 1 there
+    torch.testing.assert_close(prof[1], ntk(x0, x, depth=3)[0] / ntk(x0, depth=3)[0, 0])
+    assert float(prof[2].min()) > 0.99  # the paper's ReLU kernel is nearly constant at depth 20
+    kappa = condition_numbers([1, 3, 30], x)
+    assert math.isinf(float(kappa[0]))  # Theta^(1) has rank 3 < 16
+    assert float(kappa[1]) == pytest.approx(float(torch.linalg.cond(ntk(x, depth=3))), rel=1e-6)
+    assert float(kappa[2]) > 1e3 * float(kappa[1])
+    with pytest.raises(ValueError, match="x0 must be one point"):
+        depth_profiles([2], x[:2], x)
+    with pytest.raises(ValueError, match="depth"):
+        condition_numbers([0], x)
+
+
+def test_experiments_keep_the_device(device):
+    x, y = X8.to(device), Y8.to(device)
+    run = lazy_training([1.0], x, y, x_test=x, width=16, steps=2, device=device)
+    assert run.kernel_drift.device.type == "cpu" and torch.isfinite(run.f_test).all()
+    sweep = width_sweep([8], x, ensemble=2, device=device)
+    assert torch.isfinite(sweep.theta_diagonal).all()
+    model = copy.deepcopy(NTKMLP([2, 8, 1], device=device))
+    assert Centered(model)(x).device == x.device
