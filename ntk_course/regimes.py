@@ -9,7 +9,7 @@
   (:func:`kernel_gradient_descent`); :class:`Centered` is the centred network f_theta - f_theta_0.
 * Finite width (Theorems 1 and 2 are limits): :func:`finite_width_sweep` measures the distance of the
   empirical NTK at initialisation from Theta_infinity and its drift during training against the width;
-  :func:`loglog_slope` fits the exponent.
+  :func:`ntk_course.finite_width.power_law_fit` fits the exponent.
 * Depth: :func:`gain_activation` rescales sigma (a weight variance gain^2 in the hidden layers, e.g.
   He's gain sqrt(2) for ReLU), :func:`depth_profiles` and :func:`condition_numbers` follow the limiting
   NTK on the circle as the depth grows.
@@ -35,19 +35,6 @@ from .training import train
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def loglog_slope(x: object, y: object) -> float:
-    """Least-squares slope of log y against log x: the exponent p of a power law y ~ c x^p."""
-    xs = finite_array(x, "x", ndims=(1,))
-    ys = finite_array(y, "y", ndims=(1,), rows=xs.shape[0], match="x")
-    if xs.shape[0] < 2 or bool((xs <= 0).any()) or bool((ys <= 0).any()):
-        raise ValueError("loglog_slope needs at least two points with x > 0 and y > 0")
-    lx, ly = xs.log(), ys.log()
-    lx = lx - lx.mean()
-    if float(lx.abs().max()) == 0.0:
-        raise ValueError("loglog_slope needs at least two distinct x values")
-    return float((lx * (ly - ly.mean())).sum() / (lx * lx).sum())
 
 
 def max_stable_learning_rate(k_train: object) -> torch.Tensor:

@@ -13,24 +13,13 @@ from ntk_course.empirical import empirical_ntk
 from ntk_course.flow import gradient_flow
 from ntk_course.kernels import ntk
 from ntk_course.mlp import NTKMLP
+from ntk_course.finite_width import power_law_fit
 from ntk_course.regimes import (Centered, condition_numbers, depth_profiles, final_costs, finite_width_sweep,
                                 gain_activation, kernel_gradient_descent, lazy_training, learning_rate_sweep,
-                                loglog_slope, max_stable_learning_rate, width_sweep)
+                                max_stable_learning_rate, width_sweep)
 
 X4, Y4 = circle_training_set(4)
 X8, Y8 = circle_training_set(8)
-
-
-def test_loglog_slope_recovers_power_laws():
-    x = torch.tensor([1.0, 2.0, 5.0, 40.0])
-    assert loglog_slope(x, 3 * x**-0.5) == pytest.approx(-0.5, abs=1e-6)
-    assert loglog_slope(x, x**2) == pytest.approx(2.0, abs=1e-6)
-    with pytest.raises(ValueError, match="x > 0 and y > 0"):
-        loglog_slope([1.0, 2.0], [1.0, -1.0])
-    with pytest.raises(ValueError, match="distinct"):
-        loglog_slope([2.0, 2.0], [1.0, 3.0])
-    with pytest.raises(ValueError, match="rows"):
-        loglog_slope([1.0, 2.0], [1.0, 2.0, 3.0])
 
 
 def _kernel_gd_loop(k, y, steps, lr):
@@ -90,9 +79,9 @@ def test_width_sweep_ntk_is_flat_and_standard_grows_linearly():
     std = width_sweep([32, 512], X4, parametrization="standard", ensemble=4)
     theta_inf = float(ntk(X4, depth=3).diagonal().mean())
     assert float(ntk_sweep.theta_diagonal[-1]) == pytest.approx(theta_inf, rel=0.15)
-    assert abs(loglog_slope(ntk_sweep.widths, ntk_sweep.theta_diagonal)) < 0.1
-    assert 0.8 < loglog_slope(std.widths, std.theta_diagonal) < 1.1
-    assert -1.1 < loglog_slope(std.widths, std.lr_max) < -0.8
+    assert abs(power_law_fit(ntk_sweep.widths, ntk_sweep.theta_diagonal).slope) < 0.1
+    assert 0.8 < power_law_fit(std.widths, std.theta_diagonal).slope < 1.1
+    assert -1.1 < power_law_fit(std.widths, std.lr_max).slope < -0.8
     with pytest.raises(ValueError, match="parametrization"):
         width_sweep([8], X4, parametrization="mup")
     with pytest.raises(ValueError, match="at least one width"):
