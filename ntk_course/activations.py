@@ -64,7 +64,9 @@ def _relu_closed_form(q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor
     E[relu(u)relu(v)] = (s + (pi - phi) q_xy) / (2 pi) and E[step(u)step(v)] = (pi - phi) / (2 pi).
     The angle comes from atan2, so a zero input or identical points give finite values.
     """
-    s = torch.mul(q_xx, q_yy).addcmul_(q_xy, q_xy, value=-1.0).clamp_(min=0.0).sqrt_()
+    # Two separately rounded products (not a fused multiply-add), so that q_xy = q_xx = q_yy gives
+    # exactly s = 0: the square root would turn a rounding residue into an angle of ~1e-8.
+    s = torch.mul(q_xx, q_yy).sub_(torch.mul(q_xy, q_xy)).clamp_(min=0.0).sqrt_()
     pi_minus_phi = torch.atan2(s, q_xy).neg_().add_(math.pi)
     return torch.addcmul(s, pi_minus_phi, q_xy).div_(TWO_PI), pi_minus_phi.div_(TWO_PI)
 
