@@ -1,0 +1,25 @@
+"""Each chapter and assignment (a MyST .md) has a paired .ipynb beside it, which is what the Colab
+and Binder buttons open: it must hold exactly the chapter's cells."""
+from pathlib import Path
+
+import jupytext
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = sorted(p for p in [*(REPO / "book").glob("*.md"), *(REPO / "book/assignments").glob("*.md")]
+                 if "\nkernelspec:" in p.read_text())
+
+
+def test_every_chapter_is_a_notebook() -> None:
+    assert len(SOURCES) >= 13  # 9 chapters and 4 assignments
+
+
+@pytest.mark.parametrize("md", SOURCES, ids=lambda p: str(p.relative_to(REPO / "book")))
+def test_paired_notebook_holds_the_same_cells(md: Path) -> None:
+    fix = f"run: jupytext --sync {md.relative_to(REPO)}"
+    ipynb = md.with_suffix(".ipynb")
+    assert ipynb.is_file(), f"{ipynb.relative_to(REPO)} is missing; {fix}"
+    text, notebook = jupytext.read(md), jupytext.read(ipynb)
+    cells = lambda nb: [(c.cell_type, c.source.strip()) for c in nb.cells]  # noqa: E731
+    assert cells(notebook) == cells(text), f"{ipynb.relative_to(REPO)} is out of date; {fix}"
+    assert not any(c.get("outputs") for c in notebook.cells if c.cell_type == "code"), "commit notebooks without outputs"
