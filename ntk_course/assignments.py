@@ -324,13 +324,15 @@ _CHECK_RE = re.compile(r"""check\(\s*["'](a\d+\.q\d+)["']\s*,\s*([A-Za-z_]\w*)\s
 def reference_answers(path: str | Path) -> dict[str, object]:
     """The model answers of one assignment, keyed by question id: ``{"a1.q2": relu_nngp, ...}``.
 
-    Runs the notebook's first code cell (its imports) and the *definitions* of its ``solution`` cells
+    Runs the notebook's first code cell (its imports; set-up cells tagged ``remove-cell`` are
+    skipped) and the *definitions* of its ``solution`` cells
     (imports and function definitions; plots and other statements are skipped), then looks up the
     name passed to each ``check("a1.q2", name)`` cell. Used by the tests to check the model solutions
     without executing the whole notebook.
     """
     nb = jupytext.read(Path(path))
-    code = [c for c in nb.cells if c.cell_type == "code"]
+    # Cells tagged remove-cell (the Colab install cell) are environment set-up, not the assignment.
+    code = [c for c in nb.cells if c.cell_type == "code" and "remove-cell" not in c.metadata.get("tags", [])]
     namespace: dict[str, object] = {"__name__": f"reference_{Path(path).stem}"}
     if code:
         exec(compile(code[0].source, f"{Path(path).name}:setup", "exec"), namespace)  # noqa: S102 - our own notebook
