@@ -182,8 +182,8 @@ def test_figure3_json_and_plots(fig3: figure3.Figure3Result) -> None:
     d = json.loads(json.dumps(fig3.to_json_dict()))
     assert d["figure"] == 3 and d["paper_eigenvalues"] == list(figure3.PAPER_EIGENVALUES)
     assert len(d["widths"]["16"]["g_norm"][0]) == len(d["t"]) == 11
-    fig = figure3.plot(fig3)
-    assert len(fig.axes) == 3
+    assert figure3.plot_deviation(fig3).get_xlabel() == "$t$"
+    assert figure3.plot_convergence(fig3).get_xlabel() == "$t$"
     assert figure3.plot_components(fig3, i=3, j=4).get_xlabel() == "$f^{(3)}(x)$"
     plt.close("all")
     with pytest.raises(ValueError):

@@ -360,15 +360,6 @@ def plot_convergence(result: Figure3Result, ax: plt.Axes | None = None) -> plt.A
     return ax
 
 
-def plot(result: Figure3Result) -> plt.Figure:
-    """The three panels of Figure 3 side by side."""
-    fig, axes = new_axes(3, width=17.0, height=4.6)
-    plot_components(result, axes[0])
-    plot_deviation(result, axes[1])
-    plot_convergence(result, axes[2])
-    return fig
-
-
 def straight_line_gap(result: Figure3Result) -> np.ndarray:
     """Per width (sorted), the max over runs and times of ||g_t|| - limit, relative to the amplitude."""
     lim = result.limit()
