@@ -4,14 +4,37 @@ The public names below cover the paper: the limiting kernels (Prop. 1, Thm. 1), 
 in the NTK parametrisation and their empirical NTK (Sec. 2, 4), training (Thm. 2), the kernel
 gradient flow and its t -> infinity Gaussian (Sec. 3, 5), kernel PCA (Sec. 5, 6.3), Hermite
 expansions (App. A.4), the random-features model (Sec. 3.1) and the data of Section 6.
+
+Two subpackages build on the library and are never imported by it: ``ntk_course.chapters`` (what
+the book's chapters run) and ``ntk_course.assignments`` (the assignments and their checks).
 """
 from .activations import ACTIVATIONS, Activation, get_activation, polynomial
 from .config import by_scale, default_device, scale
-from .datasets import circle_points, circle_training_set, gaussian_inputs, load_mnist_idx, mnist, product_target
+from .datasets import (
+    circle_points,
+    circle_training_set,
+    gaussian_inputs,
+    load_mnist_idx,
+    mnist,
+    product_target,
+    sphere_points,
+)
 from .empirical import empirical_ntk
-from .flow import FlowResult, gaussian_limit, gradient_flow, kernel_flow, percentiles
-from .hermite import dual_activation, hermite_coefficients, min_eigenvalue_on_sphere, sigma2_power_series
-from .kernels import kernels, nngp, ntk
+from .flow import (
+    FlowResult,
+    gaussian_limit,
+    gradient_descent,
+    gradient_flow,
+    kernel_flow,
+    percentiles,
+)
+from .hermite import (
+    dual_activation,
+    hermite_coefficients,
+    min_eigenvalue_on_sphere,
+    sigma2_power_series,
+)
+from .kernels import LayerKernels, layer_kernels, limiting_kernels, nngp, ntk
 from .linearized import Linearized
 from .mlp import NTKMLP
 from .random_features import RandomFeatures
@@ -19,3 +42,45 @@ from .spectral import KernelPCA, decompose_along, kernel_pca, pin_norm
 from .training import TrainingRecord, train
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Activation",
+    "ACTIVATIONS",
+    "by_scale",
+    "circle_points",
+    "circle_training_set",
+    "decompose_along",
+    "default_device",
+    "dual_activation",
+    "empirical_ntk",
+    "FlowResult",
+    "gaussian_inputs",
+    "gaussian_limit",
+    "get_activation",
+    "gradient_descent",
+    "gradient_flow",
+    "hermite_coefficients",
+    "kernel_flow",
+    "kernel_pca",
+    "KernelPCA",
+    "layer_kernels",
+    "LayerKernels",
+    "limiting_kernels",
+    "Linearized",
+    "load_mnist_idx",
+    "min_eigenvalue_on_sphere",
+    "mnist",
+    "nngp",
+    "ntk",
+    "NTKMLP",
+    "percentiles",
+    "pin_norm",
+    "polynomial",
+    "product_target",
+    "RandomFeatures",
+    "scale",
+    "sigma2_power_series",
+    "sphere_points",
+    "train",
+    "TrainingRecord",
+]

@@ -68,6 +68,16 @@ def widths_list(widths: Sequence[int]) -> list[int]:
     return [positive_int(w, f"widths[{i}]") for i, w in enumerate(widths)]
 
 
+def hidden_widths(widths: object, *, distinct: bool = False) -> list[int]:
+    """Check a list of hidden widths for a scan over networks: at least one integer >= 1 (distinct if asked)."""
+    if isinstance(widths, int | str) or not isinstance(widths, Sequence | torch.Tensor) or len(widths) < 1:
+        raise ValueError(f"widths must be a sequence of at least one width (hidden layer sizes); got {widths!r}")
+    out = [positive_int(int(w) if isinstance(w, torch.Tensor) else w, f"widths[{i}]") for i, w in enumerate(widths)]
+    if distinct and len(set(out)) != len(out):
+        raise ValueError(f"widths must be distinct; got {out}")
+    return out
+
+
 def times(t: object, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """Check a 1-d array of finite, non-negative times."""
     tt = torch.as_tensor(t, dtype=dtype, device=device).reshape(-1)
@@ -78,6 +88,11 @@ def times(t: object, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return tt
 
 
+def seeded_generator(seed: object, device: torch.device | str | None = None) -> torch.Generator:
+    """A new random generator on ``device`` (CPU by default) seeded with the integer ``seed`` >= 0."""
+    return torch.Generator(device=device or "cpu").manual_seed(positive_int(seed, "seed", 0))
+
+
 def generator_from(
     generator: torch.Generator | None, seed: object | None, device: torch.device | str | None = None
 ) -> torch.Generator | None:
@@ -86,7 +101,7 @@ def generator_from(
         return generator
     if generator is not None:
         raise ValueError("pass either generator or seed, not both")
-    return torch.Generator(device=device or "cpu").manual_seed(positive_int(seed, "seed", 0))
+    return seeded_generator(seed, device)
 
 
 # A kernel K is accepted as symmetric when max|K - K^T| <= SYMMETRY_RTOL * max|K|: far above the

@@ -12,13 +12,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
+
+from .quadrature import check_nodes, gaussian_expectations
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 
 TWO_PI = 2.0 * math.pi
-MAX_POINTS = 128  # numpy.polynomial.hermite_e.hermegauss overflows its weights beyond about 150 nodes
 
 
 def _autograd_derivative(sigma: Fn) -> Fn:
@@ -78,55 +78,6 @@ def _erf_closed_form(q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor)
     ratio = (2.0 * q_xy / a.sqrt()).clamp_(-1.0, 1.0)
     det = (a - 4.0 * q_xy * q_xy).clamp_(min=torch.finfo(a.dtype).tiny)
     return (2.0 / math.pi) * torch.asin(ratio), (4.0 / math.pi) / det.sqrt()
-
-
-def _hermite_nodes(n: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Probabilists' Gauss-Hermite nodes and weights normalised to integrate against N(0, 1)."""
-    z, w = np.polynomial.hermite_e.hermegauss(n)
-    w = w / math.sqrt(2.0 * math.pi)
-    return torch.as_tensor(z, dtype=like.dtype, device=like.device), torch.as_tensor(w, dtype=like.dtype, device=like.device)
-
-
-def gaussian_expectations(
-    sigma: Fn,
-    sigma_dot: Fn,
-    q_xx: torch.Tensor,
-    q_xy: torch.Tensor,
-    q_yy: torch.Tensor,
-    points: int = 64,
-    block: int = 4096,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two-dimensional Gauss-Hermite quadrature of E[sigma(u)sigma(v)] and E[sigma_dot(u)sigma_dot(v)].
-
-    Writes (u, v) = S (z_1, z_2) with S the symmetric square root of the 2 x 2 covariance C,
-    S = (C + sqrt(det C) I) / sqrt(tr C + 2 sqrt(det C)), and sums over a ``points`` x ``points``
-    grid of nodes. S is symmetric in (x, y), so the result is too (unlike a Cholesky factor).
-    Entries are processed ``block`` at a time so memory stays bounded.
-
-    Accuracy: spectral for smooth activations whose features are wide compared with the node
-    spacing; a saturating activation at large input variance (tanh with q >> 1 is nearly a step)
-    needs more points, and kinks (ReLU) converge only algebraically, which is why ReLU and erf use
-    closed forms.
-    """
-    z, w = _hermite_nodes(points, q_xy)
-    shape = q_xy.shape
-    qxx, qxy, qyy = (t.reshape(-1) for t in torch.broadcast_tensors(q_xx, q_xy, q_yy))
-    out_s = torch.empty_like(qxy)
-    out_d = torch.empty_like(qxy)
-    ww = (w[:, None] * w[None, :]).reshape(-1)  # weight of node pair (i, j)
-    z1 = z[:, None].expand(points, points).reshape(-1)
-    z2 = z[None, :].expand(points, points).reshape(-1)
-    for start in range(0, qxy.numel(), block):
-        a, b, c = qxx[start : start + block], qyy[start : start + block], qxy[start : start + block]
-        root_det = (a * b - c * c).clamp(min=0.0).sqrt()
-        norm = (a + b + 2.0 * root_det).sqrt()
-        norm = torch.where(norm > 0, norm, torch.ones_like(norm))
-        s11, s22, s12 = (a + root_det) / norm, (b + root_det) / norm, c / norm
-        u = s11[:, None] * z1 + s12[:, None] * z2
-        v = s12[:, None] * z1 + s22[:, None] * z2
-        out_s[start : start + block] = (sigma(u) * sigma(v)) @ ww
-        out_d[start : start + block] = (sigma_dot(u) * sigma_dot(v)) @ ww
-    return out_s.reshape(shape), out_d.reshape(shape)
 
 
 def _relu_dot(z: torch.Tensor) -> torch.Tensor:
@@ -194,8 +145,7 @@ def get_activation(
     A callable without ``derivative`` is differentiated by autograd; its Gaussian expectations use
     Gauss-Hermite quadrature with ``quadrature_points`` nodes per dimension.
     """
-    if isinstance(quadrature_points, bool) or not isinstance(quadrature_points, int) or not 2 <= quadrature_points <= MAX_POINTS:
-        raise ValueError(f"quadrature_points must be an integer in [2, {MAX_POINTS}]; got {quadrature_points!r}")
+    quadrature_points = check_nodes(quadrature_points)
     if isinstance(activation, Activation):
         return activation
     if isinstance(activation, str):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._checks import as_inputs, positive_int
+from ._checks import as_inputs, generator_from, positive_int
 
 SCALINGS = ("pixel", "standardize", "unit_norm")
 SPLITS = ("t10k", "train")
@@ -71,11 +71,23 @@ def gaussian_inputs(
     global generator is used.
     """
     n, n0 = positive_int(n, "n"), positive_int(n0, "n0")
-    if seed is not None:
-        if generator is not None:
-            raise ValueError("pass either generator or seed, not both")
-        generator = torch.Generator(device=device or "cpu").manual_seed(positive_int(seed, "seed", 0))
-    return torch.randn(n, n0, generator=generator, dtype=dtype, device=device)
+    return torch.randn(n, n0, generator=generator_from(generator, seed, device), dtype=dtype, device=device)
+
+
+def sphere_points(
+    n: int,
+    n0: int,
+    *,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """``n`` iid points uniform on the unit sphere S^{n0-1} (normalised Gaussians), shape (n, n0).
+
+    The inputs of Proposition 2 (App. A.4), whose kernels depend on x.x' only. Seeded with ``seed``.
+    """
+    x = gaussian_inputs(n, n0, seed=seed, dtype=dtype, device=device)
+    return x / x.norm(dim=1, keepdim=True)
 
 
 def product_target(x: object) -> torch.Tensor:

@@ -24,7 +24,7 @@ from scipy.special import expit, softmax
 from scipy.stats import norm
 
 from ._checks import finite_array, kernel_matrix, non_negative, times
-from .spectral import _out_dtype, _pi_spectrum
+from ._linalg import out_dtype, pi_spectrum
 
 LOSSES = ("mse", "cross_entropy", "logistic")
 METHODS = ("DOP853", "LSODA", "RK45", "RK23", "Radau", "BDF")
@@ -96,6 +96,49 @@ def _shape(f: torch.Tensor, vector: bool, dtype: torch.dtype) -> torch.Tensor:
     return (f.squeeze(-1) if vector else f).contiguous().to(dtype)
 
 
+def _linear_solution(
+    k_train: object,
+    y_train: object,
+    t: torch.Tensor,
+    coefficients,
+    *,
+    k_test_train: object | None,
+    f0_train: object | None,
+    f0_test: object | None,
+    k: torch.Tensor,
+    kx: torch.Tensor | None,
+) -> FlowResult:
+    """The least-squares kernel dynamics solved in the eigenbasis K/N = V diag(lam) V^T.
+
+    ``coefficients(lam, t)`` gives the (N, T) tables (decay, phi): the factor on the residual
+    f_0 - y along eigenvalue lam after time (or step count) t, and the factor phi on the kernel
+    gradient accumulated for the test points, so that
+
+        f(train) = y + V decay V^T (f_0 - y),   f(test) = f_0(test) + K_test,train V (phi / N) V^T (y - f_0).
+    """
+    y = finite_array(y_train, "y_train", rows=k.shape[0], match="k_train's N training points", device=k.device)
+    y2, f0, f0x, vector = _columns(y, f0_train, f0_test, kx)
+    lam, v = pi_spectrum(k)
+    n, c, steps = k.shape[0], y2.shape[1], t.shape[0]
+    decay, phi = coefficients(lam, t)
+    r = v.mT @ (f0 - y2)  # (N, k): f_0 - y in the eigenbasis
+    table = decay if kx is None else torch.cat([decay, phi / n], 1)
+    # One (N, N) x (N, T k) product for every time at once (and a second block for the test points).
+    w = (v @ (table[:, :, None] * r[:, None, :]).reshape(n, -1)).reshape(n, -1, c)
+    dtype = out_dtype(k_train)
+    f_train = y2 + w[:, :steps].permute(1, 0, 2)
+    f_test = None
+    if kx is not None:
+        m = kx.shape[0]
+        f_test = f0x - (kx @ w[:, steps:].reshape(n, -1)).reshape(m, steps, c).permute(1, 0, 2)
+        if not bool(torch.isfinite(f_test).all()):  # only possible for astronomically large t
+            raise ValueError("t is too large: the test predictions overflowed; expected times of a sane size")
+        f_test = _shape(f_test, vector, dtype)
+    if not bool(torch.isfinite(f_train).all()):
+        raise ValueError("the trajectory overflowed: gradient descent diverges (lr >= 2N / lambda_max); expected a smaller lr")
+    return FlowResult(t=t.to(dtype), f_train=_shape(f_train, vector, dtype), f_test=f_test, eigenvalues=lam.flip(0).to(dtype))
+
+
 def gradient_flow(
     k_train: object,
     y_train: object,
@@ -123,28 +166,52 @@ def gradient_flow(
     with a clearly negative one raises ValueError (after the eigendecomposition).
     """
     k, kx, tt = _setup(k_train, t, k_test_train)
-    y = finite_array(y_train, "y_train", rows=k.shape[0], match="k_train's N training points", device=k.device)
-    y2, f0, f0x, vector = _columns(y, f0_train, f0_test, kx)
-    lam, v = _pi_spectrum(k)
-    n, c, steps = k.shape[0], y2.shape[1], tt.shape[0]
 
-    r = v.mT @ (f0 - y2)  # (N, k): f_0 - y in the eigenbasis
-    coef = [torch.exp(-lam[:, None] * tt)]  # (N, T): e^{-lam t}
-    if kx is not None:
-        coef.append(_phi(lam, tt) / n)  # (N, T): (1 - e^{-lam t}) / (N lam)
-    table = torch.cat(coef, 1)
-    # One (N, N) x (N, T k) product for every time at once (and a second block for the test points).
-    w = (v @ (table[:, :, None] * r[:, None, :]).reshape(n, -1)).reshape(n, -1, c)
-    dtype = _out_dtype(k_train)
-    f_train = y2 + w[:, :steps].permute(1, 0, 2)
-    f_test = None
-    if kx is not None:
-        m = kx.shape[0]
-        f_test = f0x - (kx @ w[:, steps:].reshape(n, -1)).reshape(m, steps, c).permute(1, 0, 2)
-        if not bool(torch.isfinite(f_test).all()):  # only possible for astronomically large t
-            raise ValueError("t is too large: the test predictions overflowed; expected times of a sane size")
-        f_test = _shape(f_test, vector, dtype)
-    return FlowResult(t=tt.to(dtype), f_train=_shape(f_train, vector, dtype), f_test=f_test, eigenvalues=lam.flip(0).to(dtype))
+    def coefficients(lam: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.exp(-lam[:, None] * t), _phi(lam, t)
+
+    return _linear_solution(k_train, y_train, tt, coefficients, k_test_train=k_test_train, f0_train=f0_train,
+                            f0_test=f0_test, k=k, kx=kx)
+
+
+def gradient_descent(
+    k_train: object,
+    y_train: object,
+    steps: object,
+    *,
+    lr: float,
+    k_test_train: object | None = None,
+    f0_train: object | None = None,
+    f0_test: object | None = None,
+) -> FlowResult:
+    """Discrete kernel gradient descent with a frozen kernel, solved exactly after each count in ``steps``.
+
+    f_{s+1} = f_s - (lr/N) K (f_s - y) on the training points and f_{s+1}(x) = f_s(x) - (lr/N)
+    K(x, X)(f_s - y) elsewhere: gradient descent on the network linearised at initialisation
+    (Section 3 with the cost C = 1/(2N) sum (f - y)^2, Lee et al. 2019). With K/N = V diag(lam) V^T the
+    residual after s steps is V (1 - lr lam)^s V^T (f_0 - y), and the test points gather
+    sum_{j<s} lr (1 - lr lam)^j = (1 - (1 - lr lam)^s) / lam (lr s at lam = 0). It tends to
+    :func:`gradient_flow` at t = lr s as lr -> 0, and diverges when lr >= 2N / lambda_max(K)
+    (ValueError once the iterates overflow). ``steps`` is a 1-d list of step counts; the returned
+    ``t`` is lr x steps. Arguments and shapes otherwise as :func:`gradient_flow`.
+    """
+    lr = non_negative(lr, "lr")
+    counts = times(steps, torch.float64, torch.device("cpu"))
+    if not bool((counts == counts.round()).all()):
+        raise ValueError(f"steps must be whole numbers of steps >= 0; got {counts.tolist()[:5]}")
+    k, kx, tt = _setup(k_train, counts, k_test_train)
+
+    def coefficients(lam: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        factor = 1.0 - lr * lam[:, None]
+        decay = factor**s
+        pos = (lam > 0)[:, None]
+        safe = torch.where(pos, lam[:, None], torch.ones_like(lam[:, None]))
+        return decay, torch.where(pos, (1.0 - decay) / safe, lr * s.expand(lam.shape[0], -1))
+
+    result = _linear_solution(k_train, y_train, tt, coefficients, k_test_train=k_test_train, f0_train=f0_train,
+                              f0_test=f0_test, k=k, kx=kx)
+    result.t = result.t * lr
+    return result
 
 
 def gaussian_limit(
@@ -192,12 +259,12 @@ def gaussian_limit(
             )
         a = torch.cholesky_solve(thx.mT, chol).mT  # (M, N): Theta_xX Theta_XX^{-1}
     else:
-        lam, v = _pi_spectrum(th, "theta_train")
+        lam, v = pi_spectrum(th, "theta_train")
         phi = _phi(lam, tt).mT / n  # (T, N): (1 - e^{-lam t}) / (N lam)
         a = ((thx @ v)[None] * phi[:, None, :]) @ v.mT  # (T, M, N): A_t
     cross = a @ sgx.mT  # A Sigma_Xx
     cov = sgxx - cross - cross.mT + a @ sg @ a.mT
-    dtype = _out_dtype(theta_train)
+    dtype = out_dtype(theta_train)
     return (a @ y).to(dtype), ((cov + cov.mT) / 2).to(dtype)
 
 
@@ -311,7 +378,7 @@ def kernel_flow(
     if not np.isfinite(states).all():
         raise RuntimeError("the flow left the finite numbers; use a smaller t or a better-scaled kernel")
     states = torch.as_tensor(states[inverse], device=dev)
-    steps, dtype = tn.size, _out_dtype(k_train)
+    steps, dtype = tn.size, out_dtype(k_train)
     f_train = _shape(states[:, : n * c].reshape(steps, n, c), vector, dtype)
     f_test = None
     if kx is not None:

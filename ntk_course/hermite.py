@@ -15,29 +15,19 @@ The proof of Proposition 2 (Jacot, Gabriel & Hongler 2018) runs in three steps, 
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 import torch
 from numpy.polynomial import Polynomial
-from numpy.polynomial import hermite_e
 
 from ._checks import non_negative, positive_int
 from .activations import Activation, Fn, get_activation
+from .datasets import sphere_points
 from .kernels import ntk
+from .quadrature import MAX_NODES, hermite_nodes
 
-MAX_QUADRATURE_POINTS = 360  # numpy's hermegauss overflows to NaN weights a little beyond this
 RHO_SLACK = 1e-12  # round-off allowed outside [-1, 1] (x.x' of unit vectors can be 1 + 2e-16)
-
-
-@functools.lru_cache(maxsize=8)
-def _gauss_nodes(points: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-HermiteE nodes and weights for N(0, 1) (``hermegauss`` costs an eigenproblem: cached)."""
-    z, w = hermite_e.hermegauss(points)
-    w = w / math.sqrt(2.0 * math.pi)
-    z.flags.writeable = w.flags.writeable = False
-    return z, w
 
 
 def _orthonormal_hermite(z: np.ndarray, n_terms: int) -> np.ndarray:
@@ -79,14 +69,14 @@ def hermite_coefficients(
     """
     n_terms = positive_int(n_terms, "n_terms")
     quadrature_points = positive_int(quadrature_points, "quadrature_points")
-    if not n_terms <= quadrature_points <= MAX_QUADRATURE_POINTS:
+    if not n_terms <= quadrature_points <= MAX_NODES:
         raise ValueError(
-            f"quadrature_points must be between n_terms = {n_terms} and {MAX_QUADRATURE_POINTS} "
+            f"quadrature_points must be between n_terms = {n_terms} and {MAX_NODES} "
             f"(a q-point rule only resolves a_i for i < q); got {quadrature_points}"
         )
     scale = non_negative(scale, "scale")
     act = get_activation(activation)
-    z, w = _gauss_nodes(quadrature_points)
+    z, w = hermite_nodes(quadrature_points)
     mu = act.sigma(torch.as_tensor(scale * z, dtype=torch.float64)).detach().cpu().numpy()
     if mu.shape != z.shape or not np.isfinite(mu).all():
         raise ValueError(
@@ -189,12 +179,6 @@ def schoenberg_positive_definite(coeffs: object, *, rtol: float = 1e-24, tail_st
     return bool((tail % 2 == 0).any() and (tail % 2 == 1).any())
 
 
-def _sphere_points(n_points: int, n0: int, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n_points, n0, generator=g, dtype=torch.float64)
-    return x / x.norm(dim=1, keepdim=True)
-
-
 def min_eigenvalue_on_sphere(
     n_points: int,
     n0: int,
@@ -219,7 +203,7 @@ def min_eigenvalue_on_sphere(
     n_points = positive_int(n_points, "n_points")
     n0 = positive_int(n0, "n0", 2)
     seed = positive_int(seed, "seed", 0)
-    x = _sphere_points(n_points, n0, seed)
+    x = sphere_points(n_points, n0, seed=seed)
     values = torch.linalg.eigvalsh(ntk(x, depth=depth, activation=activation, beta=beta))
     return float(values[0] / values[-1]) if relative else float(values[0])
 

@@ -5,86 +5,106 @@
     Sigma_dot^(l+1)(x, x') = E_{f ~ N(0, Sigma^(l))}[sigma_dot(f(x)) sigma_dot(f(x'))]
     Theta^(l+1)(x, x')     = Theta^(l)(x, x') Sigma_dot^(l+1)(x, x') + Sigma^(l+1)(x, x')
 
-Depth L counts weight layers. The recursion is memory-bound, so the N x M matrix is processed in
-cache-sized blocks carried through every layer at once; the diagonals (cheap) come first, and when
-y is x only the upper triangle of blocks is computed and mirrored, so the result is exactly symmetric.
+Names: ``sigma`` / ``sigma_dot`` are the activation and its derivative; the kernels are written
+``Sigma``, ``Sigma_dot`` and ``Theta`` as in the paper. Depth L counts weight layers.
+
+The recursion is memory-bound, so :func:`limiting_kernels` processes the N x M matrix in cache-sized
+blocks carried through every layer at once; the diagonals (cheap) come first, and when y is x only
+the upper triangle of blocks is computed and mirrored, so the result is exactly symmetric.
+:func:`layer_kernels` keeps every layer, for the small point sets of the proof of Proposition 2.
+Both run the same layer step, :func:`_layers`.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 
 from ._checks import as_inputs, non_negative, positive_int, same_dimension
+from ._linalg import mirror_upper
 from .activations import Activation, Fn, get_activation
 
 BLOCK = 256
+Act = str | Activation | Fn
 
 
-def _diagonal(q: torch.Tensor, depth: int, act: Activation, beta2: float) -> list[torch.Tensor]:
+def _variances(q: torch.Tensor, depth: int, act: Activation, beta2: float) -> list[torch.Tensor]:
     """Sigma^(l)(x, x) for l = 1..depth; only these variances enter the off-diagonal recursion."""
     out = [q]
     for _ in range(depth - 1):
-        s, _ = act.expectations(q, q, q)
-        q = s + beta2
+        e_s, _ = act.expectations(q, q, q)
+        q = e_s + beta2
         out.append(q)
     return out
 
 
-def _block(
+def _layers(
     gram: torch.Tensor,
     qx: list[torch.Tensor],
     qy: list[torch.Tensor],
     act: Activation,
     beta2: float,
     with_theta: bool,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Carry one block of Sigma^(1) = gram through every layer, in place where possible."""
-    sigma = gram
-    theta = gram.clone() if with_theta else None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]]:
+    """Yield (Sigma^(l), Sigma_dot^(l), Theta^(l)) for l = 1..L from Sigma^(1) = ``gram``.
+
+    ``qx[l-1]`` and ``qy[l-1]`` are the variances Sigma^(l)(x, x) and Sigma^(l)(y, y) of the rows and
+    columns. Sigma_dot^(1) does not exist (None); Theta is None when ``with_theta`` is False.
+    """
+    Sigma = gram
+    Theta = gram.clone() if with_theta else None
+    yield Sigma, None, Theta
     for l in range(1, len(qx)):
-        e_s, e_d = act.expectations(qx[l - 1][:, None], sigma, qy[l - 1][None, :])
-        sigma = e_s.add_(beta2)
-        if theta is not None:
-            theta = torch.addcmul(sigma, theta, e_d)
-    return sigma, theta
+        e_s, Sigma_dot = act.expectations(qx[l - 1][:, None], Sigma, qy[l - 1][None, :])
+        Sigma = e_s.add_(beta2)
+        if Theta is not None:
+            Theta = torch.addcmul(Sigma, Theta, Sigma_dot)
+        yield Sigma, Sigma_dot, Theta
 
 
-def kernels(
+def _prepare(x: object, y: object | None, depth: int, activation: Act, beta: float, derivative: Fn | None,
+             dtype: torch.dtype, quadrature_points: int):
+    """Validate the arguments (before any work) and compute the variances of every layer."""
+    depth = positive_int(depth, "depth")
+    beta2 = non_negative(beta, "beta") ** 2
+    act = get_activation(activation, derivative, quadrature_points)
+    xt = as_inputs(x, "x", dtype)
+    yt = xt if y is None else as_inputs(y, "y", dtype).to(xt.device)
+    same_dimension(xt, yt)
+    n0 = xt.shape[1]
+    qx = _variances((xt * xt).sum(1) / n0 + beta2, depth, act, beta2)
+    qy = qx if y is None else _variances((yt * yt).sum(1) / n0 + beta2, depth, act, beta2)
+    return xt, yt, qx, qy, act, beta2
+
+
+def limiting_kernels(
     x: object,
     y: object | None = None,
     *,
     depth: int,
-    activation: str | Activation | Fn = "relu",
+    activation: Act = "relu",
     beta: float = 0.1,
     derivative: Fn | None = None,
+    quadrature_points: int = 64,
     dtype: torch.dtype = torch.float64,
     block: int = BLOCK,
     with_theta: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Both limiting kernels at once: (Sigma^(depth), Theta_infinity^(depth)), each N x M.
 
-    ``x`` is (N, n_0), ``y`` is (M, n_0) or None for y = x. Computes in ``dtype`` (float64 by
-    default) on the device of ``x`` and returns there. ``derivative`` is sigma_dot for a callable
-    activation (autograd is used when it is missing).
+    Proposition 1 and Theorem 1. ``x`` is (N, n_0), ``y`` is (M, n_0) or None for y = x. Computes in
+    ``dtype`` (float64 by default) on the device of ``x`` and returns there. ``derivative`` is
+    sigma_dot for a callable activation (autograd is used when it is missing);
+    ``quadrature_points`` is the node count per dimension for activations without a closed form.
     """
-    depth = positive_int(depth, "depth")
-    beta2 = non_negative(beta, "beta") ** 2
     block = positive_int(block, "block")
-    act = get_activation(activation, derivative)
-    xt = as_inputs(x, "x", dtype)
+    xt, yt, qx, qy, act, beta2 = _prepare(x, y, depth, activation, beta, derivative, dtype, quadrature_points)
     symmetric = y is None
-    yt = xt if symmetric else as_inputs(y, "y", dtype).to(xt.device)
-    same_dimension(xt, yt)
-    n0 = xt.shape[1]
-
-    qx = _diagonal((xt * xt).sum(1) / n0 + beta2, depth, act, beta2)
-    qy = qx if symmetric else _diagonal((yt * yt).sum(1) / n0 + beta2, depth, act, beta2)
-
     n, m = xt.shape[0], yt.shape[0]
-    sigma = torch.empty(n, m, dtype=dtype, device=xt.device)
-    theta = torch.empty(n, m, dtype=dtype, device=xt.device) if with_theta else None
-    xs = xt / n0
+    Sigma = torch.empty(n, m, dtype=dtype, device=xt.device)
+    Theta = torch.empty(n, m, dtype=dtype, device=xt.device) if with_theta else None
+    xs = xt / xt.shape[1]
     for i in range(0, n, block):
         ri = slice(i, min(i + block, n))
         for j in range(i if symmetric else 0, m, block):
@@ -93,26 +113,66 @@ def kernels(
             if symmetric and j == i:
                 # Use the exact variances on the diagonal so that identical points have angle 0.
                 gram.diagonal().copy_(qx[0][ri])
-            s, t = _block(gram, [q[ri] for q in qx], [q[cj] for q in qy], act, beta2, with_theta)
+            *_, (s, _, t) = _layers(gram, [q[ri] for q in qx], [q[cj] for q in qy], act, beta2, with_theta)
             if symmetric and j == i:
                 # A diagonal block is symmetric only up to the Gram product's round-off: mirror it.
-                s = _mirror(s)
-                t = None if t is None else _mirror(t)
+                s = mirror_upper(s)
+                t = None if t is None else mirror_upper(t)
             _check_finite(s, "Sigma")
             if t is not None:
                 _check_finite(t, "Theta")
-            sigma[ri, cj] = s
-            if theta is not None:
-                theta[ri, cj] = t
+            Sigma[ri, cj] = s
+            if Theta is not None:
+                Theta[ri, cj] = t
             if symmetric and j != i:
-                sigma[cj, ri] = s.T
-                if theta is not None:
-                    theta[cj, ri] = t.T
-    return sigma, theta
+                Sigma[cj, ri] = s.T
+                if Theta is not None:
+                    Theta[cj, ri] = t.T
+    return Sigma, Theta
 
 
-def _mirror(k: torch.Tensor) -> torch.Tensor:
-    return torch.triu(k) + torch.triu(k, 1).T
+@dataclass
+class LayerKernels:
+    """The kernels of every layer on one set of points, each a list indexed by l - 1 (l = 1..L).
+
+    ``Sigma[l-1]`` is Sigma^(l) (Proposition 1), ``Theta[l-1]`` is Theta_infinity^(l) (Theorem 1) and
+    ``Sigma_dot[l-1]`` is Sigma_dot^(l); there is no Sigma_dot^(1), so ``Sigma_dot[0]`` is None.
+    """
+
+    Sigma: list[torch.Tensor]
+    Sigma_dot: list[torch.Tensor | None]
+    Theta: list[torch.Tensor]
+
+
+def layer_kernels(
+    x: object,
+    *,
+    depth: int,
+    activation: Act = "relu",
+    beta: float = 0.1,
+    derivative: Fn | None = None,
+    quadrature_points: int = 64,
+    dtype: torch.dtype = torch.float64,
+) -> LayerKernels:
+    """Sigma^(l), Sigma_dot^(l) and Theta^(l) on the points x (N, n_0) for every l = 1..depth.
+
+    The recursions of Proposition 1 and Theorem 1 kept layer by layer, as the proof of Proposition 2
+    (App. A.4) looks at them: step 1 is Theta^(l+1) = Sigma_dot^(l+1) Theta^(l) + Sigma^(l+1), a Schur
+    product plus a kernel; step 2 climbs the layers of Sigma. The same layer step as
+    :func:`limiting_kernels`, on the whole N x N matrix at once (meant for small N); every matrix is
+    mirrored from its upper triangle, so it is exactly symmetric.
+    """
+    xt, _, qx, _, act, beta2 = _prepare(x, None, depth, activation, beta, derivative, dtype, quadrature_points)
+    gram = torch.addmm(torch.full((1, 1), beta2, dtype=dtype, device=xt.device), xt / xt.shape[1], xt.T)
+    gram.diagonal().copy_(qx[0])
+    out = LayerKernels([], [], [])
+    for s, d, t in _layers(gram, qx, qx, act, beta2, True):
+        out.Sigma.append(mirror_upper(s))
+        out.Sigma_dot.append(None if d is None else mirror_upper(d))
+        out.Theta.append(mirror_upper(t))
+        _check_finite(out.Sigma[-1], "Sigma")
+        _check_finite(out.Theta[-1], "Theta")
+    return out
 
 
 def _check_finite(k: torch.Tensor, name: str) -> None:
@@ -123,38 +183,26 @@ def _check_finite(k: torch.Tensor, name: str) -> None:
         )
 
 
-def nngp(
-    x: object,
-    y: object | None = None,
-    *,
-    depth: int,
-    activation: str | Activation | Callable[[torch.Tensor], torch.Tensor] = "relu",
-    beta: float = 0.1,
-    **options: object,
-) -> torch.Tensor:
+def nngp(x: object, y: object | None = None, *, depth: int, activation: Act = "relu", beta: float = 0.1,
+         **options: object) -> torch.Tensor:
     """Sigma^(depth)(x, y): the covariance of the output at initialisation in the limit (Proposition 1).
 
     ``depth`` counts weight layers, with Sigma^(1)(x, y) = x.y / n_0 + beta^2. Returns N x M in float64
-    by default (``dtype=``). Accepts ``derivative=``, ``dtype=`` and ``block=`` as :func:`kernels`.
+    by default. Accepts ``derivative=``, ``quadrature_points=``, ``dtype=`` and ``block=`` as
+    :func:`limiting_kernels`.
     """
-    sigma, _ = kernels(x, y, depth=depth, activation=activation, beta=beta, with_theta=False, **options)  # type: ignore[arg-type]
-    return sigma
+    Sigma, _ = limiting_kernels(x, y, depth=depth, activation=activation, beta=beta, with_theta=False, **options)  # type: ignore[arg-type]
+    return Sigma
 
 
-def ntk(
-    x: object,
-    y: object | None = None,
-    *,
-    depth: int,
-    activation: str | Activation | Callable[[torch.Tensor], torch.Tensor] = "relu",
-    beta: float = 0.1,
-    **options: object,
-) -> torch.Tensor:
+def ntk(x: object, y: object | None = None, *, depth: int, activation: Act = "relu", beta: float = 0.1,
+        **options: object) -> torch.Tensor:
     """Theta_infinity^(depth)(x, y): the limiting neural tangent kernel of Theorem 1.
 
     Theta^(1) = Sigma^(1) and Theta^(l+1) = Theta^(l) Sigma_dot^(l+1) + Sigma^(l+1). Returns N x M
-    in float64 by default. The full NTK of an n_L-output network is this kernel times Id_{n_L}.
+    in float64 by default (options as :func:`limiting_kernels`). The full NTK of an n_L-output
+    network is this kernel times Id_{n_L}.
     """
-    _, theta = kernels(x, y, depth=depth, activation=activation, beta=beta, **options)  # type: ignore[arg-type]
-    assert theta is not None
-    return theta
+    _, Theta = limiting_kernels(x, y, depth=depth, activation=activation, beta=beta, **options)  # type: ignore[arg-type]
+    assert Theta is not None
+    return Theta

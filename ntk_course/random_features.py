@@ -18,7 +18,7 @@ import math
 import torch
 
 from ._checks import generator_from, kernel_matrix, non_negative, positive_int
-from .spectral import _pi_spectrum
+from ._linalg import mirror_upper, pi_spectrum
 
 
 class RandomFeatures:
@@ -48,7 +48,7 @@ class RandomFeatures:
         gen = generator_from(generator, seed, k.device)
         # eigh of K; eigenvalues below its round-off (N eps lambda_max) become 0, so the features
         # stay in the range of a singular K; a clearly negative eigenvalue raises ValueError.
-        lam, vectors = _pi_spectrum(k, "kernel")
+        lam, vectors = pi_spectrum(k, "kernel")
         values = lam * k.shape[0]
         z = torch.randn(k.shape[0], n_functions, generator=gen, dtype=dtype, device=k.device)
         self.kernel = k
@@ -82,7 +82,7 @@ class RandomFeatures:
         It does not depend on theta (the model is linear) and E[K_tilde] = K.
         """
         k = self.features @ self.features.T / self.n_functions
-        return torch.triu(k) + torch.triu(k, 1).T  # symmetric to the last bit
+        return mirror_upper(k)
 
     def train(self, y: object, *, steps: int, lr: float, theta: object | None = None) -> torch.Tensor:
         """Gradient descent on theta for C(theta) = 1/(2N) sum_i ||f_theta(x_i) - y_i||^2 (Sec. 3.1).

@@ -17,36 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from ._checks import finite_array, kernel_matrix, positive_int
-
-# Eigenvalues of K/N below -PSD_RTOL * max|eigenvalue| mean the kernel is not positive semi-definite
-# (the flow would blow up); smaller negative ones are round-off (a float32 Gram matrix cast to
-# float64 reaches ~1e-6 at N in the thousands) and are set to 0.
-PSD_RTOL = 1e-5
-
-
-def _pi_spectrum(k: torch.Tensor, name: str = "k_train") -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigen-decomposition K/N = V diag(lam) V^T (Section 5), lam ASCENDING as torch.linalg.eigh gives it.
-
-    ``k`` is a checked symmetric float64 (N, N) matrix. Eigenvalues below N * eps * lam_max (the
-    numerical rank tolerance) are set to exactly 0; clearly negative ones raise ValueError.
-    """
-    n = k.shape[0]
-    lam, v = torch.linalg.eigh(k)
-    lam = lam / n
-    top = float(lam.abs().amax())
-    low = float(lam[0])
-    if low < -PSD_RTOL * top:
-        raise ValueError(
-            f"{name} must be positive semi-definite: K/N has eigenvalue {low:.3g} < 0 "
-            f"(largest magnitude {top:.3g}); a kernel gradient flow needs a PSD kernel (Section 3)"
-        )
-    lam = torch.where(lam > n * torch.finfo(lam.dtype).eps * top, lam, torch.zeros_like(lam))
-    return lam, v
-
-
-def _out_dtype(x: object) -> torch.dtype:
-    """Results come back in the input's floating dtype (float64 for anything else)."""
-    return x.dtype if isinstance(x, torch.Tensor) and torch.is_floating_point(x) else torch.float64
+from ._linalg import out_dtype, pi_spectrum
 
 
 @dataclass
@@ -94,12 +65,12 @@ def kernel_pca(k_train: object, n_components: int | None = None) -> KernelPCA:
     count = n if n_components is None else positive_int(n_components, "n_components")
     if count > n:
         raise ValueError(f"n_components must be at most N = {n}; got {count}")
-    lam, v = _pi_spectrum(k)
+    lam, v = pi_spectrum(k)
     lam, v = lam.flip(0)[:count], v.flip(1)[:, :count]
     pivot = v.abs().argmax(0)
     sign = torch.sign(v.gather(0, pivot[None, :]))
     comps = v * torch.where(sign == 0, torch.ones_like(sign), sign) * n**0.5
-    dtype = _out_dtype(k_train)
+    dtype = out_dtype(k_train)
     return KernelPCA(eigenvalues=lam.to(dtype), components=comps.to(dtype))
 
 

@@ -11,10 +11,11 @@ import jupytext
 import nbformat
 import pytest
 
-from ntk_course.assignments import (
+from ntk_course.assignments import questions
+from ntk_course.assignments.__main__ import main
+from ntk_course.assignments.notebooks import (
     SOLUTION_TAG,
     assignment_paths,
-    main,
     plain_markdown,
     reference_answers,
     solved_notebook,
@@ -22,7 +23,6 @@ from ntk_course.assignments import (
     student_notebook,
     write_notebooks,
 )
-from ntk_course.grading import questions
 
 PATHS = assignment_paths()
 

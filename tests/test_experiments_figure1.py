@@ -6,8 +6,8 @@ import matplotlib
 import pytest
 import torch
 
-from ntk_course.experiments import figure1
-from ntk_course.experiments.figure1 import Figure1Settings
+from ntk_course.chapters import figure1
+from ntk_course.chapters.figure1 import Figure1Settings
 
 matplotlib.use("Agg")
 

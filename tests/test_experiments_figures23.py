@@ -1,4 +1,4 @@
-"""Tests of ntk_course.experiments.figure2 and figure3 (Sections 6.2 and 6.3) at tiny sizes.
+"""Tests of ntk_course.chapters.figure2 and figure3 (Sections 6.2 and 6.3) at tiny sizes.
 
 Each statistical tolerance is justified where it is used; all draws are seeded, so the tests are
 deterministic, and the tolerances say how unlikely a failure would be for another seed.
@@ -15,10 +15,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from ntk_course.chapters import figure2, figure3  # noqa: E402
 from ntk_course.empirical import empirical_ntk  # noqa: E402
-from ntk_course.experiments import figure2, figure3  # noqa: E402
 from ntk_course.mlp import NTKMLP  # noqa: E402
-
 
 # ---------------------------------------------------------------- settings
 

@@ -11,8 +11,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from ntk_course import nngp  # noqa: E402
-from ntk_course.datasets import circle_points  # noqa: E402
-from ntk_course.figures.initialisation import (  # noqa: E402
+from ntk_course.chapters.initialisation import (  # noqa: E402
     ellipse,
     gaussian_density,
     monte_carlo_covariance,
@@ -20,6 +19,7 @@ from ntk_course.figures.initialisation import (  # noqa: E402
     plot_marginal,
     sample_outputs,
 )
+from ntk_course.datasets import circle_points  # noqa: E402
 
 
 def test_shapes_device_reproducibility_and_chunking(device):

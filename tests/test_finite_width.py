@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from ntk_course import finite_width as fw
+from ntk_course.chapters import finite_width as fw
 from ntk_course.datasets import circle_points, gaussian_inputs, product_target
 from ntk_course.linearized import Linearized
 from ntk_course.mlp import NTKMLP

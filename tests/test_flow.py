@@ -12,7 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
-from ntk_course.flow import LOSSES, FlowResult, gaussian_limit, gradient_flow, kernel_flow, percentiles
+from ntk_course.flow import (
+    LOSSES,
+    FlowResult,
+    gaussian_limit,
+    gradient_descent,
+    gradient_flow,
+    kernel_flow,
+    percentiles,
+)
+from ntk_course.kernels import ntk
 
 F64 = torch.float64
 
@@ -372,3 +381,39 @@ def test_results_stay_on_the_kernel_device(device: torch.device) -> None:
     assert mean.device == cov.device == k.device
     assert percentiles(mean, cov).device == k.device
     assert kernel_flow(k, Y, [1.0], loss="mse", k_test_train=kx).f_test.device == k.device
+
+
+def test_gradient_descent_matches_the_recursion_and_the_flow() -> None:
+    """The exact discrete solution equals the step-by-step recursion, on and off the data, from any start."""
+    g = torch.Generator().manual_seed(11)
+    x, xt = torch.randn(8, 3, generator=g, dtype=torch.float64), torch.randn(16, 3, generator=g, dtype=torch.float64)
+    k, kx = ntk(x, depth=3), ntk(xt, x, depth=3)
+    y, f0, f0x = (torch.randn(n, generator=g, dtype=torch.float64) for n in (8, 8, 16))
+    run = gradient_descent(k, y, [0, 5, 37], lr=2.0, k_test_train=kx, f0_train=f0, f0_test=f0x)
+    f, h = f0.clone(), f0x.clone()
+    loop = {}
+    for step in range(38):
+        if step in (0, 5, 37):
+            loop[step] = (f.clone(), h.clone())
+        h = h - 2.0 * kx @ (f - y) / 8
+        f = f - 2.0 * k @ (f - y) / 8
+    for i, step in enumerate((0, 5, 37)):
+        torch.testing.assert_close(run.f_train[i], loop[step][0], rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(run.f_test[i], loop[step][1], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(run.t, torch.tensor([0.0, 10.0, 74.0], dtype=torch.float64))
+    # lr -> 0 at fixed t = lr x steps is the gradient flow of Section 5.
+    small = gradient_descent(k, y, [20_000], lr=1e-3, k_test_train=kx).f_test[0]
+    flow = gradient_flow(k, y, [20.0], k_test_train=kx).f_test[0]
+    torch.testing.assert_close(small, flow, rtol=0, atol=1e-3)
+
+
+def test_gradient_descent_rejects_bad_input_and_divergence() -> None:
+    k = ntk(torch.eye(3, dtype=torch.float64), depth=2)
+    y = torch.ones(3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="k_test_train"):
+        gradient_descent(k, y, [1], lr=1.0, k_test_train=torch.ones(3, 5))
+    with pytest.raises(ValueError, match="whole numbers"):
+        gradient_descent(k, y, [1.5], lr=1.0)
+    lr_max = 2 * 3 / float(torch.linalg.eigvalsh(k)[-1])
+    with pytest.raises(ValueError, match="diverges"):
+        gradient_descent(k, y, [100_000], lr=1.5 * lr_max)

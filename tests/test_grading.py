@@ -11,9 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from ntk_course import grading, nngp, ntk
-from ntk_course.assignments import assignment_paths, reference_answers
-from ntk_course.grading import STRICT_ENV, CheckResult, check, describe, questions
+from ntk_course import nngp, ntk
+from ntk_course.assignments import (
+    STRICT_ENV,
+    CheckResult,
+    check,
+    describe,
+    grading,
+    questions,
+)
+from ntk_course.assignments.notebooks import assignment_paths, reference_answers
 
 
 @pytest.fixture(autouse=True)

@@ -10,9 +10,9 @@ from numpy.polynomial import Polynomial, hermite_e
 from scipy import integrate
 
 from ntk_course.activations import get_activation, polynomial
+from ntk_course.datasets import sphere_points
 from ntk_course.hermite import (
     _orthonormal_hermite,
-    _sphere_points,
     dual_activation,
     hermite_coefficients,
     min_eigenvalue_on_sphere,
@@ -142,7 +142,7 @@ def test_bad_quadrature_scale_and_activation():
     [("erf", n0, beta) for n0 in (2, 3, 5) for beta in (0.1, 0.5)] + [("tanh", 2, 0.5), ("tanh", 5, 0.1)],
 )
 def test_sigma2_power_series_reproduces_nngp(name, n0, beta):
-    x = _sphere_points(8, n0, seed=n0)
+    x = sphere_points(8, n0, seed=n0)
     b = sigma2_power_series(name, n0=n0, beta=beta)
     # tanh: 96 nodes per dimension make the reference exact to 2e-13 in the worst case here
     # (n0 = 2, beta = 0.5; 64 nodes: 1e-10, the default 32: ~1e-6).
@@ -177,7 +177,7 @@ def test_schoenberg_fails_without_bias(name):
 
 def test_odd_activation_without_bias_is_singular_on_antipodal_points():
     # What the failure above means: Theta^(2)(x, -x) = -Theta^(2)(x, x) for odd sigma and beta = 0.
-    x = _sphere_points(1, 3, seed=0)
+    x = sphere_points(1, 3, seed=0)
     for beta, singular in [(0.0, True), (0.1, False)]:
         values = torch.linalg.eigvalsh(ntk(torch.cat([x, -x]), depth=2, activation="erf", beta=beta))
         assert (float(values[0] / values[-1]) < 1e-12) == singular
@@ -208,7 +208,7 @@ def test_polynomial_activation_is_singular_with_rank_bound(depth, rank):
     # trigonometric polynomial of that degree: rank 5 (depth 2) or 9 (depth 3) < 30 points.
     assert rank_bound(2, 2, depth) == rank
     assert abs(min_eigenvalue_on_sphere(30, 2, depth=depth, activation=SQUARE, relative=True)) < 1e-10
-    values = torch.linalg.eigvalsh(ntk(_sphere_points(30, 2, seed=0), depth=depth, activation=SQUARE))
+    values = torch.linalg.eigvalsh(ntk(sphere_points(30, 2, seed=0), depth=depth, activation=SQUARE))
     assert int((values > 1e-10 * values[-1]).sum()) == rank
 
 

@@ -7,10 +7,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ntk_course import get_activation, kernels, nngp, ntk, polynomial
-from ntk_course.activations import gaussian_expectations
+from ntk_course import get_activation, limiting_kernels, nngp, ntk, polynomial
 from ntk_course.empirical import empirical_ntk
 from ntk_course.mlp import NTKMLP
+from ntk_course.quadrature import gaussian_expectations
 
 ACTS = ["relu", "erf", "tanh"]
 
@@ -61,7 +61,7 @@ def test_depth_one_kernels_are_the_linear_kernel() -> None:
     """Theta^(1) = Sigma^(1) = x.y / n_0 + beta^2 (the paper's base case)."""
     x, y = _points(5, 3, 5), _points(4, 3, 6)
     expected = x @ y.T / 3 + 0.3**2
-    for k in kernels(x, y, depth=1, beta=0.3):
+    for k in limiting_kernels(x, y, depth=1, beta=0.3):
         torch.testing.assert_close(k, expected)
 
 
@@ -133,7 +133,7 @@ def test_kernels_are_symmetric_and_positive_semidefinite(n, n0, depth, beta, act
     closed = activation in ("relu", "erf")
     if closed:
         x = x * 100.0
-    for k in kernels(x, depth=depth, activation=activation, beta=beta):
+    for k in limiting_kernels(x, depth=depth, activation=activation, beta=beta):
         assert torch.equal(k, k.T)
         eig = torch.linalg.eigvalsh(k)
         # Nearly parallel inputs fix the angle between them only to sqrt(machine eps) ~ 1.5e-8
@@ -157,7 +157,7 @@ def test_degenerate_inputs_give_finite_kernels(activation: str) -> None:
     """A zero input, identical points and depth 50: finite, never NaN (atan2, not arccos)."""
     x = torch.tensor([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [1e-20, 0.0, 0.0]])
     for beta in (0.0, 0.1):
-        for k in kernels(x, depth=50, activation=activation, beta=beta):
+        for k in limiting_kernels(x, depth=50, activation=activation, beta=beta):
             assert torch.isfinite(k).all()
             # Identical points: equal rows up to the sqrt(eps) amplification of the Gram round-off.
             torch.testing.assert_close(k[1], k[2], rtol=1e-7, atol=1e-12)
@@ -166,7 +166,7 @@ def test_degenerate_inputs_give_finite_kernels(activation: str) -> None:
 def test_relu_kernel_of_identical_points_is_the_diagonal() -> None:
     """At phi = 0 the arc-cosine formulas give E[relu(u)^2] = q/2 and E[step^2] = 1/2 exactly."""
     x = torch.tensor([[3.0, -1.0]])
-    s, t = kernels(x, torch.cat([x, x]), depth=2, beta=0.0)
+    s, t = limiting_kernels(x, torch.cat([x, x]), depth=2, beta=0.0)
     q = (x * x).sum() / 2
     torch.testing.assert_close(s[0], torch.full((2,), q.item() / 2, dtype=torch.float64))
     torch.testing.assert_close(t[0], torch.full((2,), q.item() / 2 + q.item() / 2, dtype=torch.float64))

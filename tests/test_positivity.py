@@ -7,26 +7,29 @@ import pytest
 import torch
 
 from ntk_course.activations import polynomial
-from ntk_course.datasets import circle_points
+from ntk_course.chapters.positivity import (
+    least_squares_cost,
+    min_eigenvalues_on_circle,
+    quadratic_form_monte_carlo,
+)
+from ntk_course.datasets import circle_points, sphere_points
 from ntk_course.flow import gradient_flow
-from ntk_course.hermite import _sphere_points, rank_bound
-from ntk_course.kernels import kernels, ntk
-from ntk_course.positivity import (layer_kernels, least_squares_cost, min_eigenvalues_on_circle,
-                                   quadratic_form_monte_carlo)
+from ntk_course.hermite import rank_bound
+from ntk_course.kernels import layer_kernels, limiting_kernels, ntk
 
 
 @pytest.mark.parametrize("activation", ["relu", "erf", "tanh"])
 def test_layer_kernels_match_the_blocked_recursion(activation, device):
-    x = _sphere_points(9, 3, seed=1).to(device)
+    x = sphere_points(9, 3, seed=1).to(device)
     lk = layer_kernels(x, depth=4, activation=activation, beta=0.2)
-    assert lk.sigma_dot[0] is None and len(lk.sigma) == len(lk.theta) == len(lk.sigma_dot) == 4
+    assert lk.Sigma_dot[0] is None and len(lk.Sigma) == len(lk.Theta) == len(lk.Sigma_dot) == 4
     for depth in range(1, 5):
-        sigma, theta = kernels(x, depth=depth, activation=activation, beta=0.2)
+        sigma, theta = limiting_kernels(x, depth=depth, activation=activation, beta=0.2)
         # ReLU's angle of a point with itself carries ~1e-8 of round-off in both codes: 1e-8 relative.
-        torch.testing.assert_close(lk.sigma[depth - 1], sigma, rtol=1e-8, atol=1e-12)
-        torch.testing.assert_close(lk.theta[depth - 1], theta, rtol=1e-8, atol=1e-12)
-        assert lk.theta[depth - 1].device == x.device
-        assert torch.equal(lk.theta[depth - 1], lk.theta[depth - 1].T)
+        torch.testing.assert_close(lk.Sigma[depth - 1], sigma, rtol=1e-8, atol=1e-12)
+        torch.testing.assert_close(lk.Theta[depth - 1], theta, rtol=1e-8, atol=1e-12)
+        assert lk.Theta[depth - 1].device == x.device
+        assert torch.equal(lk.Theta[depth - 1], lk.Theta[depth - 1].T)
 
 
 def test_step1_schur_term_is_psd_and_weyl_holds():
@@ -34,40 +37,40 @@ def test_step1_schur_term_is_psd_and_weyl_holds():
     x, _ = circle_points(12)
     lk = layer_kernels(x, depth=4, activation="erf")
     for l in range(1, 4):
-        schur = lk.sigma_dot[l] * lk.theta[l - 1]
-        torch.testing.assert_close(lk.theta[l], schur + lk.sigma[l], rtol=1e-14, atol=1e-15)
-        low = [float(torch.linalg.eigvalsh(k)[0]) for k in (schur, lk.sigma[l], lk.theta[l])]
+        schur = lk.Sigma_dot[l] * lk.Theta[l - 1]
+        torch.testing.assert_close(lk.Theta[l], schur + lk.Sigma[l], rtol=1e-14, atol=1e-15)
+        low = [float(torch.linalg.eigvalsh(k)[0]) for k in (schur, lk.Sigma[l], lk.Theta[l])]
         assert low[0] > -1e-13 and low[2] >= low[1] - 1e-13
 
 
 def test_sigma1_is_singular_and_sigma2_is_not():
     x, _ = circle_points(12)
     lk = layer_kernels(x, depth=3, activation="relu")
-    values = torch.linalg.eigvalsh(lk.sigma[0])
+    values = torch.linalg.eigvalsh(lk.Sigma[0])
     assert int((values > 1e-12 * values[-1]).sum()) == 3  # rank n0 + 1
-    for k in lk.sigma[1:]:
+    for k in lk.Sigma[1:]:
         v = torch.linalg.eigvalsh(k)
         assert float(v[0] / v[-1]) > 1e-6
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_quadratic_form_identity_of_step2(activation):
-    x = _sphere_points(6, 3, seed=2)
+    x = sphere_points(6, 3, seed=2)
     lk = layer_kernels(x, depth=3, activation=activation, beta=0.3)
     c = torch.tensor([1.0, -2.0, 0.5, 0.0, 1.5, -1.0], dtype=torch.float64)
-    estimate, se = quadratic_form_monte_carlo(lk.sigma[1], c, activation=activation, beta=0.3, samples=200_000, seed=3)
-    exact = float(c @ lk.sigma[2] @ c)
+    estimate, se = quadratic_form_monte_carlo(lk.Sigma[1], c, activation=activation, beta=0.3, samples=200_000, seed=3)
+    exact = float(c @ lk.Sigma[2] @ c)
     assert abs(estimate - exact) < 4 * se  # four standard errors
     assert se < 0.02 * exact  # and the test is sharp enough to mean something
 
 
 def test_quadratic_form_detects_a_wrong_kernel():
     # The same estimate does NOT match the next layer of another activation: the check has teeth.
-    x = _sphere_points(6, 3, seed=2)
+    x = sphere_points(6, 3, seed=2)
     c = torch.tensor([1.0, -2.0, 0.5, 0.0, 1.5, -1.0], dtype=torch.float64)
     lk = layer_kernels(x, depth=3, activation="relu", beta=0.3)
-    wrong = float(c @ layer_kernels(x, depth=3, activation="erf", beta=0.3).sigma[2] @ c)
-    estimate, se = quadratic_form_monte_carlo(lk.sigma[1], c, activation="relu", beta=0.3, samples=50_000)
+    wrong = float(c @ layer_kernels(x, depth=3, activation="erf", beta=0.3).Sigma[2] @ c)
+    estimate, se = quadratic_form_monte_carlo(lk.Sigma[1], c, activation="relu", beta=0.3, samples=50_000)
     assert abs(estimate - wrong) > 10 * se
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from ntk_course.datasets import sphere_points
 from ntk_course.flow import gradient_flow
-from ntk_course.hermite import _sphere_points
 from ntk_course.kernels import ntk
 from ntk_course.random_features import RandomFeatures, relative_kernel_error
 
@@ -18,7 +18,7 @@ SEEDS = range(16)
 @pytest.fixture(scope="module")
 def kernel() -> torch.Tensor:
     """The ReLU NTK Theta^(2) on 20 points of S^4 (effective rank (tr K)^2 / ||K||_F^2 about 6)."""
-    return ntk(_sphere_points(20, 5, seed=0), depth=2)
+    return ntk(sphere_points(20, 5, seed=0), depth=2)
 
 
 def errors(kernel: torch.Tensor, p: int) -> np.ndarray:

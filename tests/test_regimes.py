@@ -8,15 +8,19 @@ import pytest
 import torch
 
 from ntk_course.activations import get_activation
+from ntk_course.chapters.depth import condition_numbers, depth_profiles, gain_activation
+from ntk_course.chapters.finite_width import finite_width_sweep, power_law_fit
+from ntk_course.chapters.laziness import Centered, lazy_training
+from ntk_course.chapters.parametrisation import (
+    final_costs,
+    learning_rate_sweep,
+    max_stable_learning_rate,
+    width_sweep,
+)
 from ntk_course.datasets import circle_points, circle_training_set
 from ntk_course.empirical import empirical_ntk
-from ntk_course.flow import gradient_flow
 from ntk_course.kernels import ntk
 from ntk_course.mlp import NTKMLP
-from ntk_course.finite_width import power_law_fit
-from ntk_course.regimes import (Centered, condition_numbers, depth_profiles, final_costs, finite_width_sweep,
-                                gain_activation, kernel_gradient_descent, lazy_training, learning_rate_sweep,
-                                max_stable_learning_rate, width_sweep)
 
 X4, Y4 = circle_training_set(4)
 X8, Y8 = circle_training_set(8)
@@ -45,25 +49,6 @@ def test_max_stable_learning_rate_is_the_divergence_threshold():
         max_stable_learning_rate(torch.ones(2, 3))
     with pytest.raises(ValueError, match="positive largest eigenvalue"):
         max_stable_learning_rate(torch.zeros(2, 2))
-
-
-def test_kernel_gradient_descent_matches_the_recursion_and_the_flow():
-    k, kx = ntk(X8, depth=3), ntk(circle_points(16)[0], X8, depth=3)
-    y = Y8[:, 0]
-    f_train, f_test = kernel_gradient_descent(k, y, steps=37, lr=2.0, k_test_train=kx)
-    torch.testing.assert_close(f_train, _kernel_gd_loop(k, y, 37, 2.0), rtol=1e-10, atol=1e-12)
-    g = torch.zeros(16, dtype=torch.float64)  # the test points follow the training residuals
-    f = torch.zeros_like(y)
-    for _ in range(37):
-        g = g - 2.0 * kx @ (f - y) / 8
-        f = f - 2.0 * k @ (f - y) / 8
-    torch.testing.assert_close(f_test, g, rtol=1e-10, atol=1e-12)
-    # lr -> 0 at fixed t = lr x steps is the gradient flow of Section 5.
-    _, f_small = kernel_gradient_descent(k, y, steps=20_000, lr=1e-3, k_test_train=kx)
-    flow = gradient_flow(k, y, [20.0], k_test_train=kx).f_test[0]
-    torch.testing.assert_close(f_small, flow, rtol=0, atol=1e-3)
-    with pytest.raises(ValueError, match="k_test_train"):
-        kernel_gradient_descent(k, y, steps=1, lr=1.0, k_test_train=torch.ones(3, 5))
 
 
 def test_centered_network_starts_at_zero_with_the_same_kernel():

@@ -4,7 +4,14 @@ import math
 import pytest
 import torch
 
-from ntk_course import NTKMLP, Linearized, empirical_ntk, gaussian_limit, kernels, train
+from ntk_course import (
+    NTKMLP,
+    Linearized,
+    empirical_ntk,
+    gaussian_limit,
+    limiting_kernels,
+    train,
+)
 from ntk_course.datasets import circle_points, circle_training_set
 
 
@@ -17,9 +24,9 @@ def test_trained_wide_ensemble_matches_the_gaussian_of_section_5() -> None:
     net = NTKMLP([2, width, 1], ensemble=samples, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     record = train(net, x, y, steps=steps, lr=1.0, record_at=[steps], x_eval=xt)
     f = record.outputs[-1][..., 0]  # (samples, M)
-    s_tr, th_tr = kernels(x, depth=2)
-    s_te_tr, th_te_tr = kernels(xt, x, depth=2)
-    s_te = kernels(xt, depth=2, with_theta=False)[0]
+    s_tr, th_tr = limiting_kernels(x, depth=2)
+    s_te_tr, th_te_tr = limiting_kernels(xt, x, depth=2)
+    s_te = limiting_kernels(xt, depth=2, with_theta=False)[0]
     mean, cov = gaussian_limit(th_tr, s_tr, y, theta_test_train=th_te_tr, sigma_test_train=s_te_tr,
                                sigma_test=s_te, t=[float(steps)])
     mean, var = mean[0].reshape(-1), cov[0].diagonal()

@@ -28,13 +28,14 @@ import torch
 from scipy.stats import chi2
 
 from .._checks import non_negative, positive_int
-from ..config import SCALES, default_device, scale as current_scale
+from ..config import SCALES, default_device
+from ..config import scale as current_scale
 from ..datasets import circle_points, circle_training_set
 from ..flow import gaussian_limit, percentiles
-from ..kernels import kernels
+from ..kernels import limiting_kernels
 from ..mlp import NTKMLP
-from ..plotting import new_axes
 from ..training import train
+from .plotting import new_axes
 
 QUANTILES = (10, 50, 90)
 
@@ -169,9 +170,9 @@ def run(settings: Figure2Settings, *, device: torch.device | str | None = None, 
     dev = torch.device(device) if device is not None else default_device()
     x, y = circle_training_set(s.n_train, device=dev)
     xe, gamma = circle_points(s.n_circle, device=dev)
-    sig, th = kernels(x, depth=s.depth, beta=s.beta)
-    sig_x, th_x = kernels(xe, x, depth=s.depth, beta=s.beta)
-    sig_xx, _ = kernels(xe, depth=s.depth, beta=s.beta, with_theta=False)
+    sig, th = limiting_kernels(x, depth=s.depth, beta=s.beta)
+    sig_x, th_x = limiting_kernels(xe, x, depth=s.depth, beta=s.beta)
+    sig_xx, _ = limiting_kernels(xe, depth=s.depth, beta=s.beta, with_theta=False)
     common = dict(theta_test_train=th_x, sigma_test_train=sig_x, sigma_test=sig_xx)
     mean, cov = gaussian_limit(th, sig, y[:, 0], **common)
     mean_t, cov_t = gaussian_limit(th, sig, y[:, 0], t=[s.time], **common)

@@ -3,10 +3,10 @@
 :mod:`ntk_course.hermite` holds the Hermite side of the proof (Lemma 2, Theorem 3, step 5). This
 module holds the kernel side:
 
-* :func:`layer_kernels` returns every layer of the recursions of Proposition 1 and Theorem 1,
-  Sigma^(l), Sigma_dot^(l) and Theta^(l) for l = 1..L, so that step 1
-  (Theta^(l+1) = Sigma_dot^(l+1) * Theta^(l) + Sigma^(l+1), a Schur product plus a kernel) and
-  step 2 (positive-definiteness of Sigma^(l) climbs the layers) can be looked at layer by layer;
+* :func:`ntk_course.kernels.layer_kernels` (in the library) returns every layer of the recursions of
+  Proposition 1 and Theorem 1, so that step 1 (Theta^(l+1) = Sigma_dot^(l+1) * Theta^(l) +
+  Sigma^(l+1), a Schur product plus a kernel) and step 2 (positive-definiteness of Sigma^(l) climbs
+  the layers) can be looked at layer by layer;
 * :func:`quadratic_form_monte_carlo` estimates the right-hand side of the identity of step 2,
   E[(sum_i c_i sigma(f(x_i)))^2] + beta^2 (sum_i c_i)^2 with f ~ N(0, Sigma^(l)), by sampling;
 * :func:`min_eigenvalues_on_circle` is the smallest eigenvalue of the limiting NTK on n equally
@@ -18,75 +18,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 
-from ._checks import as_inputs, finite_array, kernel_matrix, non_negative, positive_int
-from .activations import Activation, Fn, get_activation
-from .datasets import circle_points
-from .flow import gradient_flow
-from .kernels import ntk
-
-
-@dataclass
-class LayerKernels:
-    """The kernels of every layer on one set of points, each a list indexed by l - 1 (l = 1..L).
-
-    ``sigma[l-1]`` is Sigma^(l) (Proposition 1), ``theta[l-1]`` is Theta_infinity^(l) (Theorem 1) and
-    ``sigma_dot[l-1]`` is Sigma_dot^(l); there is no Sigma_dot^(1), so ``sigma_dot[0]`` is None.
-    """
-
-    sigma: list[torch.Tensor]
-    sigma_dot: list[torch.Tensor | None]
-    theta: list[torch.Tensor]
-
-
-def layer_kernels(
-    x: object,
-    *,
-    depth: int,
-    activation: str | Activation | Fn = "relu",
-    beta: float = 0.1,
-    dtype: torch.dtype = torch.float64,
-) -> LayerKernels:
-    """Sigma^(l), Sigma_dot^(l) and Theta^(l) on the points x (N, n_0) for every l = 1..depth.
-
-    The recursions of Proposition 1 and Theorem 1, kept layer by layer (``ntk_course.kernels``
-    returns only the last layer, in cache-sized blocks; this is the plain N x N version, for the
-    small point sets of the proof of Proposition 2):
-
-        Sigma^(1) = Theta^(1) = x.x'/n_0 + beta^2,
-        Sigma^(l+1) = E[sigma(u) sigma(v)] + beta^2,   Sigma_dot^(l+1) = E[sigma_dot(u) sigma_dot(v)],
-        Theta^(l+1) = Sigma_dot^(l+1) Theta^(l) + Sigma^(l+1)          (entrywise products),
-
-    with (u, v) centred Gaussian of covariance Sigma^(l) restricted to (x, x'). Float64 by default,
-    on the device of ``x``. Every matrix is symmetrised (its upper triangle mirrored).
-    """
-    depth = positive_int(depth, "depth")
-    beta2 = non_negative(beta, "beta") ** 2
-    act = get_activation(activation)
-    xt = as_inputs(x, "x", dtype)
-    n0 = xt.shape[1]
-    sigma = _symmetric(xt @ xt.T / n0 + beta2)
-    sigma.diagonal().copy_((xt * xt).sum(1) / n0 + beta2)  # exact variances, as ntk_course.kernels does
-    out = LayerKernels([sigma], [None], [sigma.clone()])
-    for _ in range(depth - 1):
-        q = sigma.diagonal()
-        e_s, e_d = act.expectations(q[:, None].expand_as(sigma), sigma, q[None, :].expand_as(sigma))
-        sigma = _symmetric(e_s + beta2)
-        sigma_dot = _symmetric(e_d)
-        out.sigma.append(sigma)
-        out.sigma_dot.append(sigma_dot)
-        out.theta.append(_symmetric(sigma_dot * out.theta[-1] + sigma))
-    for k in out.sigma + out.theta:
-        if not bool(torch.isfinite(k).all()):
-            raise ValueError("a layer kernel has non-finite entries: the activation's Gaussian expectations overflowed")
-    return out
-
-
-def _symmetric(k: torch.Tensor) -> torch.Tensor:
-    return torch.triu(k) + torch.triu(k, 1).T
+from .._checks import (
+    finite_array,
+    kernel_matrix,
+    non_negative,
+    positive_int,
+    seeded_generator,
+)
+from ..activations import Activation, Fn, get_activation
+from ..datasets import circle_points
+from ..flow import gradient_flow
+from ..kernels import ntk
 
 
 def quadratic_form_monte_carlo(
@@ -117,7 +62,7 @@ def quadratic_form_monte_carlo(
     if float(values[0]) < -1e-10 * float(values[-1].abs()):
         raise ValueError(f"sigma_prev must be positive semi-definite (a covariance); got eigenvalue {float(values[0]):.3g}")
     root = vectors * values.clamp(min=0.0).sqrt()
-    g = torch.Generator().manual_seed(positive_int(seed, "seed", 0))
+    g = seeded_generator(seed)
     f = torch.randn(samples, k.shape[0], generator=g, dtype=torch.float64) @ root.T
     squares = (act.sigma(f) @ cc) ** 2
     estimate = float(squares.mean()) + beta2 * float(cc.sum()) ** 2

@@ -249,7 +249,7 @@ def plot(result: Figure1Result, ax=None, *, times: Sequence[str] | None = None):
     if not times or any(t not in TIMES for t in times):
         raise ValueError(f"times must be a non-empty subset of {TIMES}; got {times!r}")
     if ax is None:
-        from ..plotting import new_axes
+        from .plotting import new_axes
 
         _, ax = new_axes()
     colours = ["#9ecae1", "#08519c", "#fcae91", "#a50f15", "#a1d99b", "#006d2c", "#dadaeb", "#54278f"]

@@ -15,9 +15,9 @@ the questions *and* their model solutions:
 * MyST syntax that plain Jupyter does not render (exercise and other directives, roles such as
   citations, labels) becomes ordinary Markdown.
 
-``check(...)`` cells stay as they are: on a stub they print "not answered yet" (``ntk_course.grading``).
+``check(...)`` cells stay as they are: on a stub they print "not answered yet" (``ntk_course.assignments.check``).
 
-Command line (from a checkout of the course)::
+Command line (from a checkout of the course; ``ntk_course/assignments/__main__.py``)::
 
     python -m ntk_course.assignments student OUTDIR     # student notebooks, no solutions
     python -m ntk_course.assignments solved OUTDIR      # the same notebooks with the solutions
@@ -25,10 +25,8 @@ Command line (from a checkout of the course)::
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,7 +53,7 @@ STUDENT_NOTE = (
 
 def source_dir() -> Path:
     """The folder of the assignment sources in this checkout: ``book/assignments``."""
-    return Path(__file__).resolve().parents[1] / "book" / "assignments"
+    return Path(__file__).resolve().parents[2] / "book" / "assignments"
 
 
 def assignment_paths(source: str | Path | None = None) -> list[Path]:
@@ -375,37 +373,3 @@ def write_notebooks(outdir: str | Path, *, solutions: bool = False, source: str 
         missing = sorted(set(only) - {p.stem for p in written})
         raise ValueError(f"no assignment named {missing}; the assignments are {[p.stem for p in assignment_paths(source)]}")
     return written
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m ntk_course.assignments",
-        description="Write the NTK course assignments as notebooks (student versions without solutions, or solved ones).",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("student", "notebooks for students: answers replaced by stubs, solutions removed"),
-                       ("solved", "the same notebooks with their model solutions")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("outdir", help="folder to write a1.ipynb, a2.ipynb, ... into (created if missing)")
-        p.add_argument("--source", default=None, help="folder of the a<k>.md sources (default: book/assignments of this checkout)")
-        p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="only these assignments, e.g. a1 a3")
-    sub.add_parser("list", help="list the questions that ntk_course.grading.check knows")
-    args = parser.parse_args(argv)
-    if args.command == "list":
-        from .grading import describe, questions
-
-        for q in questions():
-            print(describe(q))
-        return 0
-    try:
-        paths = write_notebooks(args.outdir, solutions=args.command == "solved", source=args.source, only=args.only)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    for p in paths:
-        print(p)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

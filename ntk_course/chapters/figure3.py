@@ -29,13 +29,14 @@ import numpy as np
 import torch
 
 from .._checks import non_negative, positive_int
-from ..config import SCALES, default_device, scale as current_scale
+from ..config import SCALES, default_device
+from ..config import scale as current_scale
 from ..datasets import SCALINGS, SHIPPED, mnist
 from ..kernels import ntk
 from ..mlp import NTKMLP
-from ..plotting import new_axes
 from ..spectral import decompose_along, kernel_pca
 from ..training import train
+from .plotting import new_axes
 
 #: Eigenvalues of Pi reported in Section 6.3 (n = 10,000 network, power iteration, 512 digits).
 PAPER_EIGENVALUES = (0.0457, 0.00108, 0.00078)
@@ -372,7 +373,6 @@ __all__ = [
     "Figure3Result",
     "Figure3Settings",
     "digits_pca",
-    "plot",
     "plot_components",
     "plot_convergence",
     "plot_deviation",

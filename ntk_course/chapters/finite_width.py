@@ -22,29 +22,28 @@ import torch
 from matplotlib.ticker import NullLocator
 from tqdm.auto import tqdm
 
-from ._checks import as_inputs, non_negative, positive_int
-from .activations import Activation, Fn
-from .config import default_device
-from .empirical import empirical_ntk
-from .kernels import ntk
-from .linearized import Linearized
-from .mlp import NTKMLP
-from .training import train
-
-
-def _widths(widths: Sequence[int], minimum_count: int = 1) -> tuple[int, ...]:
-    if isinstance(widths, int | str) or not isinstance(widths, Sequence) or len(widths) < minimum_count:
-        raise ValueError(f"widths must be a sequence of at least {minimum_count} hidden widths; got {widths!r}")
-    out = tuple(positive_int(n, f"widths[{i}]") for i, n in enumerate(widths))
-    if len(set(out)) != len(out):
-        raise ValueError(f"widths must be distinct; got {out}")
-    return out
+from .._checks import (
+    as_inputs,
+    finite_array,
+    hidden_widths,
+    non_negative,
+    positive_int,
+    seeded_generator,
+)
+from ..activations import Activation, Fn
+from ..config import default_device
+from ..empirical import empirical_ntk
+from ..flow import gradient_descent
+from ..kernels import ntk
+from ..linearized import Linearized
+from ..mlp import NTKMLP
+from ..training import train
 
 
 def _network(width: int, n0: int, n_out: int, depth: int, activation, beta: float, n_init: int,
              seed: int, device: torch.device, dtype: torch.dtype) -> NTKMLP:
     """An ensemble of ``n_init`` networks [n0, width, ..., width, n_out] of ``depth`` weight layers."""
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = seeded_generator(seed, device)
     return NTKMLP([n0] + [width] * (depth - 1) + [n_out], activation, beta, ensemble=n_init,
                   generator=generator, dtype=dtype, device=device)
 
@@ -119,7 +118,7 @@ def kernel_fluctuations(
     the kernels converge in probability to ``ntk(x, y, depth=depth)``; the central limit theorem
     behind it makes their spread O(1/sqrt(n)).
     """
-    widths = _widths(widths)
+    widths = tuple(hidden_widths(widths, distinct=True))
     depth = positive_int(depth, "depth")
     n_init = positive_int(n_init, "n_init", minimum=2)
     beta = non_negative(beta, "beta")
@@ -185,20 +184,26 @@ def linearized_outputs(model: NTKMLP, x: torch.Tensor, y: torch.Tensor, x_eval: 
 
     The linearisation f_lin(theta) = f(theta_0) + J (theta - theta_0) has a constant Jacobian, so one
     step moves its outputs by -lr J(.) J(X)^T r / N = -(lr / N) Theta_0(., X) r with r = f_lin(X) - Y:
-    kernel gradient descent (Section 3) with the empirical NTK frozen at Theta_0 (Theorem 2's
-    limit dynamics, with the finite-width kernel). Same iterates as training ``Linearized(model)``.
-    Computes in float64; returns ([E,] M, n_L) on the model's device.
+    kernel gradient descent (Section 3) with the empirical NTK frozen at Theta_0, solved exactly by
+    :func:`ntk_course.flow.gradient_descent` on the (N n_L) x (N n_L) kernel with its output axes.
+    Same iterates as training ``Linearized(model)``. Computes in float64; returns ([E,] M, n_L) on
+    the model's device.
     """
-    n = x.shape[0]
+    n, n_out = x.shape[0], model.widths[-1]
     k_tt = empirical_ntk(model, x, output_axes=True).double()  # ([E,] N, N, n_L, n_L)
     k_et = empirical_ntk(model, x_eval, x, output_axes=True).double()  # ([E,] M, N, n_L, n_L)
     f_t, f_e = model(x).double(), model(x_eval).double()
     target = torch.broadcast_to(y.to(f_t), f_t.shape)
-    for _ in range(steps):
-        r = f_t - target
-        f_e = f_e - (lr / n) * torch.einsum("...mnab,...nb->...ma", k_et, r)
-        f_t = f_t - (lr / n) * torch.einsum("...mnab,...nb->...ma", k_tt, r)
-    return f_e
+    lead = f_t.shape[:-2]
+    flat = lambda k: k.transpose(-3, -2).reshape(*k.shape[:-4], k.shape[-4] * n_out, -1)  # noqa: E731
+    kt, ke = flat(k_tt).reshape(-1, n * n_out, n * n_out), flat(k_et).reshape(-1, f_e.shape[-2] * n_out, n * n_out)
+    ft, fe, yt = f_t.reshape(-1, n * n_out), f_e.reshape(-1, f_e.shape[-2] * n_out), target.reshape(-1, n * n_out)
+    out = []
+    for k, kx, f0, f0x, yy in zip(kt, ke, ft, fe, yt):
+        # gradient_descent divides by its number of rows, N n_L; the cost divides by N: scale lr by n_L.
+        run = gradient_descent((k + k.mT) / 2, yy, [steps], lr=lr * n_out, k_test_train=kx, f0_train=f0, f0_test=f0x)
+        out.append(run.f_test[-1])
+    return torch.stack(out).reshape(*lead, f_e.shape[-2], n_out)
 
 
 def _rms(d: torch.Tensor) -> torch.Tensor:
@@ -240,7 +245,7 @@ def lazy_training_scan(
     """
     if linearized not in LINEARIZED:
         raise ValueError(f"unknown linearized={linearized!r}; expected one of {LINEARIZED}")
-    widths = _widths(widths)
+    widths = tuple(hidden_widths(widths, distinct=True))
     depth = positive_int(depth, "depth")
     n_init = positive_int(n_init, "n_init")
     steps = positive_int(steps, "steps")
@@ -280,6 +285,71 @@ def lazy_training_scan(
         del net
     as64 = lambda ts: torch.stack(ts).detach().double().cpu()  # noqa: E731
     return LazyTrainingScan(widths, lr * steps, as64(drift), as64(moved), as64(change), as64(gap), as64(loss))
+
+
+@dataclass
+class FiniteWidth:
+    """Finite-width effects against the width, one row per width and one column per initialisation (W, E).
+
+    ``init_deviation`` ||Theta_0 - Theta_infinity||_F / ||Theta_infinity||_F (Theorem 1 at finite width);
+    ``kernel_drift`` ||Theta_T - Theta_0||_F / ||Theta_0||_F after training (Theorem 2 at finite width);
+    ``weight_change`` ||W_T^(0) - W_0^(0)||_F / ||W_0^(0)||_F of the first layer; ``cost`` the final cost.
+    """
+
+    widths: torch.Tensor
+    init_deviation: torch.Tensor
+    kernel_drift: torch.Tensor
+    weight_change: torch.Tensor
+    cost: torch.Tensor
+
+
+def finite_width_sweep(
+    widths: Sequence[int],
+    x: object,
+    y: object,
+    *,
+    depth: int = 3,
+    steps: int = 100,
+    lr: float = 1.0,
+    ensemble: int = 4,
+    activation: str | Activation | Fn = "relu",
+    beta: float = 0.1,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+) -> FiniteWidth:
+    """Distance of the empirical NTK from its limit at initialisation, and its drift during training.
+
+    For each width w, ``ensemble`` independent NTK-parametrised networks [n_0, w, ..., w, 1] are
+    compared with Theta_infinity^(depth) (Theorem 1), then trained together by ``steps`` steps of
+    gradient descent with ``lr`` on (x, y) (t = lr x steps), and the change of their kernel and of
+    their first-layer weights is measured. At initialisation the deviation is a fluctuation of order
+    w^(-1/2); Lee et al. (2019) bound the drift during training by the same order. Float32 networks,
+    float64 limit, on ``device`` (CPU by default); seeded.
+    """
+    sizes = hidden_widths(widths)
+    depth = positive_int(depth, "depth", 2)
+    steps = positive_int(steps, "steps")
+    lr = non_negative(lr, "lr")
+    ensemble = positive_int(ensemble, "ensemble")
+    xt = as_inputs(x, "x").to(device or "cpu").float()
+    yt = finite_array(y, "y", ndims=(1, 2), rows=xt.shape[0], match="x", dtype=torch.float32, device=xt.device)
+    theta = ntk(xt.double(), depth=depth, activation=activation, beta=beta)
+    g = seeded_generator(seed, xt.device)
+    rows: dict[str, list[torch.Tensor]] = {"init": [], "drift": [], "weights": [], "cost": []}
+    for w in sizes:
+        model = NTKMLP([xt.shape[1]] + [w] * (depth - 1) + [1], activation, beta,
+                       ensemble=ensemble, generator=g, device=xt.device)
+        k0 = empirical_ntk(model, xt).double()
+        record = train(model, xt, yt, steps=steps, lr=lr, record_at=[steps])
+        k1 = empirical_ntk(model, xt).double()
+        rows["init"].append((k0 - theta).flatten(1).norm(dim=1) / theta.norm())
+        rows["drift"].append((k1 - k0).flatten(1).norm(dim=1) / k0.flatten(1).norm(dim=1))
+        rows["weights"].append(record.weight_change[-1, :, 0].double())
+        rows["cost"].append(record.loss[-1].double())
+    stack = {k: torch.stack(v).cpu() for k, v in rows.items()}
+    return FiniteWidth(torch.tensor(sizes), stack["init"], stack["drift"], stack["weights"], stack["cost"])
+
+
 
 
 def plot_scaling(ax, widths: Sequence[int], values: object, *, label: str, color: str | None = None,

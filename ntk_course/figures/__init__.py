@@ -1,1 +1,0 @@
-"""Computations and drawings behind the figures of individual chapters (one module per chapter)."""
