@@ -1,4 +1,8 @@
-"""Input validation shared by every public function: raise a clear ValueError before any work."""
+"""Input validation shared by every public function: raise a clear ValueError before any work.
+
+Integer (and boolean) arrays are accepted wherever numbers are and converted to the floating dtype
+the function computes in; complex arrays are refused (a kernel, a point or a target is real).
+"""
 from __future__ import annotations
 
 import math
@@ -17,6 +21,7 @@ def as_inputs(x: object, name: str = "x", dtype: torch.dtype | None = None) -> t
             t = torch.as_tensor(x)
         except (TypeError, ValueError, RuntimeError) as err:
             raise ValueError(f"{name} must be an array of shape (N, n_0); got {type(x).__name__}") from err
+    _real(t, name)
     if dtype is not None:
         t = t.to(dtype)
     elif not torch.is_floating_point(t):
@@ -30,6 +35,18 @@ def as_inputs(x: object, name: str = "x", dtype: torch.dtype | None = None) -> t
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} has non-finite entries (NaN or inf); expected finite numbers")
     return t
+
+
+def _real(t: torch.Tensor, name: str) -> None:
+    if t.is_complex():
+        raise ValueError(f"{name} must be real; got the complex dtype {t.dtype}")
+
+
+def inspectable(t: torch.Tensor) -> bool:
+    """False for a tensor inside a torch.func transform (vmap, grad, jvp), whose values Python may not
+    branch on; the public entry points check their points before they transform a model."""
+    wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
+    return wrapped is None or not wrapped(t)
 
 
 def same_dimension(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -78,13 +95,11 @@ def hidden_widths(widths: object, *, distinct: bool = False) -> list[int]:
     return out
 
 
-def times(t: object, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """Check a 1-d array of finite, non-negative times."""
-    tt = torch.as_tensor(t, dtype=dtype, device=device).reshape(-1)
-    if tt.numel() == 0:
-        raise ValueError("t must hold at least one time")
-    if not bool(torch.isfinite(tt).all()) or bool((tt < 0).any()):
-        raise ValueError(f"times must be finite and >= 0; got {tt.tolist()[:5]}...")
+def times(t: object, dtype: torch.dtype, device: torch.device, name: str = "t") -> torch.Tensor:
+    """Check a 1-d array (or one number) of finite, non-negative times; returns it 1-d."""
+    tt = finite_array(t, name, ndims=(0, 1), dtype=dtype, device=device).reshape(-1)
+    if bool((tt < 0).any()):
+        raise ValueError(f"{name} must hold finite times >= 0; got {tt.tolist()[:5]}")
     return tt
 
 
@@ -131,6 +146,7 @@ def finite_array(
         t = torch.as_tensor(x)
     except (TypeError, ValueError, RuntimeError) as err:
         raise ValueError(f"{name} must be a numeric array; got {type(x).__name__}") from err
+    _real(t, name)
     if dtype is not None:
         t = t.to(dtype)
     elif not torch.is_floating_point(t):

@@ -1,5 +1,9 @@
 """The empirical (finite-width) NTK of Section 4: Theta(x, y) = sum_p d_p f(x) d_p f(y)^T.
 
+The sum runs over the trainable parameters only (``requires_grad``): those gradient descent moves,
+so the kernel is the one of the training dynamics. A frozen copy inside a model (the base of
+:class:`~ntk_course.linearized.Linearized`) or a frozen layer adds nothing.
+
 Three methods that agree to round-off:
 
 - ``"structured"`` (``NTKMLP`` only): for layer l, d f / d W^(l) = s_l delta^(l+1) alpha^(l)^T and
@@ -37,15 +41,19 @@ def empirical_ntk(
     the scalar Theta_infinity of Theorem 1 (whose full limit is Theta_infinity x Id_{n_L}).
     An ``NTKMLP`` with ``ensemble=E`` gives a leading axis E (structured method only).
     ``"auto"`` picks ``"structured"`` for an ``NTKMLP`` and ``"jacobian"`` otherwise.
-    Computes in the model's dtype, on the model's device.
+    Only parameters with ``requires_grad`` count. Computes in the dtype of the model's trainable
+    parameters, on their device; the points (integers included) are cast to it.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     if method == "auto":
         method = "structured" if isinstance(model, NTKMLP) else "jacobian"
-    param = next(model.parameters(), None)
+    param = next((p for p in model.parameters() if p.requires_grad), None)
     if param is None:
-        raise ValueError("model has no parameters, so its tangent kernel is zero; expected a model with parameters")
+        raise ValueError(
+            "model has no trainable parameters (requires_grad), so its tangent kernel is zero; "
+            "expected a model with parameters to train"
+        )
     xt = as_inputs(x, "x", param.dtype).to(param.device)
     yt = xt if y is None else as_inputs(y, "y", param.dtype).to(param.device)
     same_dimension(xt, yt)
@@ -68,7 +76,8 @@ def _signals(model: NTKMLP, x: torch.Tensor):
     """Yield, from the last layer down, (scaled alpha^(l), delta^(l+1), t_l) for each layer l.
 
     delta has shape (..., N, n_L, n_{l+1}) when output axes are kept, else (..., N, n_L * n_{l+1})
-    flattened, so that the contraction over outputs happens inside one matrix product.
+    flattened, so that the contraction over outputs happens inside one matrix product. A frozen
+    W^(l) gives None instead of alpha^(l), a frozen b^(l) gives t_l = 0: they add nothing to Theta.
     """
     cache = model.forward_cache(x)
     n_out = model.widths[-1]
@@ -76,7 +85,8 @@ def _signals(model: NTKMLP, x: torch.Tensor):
     delta = torch.eye(n_out, dtype=x.dtype, device=x.device).expand(*lead, n_out, n_out)
     for l in range(model.depth - 1, -1, -1):
         s, t = model.scales(l)
-        yield cache.activations[l] * s, delta, t
+        alpha = cache.activations[l] * s if model.weights[l].requires_grad else None
+        yield alpha, delta, (t if model.biases[l].requires_grad else 0.0)
         if l > 0:
             # delta^(l) = sigma_dot(h^(l)) * (delta^(l+1) W^(l)) s_l, as one GEMM over (points x outputs):
             # broadcasting W over the point axis instead would materialise N copies of it.
@@ -92,7 +102,12 @@ def _structured(model: NTKMLP, x: torch.Tensor, y: torch.Tensor, same: bool, out
     theta = None
     for ax, dx, t in _signals(model, x):
         ay, dy, _ = (ax, dx, t) if signals_y is None else next(signals_y)
-        gram = torch.matmul(ax, ay.mT).add_(t * t)  # s^2 alpha_x . alpha_y + t^2
+        if ax is None and t == 0 and theta is not None:
+            continue  # a layer with nothing to train
+        if ax is None:  # W^(l) frozen: only the bias term t^2
+            gram = torch.tensor(t * t, dtype=dx.dtype, device=dx.device)
+        else:
+            gram = torch.matmul(ax, ay.mT).add_(t * t)  # s^2 alpha_x . alpha_y + t^2
         if output_axes:
             back = torch.einsum("...nai,...mbi->...nmab", dx, dy)
             term = back.mul_(gram[..., None, None])
@@ -107,7 +122,8 @@ def _structured(model: NTKMLP, x: torch.Tensor, y: torch.Tensor, same: bool, out
 
 
 def _functional(model: nn.Module):
-    params = {k: v.detach() for k, v in model.named_parameters()}
+    """The trainable parameters and f(params, x); frozen parameters keep their values inside the model."""
+    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
 
     def f(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:

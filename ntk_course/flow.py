@@ -11,7 +11,8 @@ with time t = learning rate x number of gradient-descent steps. A cost written a
 independent columns (the NTK is Theta_infinity x Id_{n_L}, Theorem 1).
 
 Kernels are float64 tensors on any device; results come back on that device in ``k_train``'s dtype.
-``kernel_flow`` integrates on the CPU with SciPy.
+Every array is read as float64, integer arrays included (an integer Gram matrix is a kernel like any
+other; its results come back in float64). ``kernel_flow`` integrates on the CPU with SciPy.
 """
 from __future__ import annotations
 
@@ -196,7 +197,7 @@ def gradient_descent(
     ``t`` is lr x steps. Arguments and shapes otherwise as :func:`gradient_flow`.
     """
     lr = non_negative(lr, "lr")
-    counts = times(steps, torch.float64, torch.device("cpu"))
+    counts = times(steps, torch.float64, torch.device("cpu"), "steps")
     if not bool((counts == counts.round()).all()):
         raise ValueError(f"steps must be whole numbers of steps >= 0; got {counts.tolist()[:5]}")
     k, kx, tt = _setup(k_train, counts, k_test_train)

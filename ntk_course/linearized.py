@@ -2,7 +2,9 @@
 
 Gradient descent on f_lin is exactly kernel gradient descent with the (frozen) empirical NTK at
 initialisation, the t = 0 kernel of Theorem 2; comparing it with the real network shows how lazy
-the training is (Lee et al. 2019 prove the two agree as the width grows).
+the training is (Lee et al. 2019 prove the two agree as the width grows). Its trainable parameters
+are the offsets theta - theta_0 alone, so ``empirical_ntk(Linearized(net), x)`` is the kernel of
+``net`` at theta_0, and it stays that kernel during training.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ class Linearized(nn.Module):
     """First-order Taylor expansion of ``model`` in its parameters around their current values.
 
     Its trainable parameters are the displacement theta - theta_0 (zero at creation), so
-    ``Linearized(model)(x)`` equals ``model(x)`` until it is trained.
+    ``Linearized(model)(x)`` equals ``model(x)`` until it is trained. The frozen copy ``base`` holds
+    theta_0 (``requires_grad=False``: neither trained nor counted in the empirical NTK).
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -31,3 +34,7 @@ class Linearized(nn.Module):
         tangent = dict(zip(self.names, self.delta))
         out, lin = jvp(lambda p: functional_call(self.base, p, (x,)), (theta0,), (tangent,))
         return out + lin
+
+    def current_parameters(self) -> dict[str, torch.Tensor]:
+        """theta = theta_0 + (theta - theta_0) by parameter name: where training has taken the linearisation."""
+        return {name: p + d for (name, p), d in zip(self.base.named_parameters(), self.delta)}

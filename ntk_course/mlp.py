@@ -3,8 +3,15 @@
 NTK parametrisation: alpha^(0) = x, h^(l+1) = W^(l) alpha^(l) / sqrt(n_l) + beta b^(l),
 alpha^(l) = sigma(h^(l)), f = h^(L), with every W^(l)_ij and b^(l)_j drawn N(0, 1).
 Standard (LeCun) parametrisation: h^(l+1) = W^(l) alpha^(l) + b^(l) with W^(l)_ij ~ N(0, 1/n_l) and
-b^(l)_j ~ N(0, beta^2). Both give the same law of f at initialisation (Proposition 1); only the
-gradients differ, by the factors 1/sqrt(n_l) and beta (Remark 1), and so do the NTK and training.
+b^(l)_j ~ N(0, beta^2). Remark 1 describes the classical network with b^(l)_j ~ N(0, 1) (or b = 0),
+which is this one at beta = 1 (or beta = 0); the library draws the biases with variance beta^2
+instead, so that for the same beta both parametrisations give the same law of f at initialisation
+(Proposition 1, Sigma^(1) = x.x'/n_0 + beta^2). Only the gradients differ, by the factors
+1/sqrt(n_l) on d f / d W^(l) and beta on d f / d b^(l) (Remark 1), and so do the NTK and training:
+at depth 1 the NTK parametrisation has Theta = x.x'/n_0 + beta^2, the standard one x.x' + 1.
+
+Inputs of any real dtype (integers included) are cast to the network's dtype; NaN, inf, complex
+inputs and empty batches raise ValueError.
 
 ``ensemble=E`` stacks E independent networks in one module (parameters with a leading axis E), so
 many initialisations train in one batched pass instead of a Python loop.
@@ -18,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._checks import non_negative, positive_int, widths_list
+from ._checks import inspectable, non_negative, positive_int, widths_list
 from .activations import Activation, Fn, get_activation
 
 PARAMETRIZATIONS = ("ntk", "standard")
@@ -81,14 +88,28 @@ class NTKMLP(nn.Module):
             return 1.0 / math.sqrt(self.widths[layer]), self.beta
         return 1.0, 1.0
 
-    def _check_input(self, x: torch.Tensor) -> None:
+    def weight_tensors(self) -> list[torch.Tensor]:
+        """The connection weights W^(0), ..., W^(L-1) (what ``train`` reports the movement of)."""
+        return list(self.weights)
+
+    def _check_input(self, x: torch.Tensor, finite: bool = True) -> torch.Tensor:
+        """Check the points (N, n_0) (or (E, N, n_0)) and cast them to the network's dtype."""
+        x = torch.as_tensor(x)
         if x.ndim not in (2, 3) or x.shape[-1] != self.widths[0]:
             raise ValueError(f"input must have shape (N, {self.widths[0]}) to match n_0; got {tuple(x.shape)}")
+        if x.shape[-2] == 0:
+            raise ValueError(f"input must hold at least one point; got shape {tuple(x.shape)}")
+        if x.is_complex():
+            raise ValueError(f"input must be real; got the complex dtype {x.dtype}")
+        if finite and inspectable(x) and not bool(torch.isfinite(x).all()):
+            raise ValueError("input has non-finite entries (NaN or inf); expected finite numbers")
+        return x.to(self.weights[0].dtype)
 
     def forward_cache(self, x: torch.Tensor) -> ForwardCache:
-        """Forward pass that keeps alpha^(l) and sigma_dot(h^(l)) for every hidden layer."""
-        self._check_input(x)
-        alpha = x.to(self.weights[0].dtype)
+        """Forward pass that keeps alpha^(l) and sigma_dot(h^(l)) for every hidden layer.
+
+        The values of ``x`` are not checked here (``empirical_ntk`` checks them once, before)."""
+        alpha = self._check_input(x, finite=False)
         activations, derivatives = [], []
         for l, (w, b) in enumerate(zip(self.weights, self.biases)):
             activations.append(alpha)
@@ -101,8 +122,7 @@ class NTKMLP(nn.Module):
         raise AssertionError("unreachable")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check_input(x)
-        alpha = x.to(self.weights[0].dtype)
+        alpha = self._check_input(x)
         for l, (w, b) in enumerate(zip(self.weights, self.biases)):
             sw, sb = self.scales(l)
             h = torch.matmul(alpha, w.mT) * sw + b.unsqueeze(-2) * sb

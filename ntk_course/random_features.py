@@ -17,7 +17,13 @@ import math
 
 import torch
 
-from ._checks import generator_from, kernel_matrix, non_negative, positive_int
+from ._checks import (
+    finite_array,
+    generator_from,
+    kernel_matrix,
+    non_negative,
+    positive_int,
+)
 from ._linalg import mirror_upper, pi_spectrum
 
 
@@ -27,8 +33,8 @@ class RandomFeatures:
     ``kernel`` is a PSD N x N Gram matrix (symmetric up to round-off; singular is fine: the draw uses
     ``torch.linalg.eigh``, f = V sqrt(Lambda) z with z ~ N(0, Id), eigenvalues below the round-off
     level N eps lambda_max set to 0; a clearly negative eigenvalue raises ValueError). Computes in
-    ``dtype`` (float64 by default) on the kernel's device; pass a ``generator`` (on that device) or
-    a ``seed``, not both, for reproducible draws.
+    ``dtype`` (float64 by default) on the kernel's device; integer arrays (kernel, theta, y) are cast
+    to it. Pass a ``generator`` (on that device) or a ``seed``, not both, for reproducible draws.
 
     Attributes: ``kernel`` (N, N), ``features`` F of shape (N, P) whose column p is f^(p).
     """
@@ -65,12 +71,8 @@ class RandomFeatures:
         return self.features.shape[1]
 
     def _theta(self, theta: object) -> torch.Tensor:
-        t = torch.as_tensor(theta).to(self.features)
-        if t.ndim not in (1, 2) or t.shape[0] != self.n_functions:
-            raise ValueError(f"theta must have shape (P,) or (P, k) with P = {self.n_functions}; got {tuple(t.shape)}")
-        if not bool(torch.isfinite(t).all()):
-            raise ValueError("theta has non-finite entries (NaN or inf); expected finite numbers")
-        return t
+        return finite_array(theta, "theta", rows=self.n_functions, match="P, the number of random functions",
+                            dtype=self.features.dtype, device=self.features.device)
 
     def function(self, theta: object) -> torch.Tensor:
         """f_theta = (1/sqrt(P)) sum_p theta_p f^(p) on the N points: shape (N,) or (N, k) for theta (P,) or (P, k)."""
@@ -96,11 +98,8 @@ class RandomFeatures:
         """
         steps = positive_int(steps, "steps", 0)
         lr = non_negative(lr, "lr")
-        target = torch.as_tensor(y).to(self.features)
-        if target.ndim not in (1, 2) or target.shape[0] != self.n_points:
-            raise ValueError(f"y must have shape (N,) or (N, k) with N = {self.n_points}; got {tuple(target.shape)}")
-        if not bool(torch.isfinite(target).all()):
-            raise ValueError("y has non-finite entries (NaN or inf); expected finite numbers")
+        target = finite_array(y, "y", rows=self.n_points, match="the N points of the kernel",
+                              dtype=self.features.dtype, device=self.features.device)
         start = torch.zeros(self.n_functions, *target.shape[1:]) if theta is None else theta
         th = self._theta(start).clone()
         if th.shape[1:] != target.shape[1:]:
@@ -123,12 +122,10 @@ def relative_kernel_error(k_tilde: object, k: object) -> float:
     For Gaussian random functions E||K_tilde - K||_F^2 = ((tr K)^2 + ||K||_F^2) / P, so the error
     shrinks like 1/sqrt(P).
     """
-    kk = torch.as_tensor(k).to(torch.float64)
-    kt = torch.as_tensor(k_tilde).to(kk)
-    if kt.shape != kk.shape or kk.ndim != 2:
+    kk = kernel_matrix(k, "K")
+    kt = kernel_matrix(k_tilde, "K_tilde", device=kk.device)
+    if kt.shape != kk.shape:
         raise ValueError(f"K_tilde and K must be matrices of the same shape; got {tuple(kt.shape)} and {tuple(kk.shape)}")
-    if not (bool(torch.isfinite(kt).all()) and bool(torch.isfinite(kk).all())):
-        raise ValueError("K_tilde and K must have finite entries (no NaN or inf)")
     norm = torch.linalg.matrix_norm(kk)
     if float(norm) == 0.0:
         raise ValueError("K must be non-zero: the relative error divides by ||K||_F")

@@ -1,6 +1,14 @@
-"""Shared fixtures: every device the machine has (CPU always, CUDA when present)."""
+"""Shared fixtures: every device the machine has (CPU always, CUDA when present).
+
+Hypothesis runs derandomised for the whole suite (the examples are a fixed function of each test),
+so a failure on CI is the same failure on a laptop; no example database is written.
+"""
 import pytest
 import torch
+from hypothesis import settings
+
+settings.register_profile("ntk_course", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.load_profile("ntk_course")
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

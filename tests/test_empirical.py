@@ -1,9 +1,14 @@
-"""The empirical NTK of Section 4: three methods against each other, and against Theorem 1's form."""
+"""The empirical NTK of Section 4: three methods against each other, against closed forms derived by
+hand, and against Theorem 1's form; only trainable parameters count."""
+import copy
+import math
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from ntk_course import NTKMLP, empirical_ntk, ntk
+from ntk_course import NTKMLP, Linearized, empirical_ntk, ntk
 
 
 def _x(n: int, n0: int, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -100,3 +105,147 @@ def test_runs_on_the_model_device(device: torch.device) -> None:
 def test_bad_input_raises_a_clear_value_error(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call(NTKMLP([3, 8, 1]))
+
+
+# ------------------------------------------------ exact closed forms, trainable parameters, dtypes
+
+def _hand_jacobian(net: NTKMLP, x: torch.Tensor, output: int) -> np.ndarray:
+    """d f_output / d theta for every parameter of a depth-1 or depth-2 NTKMLP, derived by hand.
+
+    NTK parametrisation: h = W^(0) x / sqrt(n_0) + beta b^(0), f = W^(1) sigma(h) / sqrt(n_1) + beta b^(1);
+    standard (Remark 1): the same without the factors 1/sqrt(n_l) and beta. Rows are points, columns
+    the parameters (W^(0), b^(0)[, W^(1), b^(1)]), so Theta = J J^T sums over the parameters.
+    """
+    ntk_param = net.parametrization == "ntk"
+    beta = net.beta if ntk_param else 1.0
+    scale = [1 / math.sqrt(n) if ntk_param else 1.0 for n in net.widths[:-1]]
+    xs = x.numpy()
+    w = [p.detach().numpy() for p in net.weights]
+    b = [p.detach().numpy() for p in net.biases]
+    n = xs.shape[0]
+    if net.depth == 1:
+        d_w0 = np.zeros((n,) + w[0].shape)
+        d_w0[:, output, :] = scale[0] * xs
+        d_b0 = np.zeros((n,) + b[0].shape)
+        d_b0[:, output] = beta
+        return np.concatenate([d_w0.reshape(n, -1), d_b0], axis=1)
+    h = scale[0] * xs @ w[0].T + beta * b[0]
+    if net.act.name == "relu":
+        a, da = np.maximum(h, 0.0), (h > 0).astype(float)
+    else:  # tanh
+        a, da = np.tanh(h), 1.0 - np.tanh(h) ** 2
+    back = scale[1] * w[1][output] * da  # d f / d h, (N, n_1)
+    d_w0 = back[:, :, None] * (scale[0] * xs)[:, None, :]
+    d_b0 = back * beta
+    d_w1 = np.zeros((n,) + w[1].shape)
+    d_w1[:, output, :] = scale[1] * a
+    d_b1 = np.zeros((n,) + b[1].shape)
+    d_b1[:, output] = beta
+    return np.concatenate([d_w0.reshape(n, -1), d_b0, d_w1.reshape(n, -1), d_b1], axis=1)
+
+
+@pytest.mark.parametrize("parametrization", ["ntk", "standard"])
+def test_depth_one_kernel_is_exactly_the_linear_kernel_plus_the_bias_term(parametrization: str) -> None:
+    """Depth 1: Theta(x, x') = x.x'/n_0 + beta^2 (Theta^(1) of the paper) in the NTK parametrisation,
+    x.x' + 1 in the standard one, at every width: checked to round-off, far below the beta^2 = 0.01 term."""
+    net = NTKMLP([4, 2], parametrization=parametrization, beta=0.1, dtype=torch.float64,
+                 generator=torch.Generator().manual_seed(12))
+    x, y = _x(5, 4, 13), _x(3, 4, 14)
+    expected = x @ y.T / 4 + 0.01 if parametrization == "ntk" else x @ y.T + 1.0
+    eye = torch.eye(2, dtype=torch.float64)
+    for method in ("structured", "jacobian", "ntvp"):
+        torch.testing.assert_close(empirical_ntk(net, x, y, method=method), expected, rtol=1e-13, atol=0)
+        full = empirical_ntk(net, x, y, method=method, output_axes=True)
+        torch.testing.assert_close(full, expected[..., None, None] * eye, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("parametrization", ["ntk", "standard"])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_depth_two_kernel_is_the_sum_over_parameters_derived_by_hand(parametrization: str, activation: str) -> None:
+    """Depth 2: Theta(x, x') = sum over W^(0), b^(0), W^(1), b^(1) of d f(x) d f(x'), each gradient
+    written out by hand (see _hand_jacobian): exact to round-off for both parametrisations."""
+    net = NTKMLP([3, 40, 2], activation, beta=0.1, parametrization=parametrization, dtype=torch.float64,
+                 generator=torch.Generator().manual_seed(15))
+    x, y = _x(6, 3, 16), _x(4, 3, 17)
+    for a in range(2):
+        jx, jy = _hand_jacobian(net, x, a), _hand_jacobian(net, y, a)
+        expected = torch.as_tensor(jx @ jy.T)
+        # what is left without the hand-derived sum over W^(0), b^(0), W^(1) is the last bias's term:
+        # beta^2 (NTK) or 1 (standard) in every entry, to round-off
+        without = torch.as_tensor(jx[:, :-2] @ jy[:, :-2].T)
+        bias = torch.full_like(without, 0.01 if parametrization == "ntk" else 1.0)
+        for method in ("structured", "jacobian", "ntvp"):
+            full = empirical_ntk(net, x, y, method=method, output_axes=True)
+            torch.testing.assert_close(full[..., a, a], expected, rtol=1e-12, atol=1e-14)
+            torch.testing.assert_close(full[..., a, a] - without, bias, rtol=0, atol=1e-12)
+        cross = _hand_jacobian(net, x, 0) @ _hand_jacobian(net, y, 1).T
+        torch.testing.assert_close(full[..., 0, 1], torch.as_tensor(cross), rtol=1e-12, atol=1e-13)
+
+
+def _kernel_by_autograd(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """sum over the parameters with requires_grad of d f(x) d f(y), gradient by gradient (first output)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    grads = []
+    for point in torch.cat([x, y]):
+        out = model(point[None]).reshape(-1)[0]
+        grads.append(torch.cat([g.flatten() for g in torch.autograd.grad(out, trainable)]))
+    g = torch.stack(grads)
+    return g[: len(x)] @ g[len(x):].T
+
+
+def test_frozen_parameters_do_not_count() -> None:
+    """Only trainable parameters enter Theta: freeze W^(0) and b^(1) and every method drops their terms."""
+    net = NTKMLP([3, 24, 16, 1], "tanh", dtype=torch.float64, generator=torch.Generator().manual_seed(18))
+    x, y = _x(5, 3, 19), _x(4, 3, 20)
+    full = empirical_ntk(net, x, y)
+    net.weights[0].requires_grad_(False)
+    net.biases[1].requires_grad_(False)
+    expected = _kernel_by_autograd(net, x, y)
+    assert float((full - expected).abs().min()) > 1e-3  # the frozen terms were not negligible
+    for method in ("structured", "jacobian", "ntvp"):
+        torch.testing.assert_close(empirical_ntk(net, x, y, method=method), expected, rtol=1e-11, atol=1e-13)
+    # with every weight matrix frozen only the biases are left: beta^2 (1 + back-propagated terms)
+    for w in net.weights:
+        w.requires_grad_(False)
+    torch.testing.assert_close(empirical_ntk(net, x, y), _kernel_by_autograd(net, x, y), rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize("base", ["ntkmlp", "sequential"])
+def test_linearized_model_has_the_kernel_of_the_network(base: str) -> None:
+    """Linearized(net) trains only theta - theta_0, whose Jacobian is J(theta_0): the same kernel as net
+    (the frozen copy theta_0 must not be counted a second time)."""
+    if base == "ntkmlp":
+        net = NTKMLP([3, 32, 16, 2], dtype=torch.float64, generator=torch.Generator().manual_seed(21))
+    else:
+        torch.manual_seed(21)
+        net = nn.Sequential(nn.Linear(3, 32), nn.Tanh(), nn.Linear(32, 2)).double()
+    x, y = _x(5, 3, 22), _x(3, 3, 23)
+    expected = empirical_ntk(net, x, y, method="jacobian", output_axes=True)
+    lin = Linearized(net)
+    for method in ("jacobian", "ntvp"):
+        torch.testing.assert_close(empirical_ntk(lin, x, y, method=method, output_axes=True), expected,
+                                   rtol=1e-12, atol=1e-13)
+
+
+def test_float32_kernel_matches_float64_to_single_precision() -> None:
+    """The same network in float32 and float64: kernels agree to float32 round-off (relative 1e-5)."""
+    net64 = NTKMLP([5, 256, 256, 2], dtype=torch.float64, generator=torch.Generator().manual_seed(24))
+    net32 = copy.deepcopy(net64).float()
+    x = _x(10, 5, 25)
+    for method in ("structured", "jacobian", "ntvp"):
+        k64 = empirical_ntk(net64, x, method=method)
+        k32 = empirical_ntk(net32, x, method=method)
+        assert k32.dtype == torch.float32 and k64.dtype == torch.float64
+        # ~ sqrt(width) eps32 relative accumulation in the Gram products: 1e-5 is a few times that
+        assert float((k32.double() - k64).abs().max()) <= 1e-5 * float(k64.abs().max())
+
+
+def test_integer_points_are_cast_to_the_model_dtype() -> None:
+    """Integer points are accepted and mean the same numbers in the model's dtype."""
+    net = NTKMLP([3, 16, 1], dtype=torch.float64, generator=torch.Generator().manual_seed(26))
+    xi = torch.randint(-3, 4, (5, 3), generator=torch.Generator().manual_seed(27))
+    for method in ("structured", "jacobian"):
+        k = empirical_ntk(net, xi, method=method)
+        assert k.dtype == torch.float64
+        assert torch.equal(k, empirical_ntk(net, xi.double(), method=method))
+    assert torch.equal(empirical_ntk(net, xi.tolist()), empirical_ntk(net, xi.double()))

@@ -24,10 +24,12 @@ def test_power_law_fit_recovers_an_exact_power() -> None:
     assert float(fit(64)) == pytest.approx(3.0 * 64**-0.7)
 
 
-@pytest.mark.parametrize("widths, values", [([4], [1.0]), ([4, 8], [1.0]), ([4, 8], [1.0, -1.0]),
-                                            ([4, 8], [1.0, math.nan]), ([4, 4], [1.0, 2.0])])
-def test_power_law_fit_rejects_bad_input(widths: list, values: list) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("widths, values, match", [
+    ([4], [1.0], "at least two widths"), ([4, 8], [1.0], "one value per width"),
+    ([4, 8], [1.0, -1.0], "positive and finite"), ([4, 8], [1.0, math.nan], "positive and finite"),
+    ([4, 4], [1.0, 2.0], "not all be equal")])
+def test_power_law_fit_rejects_bad_input(widths: list, values: list, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
         fw.power_law_fit(widths, values)
 
 
@@ -68,25 +70,27 @@ def test_lazy_training_scan_follows_the_width_scalings() -> None:
     assert torch.isnan(none.linearization_gap).all()
 
 
-@pytest.mark.parametrize("bad", [dict(widths=()), dict(widths=(8, 8)), dict(widths=(0,)), dict(depth=0),
-                                 dict(n_init=0), dict(steps=0), dict(lr=-1.0), dict(linearized="exact")])
-def test_lazy_training_scan_rejects_bad_input(bad: dict) -> None:
+@pytest.mark.parametrize("bad, match", [
+    (dict(widths=()), "at least one width"), (dict(widths=(8, 8)), "distinct"), (dict(widths=(0,)), "widths\\[0\\]"),
+    (dict(depth=0), "depth"), (dict(n_init=0), "n_init"), (dict(steps=0), "steps"), (dict(lr=-1.0), "lr"),
+    (dict(linearized="exact"), "unknown linearized")])
+def test_lazy_training_scan_rejects_bad_input(bad: dict, match: str) -> None:
     x, y, _ = _data()
     kwargs = dict(widths=(8,), depth=2, n_init=2, steps=2) | bad
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=match):
         fw.lazy_training_scan(x, y, **kwargs)
 
 
 def test_bad_shapes_and_quantities_raise() -> None:
     x, y, circle = _data()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="y must have shape \\(N, n_L\\) with N = 12"):
         fw.lazy_training_scan(x, y[:5], widths=(8,), depth=2, n_init=2, steps=2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="x_eval must have n_0 = 2 columns"):
         fw.lazy_training_scan(x, y, x_eval=torch.ones(3, 5), widths=(8,), depth=2, n_init=2, steps=2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_init must be an integer >= 2"):
         fw.kernel_fluctuations(circle, widths=(8, 16), depth=2, n_init=1)
     scan = fw.lazy_training_scan(x, y, widths=(8, 16), depth=2, n_init=2, steps=2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs a layer"):
         scan.fit("weight_change")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown quantity 'loss'"):
         scan.fit("loss")

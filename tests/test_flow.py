@@ -173,6 +173,25 @@ def test_result_dtype_follows_the_kernel() -> None:
     assert r.f_train.dtype == torch.float32 and r.f_test.dtype == torch.float32 and r.t.dtype == torch.float32
 
 
+def test_float32_kernels_give_the_float64_flows_to_single_precision() -> None:
+    """A float32 kernel is computed with in float64 and the result rounded: the same numbers as the
+    float64 flow of the float32 kernel, and within cond(K) eps32 ~ 1e-5 of the float64 kernel's flow."""
+    ts = [0.0, 1.0, 20.0, 1e3]
+    k32, kx32 = K.float(), KX.float()
+    runs = {
+        "gradient_flow": lambda k, kx: gradient_flow(k, Y, ts, k_test_train=kx, f0_train=F0, f0_test=F0X).f_test,
+        "gradient_descent": lambda k, kx: gradient_descent(k, Y, [0, 5, 50], lr=2.0, k_test_train=kx, f0_train=F0).f_test,
+        "kernel_flow": lambda k, kx: kernel_flow(k, Y, ts[:3], loss="mse", k_test_train=kx, rtol=1e-10, atol=1e-12).f_test,
+        "gaussian_limit": lambda k, kx: gaussian_limit(k, SIG, Y, theta_test_train=kx, sigma_test_train=SIGX,
+                                                       sigma_test=SIGXX, t=ts)[1],
+    }
+    for name, run in runs.items():
+        low, high = run(k32, kx32), run(K, KX)
+        assert low.dtype == torch.float32 and high.dtype == F64, name
+        torch.testing.assert_close(low, run(k32.double(), kx32.double()).float(), rtol=0, atol=0)
+        assert float((low.double() - high).abs().max()) < 1e-5 * (1 + float(high.abs().max())), name
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     n=st.integers(1, 10),
@@ -365,7 +384,7 @@ def test_bad_input_raises_value_error(call, match: str) -> None:  # type: ignore
 
 
 def test_unknown_loss_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError) as err:
+    with pytest.raises(ValueError, match="unknown loss 'hinge'") as err:
         kernel_flow(K, Y, [1.0], loss="hinge")
     assert all(name in str(err.value) for name in LOSSES)
 

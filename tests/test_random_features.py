@@ -133,14 +133,22 @@ def test_bad_kernels(bad, match):
 
 def test_bad_training_and_seed_arguments(kernel):
     rf = RandomFeatures(kernel, 10, seed=0)
-    with pytest.raises(ValueError, match="y must have shape"):
+    with pytest.raises(ValueError, match="y must have 20 rows"):
         rf.train(torch.ones(19), steps=3, lr=0.1)
+    with pytest.raises(ValueError, match="y must be 1-d or 2-d"):
+        rf.train(torch.ones(20, 1, 1), steps=3, lr=0.1)
+    with pytest.raises(ValueError, match="y has non-finite"):
+        rf.train(torch.full((20,), float("nan")), steps=3, lr=0.1)
+    with pytest.raises(ValueError, match="theta must have 10 rows"):
+        rf.train(torch.ones(20), steps=3, lr=0.1, theta=torch.ones(9))
     with pytest.raises(ValueError, match="lr"):
         rf.train(torch.ones(20), steps=3, lr=-0.1)
     with pytest.raises(ValueError, match="steps"):
         rf.train(torch.ones(20), steps=-1, lr=0.1)
-    with pytest.raises(ValueError, match="theta"):
+    with pytest.raises(ValueError, match="theta must have 10 rows"):
         rf.function(torch.ones(9))
+    with pytest.raises(ValueError, match="theta must be a numeric array"):
+        rf.function("ones")
     with pytest.raises(ValueError, match="either generator or seed"):
         RandomFeatures(kernel, 5, seed=0, generator=torch.Generator())
 
@@ -152,3 +160,21 @@ def test_relative_kernel_error_checks():
         relative_kernel_error(torch.eye(2), k)
     with pytest.raises(ValueError, match="non-zero"):
         relative_kernel_error(k, torch.zeros(3, 3))
+
+
+def test_float32_features_train_like_the_float64_recursion(kernel):
+    """In float32 the model follows f_k - y = (I - lr K_tilde / N)^k (f_0 - y), computed in float64 from
+    the same (float32) features, to single precision; integer kernels are read as float64."""
+    n, steps = kernel.shape[0], 20
+    rf = RandomFeatures(kernel, 50, seed=6, dtype=torch.float32)
+    assert rf.features.dtype == torch.float32
+    y = torch.linspace(-1, 1, n, dtype=torch.float64)
+    k_tilde = rf.features.double() @ rf.features.double().T / 50
+    lr = n / float(torch.linalg.eigvalsh(k_tilde)[-1])
+    values = rf.train(y, steps=steps, lr=lr)
+    assert values.dtype == torch.float32
+    expected = y + torch.linalg.matrix_power(torch.eye(n, dtype=torch.float64) - lr * k_tilde / n, steps) @ (0 - y)
+    # 20 steps, each with float32 round-off ~1e-7 on O(1) values, contracting: below 1e-5
+    torch.testing.assert_close(values[-1].double(), expected, rtol=0, atol=1e-5)
+    ki = torch.tensor([[2, 1], [1, 2]])
+    assert torch.equal(RandomFeatures(ki, 4, seed=0).features, RandomFeatures(ki.double(), 4, seed=0).features)

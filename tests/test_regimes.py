@@ -19,7 +19,7 @@ from ntk_course.chapters.parametrisation import (
 )
 from ntk_course.datasets import circle_points, circle_training_set
 from ntk_course.empirical import empirical_ntk
-from ntk_course.kernels import ntk
+from ntk_course.kernels import layer_kernels, ntk
 from ntk_course.mlp import NTKMLP
 
 X4, Y4 = circle_training_set(4)
@@ -138,6 +138,34 @@ def test_gain_activation_scales_both_expectations():
     torch.testing.assert_close(he(z), math.sqrt(2.0) * torch.relu(z))
     with pytest.raises(ValueError, match="gain"):
         gain_activation("relu", -1.0)
+
+
+def test_gain_activation_is_a_fixed_gain_not_trained_weights_of_variance_gain_squared():
+    """gain * ReLU is the network with the gain as a fixed factor next to 1/sqrt(n); weights drawn with
+    variance gain^2 and trained directly give the same function (the same Sigma) but another Theta,
+    Theta^(2) = Theta^(1) Sigma_dot^(2) + (Sigma^(2) - beta^2) / gain^2 + beta^2 (see the docstring).
+
+    At depth 2 the empirical NTK of a random network is an unbiased estimate of its limit at any width
+    (averages of i.i.d. hidden units whose preactivations are exactly Gaussian), so the mean over
+    400 networks must lie within 5 standard errors of the right formula, entry by entry."""
+    g, beta, members = math.sqrt(2.0), 0.1, 400
+    x = circle_points(6)[0]
+    he = gain_activation("relu", g)
+    by_gain = ntk(x, depth=2, activation=he, beta=beta)
+    layers = layer_kernels(x, depth=2, activation=he, beta=beta)
+    by_variance = layers.Theta[0] * layers.Sigma_dot[1] + (layers.Sigma[1] - beta**2) / g**2 + beta**2
+    # the two differ by about 25 % on the unit circle (diagonal: 0.775 against 1.03)
+    assert 0.24 < float(1 - (by_variance / by_gain).diagonal().mean()) < 0.26
+    gain_net, variance_net = (NTKMLP([2, 512, 1], act, beta, ensemble=members, dtype=torch.float64,
+                                     generator=torch.Generator().manual_seed(3)) for act in (he, "relu"))
+    with torch.no_grad():
+        variance_net.weights[1].mul_(g)  # W^(1) ~ N(0, 2), trained as it is
+        torch.testing.assert_close(variance_net(x), gain_net(x), rtol=1e-12, atol=1e-14)  # same function
+    for net, limit, other in ((gain_net, by_gain, by_variance), (variance_net, by_variance, by_gain)):
+        k = empirical_ntk(net, x)
+        se = k.std(0) / math.sqrt(members)
+        assert bool(((k.mean(0) - limit).abs() <= 5 * se).all())
+        assert bool(((k.mean(0) - other).abs().diagonal() > 20 * se.diagonal()).all())
 
 
 def test_depth_profiles_and_condition_numbers():

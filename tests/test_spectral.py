@@ -157,3 +157,35 @@ def test_results_stay_on_the_kernel_device(device: torch.device) -> None:
     torch.testing.assert_close(pca.components.cpu(), kernel_pca(K).components, rtol=0, atol=1e-10)
     g, h, c = decompose_along(pca.components.T[:3], torch.zeros(N, dtype=F64, device=device), pca.components[:, 0])
     assert g.device == h.device == c.device == pca.components.device
+
+
+def test_float32_and_integer_kernels() -> None:
+    """A float32 kernel is decomposed in float64 and returned in float32; integers are read as float64."""
+    p64, p32 = kernel_pca(K, n_components=3), kernel_pca(K.float(), n_components=3)
+    assert p32.eigenvalues.dtype == p32.components.dtype == torch.float32
+    # the float32 rounding of K moves eigenvalues by ~eps32 ||K|| / N and the well-separated leading
+    # components by ~eps32 ||K|| / gap: 1e-5 is well above both, far below the O(1) values
+    torch.testing.assert_close(p32.eigenvalues.double(), p64.eigenvalues, rtol=0, atol=1e-6)
+    torch.testing.assert_close(p32.components.double(), p64.components, rtol=0, atol=1e-5)
+    ki = torch.tensor([[2, 1, 0], [1, 3, 1], [0, 1, 4]])
+    pi = kernel_pca(ki)
+    assert pi.eigenvalues.dtype == F64
+    torch.testing.assert_close(pi.eigenvalues, kernel_pca(ki.double()).eigenvalues, rtol=0, atol=0)
+    torch.testing.assert_close(pin_norm(torch.tensor([3, 4])), torch.tensor(12.5, dtype=F64).sqrt(), rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: kernel_pca(torch.zeros(0, 0)), "k_train is empty"),
+        (lambda: kernel_pca(K.to(torch.complex128)), "k_train must be real"),
+        (lambda: pin_norm(torch.zeros(0)), "f is empty"),
+        (lambda: pin_norm(torch.tensor(1.0)), "f must be at least 1-d"),
+        (lambda: decompose_along(torch.ones(3, N), torch.zeros(N), torch.ones(N - 1)), "component must have 16 rows"),
+        (lambda: decompose_along(torch.ones(3, N), torch.zeros(N, 2), torch.ones(N)), "f_star must be 1-d"),
+        (lambda: kernel_pca(K).extend(torch.full((2, N), float("nan"))), "k_test_train has non-finite"),
+    ],
+)
+def test_bad_input_raises(call, match: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match=match):
+        call()
