@@ -14,7 +14,9 @@ what a reader would otherwise see:
 * pydata-sphinx-theme 0.17 puts a persistent search button in a top navbar that
   sphinx-book-theme does not use: a second, full-width bar with a search field duplicating the one
   in the sidebar. jupyter-book rebuilds ``html_theme_options`` itself, so it is emptied here.
-* ``book/_static/custom.css`` (layout tweaks for a laptop screen) is added to every page.
+* ``book/_static/custom.css`` (layout tweaks for a laptop screen) and ``book/_static/ntk_widgets.js``
+  (the static players of the interactive figures, see ``ntk_course/chapters/widgets.py``) are added
+  to every page.
 """
 from __future__ import annotations
 
@@ -29,10 +31,11 @@ def _theme_defaults(app: Any, config: Any) -> None:
     config.html_context = context
 
 
-def _add_css(app: Any) -> None:
+def _add_static_files(app: Any) -> None:
     for static in app.config.html_static_path:
         if (Path(app.confdir) / static / "custom.css").is_file():
             app.add_css_file("custom.css")
+            app.add_js_file("ntk_widgets.js")
             return
 
 
@@ -56,6 +59,6 @@ def _drop_repeated_inline_scripts(app: Any, pagename: str, templatename: str, co
 
 def setup(app: Any) -> dict[str, Any]:
     app.connect("config-inited", _theme_defaults)
-    app.connect("builder-inited", _add_css)
+    app.connect("builder-inited", _add_static_files)
     app.connect("html-page-context", _drop_repeated_inline_scripts)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,98 @@
+"""Interactive figures: grids of control values, precomputed frames, the static player and live redraws."""
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+import pytest  # noqa: E402
+from ipywidgets import Dropdown, FloatSlider, IntSlider, SelectionSlider  # noqa: E402
+
+from ntk_course.chapters.plotting import new_axes  # noqa: E402
+from ntk_course.chapters.widgets import MAX_FRAMES, FigureWidget, control_grid, precompute  # noqa: E402
+
+CALLS: list[dict] = []
+
+
+def draw(a: int, b: str) -> None:
+    CALLS.append({"a": a, "b": b})
+    fig, ax = new_axes(width=3, height=2)
+    ax.plot([0, 1], [0, a], color={"x": "red", "y": "blue"}[b], label=b)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+
+
+def test_grids_follow_the_controls() -> None:
+    assert control_grid("a", IntSlider(value=2, min=1, max=5))[0] == [1, 2, 3, 4, 5]
+    values, labels = control_grid("w", IntSlider(value=256, min=16, max=4096, step=16))
+    assert len(values) <= 9 and values[0] == 16 and values[-1] == 4096 and 256 in values
+    assert control_grid("s", SelectionSlider(options=[("tiny", 1), ("big", 9)], value=9)) == ([1, 9], ["tiny", "big"])
+    assert control_grid("f", FloatSlider(value=0.5, min=0.0, max=1.0, step=0.25))[1] == ["0", "0.25", "0.5", "0.75", "1"]
+    assert control_grid("a", IntSlider(value=3, min=1, max=50), [1, 3, 50])[0] == [1, 3, 50]
+    with pytest.raises(ValueError, match="must be one of the grid values"):
+        control_grid("a", IntSlider(value=4, min=1, max=50), [1, 3, 50])
+    with pytest.raises(ValueError, match="must pick from the control's options"):
+        control_grid("d", Dropdown(options=["x", "y"], value="x"), ["z"])
+
+
+def test_every_combination_is_drawn_once_and_the_player_indexes_them_row_major() -> None:
+    CALLS.clear()
+    controls = {"a": IntSlider(value=2, min=1, max=3, description="a"), "b": Dropdown(options=["x", "y"], value="y", description="b")}
+    frames = precompute(draw, controls)
+    assert len(CALLS) == 6 and {(c["a"], c["b"]) for c in CALLS} == set(itertools.product([1, 2, 3], ["x", "y"]))
+    assert len(set(frames.frames.values())) == 6  # six different pictures
+    page = frames.html("two lines")
+    data = json.loads(re.search(r'<script type="application/json" class="ntk-widget-data">(.*?)</script>', page).group(1))
+    assert data["sizes"] == [3, 2]
+    # the JavaScript computes index = i_a * 2 + i_b: frame (a=3, b="x") is at 2 * 2 + 0
+    assert base64.b64decode(data["frames"][4]) == frames.frames[(3, "x")]
+    first = re.search(r'src="data:image/png;base64,([^"]+)"', page).group(1)
+    assert base64.b64decode(first) == frames.frames[(2, "y")]  # the controls' current values
+    assert 'type="range"' in page and "<select" in page and 'value="1"' in page
+
+
+def test_too_many_frames_or_unknown_names_are_refused_before_drawing() -> None:
+    CALLS.clear()
+    big = {"a": IntSlider(value=1, min=1, max=12), "b": Dropdown(options=list("xy"), value="x"),
+           "c": IntSlider(value=1, min=1, max=12)}
+    with pytest.raises(ValueError, match=f"at most {MAX_FRAMES}"):
+        precompute(lambda a, b, c: draw(a, b), big)
+    with pytest.raises(ValueError, match="not controls"):
+        precompute(draw, {"a": IntSlider(value=1, min=1, max=2), "b": Dropdown(options=["x"], value="x")}, {"q": [1]})
+    assert CALLS == []
+
+
+def test_live_redraw_shows_a_precomputed_frame_or_computes_a_new_value() -> None:
+    controls = {"a": IntSlider(value=1, min=1, max=40), "b": Dropdown(options=["x", "y"], value="x")}
+    frames = precompute(draw, controls, {"a": [1, 2]})
+    widget = FigureWidget(draw, controls, frames, "lines")
+    CALLS.clear()
+    controls["a"].value = 2
+    assert CALLS == [] and widget._image.value == frames.frames[(2, "x")]
+    controls["a"].value = 37  # off the grid: drawn on demand
+    assert CALLS == [{"a": 37, "b": "x"}] and widget._image.value not in frames.frames.values()
+    bundle = widget._repr_mimebundle_()
+    assert "text/html" in bundle and "ntk-widget" in bundle["text/html"]
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_frames_are_small() -> None:
+    frames = precompute(draw, {"a": IntSlider(value=1, min=1, max=2), "b": Dropdown(options=["x"], value="x")})
+    assert all(png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 30_000 for png in frames.frames.values())
+
+
+def test_the_quick_scale_keeps_the_ends_and_the_current_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NTK_COURSE_SCALE", "quick")
+    frames = precompute(draw, {"a": IntSlider(value=4, min=1, max=9), "b": Dropdown(options=["x", "y"], value="x")})
+    assert frames.values == [[1, 4, 9], ["x", "y"]] and len(frames.frames) == 6
+
+
+def test_a_log_slider_steps_its_exponent() -> None:
+    from ipywidgets import FloatLogSlider
+
+    values, labels = control_grid("t", FloatLogSlider(value=100.0, base=10, min=0, max=5, step=1))
+    assert values == [1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0] and labels[-1] == "100000"
