@@ -16,3 +16,11 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 @pytest.fixture(params=DEVICES)
 def device(request: pytest.FixtureRequest) -> torch.device:
     return torch.device(request.param)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``cuda`` every test that runs on each device (it takes the ``device`` fixture), and keep
+    explicit ``@pytest.mark.cuda`` marks: ``bash tests/gpu_check.sh`` runs exactly these on a GPU."""
+    for item in items:
+        if "device" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cuda)

@@ -1,23 +1,44 @@
 #!/usr/bin/env bash
-# The whole test suite at the quick scale: the book built once with warnings as errors, the unit
-# tests, every chapter and solved assignment executed under nbval, and the website in a browser.
-#   bash tests/run_all.sh            (extra arguments go to pytest)
+# The whole test suite, at the quick scale unless NTK_COURSE_SCALE says otherwise:
+#   1. the unit tests, and every chapter and solved assignment executed once under nbval, which
+#      compares the cells that print each chapter's key numbers with tests/reference_outputs.json;
+#   2. the book built from those executions (jupyter-cache: no chapter runs a second time), with
+#      warnings as errors;
+#   3. the website in headless Chromium.
+#   bash tests/run_all.sh                          (extra arguments go to both pytest runs)
+#   NTK_COURSE_SCALE=default bash tests/run_all.sh (the pre-release check: the reader's scale)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NTK_COURSE_SCALE="${NTK_COURSE_SCALE:-quick}"
-export NTK_COURSE_STRICT_CHECKS=1   # a failed ntk_course.grading.check raises in the solved assignments
-out=_build/test
-rm -rf "$out" && mkdir -p "$out/notebooks"
+export NTK_COURSE_STRICT_CHECKS=1   # a failed ntk_course.assignments.check raises in the solved assignments
+out="$PWD/_build/test"
+rm -rf "$out" && mkdir -p "$out"
+export NTK_COURSE_JUPYTER_CACHE="$out/jupyter_cache"
+start=$SECONDS
 
-echo "== building the book (scale: $NTK_COURSE_SCALE, warnings are errors)"
-jupyter-book build . -W --keep-going --path-output "$out"
-export NTK_COURSE_SITE="$PWD/$out/_build/html"
+echo "== notebooks for nbval (scale: $NTK_COURSE_SCALE)"
+python tests/nbval_cache.py prepare "$out/notebooks" >/dev/null
 
-echo "== converting the chapters and solved assignments to notebooks for nbval"
-for md in $(grep -l '^kernelspec:' book/*.md book/assignments/*.md 2>/dev/null); do
-  name=$(echo "${md#book/}" | tr '/' '_')
-  jupytext --quiet --to ipynb --output "$out/notebooks/${name%.md}.ipynb" "$md"
-done
+echo "== pytest: unit tests, and each chapter and solved assignment executed once under nbval"
+PYTHONPATH=tests python -m pytest tests "$out/notebooks" --ignore tests/test_website.py \
+  --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p nbval_cache -p no:cacheprovider "$@"
 
-echo "== pytest: unit tests, nbval, website"
-python -m pytest tests "$out/notebooks" --nbval-lax -p no:cacheprovider "$@"
+echo "== building the book from nbval's executions (warnings are errors)"
+python tests/nbval_cache.py config "$out/_config.yml"
+status=0
+jupyter-book build . -W --keep-going --config "$out/_config.yml" --path-output "$out" >"$out/build.log" 2>&1 || status=$?
+grep -E "WARNING|ERROR|Executing notebook|build succeeded" "$out/build.log" || true
+if [ "$status" != 0 ]; then
+  tail -40 "$out/build.log" >&2
+  echo "error: the book build failed (exit $status; full log in $out/build.log)" >&2
+  exit "$status"
+fi
+if grep -q "Executing notebook" "$out/build.log"; then
+  echo "error: the book build executed a notebook that nbval had not run (see $out/build.log)" >&2
+  exit 1
+fi
+
+echo "== the website in Chromium"
+NTK_COURSE_SITE="$out/_build/html" NTK_COURSE_BUILD_LOG="$out/build.log" \
+  python -m pytest tests/test_website.py -p no:cacheprovider "$@"
+echo "== all passed in $((SECONDS - start)) s (scale: $NTK_COURSE_SCALE)"
