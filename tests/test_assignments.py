@@ -1,39 +1,86 @@
-"""Tests of ntk_course.assignments: the student notebooks hold no solution, keep every question and
-check, and run from top to bottom with every check reporting "not answered yet" and nothing crashing."""
+"""Tests of the handouts and the grading of the assignments (ntk_course.assignments.handouts, .grade).
+
+The four handouts are built once with ``otter assign``. The student notebooks must hold neither a
+solution nor a hidden test; Otter's tests (read from the autograder zip) must give the model
+solutions full marks, the stubs zero and known wrong formulas exactly the points of the parts they
+get right; the grade command, through ``otter run``, must give the solved notebook full marks, the
+blank one zero (it runs to the end), a notebook with one wrong answer the points of the others, and a
+submission that does not run zeros with the reason; the website must still fold every solution."""
 from __future__ import annotations
 
 import ast
+import csv
 import json
+import math
 import re
+import subprocess
+import sys
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jupytext
 import nbformat
+import numpy as np
 import pytest
+import torch
+from otter.assign.solutions import replace_solutions
+from otter.test_files.exception_test import ExceptionTestFile
 
-from ntk_course.assignments import questions
+from ntk_course import nngp, ntk
+from ntk_course.assignments import grading, questions
 from ntk_course.assignments.__main__ import main
-from ntk_course.assignments.notebooks import (
-    SOLUTION_TAG,
+from ntk_course.assignments.grade import grade_class
+from ntk_course.assignments.handouts import (
     assignment_paths,
-    plain_markdown,
+    mark_solution,
+    master_notebook,
     reference_answers,
-    solved_notebook,
-    stub_code,
-    student_notebook,
-    write_notebooks,
+    seed_of,
 )
 
 PATHS = assignment_paths()
+NAMES = [p.stem for p in PATHS]
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def handouts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("handouts")
+    assert main(["build", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def answers() -> dict[str, object]:
+    out: dict[str, object] = {}
+    for path in PATHS:
+        out.update(reference_answers(path))
+    return out
+
+
+def otter_tests(handouts: Path, question: str) -> ExceptionTestFile:
+    """The Otter test file of ``question`` (e.g. ``a1.q2``) as the autograder zip holds it."""
+    assignment, name = question.split(".")
+    [zip_path] = (handouts / assignment / "autograder").glob("*.zip")
+    with zipfile.ZipFile(zip_path) as z:
+        return ExceptionTestFile.from_string(z.read(f"tests/{name}.py").decode(), path=f"tests/{name}.py")
+
+
+def otter_score(handouts: Path, question: str, answer: object, tests: ExceptionTestFile | None = None) -> tuple[float, float]:
+    """(points, possible) that Otter's tests of ``question`` give ``answer``."""
+    tests = tests or otter_tests(handouts, question)
+    name = re.search(r"def test_public\((\w+)\)", tests.source).group(1)  # type: ignore[union-attr]
+    tests.run({name: answer})
+    return tests.score, tests.possible
 
 
 # --------------------------------------------------------------------------------------------------
-# The stubs
+# The master notebook
 # --------------------------------------------------------------------------------------------------
-def test_stub_keeps_signature_docstring_and_imports() -> None:
+def test_solution_markers_leave_signatures_and_prompts() -> None:
     source = '''# Question a9.q1
 import math
-from torch import nn
 
 
 @staticmethod
@@ -44,158 +91,263 @@ def f(x,
     return z + y
 
 
-def g(a): return a * 2
+def g(a):
+    return a * 2  # SECRET
+
+
+print(f(1))  # SECRET
+# a comment between two statements
+for i in range(2):
+    print(i)  # SECRET
 '''
-    stub = stub_code(source, "a9.q1")
-    assert stub.startswith("# Question a9.q1\nimport math\nfrom torch import nn\n")
-    assert '@staticmethod\ndef f(x,\n      y=2):\n    """Docstring kept."""\n    raise NotImplementedError("Question a9.q1: write your answer here")' in stub
-    assert 'def g(a):\n    raise NotImplementedError("Question a9.q1: write your answer here")' in stub
-    assert "SECRET" not in stub and "return" not in stub
+    marked = mark_solution(source, "a9.q1")
+    master: dict[str, object] = {}
+    exec(marked, master)  # the master runs the solution
+    assert master["f"](4) == 4 and master["g"](3) == 6  # type: ignore[operator]
+    student = "\n".join(replace_solutions(marked.splitlines(), "python"))  # Otter's own stripping
+    assert "SECRET" not in student and "return" not in student
+    assert student.count("# Question a9.q1: your code here") == 1  # one prompt for the consecutive statements
+    assert '@staticmethod\ndef f(x,\n      y=2):\n    """Docstring kept."""\n    raise NotImplementedError("Question a9.q1: write your answer here")' in student
     namespace: dict[str, object] = {}
-    exec(stub, namespace)  # the stub is valid Python whose functions raise NotImplementedError
+    exec(student, namespace)
     with pytest.raises(NotImplementedError, match="Question a9.q1"):
         namespace["g"](1)  # type: ignore[operator]
+    with pytest.raises(ValueError, match="write the body of h on its own lines"):
+        mark_solution("def h(x): return x\n", "a9.q2")
 
 
-def test_stub_of_values_and_of_free_form_code() -> None:
-    assert stub_code("slope = fit(x)\nk = 3\n", "a9.q2") == (
-        "slope = ...  # Question a9.q2: your answer here\nk = ...  # Question a9.q2: your answer here\n")
-    free = stub_code("import numpy as np\nx = np.arange(3)\nprint(x)\nfor i in x:\n    print(i)\n", "a9.q3")
-    assert free == "import numpy as np\n\n# Question a9.q3: your code here\n"
+def test_master_notebook_holds_every_question_and_its_tests() -> None:
+    nb = master_notebook(PATHS[0])
+    raw = [c.source for c in nb.cells if c.cell_type == "raw"]
+    assert raw[0].startswith("# ASSIGNMENT CONFIG\nname: a1\n")
+    asked = [q for q in questions() if q.startswith("a1.")]
+    assert [r.split("name: ")[1] for r in raw if r.startswith("# BEGIN QUESTION")] == [q.split(".")[1] for q in asked]
+    assert raw.count("# BEGIN TESTS") == raw.count("# END QUESTION") == raw.count("# BEGIN SOLUTION") == len(asked)
+    text = "\n".join(c.source for c in nb.cells)
+    assert "{cite" not in text.split("# BEGIN SOLUTION")[0] and "Jacot et al. (2018)" in text
+    for q in asked:  # public test 1 point, the hidden ones the rest, one per part
+        parts = grading.QUESTIONS[q].parts or ((None, None),)
+        assert text.count(f"require({q!r}") == 1 + len(parts)
+        for name, _ in parts:
+            assert f"seed={seed_of(q, f'hidden {name or str()}')}" in text
 
 
-def test_plain_markdown_for_jupyter() -> None:
-    text = """(asg-x)=
-# Title
-
-```{exercise} a9.q1: the title
-:label: a9-q1
-
-Body with {cite:t}`jacot2018ntk`, {cite:p}`cho2009kernel` and {doc}`../limiting_ntk`.
-```
-
-$$
-x = 1
-$$ (eq-x)
-"""
-    out = plain_markdown(text, {"jacot2018ntk": "Jacot et al. (2018)", "cho2009kernel": "Cho and Saul (2009)"})
-    assert "(asg-x)=" not in out and "{exercise}" not in out and ":label:" not in out
-    assert "**Question a9.q1: the title.**" in out
-    assert "Body with Jacot et al. (2018), (Cho and Saul, 2009) and the chapter *limiting ntk*." in out
-    assert "$$ (eq-x)" not in out and out.rstrip().endswith("$$")
+def test_a_question_without_its_check_cell_is_refused(tmp_path: Path) -> None:
+    source = PATHS[0].read_text(encoding="utf-8")
+    (tmp_path / "assignments").mkdir()
+    (tmp_path / "assignments" / "a1.md").write_text(source.replace('check("a1.q3", relu_ntk)', "relu_ntk"), encoding="utf-8")
+    (tmp_path / "references.bib").write_text((REPO / "book/references.bib").read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(ValueError, match="is not a registered question, or a1.q3 has no check cell"):
+        master_notebook(tmp_path / "assignments" / "a1.md")
 
 
 # --------------------------------------------------------------------------------------------------
-# The student notebooks
+# The student notebooks: no solution, no hidden test
 # --------------------------------------------------------------------------------------------------
 def solution_text(path: Path) -> list[str]:
-    """Lines that only a solution holds: function bodies of solution cells and the text of solution blocks."""
+    """Lines only a solution holds: bodies and statements of solution cells, prose of solution blocks."""
     source = path.read_text(encoding="utf-8")
+    public = re.sub(r"\{solution-start\}.*?\{solution-end\}", "", source, flags=re.S)
     secret: list[str] = []
     for block in re.findall(r"\{solution-start\}.*?\n`{3,}\n(.*?)`{3,}\{solution-end\}", source, re.S):
-        prose = re.sub(r"```\{code-cell\}.*?```", "", block, flags=re.S)
-        secret += [ln.strip() for ln in prose.splitlines() if len(ln.strip()) > 25]
-    nb = jupytext.read(path)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and SOLUTION_TAG in cell.metadata.get("tags", []):
-            tree = ast.parse(cell.source)
+        secret += [ln.strip() for ln in re.sub(r"```\{code-cell\}.*?```", "", block, flags=re.S).splitlines() if len(ln.strip()) > 25]
+    for cell in jupytext.read(path).cells:
+        if cell.cell_type == "code" and "solution" in cell.metadata.get("tags", []):
             lines = cell.source.splitlines()
-            for node in ast.walk(tree):
+            for node in ast.parse(cell.source).body:
                 if isinstance(node, ast.FunctionDef):
                     body = node.body[1:] if isinstance(node.body[0], ast.Expr) else node.body
-                    for stmt in body:
-                        secret += [ln.strip() for ln in lines[stmt.lineno - 1 : stmt.end_lineno] if len(ln.strip()) > 12]
-            secret += [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith(("#", "def ", "from ", "import ", '"""'))
-                       and not any(isinstance(n, ast.FunctionDef) for n in tree.body)]
-    return secret
+                    secret += [ln.strip() for s in body for ln in lines[s.lineno - 1 : s.end_lineno]]
+                elif not isinstance(node, ast.Import | ast.ImportFrom):
+                    secret += [ln.strip() for ln in lines[node.lineno - 1 : node.end_lineno]]
+    return [s for s in secret if len(s) > 12 and s not in public]
 
 
-@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
-def test_student_version_has_no_solution(path: Path) -> None:
-    nb = student_notebook(path)
-    text = "\n".join(c.source for c in nb.cells)
-    source = path.read_text(encoding="utf-8")
-    public = re.sub(r"\{solution-start\}.*?\{solution-end\}", "", source, flags=re.S)  # the questions themselves
-    secret = [s for s in solution_text(path) if s not in public]
-    assert len(secret) > 10
-    leaked = [s for s in secret if s in text]
+@pytest.mark.parametrize("name", NAMES)
+def test_student_notebook_holds_no_solution_nor_hidden_test(name: str, handouts: Path) -> None:
+    student = (handouts / name / "student" / f"{name}.ipynb").read_text(encoding="utf-8")  # cells and metadata
+    [zip_path] = (handouts / name / "autograder").glob("*.zip")
+    with zipfile.ZipFile(zip_path) as z:
+        autograder = "\n".join(z.read(n).decode() for n in z.namelist() if n.startswith("tests/"))
+    solved = (handouts / name / "autograder" / f"{name}.ipynb").read_text(encoding="utf-8")
+    secret = solution_text(REPO / "book/assignments" / f"{name}.md")
+    assert len(secret) > 30
+    assert all(json.dumps(s, ensure_ascii=False)[1:-1] in solved for s in secret)  # the solved notebook has them: the search finds text
+    leaked = [s for s in secret if json.dumps(s, ensure_ascii=False)[1:-1] in student]
     assert not leaked, f"solution text in the student notebook: {leaked[:5]}"
-    assert "solution-start" not in text and "{exercise}" not in text and "{cite" not in text
-    assert all(SOLUTION_TAG not in c.metadata.get("tags", []) for c in nb.cells)
+    asked = [q for q in questions() if q.startswith(f"{name}.")]
+    hidden = [seed_of(q, f"hidden {p or str()}") for q in asked for p, _ in grading.QUESTIONS[q].parts or ((None, None),)]
+    assert all(f"seed={s}" in autograder for s in hidden) and "test_hidden_1" in autograder
+    assert not [s for s in hidden if str(s) in student] and "test_hidden" not in student
+    for q in asked:  # what the student does get: the stub, the instant check, the public test
+        assert f"Question {q}: write your answer here" in student and f'check(\\"{q}\\", ' in student
+        assert f'grader.check(\\"{q.split(".")[1]}\\")' in student and f"seed={seed_of(q, 'public')}" in student
+    assert '"assignment_name": "' + name in student
 
 
-@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
-def test_student_version_keeps_every_question_and_check(path: Path) -> None:
-    source = path.read_text(encoding="utf-8")
-    nb = student_notebook(path)
-    text = "\n".join(c.source for c in nb.cells)
-    checks = re.findall(r'check\("(a\d\.q\d)"', source)
-    assert len(checks) >= 3 and checks == re.findall(r'check\("(a\d\.q\d)"', text)
-    for q in checks:
-        assert f'raise NotImplementedError("Question {q}: write your answer here")' in text
-        assert f"**Question {q}" in text
-    written = re.findall(r"\*\*Your answer to (a\d\.q\d)\.\*\*", text)
-    assert written, "no cell for written answers"
-    nbformat.validate(nb)
+# --------------------------------------------------------------------------------------------------
+# Otter's tests, question by question
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_otter_tests_give_model_solutions_full_marks_and_stubs_zero(name: str, handouts: Path, answers: dict[str, object]) -> None:
+    def stub(*args: object, **kwargs: object) -> object:
+        raise NotImplementedError("write your answer here")
+
+    for q in (q for q in questions() if q.startswith(f"{name}.")):
+        assert otter_score(handouts, q, answers[q]) == (grading.QUESTIONS[q].points,) * 2, q
+        assert otter_score(handouts, q, stub)[0] == 0, q
+        assert otter_score(handouts, q, None)[0] == 0, q  # the function is missing or renamed
 
 
-def test_reference_answers_cover_every_question() -> None:
-    found = {}
-    for path in PATHS:
-        found.update(reference_answers(path))
-    assert sorted(found) == sorted(questions())
-    assert all(callable(a) for a in found.values())
+def ntk_without_sigma(x: torch.Tensor, y: torch.Tensor, depth: int, beta: float = 0.1) -> torch.Tensor:
+    """Theta^(l+1) = Theta^(l) Sigma_dot^(l+1): the NTK recursion without its + Sigma^(l+1) term."""
+    theta = x @ y.T / x.shape[1] + beta**2
+    for ell in range(1, depth):
+        s, sx, sy = nngp(x, y, depth=ell, beta=beta), nngp(x, depth=ell, beta=beta).diagonal(), nngp(y, depth=ell, beta=beta).diagonal()
+        theta = theta * (math.pi - torch.arccos((s / (sx[:, None] * sy[None, :]).sqrt()).clamp(-1, 1))) / (2 * math.pi)
+    return theta
 
 
-def test_solved_notebook_is_the_source() -> None:
-    nb = solved_notebook(PATHS[0])
-    source = PATHS[0].read_text(encoding="utf-8")
-    assert sum(c.cell_type == "code" for c in nb.cells) == source.count("```{code-cell}")
-    assert nb.metadata["kernelspec"]["name"] == "python3" and "jupytext" not in nb.metadata
+def wrong_answers(answers: dict[str, object]) -> dict[str, tuple[object, float]]:
+    """Known wrong formulas and the points they keep: those of the parts that they get right."""
+    a = answers
+    return {
+        "a1.q2": (lambda x, y, depth, beta=0.1: nngp(x, y, depth=depth, beta=math.sqrt(beta)), 0),  # beta for beta^2
+        "a1.q3": (ntk_without_sigma, 1),  # right at depth 1, where Theta = Sigma: the base-case part
+        "a1.q4": (lambda x, width, depth, beta, n_networks, seed: ntk(x, depth=depth, beta=beta), 0),
+        "a1.q5": (lambda sq_norm, n0, depth: (sq_norm / n0 / 2 ** (depth - 1),) * 2, 1),  # Theta = Sigma: the Sigma part
+        "a2.q3": (lambda W0, b0, W1, x, y, beta: a["a2.q3"](W0, b0, torch.ones_like(W1), x, y, beta), 0),  # no (W1_i)^2
+        "a3.q1": (lambda K, y, f0, t: a["a3.q1"](K * K.shape[0], y, f0, t), 0),  # the flow without the 1/N
+        "a3.q4": (lambda K, K_test, y, y_test, t: float(t[-1]), 0),  # trained to convergence
+        "a4.q2": (lambda coeffs, rho: np.polynomial.polynomial.polyval(rho, coeffs), 0),  # a_i for a_i^2
+    }
 
 
-def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["student", str(tmp_path / "s"), "--only", "a1"]) == 0
-    assert [p.name for p in (tmp_path / "s").iterdir()] == ["a1.ipynb"]
-    assert main(["solved", str(tmp_path / "k")]) == 0
-    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == [f"{p.stem}.ipynb" for p in PATHS]
-    assert main(["student", str(tmp_path / "x"), "--only", "a7"]) == 2
+def test_hidden_tests_catch_known_wrong_formulas(handouts: Path, answers: dict[str, object]) -> None:
+    for q, (answer, kept) in wrong_answers(answers).items():
+        tests = otter_tests(handouts, q)
+        assert otter_score(handouts, q, answer, tests) == (kept, grading.QUESTIONS[q].points), q
+        hidden = [r for r in tests.test_case_results if r.test_case.hidden]
+        assert hidden and sum(not r.passed for r in hidden) >= 1, q
+
+
+# --------------------------------------------------------------------------------------------------
+# Grading a class: python -m ntk_course.assignments grade, through otter run
+# --------------------------------------------------------------------------------------------------
+def _edited(notebook: Path, target: Path, old: str, new: str) -> None:
+    nb = nbformat.read(notebook, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and old in c.source]
+    assert len(cells) == 1
+    cells[0].source = cells[0].source.replace(old, new)
+    nbformat.write(nb, target)
+
+
+def read_grades(path: Path) -> dict[str, dict[str, str]]:
+    with open(path, encoding="utf-8") as f:
+        return {row["submission"]: row for row in csv.DictReader(f)}
+
+
+def test_grade_a_class_without_docker(handouts: Path, tmp_path: Path) -> None:
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    solved, blank = handouts / "a1/autograder/a1.ipynb", handouts / "a1/student/a1.ipynb"
+    (subs / "solved.ipynb").write_bytes(solved.read_bytes())
+    (subs / "blank.ipynb").write_bytes(blank.read_bytes())
+    _edited(solved, subs / "wrong_q2.ipynb", "return relu_kernels(x, y, depth, beta)[0]", "return relu_kernels(x, y, depth, beta**0.5)[0]")
+    _edited(solved, subs / "import_fails.ipynb", "import math\n", "import math\nimport ntk_course_typo\n")
+    (subs / "broken.ipynb").write_text("{not json", encoding="utf-8")
+    (subs / "other.ipynb").write_bytes((handouts / "a2/student/a2.ipynb").read_bytes())
+    (subs / "notes.txt").write_text("not a submission", encoding="utf-8")
+    out = tmp_path / "grades.csv"
+    assert main(["grade", str(subs), "--out", str(out), "--handouts", str(handouts), "--assignment", "a1"]) == 0
+    grades = read_grades(out)
+    assert list(grades) == ["blank.ipynb", "broken.ipynb", "import_fails.ipynb", "other.ipynb", "solved.ipynb", "wrong_q2.ipynb"]
+    assert list(grades["solved.ipynb"]) == ["submission", "q1", "q2", "q3", "q4", "q5", "total", "error"]
+    points = {q.split(".")[1]: grading.QUESTIONS[q].points for q in questions() if q.startswith("a1.")}
+    assert {q: float(grades["solved.ipynb"][q]) for q in points} == points and grades["solved.ipynb"]["error"] == ""
+    assert float(grades["solved.ipynb"]["total"]) == sum(points.values()) == 15
+    assert float(grades["blank.ipynb"]["total"]) == 0 and grades["blank.ipynb"]["error"] == ""  # ran to the end
+    wrong = {q: float(grades["wrong_q2.ipynb"][q]) for q in points}
+    assert wrong == {**points, "q2": 0} and float(grades["wrong_q2.ipynb"]["total"]) == 15 - points["q2"]
+    fails = grades["import_fails.ipynb"]
+    assert float(fails["total"]) == 0 and all(float(fails[q]) == 0 for q in points)
+    assert fails["error"].startswith("does not run:") and "ModuleNotFoundError: No module named 'ntk_course_typo'" in fails["error"]
+    assert float(grades["broken.ipynb"]["total"]) == 0 and "Otter could not grade it" in grades["broken.ipynb"]["error"]
+    assert float(grades["other.ipynb"]["total"]) == 0 and "a2" in grades["other.ipynb"]["error"]
+
+
+def test_blank_handouts_run_to_the_end_and_score_zero(handouts: Path, tmp_path: Path) -> None:
+    """The other three blank handouts (a1's is graded above), graded at the same time."""
+
+    def grade(name: str) -> dict[str, str]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "student.ipynb").write_bytes((handouts / name / "student" / f"{name}.ipynb").read_bytes())
+        out = tmp_path / f"{name}.csv"
+        assert main(["grade", str(tmp_path / name), "--out", str(out), "--handouts", str(handouts), "--jobs", "1"]) == 0
+        return read_grades(out)["student.ipynb"]  # the assignment was read from the notebook
+
+    with ThreadPoolExecutor(len(NAMES) - 1) as pool:
+        rows = dict(zip(NAMES[1:], pool.map(grade, NAMES[1:])))
+    for name, row in rows.items():
+        asked = [q.split(".")[1] for q in questions() if q.startswith(f"{name}.")]
+        assert list(row) == ["submission", *asked, "total", "error"]
+        assert row["error"] == "" and float(row["total"]) == 0, (name, row)
+
+
+def test_an_endless_submission_is_stopped(handouts: Path, tmp_path: Path) -> None:
+    (tmp_path / "subs").mkdir()
+    _edited(handouts / "a1/student/a1.ipynb", tmp_path / "subs/loop.ipynb", "import math\n", "import math\nwhile True:\n    pass\n")
+    [zip_path] = (handouts / "a1" / "autograder").glob("*.zip")
+    [grade] = grade_class(tmp_path / "subs", zip_path, "a1", tmp_path / "g.csv", timeout=3)
+    assert grade.total == 0 and grade.error == "did not finish within 3 s (an endless loop?)"
+    with pytest.raises(ValueError, match="timeout must be positive"):
+        grade_class(tmp_path / "subs", zip_path, "a1", tmp_path / "g.csv", timeout=0)
+    with pytest.raises(ValueError, match="jobs must be at least 1"):
+        grade_class(tmp_path / "subs", zip_path, "a1", tmp_path / "g.csv", jobs=0)
+    with pytest.raises(ValueError, match="its folder does not exist"):
+        grade_class(tmp_path / "subs", zip_path, "a1", tmp_path / "nowhere" / "g.csv")
+    with pytest.raises(ValueError, match="unknown assignment 'a9'"):
+        grade_class(tmp_path / "subs", zip_path, "a9", tmp_path / "g.csv")
+
+
+def test_command_line_errors(handouts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", str(tmp_path / "x"), "--only", "a7"]) == 2
     assert "no assignment named ['a7']" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["grade", str(tmp_path / "empty"), "--handouts", str(handouts)]) == 2
+    assert "no submissions (*.ipynb, *.zip)" in capsys.readouterr().err
+    (tmp_path / "mixed").mkdir()
+    for name in ("a1", "a2"):
+        (tmp_path / "mixed" / f"{name}.ipynb").write_bytes((handouts / name / "student" / f"{name}.ipynb").read_bytes())
+    assert main(["grade", str(tmp_path / "mixed"), "--handouts", str(handouts)]) == 2
+    assert "the submissions name ['a1', 'a2']; say which with --assignment a1" in capsys.readouterr().err
+    assert main(["grade", str(tmp_path / "mixed"), "--assignment", "a1", "--handouts", str(tmp_path)]) == 2
+    assert f"no autograder for a1 in {tmp_path}; build it first" in capsys.readouterr().err
     assert main(["list"]) == 0
     assert capsys.readouterr().out.count("\n") == len(questions())
-    with pytest.raises(ValueError, match="no assignment sources"):
-        write_notebooks(tmp_path / "y", source=tmp_path)
 
 
 # --------------------------------------------------------------------------------------------------
-# Running the student notebooks: every check says "not answered yet", nothing crashes
+# The website: the same sources, solutions folded
 # --------------------------------------------------------------------------------------------------
-def test_student_notebooks_run_and_every_check_fails_helpfully(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import asyncio
-
-    from nbclient import NotebookClient
-
-    monkeypatch.setenv("NTK_COURSE_SCALE", "quick")
-    monkeypatch.delenv("NTK_COURSE_STRICT_CHECKS", raising=False)
-    targets = write_notebooks(tmp_path)
-    notebooks = [nbformat.read(t, as_version=4) for t in targets]
-
-    async def run_all() -> None:  # the kernels start and import concurrently
-        await asyncio.gather(*(NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                                              resources={"metadata": {"path": str(tmp_path)}}).async_execute()
-                               for nb in notebooks))
-
-    asyncio.run(run_all())
-    for target, nb in zip(targets, notebooks):
-        for cell in nb.cells:
-            if cell.cell_type != "code":
-                continue
-            errors = [o for o in cell.outputs if o.output_type == "error"]
-            assert not errors, f"{target.name}: cell crashed with {errors[0].ename}: {errors[0].evalue}\n{cell.source}"
-            calls = re.findall(r'check\("(a\d\.q\d)"', cell.source)
-            printed = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-            for q in calls:
-                verdict = re.search(rf"^✗ {re.escape(q)} \(.+\): not answered yet \(.+\)\..*\n    expected: .+", printed, re.M)
-                assert verdict, f"{target.name}: check of {q} printed {printed!r}"
-            assert printed.count("✗") == len(calls) and "✓" not in printed
-        json.dumps(nb)  # the executed notebook is still a valid JSON document
+def test_website_folds_every_solution(tmp_path: Path, answers: dict[str, object]) -> None:
+    """A Sphinx build of the four pages with the book's extensions (unexecuted): every exercise has a
+    solution in a dropdown, which sphinx-togglebutton folds, holding the model code."""
+    src = tmp_path / "src"
+    (src / "assignments").mkdir(parents=True)
+    for path in PATHS:
+        (src / "assignments" / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    (src / "references.bib").write_text((REPO / "book/references.bib").read_text(encoding="utf-8"), encoding="utf-8")
+    (src / "conf.py").write_text('extensions = ["myst_nb", "sphinx_exercise", "sphinx_togglebutton", "sphinxcontrib.bibtex"]\n'
+                                 'nb_execution_mode = "off"\nmyst_enable_extensions = ["amsmath", "dollarmath"]\n'
+                                 'bibtex_bibfiles = ["references.bib"]\n', encoding="utf-8")
+    (src / "index.md").write_text("# Assignments\n\n```{toctree}\n" + "\n".join(f"assignments/{n}" for n in NAMES) + "\n```\n", encoding="utf-8")
+    subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(tmp_path / "html")], check=True, capture_output=True)
+    for name in NAMES:
+        page = (tmp_path / "html" / "assignments" / f"{name}.html").read_text(encoding="utf-8")
+        asked = [q for q in questions() if q.startswith(f"{name}.")]
+        assert page.count('<div class="exercise admonition"') == page.count('<div class="solution dropdown admonition"') == len(asked)
+        assert "togglebutton" in page
+        solutions = [c.split('<div class="exercise admonition"')[0] for c in page.split('<div class="solution dropdown admonition"')[1:]]
+        for q, solution in zip(asked, solutions):  # each model answer sits in its folded solution
+            assert f'<span class="nf">{answers[q].__name__}</span>' in solution, q

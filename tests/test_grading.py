@@ -1,7 +1,8 @@
-"""Tests of ntk_course.grading: every check passes the model solutions of the assignments and fails,
-with a message that names the question, the expected kind or shape and the size of the error but no
-reference value, on wrong answers of several kinds (shape, NaN, a plausible wrong formula, a
-non-callable, a stub, a crash)."""
+"""Tests of ntk_course.assignments.grading: every check passes the model solutions of the assignments
+and fails, with a message that names the question, the expected kind or shape and the size of the
+error but no reference value, on wrong answers of several kinds (shape, NaN, a plausible wrong
+formula, a non-callable, a stub, a crash); ``require``, the body of the Otter tests, raises with the
+same message, on given seeds, for a whole question or one of its parts."""
 from __future__ import annotations
 
 import math
@@ -19,8 +20,9 @@ from ntk_course.assignments import (
     describe,
     grading,
     questions,
+    require,
 )
-from ntk_course.assignments.notebooks import assignment_paths, reference_answers
+from ntk_course.assignments.handouts import assignment_paths, reference_answers
 
 
 @pytest.fixture(autouse=True)
@@ -74,9 +76,9 @@ def test_unknown_question_lists_the_known_ones() -> None:
 def ntk_without_sigma(x: torch.Tensor, y: torch.Tensor, depth: int, beta: float = 0.1) -> torch.Tensor:
     """Theta^(l+1) = Theta^(l) Sigma_dot^(l+1): the NTK recursion without its + Sigma^(l+1) term."""
     theta = x @ y.T / x.shape[1] + beta**2
-    for l in range(1, depth):
+    for ell in range(1, depth):
         # Sigma_dot^(l+1) for ReLU is (pi - angle)/(2 pi) of Sigma^(l); compute it from the library's Sigma^(l).
-        s, sx, sy = nngp(x, y, depth=l, beta=beta), nngp(x, depth=l, beta=beta).diagonal(), nngp(y, depth=l, beta=beta).diagonal()
+        s, sx, sy = nngp(x, y, depth=ell, beta=beta), nngp(x, depth=ell, beta=beta).diagonal(), nngp(y, depth=ell, beta=beta).diagonal()
         cos = (s / (sx[:, None] * sy[None, :]).sqrt()).clamp(-1, 1)
         theta = theta * (math.pi - torch.arccos(cos)) / (2 * math.pi)
     return theta
@@ -236,3 +238,47 @@ def test_inputs_change_from_call_to_call_but_not_from_run_to_run() -> None:
 
 def test_describe_names_the_answer() -> None:
     assert describe("a3.q2").startswith("a3.q2 (the least-squares flow off the training points): a function flow_test(")
+
+
+# --------------------------------------------------------------------------------------------------
+# Seeds, require and parts: what the Otter tests of the handouts call
+# --------------------------------------------------------------------------------------------------
+def test_a_seed_fixes_the_inputs_without_using_up_the_fresh_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    wrong = WRONG_NTKS["without the Sigma term"][0]
+    calls = dict(grading._CALLS)
+    first, again, other = (check("a1.q3", wrong, seed=s).message for s in (11, 11, 12))
+    assert first == again and first != other  # the inputs (their shapes in the labels) follow the seed
+    assert grading._CALLS == calls
+    for bad in (-1, 2**31, 1.5, True, "3"):
+        with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*31\)"):
+            check("a1.q3", wrong, seed=bad)  # type: ignore[arg-type]
+
+
+def test_require_raises_with_the_message_of_check(answers: dict[str, object]) -> None:
+    assert require("a1.q3", answers["a1.q3"], seed=5) is None
+    with pytest.raises(AssertionError, match=r"(?s)^✗ a1\.q3 .*hint: your numbers match the recursion without the \+ Sigma"):
+        require("a1.q3", WRONG_NTKS["without the Sigma term"][0], seed=5)
+    with pytest.raises(AssertionError, match="not answered yet"):
+        require("a1.q3", ..., seed=5)
+
+
+def test_require_grades_each_part_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(STRICT_ENV, "1")  # strict mode concerns check(), never the part a test asks for
+    wrong = WRONG_NTKS["without the Sigma term"][0]  # right at depth 1 only, where Theta = Sigma
+    require("a1.q3", wrong, seed=7, part="the base case (depth 1)")
+    with pytest.raises(AssertionError, match=r"part 'the recursion \(depth > 1\)' of a1\.q3"):
+        require("a1.q3", wrong, seed=7, part="the recursion (depth > 1)")
+    with pytest.raises(AssertionError, match="must return a pair"):  # no input reached: no part passes
+        require("a1.q5", lambda sq_norm, n0, depth: 1.0, seed=7, part="Sigma^(L)(x, x)")
+    with pytest.raises(ValueError, match=r"a1\.q3 has no part 'depth 9'; its parts are \['the base case"):
+        require("a1.q3", wrong, seed=7, part="depth 9")
+
+
+@pytest.mark.parametrize("question", [q for q in grading.questions() if grading.QUESTIONS[q].parts])
+def test_parts_split_the_inputs_of_their_question(question: str, answers: dict[str, object]) -> None:
+    """Every input of the model answer's verdict belongs to exactly one part."""
+    q = grading.QUESTIONS[question]
+    cases = check(question, answers[question], verbose=False, seed=3).cases
+    assert cases and q.points >= 1 + len(q.parts)
+    for label, _ in cases:
+        assert sum(bool(re.match(pattern, label)) for _, pattern in q.parts) == 1, label

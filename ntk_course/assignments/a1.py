@@ -78,7 +78,8 @@ def _base_case_hint(cases: list[_Case], hints: list[str]) -> list[str]:
 
 @_register("a1.q1", "ReLU Gaussian expectations",
            "a function relu_expectations(q_xx, q_xy, q_yy) of three float64 tensors of shape (K,) returning the pair "
-           "(E[relu(u) relu(v)], E[step(u) step(v)]), two tensors of shape (K,)")
+           "(E[relu(u) relu(v)], E[step(u) step(v)]), two tensors of shape (K,)",
+           parts={"E[relu(u) relu(v)]": r"E\[relu", "E[step(u) step(v)]": r"E\[step"})
 def _a1_q1(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     fn = _function(answer, "relu_expectations(q_xx, q_xy, q_yy)")
     g = _gen(seed)
@@ -155,14 +156,19 @@ def _kernel_question(answer: object, seed: int, which: str) -> tuple[list[_Case]
     return cases, _base_case_hint(cases, hints)
 
 
+_DEPTH_PARTS = {"the base case (depth 1)": r"depth L=1,", "the recursion (depth > 1)": r"depth L=(?!1,)"}
+
+
 @_register("a1.q2", "the ReLU NNGP Sigma^(L)",
-           "a function relu_nngp(x, y, depth, beta) of float64 tensors x (N, n0), y (M, n0) returning Sigma^(L)(x, y), shape (N, M)")
+           "a function relu_nngp(x, y, depth, beta) of float64 tensors x (N, n0), y (M, n0) returning Sigma^(L)(x, y), shape (N, M)",
+           parts=_DEPTH_PARTS)
 def _a1_q2(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     return _kernel_question(answer, seed, "sigma")
 
 
 @_register("a1.q3", "the ReLU NTK Theta^(L)",
-           "a function relu_ntk(x, y, depth, beta) of float64 tensors x (N, n0), y (M, n0) returning Theta_inf^(L)(x, y), shape (N, M)")
+           "a function relu_ntk(x, y, depth, beta) of float64 tensors x (N, n0), y (M, n0) returning Theta_inf^(L)(x, y), shape (N, M)",
+           parts=_DEPTH_PARTS)
 def _a1_q3(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     return _kernel_question(answer, seed, "theta")
 
@@ -198,7 +204,8 @@ def _a1_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
 
 @_register("a1.q5", "the ReLU kernels on the diagonal for beta = 0",
            "a function relu_diagonal(sq_norm, n0, depth) returning the pair of numbers (Sigma^(L)(x, x), Theta^(L)(x, x)) "
-           "for ReLU with beta = 0 and ||x||^2 = sq_norm, in closed form")
+           "for ReLU with beta = 0 and ||x||^2 = sq_norm, in closed form",
+           parts={"Sigma^(L)(x, x)": r"Sigma", "Theta^(L)(x, x)": r"Theta"})
 def _a1_q5(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     fn = _function(answer, "relu_diagonal(sq_norm, n0, depth)")
     rng = np.random.default_rng(seed)

@@ -14,11 +14,17 @@ what was wrong. ``check`` returns a :class:`CheckResult`, true exactly when the 
 
 With the environment variable ``NTK_COURSE_STRICT_CHECKS=1`` a failed check raises ``AssertionError``
 instead of only printing, so that a CI run over the *solved* notebooks fails on a wrong model solution.
+
+:func:`require` is the same verdict as an assertion, with a given seed and optionally restricted to one
+*part* of a question (the inputs whose labels a regular expression matches): it is the body of every
+Otter-Grader test of the handouts (:mod:`.handouts`), so that a student's ``grader.check("q2")`` shows
+the message and hints of ``check``, and the hidden tests grade fresh inputs part by part.
 """
 from __future__ import annotations
 
 import math
 import os
+import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +55,7 @@ class CheckResult:
     answered: bool = True
     error: float | None = None
     tolerance: float | None = None
+    cases: tuple[tuple[str, bool], ...] = field(default=(), repr=False)
     _shown: bool = field(default=False, repr=False)
 
     def __bool__(self) -> bool:
@@ -65,12 +72,19 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Question:
-    """One checkable question: its id (``"a1.q2"``), a short title, what the answer must be, its grader."""
+    """One checkable question: its id (``"a1.q2"``), a short title, what the answer must be, its grader.
+
+    ``points`` is what the question is worth in the handouts (one point on the public test, the rest
+    on the hidden ones); ``parts`` names groups of inputs, ``{name: regular expression on the input
+    labels}``, that the hidden tests grade separately (partial credit).
+    """
 
     id: str
     title: str
     expects: str
     grader: Callable[[object, int], tuple[list[_Case], list[str]]] = field(repr=False)
+    points: int = 3
+    parts: tuple[tuple[str, str], ...] = ()
 
 
 class _NotAnswered(Exception):
@@ -119,16 +133,52 @@ def _next_seed(qid: str) -> int:
     return (zlib.crc32(qid.encode()) + 7919 * count) % (2**31)
 
 
-def check(question: str, answer: object, *, verbose: bool = True) -> CheckResult:
+def _seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**31:
+        raise ValueError(f"seed must be an integer in [0, 2**31); got {seed!r}")
+    return int(seed)
+
+
+def check(question: str, answer: object, *, verbose: bool = True, seed: int | None = None) -> CheckResult:
     """Check ``answer`` to ``question`` (e.g. ``"a1.q2"``) on fresh random inputs; print and return the verdict.
 
     ``answer`` is the object the question asks for, usually the function itself (not a call of it).
     Prints one verdict line and, for a wrong answer, the errors per input and hints; returns a
-    :class:`CheckResult` (true when passed). An unknown question id raises ValueError listing the
+    :class:`CheckResult` (true when passed). ``seed`` fixes the inputs (default: fresh ones at every
+    call, the same from one run to the next). An unknown question id raises ValueError listing the
     known ones. With ``NTK_COURSE_STRICT_CHECKS=1`` a failed check raises AssertionError.
     """
     q = _question(question)
-    seed = _next_seed(q.id)
+    result = _evaluate(q, answer, _next_seed(q.id) if seed is None else _seed(seed))
+    if verbose:
+        print(result.message)
+        result._shown = True
+    if not result.passed and os.environ.get(STRICT_ENV, "").strip() not in ("", "0"):
+        raise AssertionError(result.message)
+    return result
+
+
+def require(question: str, answer: object, *, seed: int, part: str | None = None) -> None:
+    """Raise AssertionError with the verdict of :func:`check` unless ``answer`` passes on the inputs of ``seed``.
+
+    With ``part`` (a name from the question's ``parts``) only the inputs of that part must pass, and
+    at least one of them must have been reached. This is the body of the handouts' Otter tests.
+    """
+    q = _question(question)
+    if part is not None and part not in dict(q.parts):
+        raise ValueError(f"{q.id} has no part {part!r}; its parts are {[name for name, _ in q.parts]}")
+    result = _evaluate(q, answer, _seed(seed))
+    if part is None:
+        passed = result.passed
+    else:
+        mine = [ok for label, ok in result.cases if re.match(dict(q.parts)[part], label)]
+        passed = bool(mine) and all(mine)
+    if not passed:
+        raise AssertionError(result.message if part is None else f"part '{part}' of {q.id}:\n{result.message}")
+
+
+def _evaluate(q: Question, answer: object, seed: int) -> CheckResult:
+    """The verdict of ``q``'s grader on ``answer`` with the inputs of ``seed``, not printed."""
     head = f"{q.id} ({q.title})"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the checks' problems are tiny: threads only add synchronisation
@@ -145,13 +195,9 @@ def check(question: str, answer: object, *, verbose: bool = True) -> CheckResult
         result = CheckResult(q.id, False, f"✗ {head}: {why}\n    expected: {q.expects}")
     else:
         result = _verdict(q, head, cases, hints)
+        result.cases = tuple((c.label, c.ok) for c in cases)
     finally:
         torch.set_num_threads(threads)
-    if verbose:
-        print(result.message)
-        result._shown = True
-    if not result.passed and os.environ.get(STRICT_ENV, "").strip() not in ("", "0"):
-        raise AssertionError(result.message)
     return result
 
 
@@ -184,9 +230,12 @@ def _verdict(q: Question, head: str, cases: list[_Case], hints: list[str]) -> Ch
     return CheckResult(q.id, False, "\n".join(lines), error=worst, tolerance=tol)
 
 
-def _register(qid: str, title: str, expects: str):
+def _register(qid: str, title: str, expects: str, *, points: int = 3, parts: dict[str, str] | None = None):
+    if points < 2:
+        raise ValueError(f"{qid}: a question is worth at least 2 points (1 public, the rest hidden); got {points}")
+
     def wrap(grader: Callable[[object, int], tuple[list[_Case], list[str]]]):
-        QUESTIONS[qid] = Question(qid, title, expects, grader)
+        QUESTIONS[qid] = Question(qid, title, expects, grader, points, tuple((parts or {}).items()))
         return grader
 
     return wrap

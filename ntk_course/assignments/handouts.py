@@ -1,0 +1,311 @@
+"""The handouts of the assignments, made by Otter-Grader from the pages of the website.
+
+Each assignment has one source, ``book/assignments/a<k>.md``: the MyST page the website shows, with
+every question in a sphinx-exercise ``exercise`` and its model solution folded in a
+``solution-start`` / ``solution-end`` dropdown, followed by a ``check("a1.q2", answer)`` cell.
+:func:`master_notebook` rewrites it as an Otter-Grader *master notebook*
+(https://otter-grader.readthedocs.io/en/latest/otter_assign/notebook_format.html):
+
+* the exercise opens a question (``# BEGIN QUESTION``, ``name: q2``) and becomes plain Markdown;
+* the solution block becomes a ``# BEGIN SOLUTION`` block: its prose is dropped from the student
+  notebook (a "Your answer" cell is left in a ``# BEGIN PROMPT`` block), and in its code cells every
+  function keeps its signature and docstring while its body is marked ``# BEGIN SOLUTION NO PROMPT``
+  behind a prompt that raises ``NotImplementedError``; any other statement (a plot) is marked too;
+* after the ``check`` cell come the tests (``# BEGIN TESTS``): a public one, which a student runs
+  with ``grader.check("q2")`` and which fails with the message and hints of ``check``, and hidden
+  ones on other seeds, one per part of the question (:func:`.grading.require`); points as
+  registered with the question's grader (1 public, the rest hidden).
+
+:func:`build` runs ``otter assign`` on it: ``OUTDIR/a1/student/a1.ipynb`` is the handout (no
+solution, no hidden test), ``OUTDIR/a1/autograder/`` holds the solved notebook and the autograder
+zip that Gradescope and ``otter run`` take (:mod:`.grade`).
+"""
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import jupytext
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
+from pybtex.database import parse_file
+
+from .grading import QUESTIONS
+
+REPOSITORY = "https://github.com/ntk-course/ntk-course"
+_DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}\s*(?P<arg>.*?)\s*$")
+_OPTION = re.compile(r"^\s*:[\w-]+:")
+_TARGET = re.compile(r"^\([\w.:-]+\)=\s*$")
+_ROLE = re.compile(r"\{(?P<role>[\w:-]+)\}`(?P<text>[^`]*)`")
+_QUESTION = re.compile(r"^(a\d+\.q\d+)\b")
+_CHECK = re.compile(r"""^check\(\s*["'](?P<question>a\d+\.q\d+)["']\s*,\s*(?P<name>[A-Za-z_]\w*)\s*\)$""")
+STUDENT_NOTE = (
+    "**How to work.** Each answer cell raises `NotImplementedError`: replace that line by your code "
+    "(keep the function's name and arguments) and run the cell. `check(...)` then tries your answer on "
+    "random inputs of its own and says what is right, what is wrong and by how much; "
+    '`grader.check("q1")` runs the public test of the question, which your work is graded with, '
+    "together with hidden tests on other inputs. Written answers go in the cells marked **Your answer**. "
+    "At the end, run the export cell and hand in the zip file it makes (or this notebook)."
+)
+
+GRADER_CELL = """# Otter-Grader: grader.check("q1") runs the public test of question 1, which grades your work.
+import otter
+
+grader = otter.Notebook("{notebook}")"""
+
+
+def source_dir() -> Path:
+    """The folder of the assignment sources in this checkout: ``book/assignments``."""
+    return Path(__file__).resolve().parents[2] / "book" / "assignments"
+
+
+def assignment_paths(source: str | Path | None = None) -> list[Path]:
+    """The assignment sources ``a<k>.md`` in ``source`` (default :func:`source_dir`), in order."""
+    folder = Path(source) if source is not None else source_dir()
+    paths = sorted(folder.glob("a[0-9]*.md"), key=lambda p: int(re.sub(r"\D", "", p.stem) or 0))
+    if not paths:
+        raise ValueError(f"no assignment sources a<k>.md in {folder}; run from a checkout of the course or pass --source DIR")
+    return paths
+
+
+def seed_of(question: str, test: str, salt: int = 0) -> int:
+    """The seed of one Otter test: fixed for the public test, changed by ``salt`` for the hidden ones."""
+    return zlib.crc32(f"{question}|{test}|{salt if test != 'public' else 0}".encode()) % 2**31
+
+
+# --------------------------------------------------------------------------------------------------
+# MyST Markdown to plain Jupyter Markdown (only what the question texts use)
+# --------------------------------------------------------------------------------------------------
+def _citations(bib: Path) -> dict[str, tuple[str, str]]:
+    """citation key -> ('Jacot et al.', '2018')."""
+    out = {}
+    for key, entry in parse_file(str(bib)).entries.items():
+        last = ["".join(p.last_names).replace("{", "").replace("}", "") for p in entry.persons.get("author", [])]
+        who = last[0] if len(last) == 1 else " and ".join(last) if len(last) == 2 else f"{last[0]} et al."
+        out[key] = (who, entry.fields.get("year", "n.d."))
+    return out
+
+
+def plain_markdown(text: str, citations: dict[str, tuple[str, str]]) -> str:
+    """MyST text as Markdown that plain Jupyter renders: labels dropped, citations written out."""
+
+    def role(m: re.Match[str]) -> str:
+        if m.group("role") not in ("cite:t", "cite:p"):
+            raise ValueError(f"the handouts cannot render the role {{{m.group('role')}}} outside a solution: {m.group(0)}")
+        refs = [citations[k.strip()] for k in m.group("text").split(",")]
+        if m.group("role") == "cite:t":
+            return "; ".join(f"{who} ({year})" for who, year in refs)
+        return "(" + "; ".join(f"{who}, {year}" for who, year in refs) + ")"
+
+    return "\n".join(_ROLE.sub(role, line) for line in text.splitlines() if not _TARGET.match(line))
+
+
+# --------------------------------------------------------------------------------------------------
+# Solution code: Otter's markers
+# --------------------------------------------------------------------------------------------------
+def mark_solution(source: str, question: str) -> str:
+    """A solution cell with Otter's markers: functions keep signature and docstring, their bodies and
+    every other statement except imports are solution; the student sees prompts instead."""
+    lines = source.splitlines()
+    spans: list[tuple[int, int, int, str]] = []  # (first line, last line, indent, prompt), 0-based
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            continue
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0]
+            documented = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
+            body = node.body[1:] if documented else node.body
+            if not body:
+                continue
+            if body[0].lineno == node.lineno:
+                raise ValueError(f"{question}: write the body of {node.name} on its own lines")
+            start = first.end_lineno if documented else body[0].lineno - 1  # comments after the docstring are solution
+            spans.append((start, node.end_lineno - 1, body[0].col_offset,
+                          f'raise NotImplementedError("Question {question}: write your answer here")'))
+        elif spans and spans[-1][3].startswith("#") and not any(
+                ln.strip() and not ln.lstrip().startswith("#") for ln in lines[spans[-1][1] + 1 : node.lineno - 1]):
+            spans[-1] = (spans[-1][0], node.end_lineno - 1, 0, spans[-1][3])  # one block for consecutive statements
+        else:
+            spans.append((node.lineno - 1, node.end_lineno - 1, 0, f"# Question {question}: your code here"))
+    for first, last, indent, prompt in reversed(spans):
+        pad = " " * indent
+        lines[first : last + 1] = [f'{pad}""" # BEGIN PROMPT', pad + prompt, f'{pad}""" # END PROMPT',
+                                   f"{pad}# BEGIN SOLUTION NO PROMPT", *lines[first : last + 1], f"{pad}# END SOLUTION"]
+    return "\n".join(lines)
+
+
+def _test_cell(name: str, question: str, answer: str, seed: int, points: float, part: str | None) -> nbformat.NotebookNode:
+    config = f"points: {points:g}" + ("\nhidden: true" if name != "public" else "")
+    call = f"require({question!r}, {answer}, seed={seed}" + (f", part={part!r})" if part else ")")
+    return new_code_cell(f'""" # BEGIN TEST CONFIG\n{config}\n""" # END TEST CONFIG\n'
+                         f"def test_{name}({answer}):\n    from ntk_course.assignments import require\n\n    {call}\n\n\n"
+                         f"test_{name}({answer})")
+
+
+def test_cells(question: str, answer: str, salt: int = 0) -> list[nbformat.NotebookNode]:
+    """The Otter tests of one question: the public one (1 point) and one hidden test per part."""
+    q = QUESTIONS[question]
+    parts = [name for name, _ in q.parts] or [None]
+    share = (q.points - 1) / len(parts)
+    cells = [_test_cell("public", question, answer, seed_of(question, "public"), 1, None)]
+    for k, part in enumerate(parts, 1):
+        cells.append(_test_cell(f"hidden_{k}", question, answer, seed_of(question, f"hidden {part or ''}", salt), share, part))
+    return cells
+
+
+# --------------------------------------------------------------------------------------------------
+# The master notebook
+# --------------------------------------------------------------------------------------------------
+def _config(name: str) -> str:
+    return f"""# ASSIGNMENT CONFIG
+name: {name}
+init_cell: false
+check_all_cell: true
+export_cell:
+  pdf: false
+  run_tests: false
+show_question_points: true
+requirements: requirements.txt
+tests:
+  ok_format: false"""
+
+
+def _fence_end(lines: list[str], i: int, fence: str) -> tuple[int, int]:
+    """(first body line, closing line) of the directive that opens at line ``i``."""
+    j = i + 1
+    while j < len(lines) and _OPTION.match(lines[j]):
+        j += 1
+    k = j
+    while k < len(lines) and lines[k].strip() != fence:
+        k += 1
+    if k == len(lines):
+        raise ValueError(f"unclosed directive: {lines[i]}")
+    return j, k
+
+
+def master_notebook(path: str | Path, *, salt: int = 0) -> nbformat.NotebookNode:
+    """The Otter master notebook of one assignment source (see the module's docstring)."""
+    path = Path(path)
+    source = jupytext.read(path)
+    citations = _citations(path.parent.parent / "references.bib")
+    cells = [new_raw_cell(_config(path.stem))]
+    question: str | None = None
+    solution: list[nbformat.NotebookNode] | None = None
+    text: list[str] = []
+    grader_cell = True
+
+    def flush() -> None:
+        body = "\n".join(text).strip("\n")
+        text.clear()
+        if body.strip() and solution is not None:
+            solution.append(new_markdown_cell(body))
+        elif body.strip():
+            cells.append(new_markdown_cell(plain_markdown(body, citations)))
+            if len(cells) == 2:
+                cells.append(new_markdown_cell(STUDENT_NOTE))
+
+    for cell in source.cells:
+        if cell.cell_type == "code":
+            flush()
+            check = _CHECK.match(cell.source.strip())
+            if solution is not None:
+                solution.append(new_code_cell(mark_solution(cell.source, question or "?")))
+            elif check:
+                if check.group("question") != question:
+                    raise ValueError(f"{path.name}: check of {check.group('question')} outside its question ({question})")
+                cells += [new_code_cell(cell.source), new_raw_cell("# BEGIN TESTS"), *test_cells(question, check.group("name"), salt),
+                          new_raw_cell("# END TESTS"), new_raw_cell("# END QUESTION")]
+                question = None
+            else:
+                cells.append(new_code_cell(cell.source))
+                if grader_cell and "remove-cell" not in cell.metadata.get("tags", []):
+                    cells.append(new_code_cell(GRADER_CELL.format(notebook=f"{path.stem}.ipynb")))
+                    grader_cell = False
+            continue
+        lines = cell.source.splitlines()
+        i = 0
+        while i < len(lines):
+            m = _DIRECTIVE.match(lines[i])
+            if not m:
+                text.append(lines[i])
+                i += 1
+                continue
+            body, end = _fence_end(lines, i, m.group("fence"))
+            flush()
+            if m.group("name") == "exercise":
+                qid = _QUESTION.match(m.group("arg"))
+                if question is not None or not qid or qid.group(1) not in QUESTIONS:
+                    raise ValueError(f"{path.name}: exercise {m.group('arg')!r} is not a registered question, or {question} has no check cell")
+                question = qid.group(1)
+                cells += [new_raw_cell(f"# BEGIN QUESTION\nname: {question.split('.')[1]}"), new_markdown_cell(
+                    plain_markdown(f"**Question {m.group('arg').rstrip('.')}.**\n\n" + "\n".join(lines[body:end]).strip("\n"), citations))]
+            elif m.group("name") == "solution-start":
+                solution = []
+            elif m.group("name") == "solution-end" and solution is not None:
+                if any(c.cell_type == "markdown" for c in solution):
+                    cells += [new_raw_cell("# BEGIN PROMPT"), new_markdown_cell(
+                        f"**Your answer to {question}.** *Derivations and explanations go here: double-click to edit this "
+                        "cell (Markdown, with mathematics between `$` signs).*"), new_raw_cell("# END PROMPT")]
+                cells += [new_raw_cell("# BEGIN SOLUTION"), *solution, new_raw_cell("# END SOLUTION")]
+                solution = None
+            else:
+                raise ValueError(f"{path.name}: the handouts cannot render the directive {lines[i]!r} outside a solution")
+            i = end + 1
+        flush()
+    if question is not None or solution is not None:
+        raise ValueError(f"{path.name}: {question} ends without its check cell or its solution-end")
+    nb = new_notebook(cells=cells, metadata={"kernelspec": dict(source.metadata["kernelspec"]), "language_info": {"name": "python"}})
+    nbformat.validate(nb)
+    return nb
+
+
+def build(outdir: str | Path, *, salt: int = 0, source: str | Path | None = None,
+          only: Sequence[str] | None = None) -> list[Path]:
+    """Write the master notebooks into ``outdir/master`` and run ``otter assign`` on each: returns the
+    student notebooks ``outdir/a<k>/student/a<k>.ipynb`` (the autograders lie beside them)."""
+    from otter.assign import main as otter_assign
+
+    paths = assignment_paths(source)
+    unknown = sorted(set(only or ()) - {p.stem for p in paths})
+    if unknown:
+        raise ValueError(f"no assignment named {unknown}; the assignments are {[p.stem for p in paths]}")
+    out = Path(outdir).resolve()
+    (out / "master").mkdir(parents=True, exist_ok=True)
+    (out / "master" / "requirements.txt").write_text(f"ntk_course @ git+{REPOSITORY}\n")
+    written = []
+    for path in paths:
+        if only and path.stem not in only:
+            continue
+        master = out / "master" / f"{path.stem}.ipynb"
+        nbformat.write(master_notebook(path, salt=salt), master)
+        shutil.rmtree(out / path.stem, ignore_errors=True)
+        otter_assign(str(master), str(out / path.stem), no_run_tests=True, no_pdfs=True)
+        written.append(out / path.stem / "student" / f"{path.stem}.ipynb")
+    return written
+
+
+def reference_answers(path: str | Path) -> dict[str, object]:
+    """The model answers of one assignment, keyed by question id: ``{"a1.q2": relu_nngp, ...}``.
+
+    Runs the source's first code cell that is not tagged ``remove-cell`` (its imports) and the
+    imports and function definitions of its ``solution`` cells, then looks up the name passed to each
+    ``check("a1.q2", name)`` cell. The tests use it to grade the model solutions without the notebook.
+    """
+    code = [c for c in jupytext.read(Path(path)).cells if c.cell_type == "code" and "remove-cell" not in c.metadata.get("tags", [])]
+    namespace: dict[str, object] = {"__name__": f"reference_{Path(path).stem}"}
+    exec(compile(code[0].source, f"{Path(path).name}:setup", "exec"), namespace)  # noqa: S102 - our own notebook
+    for cell in code[1:]:
+        if "solution" in cell.metadata.get("tags", []):
+            tree = ast.parse(cell.source)
+            tree.body = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom | ast.FunctionDef)]
+            exec(compile(tree, f"{Path(path).name}:solution", "exec"), namespace)  # noqa: S102
+    answers = {}
+    for cell in code:
+        m = _CHECK.match(cell.source.strip())
+        if m:
+            answers[m.group("question")] = namespace[m.group("name")]
+    return answers
