@@ -59,12 +59,14 @@ def test_lazy_training_scan_follows_the_width_scalings() -> None:
     x, y, circle = _data()
     scan = fw.lazy_training_scan(x, y, widths=(32, 128, 512), depth=3, n_init=4, steps=60, x_eval=circle, seed=2)
     assert scan.kernel_drift.shape == (3, 4) and scan.weight_change.shape == (3, 4, 3)
-    assert scan.fit("kernel_drift").slope < -0.5  # at least the rate n^(-1/2) of the paper's proof
+    drift = scan.fit("kernel_drift")  # ReLU: between the 1/n of smooth activations and the n^(-1/2) bound
+    assert -1 - 3 * drift.std_error < drift.slope < -0.5 + 3 * drift.std_error, drift
     # first and last layers move like n^(-1/2), the hidden n x n layer like 1/n (see constant_kernel.md)
     assert -0.8 < scan.fit("weight_change", 0).slope < -0.3
     assert -1.3 < scan.fit("weight_change", 1).slope < -0.7
     assert -0.8 < scan.fit("weight_change", -1).slope < -0.3
-    assert scan.fit("linearization_gap").slope < -0.2
+    gap = scan.fit("linearization_gap")  # between the drift's rate and the n^(-1/2) of Lee et al. (2019)
+    assert -1 - 3 * gap.std_error < gap.slope < -0.5 + 3 * gap.std_error, gap
     assert torch.all(scan.linearization_gap[-1] < 0.2 * scan.function_change[-1])
     none = fw.lazy_training_scan(x, y, widths=(8,), depth=2, n_init=2, steps=3, linearized=None)
     assert torch.isnan(none.linearization_gap).all()

@@ -9,11 +9,13 @@ ever simulate finite n, so the checks of the course look at how the gaps shrink 
   NTK, the relative movement of each layer's weights, and the gap between the network and its
   linearisation at initialisation (:class:`ntk_course.linearized.Linearized`) trained by the same
   gradient steps.
-* :func:`power_law_fit`: the exponent s of a fit value ~ c n^s on a log-log scale, and
-  :func:`plot_scaling`, which draws such a fit.
+* :func:`power_law_fit`: the exponent s of a fit value ~ c n^s on a log-log scale;
+  :func:`bootstrap_slope`: the same fit to means over initialisations, with the standard error of s
+  from resampling the initialisations; :func:`plot_scaling`, which draws such a fit.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,10 +52,12 @@ def _network(width: int, n0: int, n_out: int, depth: int, activation, beta: floa
 
 @dataclass(frozen=True)
 class PowerLaw:
-    """A fit ``value = prefactor * width ** slope`` (least squares on log value against log width)."""
+    """A fit ``value = prefactor * width ** slope`` (least squares on log value against log width);
+    ``std_error``: the sampling standard deviation of ``slope`` (NaN when not estimated)."""
 
     slope: float
     prefactor: float
+    std_error: float = math.nan
 
     def __call__(self, width: object) -> torch.Tensor:
         return self.prefactor * torch.as_tensor(width, dtype=torch.float64) ** self.slope
@@ -75,6 +79,30 @@ def power_law_fit(widths: Sequence[int] | torch.Tensor, values: object) -> Power
     a = torch.stack([torch.ones_like(n), n.log()], dim=1)
     coef = torch.linalg.lstsq(a, v.log()[:, None]).solution[:, 0]
     return PowerLaw(slope=float(coef[1]), prefactor=float(coef[0].exp()))
+
+
+def bootstrap_slope(widths: Sequence[int] | torch.Tensor, values: object, *, resamples: int = 2000,
+                    seed: int = 0) -> PowerLaw:
+    """:func:`power_law_fit` of the means over initialisations of ``values`` (W, E), with the
+    bootstrap standard error of the slope.
+
+    Each width is an independent set of E >= 2 networks, so each resample redraws, width by width,
+    E of its values with replacement and refits the slope; ``std_error`` is the standard deviation
+    of the ``resamples`` slopes (it slightly underestimates the spread when E is small, by about
+    sqrt((E - 1) / E)). For other statistics than the mean, see :mod:`ntk_course.chapters.rates`.
+    """
+    v = torch.as_tensor(values, dtype=torch.float64).cpu()
+    if v.ndim != 2 or v.shape[1] < 2:
+        raise ValueError(f"values must have shape (W, E) with E >= 2 initialisations per width; got {tuple(v.shape)}")
+    fit = power_law_fit(widths, v.mean(-1))
+    resamples = positive_int(resamples, "resamples", minimum=2)
+    g = torch.Generator().manual_seed(positive_int(seed, "seed", minimum=0))
+    picks = torch.randint(v.shape[1], (resamples, *v.shape), generator=g)
+    means = v.expand(resamples, -1, -1).gather(2, picks).mean(-1).log()  # (B, W)
+    x = torch.as_tensor(widths, dtype=torch.float64).log()
+    x = x - x.mean()
+    slopes = (means - means.mean(-1, keepdim=True)) @ x / x.square().sum()
+    return dataclasses.replace(fit, std_error=float(slopes.std()))
 
 
 @dataclass
@@ -160,7 +188,8 @@ class LazyTrainingScan:
 
     def fit(self, quantity: str, layer: int | None = None) -> PowerLaw:
         """Power law, against width, of the mean over initialisations of ``quantity``
-        (``"kernel_drift"``, ``"weight_change"`` with its ``layer``, ``"linearization_gap"``)."""
+        (``"kernel_drift"``, ``"weight_change"`` with its ``layer``, ``"linearization_gap"``), with
+        the bootstrap standard error of its slope when there are at least two initialisations."""
         if quantity == "weight_change":
             if layer is None or not -self.weight_change.shape[-1] <= layer < self.weight_change.shape[-1]:
                 raise ValueError(f"weight_change needs a layer in 0..{self.weight_change.shape[-1] - 1}; got {layer!r}")
@@ -170,7 +199,7 @@ class LazyTrainingScan:
         else:
             raise ValueError(f"unknown quantity {quantity!r}; expected kernel_drift, weight_change, "
                              "linearization_gap or function_change")
-        return power_law_fit(self.widths, values.mean(-1))
+        return bootstrap_slope(self.widths, values) if values.shape[-1] > 1 else power_law_fit(self.widths, values.mean(-1))
 
 
 LINEARIZED = ("kernel", "module", None)
@@ -350,24 +379,24 @@ def finite_width_sweep(
     return FiniteWidth(torch.tensor(sizes), stack["init"], stack["drift"], stack["weights"], stack["cost"])
 
 
-
-
 def plot_scaling(ax, widths: Sequence[int], values: object, *, label: str, color: str | None = None,
                  marker: str = "o", reference: float | None = None) -> PowerLaw:
     """Draw ``values`` against ``widths`` on log-log axes with their fitted power law; return the fit.
 
     ``values`` has one entry per width, or shape (W, E) for E initialisations: then each one is a
-    faint dot and the mean over them is fitted and drawn. ``reference``: also draw a dotted line
-    of that slope through the first fitted point. The x ticks are the widths themselves.
+    faint dot and the mean over them is fitted (:func:`bootstrap_slope`, its standard error in the
+    legend when E >= 2) and drawn. ``reference``: also draw a dotted line of that slope through the
+    first fitted point. The x ticks are the widths themselves.
     """
     v = torch.as_tensor(values, dtype=torch.float64).cpu()
     n = torch.as_tensor(widths, dtype=torch.float64)
     mean = v.mean(-1) if v.ndim == 2 else v
-    fit = power_law_fit(widths, mean)
+    fit = bootstrap_slope(widths, v) if v.ndim == 2 and v.shape[1] > 1 else power_law_fit(widths, mean)
     if v.ndim == 2:
         ax.plot(n.repeat_interleave(v.shape[1]), v.reshape(-1), marker, color=color, alpha=0.25, ms=4)
     (line,) = ax.plot(n, mean, marker, color=color, ms=7)
-    ax.plot(n, fit(n), "-", color=line.get_color(), label=f"{label}: slope {fit.slope:.2f}")
+    spread = "" if math.isnan(fit.std_error) else f" ± {fit.std_error:.2f}"
+    ax.plot(n, fit(n), "-", color=line.get_color(), label=f"{label}: slope {fit.slope:.2f}{spread}")
     if reference is not None:
         ax.plot(n, fit(n[0]) * (n / n[0]) ** reference, ":", color="gray")
     ax.set_xscale("log")
