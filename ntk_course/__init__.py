@@ -3,7 +3,8 @@
 The public names below cover the paper: the limiting kernels (Prop. 1, Thm. 1), finite networks
 in the NTK parametrisation and their empirical NTK (Sec. 2, 4), training (Thm. 2), the kernel
 gradient flow and its t -> infinity Gaussian (Sec. 3, 5), kernel PCA (Sec. 5, 6.3), Hermite
-expansions (App. A.4), the random-features model (Sec. 3.1) and the data of Section 6.
+expansions (App. A.4), the random-features model (Sec. 3.1), kernel regression and classification
+(the t -> infinity limit of Sec. 5) and the data of Section 6.
 
 Two subpackages build on the library and are never imported by it: ``ntk_course.chapters`` (what
 the book's chapters run) and ``ntk_course.assignments`` (the assignments and their checks).
@@ -16,6 +17,7 @@ from .datasets import (
     gaussian_inputs,
     load_mnist_idx,
     mnist,
+    mnist_split,
     product_target,
     sphere_points,
 )
@@ -38,12 +40,23 @@ from .kernels import LayerKernels, layer_kernels, limiting_kernels, nngp, ntk
 from .linearized import Linearized
 from .mlp import NTKMLP
 from .random_features import RandomFeatures
+from .regression import (
+    accuracy,
+    accuracy_difference,
+    accuracy_standard_error,
+    kernel_regression,
+    nested_kernel_regression,
+    one_hot_targets,
+)
 from .spectral import KernelPCA, decompose_along, kernel_pca, pin_norm
 from .training import TrainingRecord, train
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "accuracy",
+    "accuracy_difference",
+    "accuracy_standard_error",
     "Activation",
     "ACTIVATIONS",
     "by_scale",
@@ -62,6 +75,7 @@ __all__ = [
     "hermite_coefficients",
     "kernel_flow",
     "kernel_pca",
+    "kernel_regression",
     "KernelPCA",
     "layer_kernels",
     "LayerKernels",
@@ -70,9 +84,12 @@ __all__ = [
     "load_mnist_idx",
     "min_eigenvalue_on_sphere",
     "mnist",
+    "mnist_split",
+    "nested_kernel_regression",
     "nngp",
     "ntk",
     "NTKMLP",
+    "one_hot_targets",
     "percentiles",
     "pin_norm",
     "polynomial",

@@ -2,27 +2,30 @@
 
 * Sections 6.1-6.2 (Figures 1 and 2): ``n_0 = 2``, points ``x = (cos g, sin g)`` on the unit circle,
   and a target ``f*(x) = x_1 x_2`` learned from iid ``N(0, 1)`` inputs.
-* Section 6.3 (Figures 3 and 4): MNIST digits, ``n_0 = 784``. The package ships the first 4,096
-  digits of the MNIST test set (``ntk_course/data/``); :func:`load_mnist_idx` reads the full sets from
-  IDX files the user already has. Nothing here ever downloads.
+* Section 6.3 (Figures 3 and 4): MNIST digits, ``n_0 = 784``. The package ships all 10,000 digits
+  of the MNIST test set (``ntk_course/data/``): :func:`mnist` reads them in file order,
+  :func:`mnist_split` draws disjoint training and test sets from them; :func:`load_mnist_idx` reads
+  the full sets from IDX files the user already has. Nothing here ever downloads.
 """
 from __future__ import annotations
 
 import functools
 import gzip
 import math
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ._checks import as_inputs, generator_from, positive_int
+from ._checks import as_inputs, generator_from, positive_int, seeded_generator
 
 SCALINGS = ("pixel", "standardize", "unit_norm")
 SPLITS = ("t10k", "train")
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # the usual MNIST normalisation (training-set statistics)
-SHIPPED = 4096
+SHIPPED = 10_000
+SHIPPED_FILE = "mnist_test.npz"
 _IDX_MAGIC = {2049: 1, 2051: 3}  # magic number -> number of dimensions (labels, images)
 
 
@@ -151,7 +154,7 @@ def _check_scaling(scaling: str) -> None:
 @functools.lru_cache(maxsize=1)
 def _shipped() -> tuple[np.ndarray, np.ndarray]:
     """The shipped digits (see ``ntk_course/data/README.md``), read once."""
-    with (resources.files("ntk_course") / "data" / "mnist_test_4096.npz").open("rb") as f, np.load(f) as z:
+    with (resources.files("ntk_course") / "data" / SHIPPED_FILE).open("rb") as f, np.load(f) as z:
         return z["images"], z["labels"]
 
 
@@ -163,9 +166,9 @@ def mnist(
     dtype: torch.dtype = torch.float64,
     device: torch.device | str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Digits ``offset .. offset + n - 1`` of the shipped MNIST test digits (Section 6.3 uses N = 512).
+    """Digits ``offset .. offset + n - 1``, in file order, of the 10,000 shipped MNIST test digits.
 
-    Returns inputs of shape (n, 784) and labels of shape (n,) (int64). Scalings: ``pixel`` (values in
+    Section 6.3 uses N = 512 (the course takes the first 512). Returns inputs of shape (n, 784) and labels of shape (n,) (int64). Scalings: ``pixel`` (values in
     [0, 1]); ``standardize`` (minus 0.1307, over 0.3081, the usual MNIST normalisation);
     ``unit_norm`` (each image scaled to Euclidean norm ``sqrt(n_0) = 28``, so that ``x.x / n_0 = 1``
     and ``Sigma^(1)(x, x) = 1 + beta^2`` for every digit: the points lie on a sphere, as in the
@@ -175,14 +178,64 @@ def mnist(
     _check_scaling(scaling)
     if n + offset > SHIPPED:
         raise ValueError(
-            f"n + offset = {n + offset}, but the package ships only the first {SHIPPED:,} MNIST test digits; "
-            "for more, read your own copy of the IDX files with ntk_course.datasets.load_mnist_idx(directory)"
+            f"n + offset = {n + offset}, but the package ships the {SHIPPED:,} MNIST test digits only; "
+            "for the 60,000 training digits, read your own copy of the IDX files with "
+            "ntk_course.datasets.load_mnist_idx(directory, split='train')"
         )
     images, labels = _shipped()
     return (
         _scaled(images[offset : offset + n], scaling, dtype, device),
         torch.tensor(labels[offset : offset + n], dtype=torch.int64, device=device),
     )
+
+
+
+@dataclass
+class MnistSplit:
+    """Disjoint training and test digits drawn from the shipped ones by :func:`mnist_split`."""
+
+    x_train: torch.Tensor  # (n_train, 784)
+    labels_train: torch.Tensor  # (n_train,) int64
+    x_test: torch.Tensor  # (n_test, 784)
+    labels_test: torch.Tensor  # (n_test,) int64
+    index_train: torch.Tensor  # (n_train,) positions in the MNIST test file
+    index_test: torch.Tensor  # (n_test,)
+
+
+def mnist_split(
+    n_train: int,
+    n_test: int,
+    *,
+    seed: int = 0,
+    scaling: str = "unit_norm",
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> MnistSplit:
+    """``n_train`` training and ``n_test`` test digits, disjoint, drawn at random from the 10,000 shipped.
+
+    One random permutation of the 10,000 digits (``torch.randperm`` seeded with ``seed``): the test
+    digits are its first ``n_test`` entries, the training digits the next ``n_train``. So for a
+    fixed ``seed`` and ``n_test`` the test set stays the same and the training sets are nested: the
+    first 1,000 of ``mnist_split(4000, ...)`` are ``mnist_split(1000, ...)`` (a learning curve can
+    compute one kernel and slice it). ``n_train + n_test`` must be at most 10,000. Scalings as
+    :func:`mnist`.
+    """
+    n_train, n_test = positive_int(n_train, "n_train"), positive_int(n_test, "n_test")
+    _check_scaling(scaling)
+    if n_train + n_test > SHIPPED:
+        raise ValueError(
+            f"n_train + n_test = {n_train + n_test:,}, but the package ships {SHIPPED:,} MNIST digits; "
+            "expected at most that many in all (the two sets are disjoint)"
+        )
+    order = torch.randperm(SHIPPED, generator=seeded_generator(seed))
+    test, train = order[:n_test], order[n_test : n_test + n_train]
+    images, labels = _shipped()
+
+    def take(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        i = index.numpy()
+        return _scaled(images[i], scaling, dtype, device), torch.tensor(labels[i], dtype=torch.int64, device=device)
+
+    return MnistSplit(*take(train), *take(test), train, test)
 
 
 def load_mnist_idx(

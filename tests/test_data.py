@@ -1,4 +1,4 @@
-"""Tests of ntk_course.datasets: the inputs of Section 6 and the shipped MNIST digits."""
+"""Tests of ntk_course.datasets: the inputs of Section 6 and the 10,000 shipped MNIST test digits."""
 from __future__ import annotations
 
 import gzip
@@ -10,19 +10,26 @@ import numpy as np
 import pytest
 import torch
 
+import ntk_course.datasets
 from ntk_course.datasets import (
     circle_points,
     circle_training_set,
     gaussian_inputs,
     load_mnist_idx,
     mnist,
+    mnist_split,
     product_target,
     read_idx,
 )
 
-SOURCE = Path(__file__).parents[2] / "shared" / "data" / "mnist"
-IMAGES_MD5 = "bdba6d4171faf978e24c1fc739237ea1"  # as in ntk_course/data/README.md
-LABELS_MD5 = "91bab651f321395ac870825853418a9c"
+# The shipped digits are the MNIST test set in file order: the IDX files they came from are the
+# header below followed by the arrays, and the md5 of the decompressed image file is the one
+# published with the source (ntk_course/data/README.md; ../shared/data/mnist/README.md).
+SOURCE_IMAGES_MD5 = "2646ac647ad5339dbf082846283269ea"  # t10k-images-idx3-ubyte
+SOURCE_LABELS_MD5 = "27ae3e4e09519cfbb04c329615203637"  # t10k-labels-idx1-ubyte
+FIRST_4096_IMAGES_MD5 = "bdba6d4171faf978e24c1fc739237ea1"  # the 4,096 digits the package shipped before
+FIRST_4096_LABELS_MD5 = "91bab651f321395ac870825853418a9c"
+LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # digits 0..9, as published
 
 
 def write_idx(path: Path, array: np.ndarray, magic: int) -> None:
@@ -34,52 +41,103 @@ def write_idx(path: Path, array: np.ndarray, magic: int) -> None:
         path.write_bytes(data)
 
 
-def test_shipped_digits_match_their_checksums():
-    x, labels = mnist(4096, scaling="pixel")
-    images = torch.round(x * 255).to(torch.uint8).numpy()
-    assert hashlib.md5(images.tobytes()).hexdigest() == IMAGES_MD5
-    assert hashlib.md5(labels.to(torch.uint8).numpy().tobytes()).hexdigest() == LABELS_MD5
+def shipped_uint8() -> tuple[np.ndarray, np.ndarray]:
+    x, labels = mnist(10_000, scaling="pixel")
+    images = torch.round(x * 255).to(torch.uint8).numpy().reshape(10_000, 28, 28)
+    return images, labels.to(torch.uint8).numpy()
 
 
-def test_shipped_digits_are_the_first_4096_of_the_source():
-    if not SOURCE.is_dir():
-        pytest.skip(f"MNIST IDX source folder {SOURCE} is absent; cannot compare the shipped digits with it")
-    x, labels = load_mnist_idx(SOURCE, scaling="pixel")
-    assert x.shape == (10000, 784) and labels.shape == (10000,)
-    shipped_x, shipped_labels = mnist(4096, scaling="pixel")
-    assert torch.equal(shipped_x, x[:4096])
-    assert torch.equal(shipped_labels, labels[:4096])
+def test_shipped_digits_are_the_source_idx_files():
+    images, labels = shipped_uint8()
+    image_file = b"".join(v.to_bytes(4, "big") for v in (2051, 10_000, 28, 28)) + images.tobytes()
+    label_file = b"".join(v.to_bytes(4, "big") for v in (2049, 10_000)) + labels.tobytes()
+    assert hashlib.md5(image_file).hexdigest() == SOURCE_IMAGES_MD5
+    assert hashlib.md5(label_file).hexdigest() == SOURCE_LABELS_MD5
 
 
-def test_shipped_labels_hold_every_digit():
-    _, labels = mnist(4096)
+def test_the_first_4096_digits_are_unchanged():
+    """The chapters that used the 4,096 digits shipped before see the same digits now."""
+    images, labels = shipped_uint8()
+    assert hashlib.md5(images[:4096].tobytes()).hexdigest() == FIRST_4096_IMAGES_MD5
+    assert hashlib.md5(labels[:4096].tobytes()).hexdigest() == FIRST_4096_LABELS_MD5
+
+
+def test_shipped_digits_match_the_published_statistics():
+    x, labels = mnist(10_000, scaling="pixel")
     assert labels.dtype == torch.int64
-    counts = torch.bincount(labels, minlength=10)
-    assert counts.shape == (10,) and bool((counts > 300).all()) and int(counts.sum()) == 4096
+    assert torch.bincount(labels, minlength=10).tolist() == LABEL_COUNTS
+    assert round(float(x.mean()), 5) == 0.13251 and round(float(x.std(unbiased=False)), 5) == 0.31048
+
+
+def test_the_shipped_file_is_compact():
+    path = Path(ntk_course.datasets.__file__).parent / "data" / ntk_course.datasets.SHIPPED_FILE
+    assert path.stat().st_size < 2_000_000  # uint8, compressed: 7.8 MB raw
 
 
 def test_scalings():
     pixel, _ = mnist(64, scaling="pixel", offset=100)
     assert pixel.shape == (64, 784) and pixel.dtype == torch.float64
     assert float(pixel.min()) == 0.0 and float(pixel.max()) == 1.0
-    unit, _ = mnist(4096, scaling="unit_norm", dtype=torch.float32)
+    unit, _ = mnist(10_000, scaling="unit_norm", dtype=torch.float32)
     assert unit.dtype == torch.float32
-    torch.testing.assert_close((unit * unit).sum(1) / 784, torch.ones(4096), rtol=1e-5, atol=0)
+    torch.testing.assert_close((unit * unit).sum(1) / 784, torch.ones(10_000), rtol=1e-5, atol=0)
     standard, _ = mnist(64, scaling="standardize", offset=100)
     torch.testing.assert_close(standard, (pixel - 0.1307) / 0.3081)
 
 
 def test_offset_selects_later_digits():
-    x, labels = mnist(10, offset=5)
-    x_all, labels_all = mnist(15)
-    assert torch.equal(x, x_all[5:]) and torch.equal(labels, labels_all[5:])
+    x, labels = mnist(10, offset=9_990)
+    x_all, labels_all = mnist(10_000)
+    assert torch.equal(x, x_all[9_990:]) and torch.equal(labels, labels_all[9_990:])
+
+
+def test_mnist_split_is_disjoint_nested_and_seeded():
+    small, large = mnist_split(1_000, 2_000), mnist_split(4_000, 2_000)
+    assert small.x_train.shape == (1_000, 784) and small.x_test.shape == (2_000, 784)
+    assert not set(large.index_train.tolist()) & set(large.index_test.tolist())
+    assert len(set(large.index_train.tolist())) == 4_000 and len(set(large.index_test.tolist())) == 2_000
+    assert torch.equal(small.x_test, large.x_test) and torch.equal(small.labels_test, large.labels_test)
+    assert torch.equal(small.x_train, large.x_train[:1_000]) and torch.equal(small.index_train, large.index_train[:1_000])
+    other = mnist_split(1_000, 2_000, seed=1)
+    overlap = len(set(other.index_test.tolist()) & set(small.index_test.tolist()))
+    assert abs(overlap - 400) < 100  # hypergeometric: mean 2,000 x 0.2 = 400, standard deviation 16
+    assert torch.equal(mnist_split(1_000, 2_000).index_test, small.index_test)
+
+
+def test_mnist_split_takes_the_digits_and_labels_it_names():
+    split = mnist_split(300, 200, seed=3, scaling="pixel", dtype=torch.float32)
+    x_all, labels_all = mnist(10_000, scaling="pixel", dtype=torch.float32)
+    assert torch.equal(split.x_train, x_all[split.index_train]) and torch.equal(split.x_test, x_all[split.index_test])
+    assert torch.equal(split.labels_train, labels_all[split.index_train])
+    assert torch.equal(split.labels_test, labels_all[split.index_test])
+    full = mnist_split(8_000, 2_000)
+    assert sorted(full.index_train.tolist() + full.index_test.tolist()) == list(range(10_000))
+    # A random test set of 2,000 holds each class in proportion, up to binomial noise (4 standard deviations).
+    counts = torch.bincount(full.labels_test, minlength=10).double()
+    p = torch.tensor(LABEL_COUNTS, dtype=torch.float64) / 10_000
+    assert bool(((counts - 2_000 * p).abs() < 4 * (2_000 * p * (1 - p)).sqrt()).all())
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"n": 5000}, "4,096"),
-        ({"n": 4000, "offset": 97}, "load_mnist_idx"),
+        ({"n_train": 8_001, "n_test": 2_000}, "10,000"),
+        ({"n_train": 0, "n_test": 10}, "n_train"),
+        ({"n_train": 10, "n_test": 0}, "n_test"),
+        ({"n_train": 10, "n_test": 10, "seed": -1}, "seed"),
+        ({"n_train": 10, "n_test": 10, "scaling": "sphere"}, "unit_norm"),
+    ],
+)
+def test_mnist_split_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        mnist_split(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n": 10_001}, "10,000"),
+        ({"n": 9_000, "offset": 1_001}, "load_mnist_idx"),
         ({"n": 0}, "n must be"),
         ({"offset": -1}, "offset"),
         ({"scaling": "sphere"}, "unit_norm"),

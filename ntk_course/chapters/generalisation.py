@@ -1,0 +1,324 @@
+"""Generalisation on MNIST with the limiting kernels: what the chapter ``book/generalisation.md`` runs.
+
+Kernel regression with the NTK Theta_infinity and the NNGP Sigma (Section 5: the t -> infinity limit of
+the least-squares flow) on disjoint training and test digits of the shipped MNIST test set:
+:func:`learning_curve` (test accuracy against the number N of training digits, one Cholesky factor
+for every N), :func:`depth_scan` (against the depth), :func:`train_networks` (finite networks of
+growing width against the kernel flow at the same time t) and :func:`early_stopping` (the flow along
+t and the ridge rho = 1/t, with clean and with partly random labels). Targets are centred one-hot
+rows, the prediction is the argmax (Lee et al. 2018, 2019).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from .._checks import seeded_generator
+from ..config import scale as current_scale
+from ..datasets import MnistSplit
+from ..flow import gradient_flow
+from ..kernels import limiting_kernels
+from ..mlp import NTKMLP
+from ..regression import accuracy, accuracy_standard_error, kernel_regression, nested_kernel_regression, one_hot_targets
+from ..training import train
+from .finite_width import PowerLaw, power_law_fit
+from .plotting import new_axes
+
+KERNELS = ("NTK", "NNGP")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The chapter's experiments at one scale (see :meth:`for_scale`); ReLU and beta = 0.1 throughout.
+
+    ``n_test`` held-out digits; learning curve at ``depth`` for the training sizes ``sizes``; depth
+    scan over ``depths`` with the training sizes ``scan_sizes`` (the widget's grid; the last is the
+    scan's N); networks of ``net_depth`` weight layers and hidden ``widths`` (``ensemble``
+    initialisations each) on ``n_net`` digits, ``steps`` steps of learning rate ``lr``; early
+    stopping on ``n_stop`` digits with a fraction ``noise`` of random labels.
+    """
+
+    n_test: int
+    sizes: tuple[int, ...]
+    scan_sizes: tuple[int, ...]
+    depths: tuple[int, ...]
+    n_net: int
+    widths: tuple[int, ...]
+    steps: int
+    depth: int = 3
+    net_depth: int = 2
+    ensemble: int = 2
+    n_stop: int = 1000
+    lr: float = 2.0
+    records: int = 6
+    noise: float = 0.4
+    seed: int = 0
+
+    @classmethod
+    def for_scale(cls, scale: str | None = None) -> Settings:
+        """quick (CI), default (a laptop) or paper (a GPU: the default, plus wider networks)."""
+        s = scale or current_scale()
+        if s == "quick":
+            return cls(n_test=500, sizes=(100, 200, 400, 800), scan_sizes=(50, 100, 200, 400), depths=(2, 3, 4, 5),
+                       n_net=200, widths=(16, 64, 256), steps=60, n_stop=800)
+        default = cls(n_test=2000, sizes=(125, 250, 500, 1000, 2000, 4000, 8000),
+                      scan_sizes=(125, 250, 500, 750, 1000, 1500, 2000), depths=(2, 3, 4, 5, 6, 7),
+                      n_net=1000, widths=(16, 64, 256, 1024), steps=200)
+        if s == "paper":
+            return replace(default, widths=(16, 64, 256, 1024, 4096, 16384))
+        return default
+
+    @property
+    def t(self) -> float:
+        """The time t = lr x steps the networks are trained for."""
+        return self.lr * self.steps
+
+
+def kernels(x_train: torch.Tensor, x_test: torch.Tensor, depth: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """{"NTK": (Theta(X, X), Theta(x, X)), "NNGP": (Sigma(X, X), Sigma(x, X))} at ``depth`` (Prop. 1, Thm. 1)."""
+    sigma, theta = limiting_kernels(x_train, depth=depth)
+    sigma_x, theta_x = limiting_kernels(x_test, x_train, depth=depth)
+    return {"NTK": (theta, theta_x), "NNGP": (sigma, sigma_x)}
+
+
+@dataclass
+class Curve:
+    """Predicted classes (S, M) of kernel regression for the training sizes ``sizes`` (S,), per kernel."""
+
+    sizes: tuple[int, ...]
+    labels_test: torch.Tensor
+    predicted: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def hits(self, name: str) -> torch.Tensor:
+        """(S, M) booleans: test digit m classified correctly after training on sizes[s] digits."""
+        return self.predicted[name] == self.labels_test
+
+    def accuracy(self, name: str) -> torch.Tensor:
+        return self.hits(name).to(torch.float64).mean(-1)
+
+
+def learning_curve(split: MnistSplit, ks: dict[str, tuple[torch.Tensor, torch.Tensor]], sizes: tuple[int, ...]) -> Curve:
+    """Kernel regression (no ridge) on the first N training digits for N in ``sizes``, for each kernel.
+
+    ``ks`` from :func:`kernels` on at least max(sizes) training digits; one Cholesky factor per
+    kernel serves every N (:func:`ntk_course.regression.nested_kernel_regression`).
+    """
+    y = one_hot_targets(split.labels_train).to(split.x_train.device)
+    curve = Curve(tuple(sizes), split.labels_test)
+    for name, (k, kx) in ks.items():
+        preds = nested_kernel_regression(k, y[: k.shape[0]], kx, sizes)
+        curve.predicted[name] = torch.stack([p.argmax(-1) for p in preds])
+    return curve
+
+
+def depth_scan(split: MnistSplit, depths: tuple[int, ...], sizes: tuple[int, ...],
+               known: dict[int, dict[str, tuple[torch.Tensor, torch.Tensor]]] | None = None) -> dict[int, Curve]:
+    """:func:`learning_curve` at every depth in ``depths``, with kernels on the first max(sizes) digits.
+
+    ``known`` maps a depth to kernels already computed (on at least max(sizes) training digits);
+    they are sliced instead of computed again.
+    """
+    n, known = max(sizes), known or {}
+    out = {}
+    for d in depths:
+        ks = {name: (k[:n, :n], kx[:, :n]) for name, (k, kx) in known[d].items()} if d in known else None
+        out[d] = learning_curve(split, ks or kernels(split.x_train[:n], split.x_test, d), sizes)
+    return out
+
+
+def power_law_errors(sizes: tuple[int, ...], hits: torch.Tensor, resamples: int = 1000, seed: int = 0
+                     ) -> tuple[PowerLaw, torch.Tensor]:
+    """Fit test error ~ c N^s to a learning curve, and the fits to ``resamples`` bootstrap test sets.
+
+    ``hits`` (S, M) as :meth:`Curve.hits`. Each resample draws M test digits with replacement (the
+    same digits for every N, as the curve shares its test set) and refits; returns the fit and the
+    (resamples, 2) table of (slope, prefactor). The spread covers the sampling of the test digits only,
+    not the choice of the training digits nor a departure from a power law.
+    """
+    h = hits.to(torch.float64).cpu()
+    fit = power_law_fit(sizes, 1 - h.mean(1))
+    g = seeded_generator(seed)
+    draws = torch.randint(0, h.shape[1], (resamples, h.shape[1]), generator=g)
+    err = 1 - h[:, draws].mean(-1)  # (S, resamples)
+    table = [(f.slope, f.prefactor) for f in (power_law_fit(sizes, e) for e in err.T)]
+    return fit, torch.tensor(table, dtype=torch.float64)
+
+
+@dataclass
+class NetworkRun:
+    """Test accuracy of trained networks and of the kernel flow at the recorded times ``t`` (R,).
+
+    ``networks[width]`` is (E, R), one row per initialisation; ``kernel`` (R,) is the flow of the mean
+    (f_0 = 0) at the same times and ``kernel_limit`` its t -> infinity accuracy.
+    """
+
+    t: torch.Tensor
+    networks: dict[int, torch.Tensor]
+    kernel: torch.Tensor
+    kernel_limit: float
+    hits: dict[int, torch.Tensor]  # (E, M) at the last time, per width
+    kernel_hits: torch.Tensor  # (M,) at the last time
+
+
+def train_networks(split: MnistSplit, settings: Settings, device: torch.device | str = "cpu") -> NetworkRun:
+    """Centred NTK-parametrised ReLU networks of each width, trained on the first ``n_net`` digits.
+
+    The network f_theta trains on the shifted targets Y + f_theta0(X) and predicts f_theta(x) - f_theta0(x):
+    exactly the gradient descent of g = f_theta - f_theta0 on Y (same gradients, same cost), whose start
+    is g_0 = 0, the mean over initialisations. Its limit is the kernel flow from f_0 = 0. Networks are
+    drawn on the CPU (seeded) and moved to ``device``, so every device trains the same initialisation.
+    """
+    n, s = settings.n_net, settings
+    x, xt = split.x_train[:n].to(device, torch.float32), split.x_test.to(device, torch.float32)
+    y = one_hot_targets(split.labels_train[:n]).to(device)
+    record = np.unique(np.linspace(0, s.steps, s.records).round().astype(int)).tolist()
+    t = torch.tensor(record, dtype=torch.float64) * s.lr
+    labels = split.labels_test.to(device)
+    networks, hits = {}, {}
+    for width in s.widths:
+        net = NTKMLP([x.shape[1]] + [width] * (s.net_depth - 1) + [10], ensemble=s.ensemble,
+                     generator=seeded_generator(s.seed + width)).to(device)
+        with torch.no_grad():
+            f0, f0_test = net(x), net(xt)
+        rec = train(net, x, y.float() + f0, steps=s.steps, lr=s.lr, record_at=record, x_eval=xt)
+        g = rec.outputs - f0_test  # (R, E, M, 10)
+        networks[width] = accuracy(g, labels).T.cpu()
+        hits[width] = (g[-1].argmax(-1) == labels).cpu()
+    ks = kernels(split.x_train[:n].to(device), split.x_test.to(device), s.net_depth)
+    k, kx = ks["NTK"]
+    flow = gradient_flow(k, y, t.to(device), k_test_train=kx).f_test
+    limit = kernel_regression(k, y, kx)
+    return NetworkRun(t, networks, accuracy(flow, labels).cpu(), accuracy(limit, labels),
+                      hits, (flow[-1].argmax(-1) == labels).cpu())
+
+
+def noisy_labels(labels: torch.Tensor, fraction: float, seed: int = 0) -> torch.Tensor:
+    """``labels`` with a random ``fraction`` of them replaced by uniformly random classes 0..9 (seeded)."""
+    g = seeded_generator(seed)
+    out = labels.clone()
+    flip = (torch.rand(len(labels), generator=g) < fraction).to(labels.device)
+    out[flip] = torch.randint(0, 10, (int(flip.sum()),), generator=g).to(labels.device)
+    return out
+
+
+def early_stopping(k: torch.Tensor, kx: torch.Tensor, labels_train: torch.Tensor, labels_test: torch.Tensor,
+                   t: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Test accuracy of the flow from f_0 = 0 at the times ``t`` ("flow"), which test digits it gets
+    right ("hits", (T, M)), and the accuracy of the ridge rho = 1/t ("ridge"); accuracies are (T,)."""
+    y = one_hot_targets(labels_train).to(k.device)
+    flow = gradient_flow(k, y, t.to(k.device), k_test_train=kx).f_test
+    ridge = [accuracy(kernel_regression(k, y, kx, ridge=1 / float(s)), labels_test) for s in t]
+    return {"flow": accuracy(flow, labels_test).cpu(), "hits": (flow.argmax(-1) == labels_test).cpu(),
+            "ridge": torch.tensor(ridge, dtype=torch.float64)}
+
+
+def check_windows(measured: dict[str, float], expected: dict[str, float], m: int, k: float = 3.0) -> list[str]:
+    """Compare measured accuracies with the values measured before at this scale, within k binomial
+    standard errors sqrt(p (1 - p) / m) on ``m`` test digits; returns the failures (empty: all pass)."""
+    bad = []
+    for key, p in expected.items():
+        window = k * accuracy_standard_error(p, m)
+        if abs(measured[key] - p) > window:
+            bad.append(f"{key}: measured {measured[key]:.4f}, expected {p:.4f} +- {window:.4f}")
+    return bad
+
+
+def plot_learning_curve(curve: Curve, fits: dict[str, PowerLaw], ax=None, extend_to: int = 60_000):
+    """Test error against N on log-log axes, with binomial error bars and the power-law fits extended."""
+    if ax is None:
+        _, ax = new_axes()
+    m = curve.labels_test.shape[0]
+    n_fit = np.geomspace(min(curve.sizes), extend_to, 50)
+    for (name, fit), colour in zip(fits.items(), ("C0", "C1")):
+        err = (1 - curve.accuracy(name)).numpy()
+        ax.errorbar(curve.sizes, err, yerr=np.sqrt(err * (1 - err) / m), fmt="o", color=colour, capsize=3,
+                    label=f"{name} kernel regression")
+        ax.plot(n_fit, fit(torch.tensor(n_fit)).numpy(), "--", color=colour, lw=1.2,
+                label=f"{name}: fit $\\propto N^{{{fit.slope:.2f}}}$, extended")
+    ax.axhline(0.02, color="0.4", lw=1, ls=":", label="2 % error (98 % accuracy)")
+    ax.axvline(extend_to, color="0.4", lw=1, ls="-.", label=f"N = {extend_to:,} (the MNIST training set)")
+    ax.set(xscale="log", yscale="log", xlabel="training digits $N$", ylabel=f"test error on {m:,} digits")
+    ax.legend()
+    return ax
+
+
+def plot_depths(scan: dict[int, Curve], ax=None):
+    """Test accuracy against the depth L at the scan's largest N, with binomial error bars."""
+    if ax is None:
+        _, ax = new_axes()
+    depths = sorted(scan)
+    curve = scan[depths[0]]
+    m = curve.labels_test.shape[0]
+    for name, marker, shift in (("NTK", "o", -0.06), ("NNGP", "s", 0.06)):
+        acc = np.array([scan[d].accuracy(name)[-1].item() for d in depths])
+        ax.errorbar(np.array(depths) + shift, acc, yerr=np.sqrt(acc * (1 - acc) / m), fmt=marker + "-", capsize=3,
+                    label=f"{name} kernel regression")
+    ax.set(xlabel="depth $L$ (weight layers)", ylabel=f"test accuracy on {m:,} digits", xticks=depths,
+           title=f"N = {max(curve.sizes):,} training digits")
+    ax.legend()
+    return ax
+
+
+def plot_widths(run: NetworkRun, settings: Settings, ax=None):
+    """Test accuracy at t = lr x steps against the width: each network, their mean, and the kernel flow."""
+    if ax is None:
+        _, ax = new_axes()
+    widths = sorted(run.networks)
+    final = torch.stack([run.networks[w][:, -1] for w in widths])  # (W, E)
+    for e in range(final.shape[1]):
+        ax.plot(widths, final[:, e], "o", color="C0", alpha=0.45, ms=5, label="one network" if e == 0 else None)
+    ax.plot(widths, final.mean(1), "-", color="C0", label=f"mean of {final.shape[1]} networks")
+    t = run.t[-1].item()
+    ax.axhline(run.kernel[-1].item(), color="C1", ls="--", label=f"kernel flow at the same $t = {t:g}$")
+    ax.axhline(run.kernel_limit, color="C2", ls=":", label="kernel regression ($t = \\infty$)")
+    ax.set(xscale="log", xlabel="width $n$ of the hidden layer", ylabel="test accuracy",
+           title=f"depth {settings.net_depth}, {settings.n_net:,} training digits, lr {settings.lr:g}, {settings.steps} steps")
+    ax.set_xticks(widths, [str(w) for w in widths])
+    ax.legend(loc="lower right")
+    return ax
+
+
+def plot_early_stopping(t: torch.Tensor, results: dict[str, dict[str, torch.Tensor]], ax=None):
+    """Test accuracy of the flow along t (solid) and of the ridge rho = 1/t (dashed), one colour per label set."""
+    if ax is None:
+        _, ax = new_axes()
+    for (label, res), colour in zip(results.items(), ("C0", "C1", "C2")):
+        ax.plot(t, res["flow"], "-", color=colour, label=f"flow at time $t$, {label}")
+        ax.plot(t, res["ridge"], "--", color=colour, lw=1.2, label=f"ridge $\\rho = 1/t$, {label}")
+        best = int(res["flow"].argmax())
+        ax.plot(t[best], res["flow"][best], "*", color=colour, ms=12)
+    ax.set(xscale="log", xlabel="training time $t$ (ridge $1/\\rho$)", ylabel="test accuracy")
+    ax.legend(loc="lower right")
+    return ax
+
+
+def draw_errors(curve: Curve, size: int, images: torch.Tensor, depth: int, shown: int = 12):
+    """The widget's figure: the confusion counts of NTK regression after ``size`` training digits, and
+    the first ``shown`` misclassified test digits (true -> predicted)."""
+    i = curve.sizes.index(size)
+    pred, true = curve.predicted["NTK"][i].cpu(), curve.labels_test.cpu()
+    fig, (left, right) = new_axes(2, width=10, height=4.4, gridspec_kw={"width_ratios": [1, 1.25]})
+    counts = torch.zeros(10, 10, dtype=torch.int64).index_put_((true, pred), torch.ones_like(true), accumulate=True)
+    counts.fill_diagonal_(0)
+    left.imshow(counts.numpy(), cmap="Reds", vmin=0)
+    for (a, b), c in np.ndenumerate(counts.numpy()):
+        if c:
+            left.text(b, a, str(c), ha="center", va="center", fontsize=8, color="white" if c > counts.max() / 2 else "black")
+    left.set(xlabel="predicted digit", ylabel="true digit", xticks=range(10), yticks=range(10))
+    left.grid(False)
+    accs = ", ".join(f"{n} {curve.accuracy(n)[i].item():.1%}" for n in KERNELS)
+    left.set_title(f"errors: {int(counts.sum())} of {len(true):,}\n({accs})", fontsize=11)
+    wrong = (pred != true).nonzero()[:shown, 0]
+    cols = shown // 2
+    tile = np.zeros((2 * 42, cols * 30))  # cells of 30 x 42 pixels: the digit, and room for its caption
+    pix = images.reshape(-1, 28, 28).cpu().numpy()
+    for k, j in enumerate(wrong.tolist()):
+        r, c = divmod(k, cols)
+        tile[r * 42 + 1 : r * 42 + 29, c * 30 + 1 : c * 30 + 29] = pix[j] / pix[j].max()
+        right.text(c * 30 + 15, r * 42 + 30, f"{int(true[j])}$\\to${int(pred[j])}", ha="center", va="top", fontsize=10)
+    right.imshow(tile, cmap="gray_r", extent=(0, cols * 30, 2 * 42, 0))
+    right.set_axis_off()
+    right.set_title(f"misclassified test digits (true $\\to$ predicted)\nNTK, depth {depth}, N = {size:,}", fontsize=11)
+    return fig
