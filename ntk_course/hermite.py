@@ -196,9 +196,10 @@ def min_eigenvalue_on_sphere(
     singular (about -1e-16 to 1e-16 times the largest eigenvalue). ``relative=True`` returns
     lambda_min / lambda_max, the number to compare with round-off. Points are iid uniform on the
     sphere (normalised Gaussians, float64, CPU) drawn with ``seed``; n0 >= 2, since S^0 has only two.
-    The Gram matrix is only as PSD as its entries are accurate: tanh's expectations use a 32-node
-    quadrature (~1e-9), so a true lambda_min / lambda_max below that (many points at small n0, e.g.
-    30 points on the circle) is not resolved; n0 = 5 with 30 points gives ~1e-4 for relu, erf, tanh.
+    The Gram matrix is only as PSD as its entries are accurate: tanh's expectations come from
+    quadrature (~1e-10 relative, :mod:`ntk_course.quadrature`), so a true lambda_min / lambda_max
+    below that (many points at small n0, e.g. 30 points on the circle) is not resolved; n0 = 5 with
+    30 points gives ~1e-4 for relu, erf, tanh.
     """
     n_points = positive_int(n_points, "n_points")
     n0 = positive_int(n0, "n0", 2)

@@ -9,31 +9,41 @@ Names: ``sigma`` / ``sigma_dot`` are the activation and its derivative; the kern
 ``Sigma``, ``Sigma_dot`` and ``Theta`` as in the paper. Depth L counts weight layers.
 
 The recursion is memory-bound, so :func:`limiting_kernels` processes the N x M matrix in cache-sized
-blocks carried through every layer at once; the diagonals (cheap) come first, and when y is x only
-the upper triangle of blocks is computed and mirrored, so the result is exactly symmetric.
+blocks carried through every layer at once; the diagonals (cheap) come first, and when y is x (or
+equal to it) only the upper triangle of blocks is computed and mirrored, so the result is exactly
+symmetric and ``ntk(x, x)`` is ``ntk(x)``. Identical points, wherever they occur (the diagonal, a
+repeated training point, a test point that is a training point), are found by their bytes and keep
+the exact variance Sigma^(l)(x, x) at every layer: their angle is exactly 0, as in exact arithmetic,
+rather than the ~1e-8 that sqrt(q q' - c^2) makes of a rounded Gram entry.
 :func:`layer_kernels` keeps every layer, for the small point sets of the proof of Proposition 2.
-Both run the same layer step, :func:`_layers`.
+Both run the same layer step, :func:`_layers`. Activations without a closed form go through
+:mod:`ntk_course.quadrature`; one QuadratureWarning per call reports an estimated error above its
+tolerance.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ._checks import as_inputs, non_negative, positive_int, same_dimension
 from ._linalg import mirror_upper
 from .activations import Activation, Fn, get_activation
+from .quadrature import warn_if_inaccurate
 
 BLOCK = 256
 Act = str | Activation | Fn
+Pairs = tuple[torch.Tensor, torch.Tensor]
 
 
-def _variances(q: torch.Tensor, depth: int, act: Activation, beta2: float) -> list[torch.Tensor]:
+def _variances(q: torch.Tensor, depth: int, act: Activation, beta2: float, errors: list[float]) -> list[torch.Tensor]:
     """Sigma^(l)(x, x) for l = 1..depth; only these variances enter the off-diagonal recursion."""
     out = [q]
     for _ in range(depth - 1):
-        e_s, _ = act.expectations(q, q, q)
+        e_s, _, err = act.expectations_and_error(q, q, q)
+        errors.append(err)
         q = e_s + beta2
         out.append(q)
     return out
@@ -46,36 +56,106 @@ def _layers(
     act: Activation,
     beta2: float,
     with_theta: bool,
+    same: Pairs | None,
+    errors: list[float],
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]]:
     """Yield (Sigma^(l), Sigma_dot^(l), Theta^(l)) for l = 1..L from Sigma^(1) = ``gram``.
 
     ``qx[l-1]`` and ``qy[l-1]`` are the variances Sigma^(l)(x, x) and Sigma^(l)(y, y) of the rows and
-    columns. Sigma_dot^(1) does not exist (None); Theta is None when ``with_theta`` is False.
+    columns; at the entries ``same`` = (rows, columns) of identical points Sigma^(l) is that variance,
+    at every layer. Sigma_dot^(1) does not exist (None); Theta is None when ``with_theta`` is False.
+    The quadrature's error estimates are appended to ``errors``.
     """
     Sigma = gram
-    Theta = gram.clone() if with_theta else None
+    if same is not None:
+        Sigma[same] = qx[0][same[0]]
+    Theta = Sigma.clone() if with_theta else None
     yield Sigma, None, Theta
     for l in range(1, len(qx)):
-        e_s, Sigma_dot = act.expectations(qx[l - 1][:, None], Sigma, qy[l - 1][None, :])
+        e_s, Sigma_dot, err = act.expectations_and_error(qx[l - 1][:, None], Sigma, qy[l - 1][None, :])
+        errors.append(err)
         Sigma = e_s.add_(beta2)
+        if same is not None:
+            Sigma[same] = qx[l][same[0]]
         if Theta is not None:
             Theta = torch.addcmul(Sigma, Theta, Sigma_dot)
         yield Sigma, Sigma_dot, Theta
 
 
+def _identical(xt: torch.Tensor, yt: torch.Tensor, qx: list[torch.Tensor], qy: list[torch.Tensor],
+               symmetric: bool) -> Pairs | None:
+    """Every (i, j) with x_i = y_j bitwise (-0.0 = 0.0; i != j when y is x); ties their variances.
+
+    Only rows whose Sigma^(1) occurs on both sides are compared, by their bytes: O((N + M) log(N + M))
+    plus O(n_0) per candidate. Each group of identical rows gets the variances of one member at every
+    layer, so that at (i, j) the two variances and the covariance are one number: angle 0 exactly.
+    """
+    vx, vy = qx[0].cpu().numpy(), qy[0].cpu().numpy()
+    if symmetric:
+        values, counts = np.unique(vx, return_counts=True)
+        common = values[counts > 1]
+    else:
+        common = np.intersect1d(vx, vy)
+    if not len(common):
+        return None
+    groups: dict[bytes, tuple[list[int], list[int]]] = {}
+    for side, (t, v) in enumerate([(xt, vx)] if symmetric else [(xt, vx), (yt, vy)]):
+        index = np.flatnonzero(np.isin(v, common))
+        for i, row in zip(index.tolist(), (t[index] + 0.0).cpu().numpy()):
+            groups.setdefault(row.tobytes(), ([], []))[side].append(i)
+    rows: list[int] = []
+    cols: list[int] = []
+    for xs, ys in groups.values():
+        ys = xs if symmetric else ys
+        if not xs or not ys:
+            continue
+        for q, members in ((qx, xs), (qy, ys)):
+            for layer, reference in zip(q, qx):
+                layer[members] = reference[xs[0]].clone()
+        for i in xs:
+            for j in ys:
+                if not (symmetric and i == j):
+                    rows.append(i)
+                    cols.append(j)
+    if not rows:
+        return None
+    return (torch.tensor(rows, dtype=torch.long, device=xt.device),
+            torch.tensor(cols, dtype=torch.long, device=xt.device))
+
+
+def _in_block(same: Pairs | None, rows: slice, cols: slice, diagonal: bool, device: torch.device) -> Pairs | None:
+    """The entries of ``same`` inside the block (rows, cols) in block coordinates, plus the block's
+    diagonal when ``diagonal``."""
+    parts = []
+    if diagonal:
+        k = torch.arange(rows.stop - rows.start, device=device)
+        parts.append((k, k))
+    if same is not None:
+        inside = (same[0] >= rows.start) & (same[0] < rows.stop) & (same[1] >= cols.start) & (same[1] < cols.stop)
+        if bool(inside.any()):
+            parts.append((same[0][inside] - rows.start, same[1][inside] - cols.start))
+    if not parts:
+        return None
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
 def _prepare(x: object, y: object | None, depth: int, activation: Act, beta: float, derivative: Fn | None,
              dtype: torch.dtype, quadrature_points: int):
-    """Validate the arguments (before any work) and compute the variances of every layer."""
+    """Validate the arguments (before any work), compute the variances of every layer and find the
+    identical points. A y equal to x is treated as y = None."""
     depth = positive_int(depth, "depth")
     beta2 = non_negative(beta, "beta") ** 2
     act = get_activation(activation, derivative, quadrature_points)
     xt = as_inputs(x, "x", dtype)
     yt = xt if y is None else as_inputs(y, "y", dtype).to(xt.device)
     same_dimension(xt, yt)
-    n0 = xt.shape[1]
-    qx = _variances((xt * xt).sum(1) / n0 + beta2, depth, act, beta2)
-    qy = qx if y is None else _variances((yt * yt).sum(1) / n0 + beta2, depth, act, beta2)
-    return xt, yt, qx, qy, act, beta2
+    symmetric = yt is xt or (yt.shape == xt.shape and bool(torch.equal(xt, yt)))
+    yt = xt if symmetric else yt
+    errors: list[float] = []
+    qx = _variances((xt * xt).sum(1) / xt.shape[1] + beta2, depth, act, beta2, errors)
+    qy = qx if symmetric else _variances((yt * yt).sum(1) / yt.shape[1] + beta2, depth, act, beta2, errors)
+    same = _identical(xt, yt, qx, qy, symmetric)
+    return xt, yt, qx, qy, act, beta2, symmetric, same, errors
 
 
 def limiting_kernels(
@@ -93,14 +173,16 @@ def limiting_kernels(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Both limiting kernels at once: (Sigma^(depth), Theta_infinity^(depth)), each N x M.
 
-    Proposition 1 and Theorem 1. ``x`` is (N, n_0), ``y`` is (M, n_0) or None for y = x. Computes in
-    ``dtype`` (float64 by default) on the device of ``x`` and returns there. ``derivative`` is
-    sigma_dot for a callable activation (autograd is used when it is missing);
-    ``quadrature_points`` is the node count per dimension for activations without a closed form.
+    Proposition 1 and Theorem 1. ``x`` is (N, n_0), ``y`` is (M, n_0) or None for y = x; integer or
+    boolean arrays are converted to ``dtype`` (float64 by default), in which everything is computed,
+    on the device of ``x``. ``derivative`` is sigma_dot for a callable activation (autograd when it is
+    missing; refused for a named one). ``quadrature_points`` (2 to 360, default 64) sizes the rules of
+    activations without a closed form (:func:`ntk_course.quadrature.expectations_and_error`); a
+    QuadratureWarning says when their estimated error exceeds ``quadrature.TOLERANCE``.
     """
     block = positive_int(block, "block")
-    xt, yt, qx, qy, act, beta2 = _prepare(x, y, depth, activation, beta, derivative, dtype, quadrature_points)
-    symmetric = y is None
+    xt, yt, qx, qy, act, beta2, symmetric, same, errors = _prepare(
+        x, y, depth, activation, beta, derivative, dtype, quadrature_points)
     n, m = xt.shape[0], yt.shape[0]
     Sigma = torch.empty(n, m, dtype=dtype, device=xt.device)
     Theta = torch.empty(n, m, dtype=dtype, device=xt.device) if with_theta else None
@@ -110,11 +192,11 @@ def limiting_kernels(
         for j in range(i if symmetric else 0, m, block):
             cj = slice(j, min(j + block, m))
             gram = torch.addmm(torch.full((1, 1), beta2, dtype=dtype, device=xt.device), xs[ri], yt[cj].T)
-            if symmetric and j == i:
-                # Use the exact variances on the diagonal so that identical points have angle 0.
-                gram.diagonal().copy_(qx[0][ri])
-            *_, (s, _, t) = _layers(gram, [q[ri] for q in qx], [q[cj] for q in qy], act, beta2, with_theta)
-            if symmetric and j == i:
+            diagonal = symmetric and j == i
+            pairs = _in_block(same, ri, cj, diagonal, xt.device)
+            *_, (s, _, t) = _layers(gram, [q[ri] for q in qx], [q[cj] for q in qy], act, beta2, with_theta,
+                                    pairs, errors)
+            if diagonal:
                 # A diagonal block is symmetric only up to the Gram product's round-off: mirror it.
                 s = mirror_upper(s)
                 t = None if t is None else mirror_upper(t)
@@ -128,6 +210,7 @@ def limiting_kernels(
                 Sigma[cj, ri] = s.T
                 if Theta is not None:
                     Theta[cj, ri] = t.T
+    warn_if_inaccurate(max(errors, default=0.0), act.name, dtype)
     return Sigma, Theta
 
 
@@ -158,20 +241,23 @@ def layer_kernels(
 
     The recursions of Proposition 1 and Theorem 1 kept layer by layer, as the proof of Proposition 2
     (App. A.4) looks at them: step 1 is Theta^(l+1) = Sigma_dot^(l+1) Theta^(l) + Sigma^(l+1), a Schur
-    product plus a kernel; step 2 climbs the layers of Sigma. The same layer step as
+    product plus a kernel; step 2 climbs the layers of Sigma. The same layer step and options as
     :func:`limiting_kernels`, on the whole N x N matrix at once (meant for small N); every matrix is
     mirrored from its upper triangle, so it is exactly symmetric.
     """
-    xt, _, qx, _, act, beta2 = _prepare(x, None, depth, activation, beta, derivative, dtype, quadrature_points)
+    xt, _, qx, _, act, beta2, _, same, errors = _prepare(
+        x, None, depth, activation, beta, derivative, dtype, quadrature_points)
     gram = torch.addmm(torch.full((1, 1), beta2, dtype=dtype, device=xt.device), xt / xt.shape[1], xt.T)
-    gram.diagonal().copy_(qx[0])
+    n = xt.shape[0]
+    pairs = _in_block(same, slice(0, n), slice(0, n), True, xt.device)
     out = LayerKernels([], [], [])
-    for s, d, t in _layers(gram, qx, qx, act, beta2, True):
+    for s, d, t in _layers(gram, qx, qx, act, beta2, True, pairs, errors):
         out.Sigma.append(mirror_upper(s))
         out.Sigma_dot.append(None if d is None else mirror_upper(d))
         out.Theta.append(mirror_upper(t))
         _check_finite(out.Sigma[-1], "Sigma")
         _check_finite(out.Theta[-1], "Theta")
+    warn_if_inaccurate(max(errors, default=0.0), act.name, dtype)
     return out
 
 
@@ -200,8 +286,8 @@ def ntk(x: object, y: object | None = None, *, depth: int, activation: Act = "re
     """Theta_infinity^(depth)(x, y): the limiting neural tangent kernel of Theorem 1.
 
     Theta^(1) = Sigma^(1) and Theta^(l+1) = Theta^(l) Sigma_dot^(l+1) + Sigma^(l+1). Returns N x M
-    in float64 by default (options as :func:`limiting_kernels`). The full NTK of an n_L-output
-    network is this kernel times Id_{n_L}.
+    in float64 by default (options as :func:`limiting_kernels`; integer inputs are converted). The
+    full NTK of an n_L-output network is this kernel times Id_{n_L}.
     """
     _, Theta = limiting_kernels(x, y, depth=depth, activation=activation, beta=beta, **options)  # type: ignore[arg-type]
     assert Theta is not None

@@ -145,7 +145,7 @@ def test_sigma2_power_series_reproduces_nngp(name, n0, beta):
     x = sphere_points(8, n0, seed=n0)
     b = sigma2_power_series(name, n0=n0, beta=beta)
     # tanh: 96 nodes per dimension make the reference exact to 2e-13 in the worst case here
-    # (n0 = 2, beta = 0.5; 64 nodes: 1e-10, the default 32: ~1e-6).
+    # (n0 = 2, beta = 0.5; the default 64: 6e-12; 32: 6e-6, with a QuadratureWarning).
     reference = nngp(x, depth=2, activation=get_activation(name, quadrature_points=96), beta=beta)
     np.testing.assert_allclose(Polynomial(b)((x @ x.T).numpy()), reference.numpy(), rtol=0, atol=1e-12)
 
@@ -197,8 +197,8 @@ def test_schoenberg_rejects_bad_input_and_negative_coefficients():
 @pytest.mark.parametrize("name", ["relu", "erf", "tanh"])
 @pytest.mark.parametrize("depth", [2, 3])
 def test_min_eigenvalue_positive_for_non_polynomial(name, depth):
-    # Observed >= 1.3e-4 relative for 30 points on S^4; round-off is 1e-16 and the 32-node
-    # quadrature of tanh's expectations 1e-9, so 1e-6 is a clear margin on both sides.
+    # Observed >= 1.3e-4 relative for 30 points on S^4; round-off is 1e-16 and the
+    # quadrature of tanh's expectations 1e-10, so 1e-6 is a clear margin on both sides.
     assert min_eigenvalue_on_sphere(30, 5, depth=depth, activation=name, relative=True) > 1e-6
 
 
