@@ -84,16 +84,19 @@ class Figure2Settings:
 
     @classmethod
     def for_scale(cls, scale: str | None = None) -> Figure2Settings:
-        """Settings for a scale: ``quick`` (seconds on 2 CPU cores: widths 50 and 200, 300 steps),
-        ``default`` (a laptop: widths 50 and 1,000, 1,000 steps) or ``paper`` (Section 6.2 exactly).
-        ``None`` reads ``NTK_COURSE_SCALE``."""
+        """Settings for a scale: ``quick`` (seconds on 2 CPU cores: widths 50 and 200, 20 networks each,
+        150 steps of lr 2), ``default`` (a laptop: widths 50 and 500, 20 networks each, 500 steps of lr 2)
+        or ``paper`` (Section 6.2 exactly: widths 50 and 1,000, 10 networks each, 1,000 steps of lr 1).
+        The smaller scales train twice the paper's number of networks, which gives the chi-square test
+        of :func:`gaussian_check` its power, and reach t = 300 or the paper's t = 1000 in fewer steps
+        (lr 2 is far below 2 / lambda_max(Theta_XX / N) = 15). ``None`` reads ``NTK_COURSE_SCALE``."""
         name = current_scale() if scale is None else scale
         if name not in SCALES:
             raise ValueError(f"unknown scale {name!r}; expected one of {SCALES}")
         if name == "quick":
-            return cls(widths=(50, 200), steps=300, n_circle=120)
+            return cls(widths=(50, 200), n_init=20, steps=150, lr=2.0, n_circle=120)
         if name == "default":
-            return cls(n_circle=160)
+            return cls(widths=(50, 500), n_init=20, steps=500, lr=2.0, n_circle=160)
         return cls()
 
 
@@ -157,13 +160,9 @@ class Figure2Result:
         }
 
 
-def run(settings: Figure2Settings, *, device: torch.device | str | None = None, progress: bool = False) -> Figure2Result:
-    """Compute Figure 2: the analytic limiting Gaussian and one trained ensemble per width.
-
-    The kernels are the analytic Sigma^(depth) (NNGP) and Theta^(depth) (NTK) in float64; the
-    networks train in float32 on ``device`` (CUDA when present), all ``n_init`` initialisations of a
-    width in one batched ensemble, and are evaluated on the circle once, at the end.
-    """
+def limit(settings: Figure2Settings, *, device: torch.device | str | None = None) -> Figure2Result:
+    """The analytic half of Figure 2: the limiting Gaussian at t -> infinity and at t = lr x steps,
+    from Sigma^(depth) (NNGP) and Theta^(depth) (NTK) in float64; no network is trained."""
     if not isinstance(settings, Figure2Settings):
         raise ValueError(f"settings must be a Figure2Settings; got {type(settings).__name__}")
     s = settings
@@ -176,7 +175,7 @@ def run(settings: Figure2Settings, *, device: torch.device | str | None = None, 
     common = dict(theta_test_train=th_x, sigma_test_train=sig_x, sigma_test=sig_xx)
     mean, cov = gaussian_limit(th, sig, y[:, 0], **common)
     mean_t, cov_t = gaussian_limit(th, sig, y[:, 0], t=[s.time], **common)
-    result = Figure2Result(
+    return Figure2Result(
         settings=s,
         gamma=gamma.cpu(),
         gamma_train=torch.atan2(x[:, 1], x[:, 0]).cpu(),
@@ -190,6 +189,18 @@ def run(settings: Figure2Settings, *, device: torch.device | str | None = None, 
         eigenvalues=(torch.linalg.eigvalsh(th).flip(0) / s.n_train).cpu(),
         device=str(dev),
     )
+
+
+def run(settings: Figure2Settings, *, device: torch.device | str | None = None, progress: bool = False) -> Figure2Result:
+    """Compute Figure 2: the analytic limiting Gaussian (:func:`limit`) and one trained ensemble per width.
+
+    The networks train in float32 on ``device`` (CUDA when present), all ``n_init`` initialisations
+    of a width in one batched ensemble, and are evaluated on the circle once, at the end.
+    """
+    result = limit(settings, device=device)
+    s, dev = settings, torch.device(result.device)
+    x, y = circle_training_set(s.n_train, device=dev)
+    xe, _ = circle_points(s.n_circle, device=dev)
     x32, xe32, y32 = x.float(), xe.float(), y.float()
     for k, n in enumerate(s.widths):
         begin = time.perf_counter()
@@ -202,7 +213,7 @@ def run(settings: Figure2Settings, *, device: torch.device | str | None = None, 
     return result
 
 
-def gaussian_check(result: Figure2Result, width: int, *, n_directions: int = 4, level: float = 0.999) -> dict[str, float]:
+def gaussian_check(result: Figure2Result, width: int, *, n_directions: int = 8, level: float = 0.999) -> dict[str, float]:
     """Test the trained networks of one width against the limiting Gaussian N(mean, covariance).
 
     Project each network's deviation f_i - mean on the top ``n_directions`` eigenvectors v_j of the
@@ -211,8 +222,10 @@ def gaussian_check(result: Figure2Result, width: int, *, n_directions: int = 4, 
     Q = sum z_ij^2 follows a chi-square law with n_init x n_directions degrees of freedom: a single
     number that is too large when the mean or the spread is off, too small when the networks agree
     more than the limit says. Returns Q / dof, the central ``level`` interval of that ratio, the
-    fraction of the limit's variance the directions carry, and the standardised mean deviation
-    max_j |mean_i z_ij| sqrt(n_init) (N(0, 1) entries under the limit).
+    fraction of the limit's variance the directions carry, the standardised mean deviation
+    max_j |mean_i z_ij| sqrt(n_init) (N(0, 1) entries under the limit), and the test's power against
+    a spread 35 % too large or too small (:func:`chi2_power`). The 8 default directions carry 97 % of
+    the variance of Figure 2's limit (the top 4, 89 %).
     """
     if width not in result.outputs:
         raise ValueError(f"width {width} was not trained; expected one of {sorted(result.outputs)}")
@@ -237,24 +250,62 @@ def gaussian_check(result: Figure2Result, width: int, *, n_directions: int = 4, 
         "high": float(hi),
         "variance_share": float(mu.sum() / result.covariance.trace()),
         "mean_z": float(z.mean(0).abs().max()) * math.sqrt(z.shape[0]),
+        "power_wide": chi2_power(dof, 1.35, level),
+        "power_narrow": chi2_power(dof, 0.65, level),
     }
 
 
-def plot(result: Figure2Result, ax: plt.Axes | None = None, *, band: str = "infinity") -> plt.Axes:
-    """Figure 2: f(cos gamma, sin gamma) of every trained network (thin curves, one colour per width),
-    the limit's 50th percentile (solid) and 10th/90th percentiles (dashed), the training points.
+def chi2_power(dof: int, sd_factor: float, level: float = 0.999) -> float:
+    """The probability that the test of :func:`gaussian_check` rejects when the spread is off by ``sd_factor``.
+
+    If every z_ij has standard deviation ``sd_factor`` instead of 1 (the networks spread
+    ``sd_factor`` times as much as the limit says, in every direction), Q / sd_factor^2 follows the
+    chi-square law with ``dof`` degrees of freedom, and the test, which accepts Q / dof in the central
+    ``level`` interval of chi2(dof) / dof, rejects with probability
+    P(chi2 > q_hi / sd_factor^2) + P(chi2 < q_lo / sd_factor^2). At ``sd_factor`` = 1 this is 1 - level.
+    """
+    dof = positive_int(dof, "dof")
+    factor = non_negative(sd_factor, "sd_factor")
+    if factor == 0:
+        raise ValueError("sd_factor must be > 0; got 0")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie strictly between 0 and 1; got {level}")
+    lo, hi = chi2.ppf([(1 - level) / 2, (1 + level) / 2], dof)
+    return float(chi2.sf(hi / factor**2, dof) + chi2.cdf(lo / factor**2, dof))
+
+
+def from_json(data: dict) -> Figure2Result:
+    """A :class:`Figure2Result` from what :meth:`Figure2Result.to_json_dict` wrote (``results.json`` of
+    ``python -m ntk_course.reproduce``): the trained networks' functions as stored, and the limit
+    recomputed from the analytic kernels for the stored settings (no network is trained)."""
+    if not isinstance(data, dict) or data.get("figure") != 2 or "widths" not in data:
+        raise ValueError("data must be the Figure 2 entry of results.json (a dict with figure = 2 and widths)")
+    settings = Figure2Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["settings"].items()})
+    result = limit(settings, device="cpu")
+    for n, entry in data["widths"].items():
+        result.outputs[int(n)] = torch.tensor(entry["outputs"], dtype=torch.float64)
+        result.loss[int(n)] = torch.tensor(entry["final_loss"], dtype=torch.float64)
+        result.seconds[int(n)] = float(entry["seconds"])
+    return result
+
+
+def plot(result: Figure2Result, ax: plt.Axes | None = None, *, band: str = "infinity", max_curves: int = 10) -> plt.Axes:
+    """Figure 2: f(cos gamma, sin gamma) of the first ``max_curves`` trained networks of each width (thin
+    curves, one colour per width; the paper drew 10), the limit's 50th percentile (solid) and
+    10th/90th percentiles (dashed), the training points.
 
     ``band="infinity"`` draws the t -> infinity Gaussian (the paper's), ``"t"`` the one at t = lr x steps.
     """
     if band not in ("infinity", "t"):
         raise ValueError(f"band must be 'infinity' or 't'; got {band!r}")
+    max_curves = positive_int(max_curves, "max_curves")
     if ax is None:
         _, ax = new_axes()
     g = result.gamma.numpy()
     colors = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf"]
     for k, n in enumerate(sorted(result.outputs)):
         c = colors[k % len(colors)]
-        for i, f in enumerate(result.outputs[n]):
+        for i, f in enumerate(result.outputs[n][:max_curves]):
             ax.plot(g, f.numpy(), color=c, lw=0.8, alpha=0.75, label=f"$n = {n:,}$" if i == 0 else None)
     pct = (result.band if band == "infinity" else result.band_t).numpy()
     when = r"t \to \infty" if band == "infinity" else f"t = {result.settings.time:g}"
@@ -269,4 +320,5 @@ def plot(result: Figure2Result, ax: plt.Axes | None = None, *, band: str = "infi
     return ax
 
 
-__all__ = ["QUANTILES", "Figure2Result", "Figure2Settings", "gaussian_check", "plot", "run"]
+__all__ = ["QUANTILES", "Figure2Result", "Figure2Settings", "chi2_power", "from_json", "gaussian_check", "limit", "plot",
+           "run"]

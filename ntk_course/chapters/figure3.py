@@ -36,6 +36,7 @@ from ..kernels import ntk
 from ..mlp import NTKMLP
 from ..spectral import decompose_along, kernel_pca
 from ..training import train
+from .finite_width import PowerLaw, bootstrap_slope
 from .plotting import new_axes
 
 #: Eigenvalues of Pi reported in Section 6.3 (n = 10,000 network, power iteration, 512 digits).
@@ -93,16 +94,18 @@ class Figure3Settings:
 
     @classmethod
     def for_scale(cls, scale: str | None = None) -> Figure3Settings:
-        """Settings for a scale: ``quick`` (seconds on 2 CPU cores: 64 digits, widths 20 and 200, 400
-        steps of lr 10, so t still reaches 4,000), ``default`` (a laptop: 256 digits, widths 100 and 1,000,
-        800 steps of lr 5) or ``paper`` (Section 6.3 exactly). ``None`` reads ``NTK_COURSE_SCALE``."""
+        """Settings for a scale: ``quick`` (seconds on 2 CPU cores: 64 digits, widths 20 and 200),
+        ``default`` (a laptop: 128 digits, widths 100 and 1,000), both with four runs per width (so
+        that the spread of the runs gives the sampling error of the width exponent) and 400 steps of
+        lr 10, so t still reaches 4,000; or ``paper`` (Section 6.3 exactly). ``None`` reads
+        ``NTK_COURSE_SCALE``."""
         name = current_scale() if scale is None else scale
         if name not in SCALES:
             raise ValueError(f"unknown scale {name!r}; expected one of {SCALES}")
         if name == "quick":
-            return cls(n_digits=64, widths=(20, 200), steps=400, lr=10.0, record_every=10)
+            return cls(n_digits=64, widths=(20, 200), n_runs=4, steps=400, lr=10.0, record_every=10)
         if name == "default":
-            return cls(n_digits=256, widths=(100, 1000), steps=800, lr=5.0, record_every=10)
+            return cls(n_digits=128, widths=(100, 1000), n_runs=4, steps=400, lr=10.0, record_every=5)
         return cls()
 
 
@@ -361,6 +364,20 @@ def plot_convergence(result: Figure3Result, ax: plt.Axes | None = None) -> plt.A
     return ax
 
 
+def deviation_slope(result: Figure3Result) -> PowerLaw:
+    """The width exponent s of max_t ||h_t||_{p_in} ~ c n^s, fitted to each width's mean over runs, with
+    the bootstrap standard error of s from the spread of the runs (at least 2 per width).
+
+    The fluctuations of a width-n network around the limit are O(n^{-1/2}) (Theorems 1 and 2), so
+    s = -1/2 is the prediction.
+    """
+    widths = sorted(result.h_norm)
+    if len(widths) < 2 or result.settings.n_runs < 2:
+        raise ValueError(f"need at least two widths and two runs per width; got widths {widths}, "
+                         f"{result.settings.n_runs} runs")
+    return bootstrap_slope(widths, torch.stack([result.h_norm[n].max(1).values for n in widths]))
+
+
 def straight_line_gap(result: Figure3Result) -> np.ndarray:
     """Per width (sorted), the max over runs and times of ||g_t|| - limit, relative to the amplitude."""
     lim = result.limit()
@@ -372,6 +389,7 @@ __all__ = [
     "DigitsPCA",
     "Figure3Result",
     "Figure3Settings",
+    "deviation_slope",
     "digits_pca",
     "plot_components",
     "plot_convergence",

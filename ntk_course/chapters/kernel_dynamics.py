@@ -1,0 +1,187 @@
+"""How the empirical NTK moves during training: kernel velocity and kernel-target alignment.
+
+Fort et al. (2020) follow the tangent kernel of networks through training and find that it moves
+fast early on and then settles, and that it turns towards the task. Two numbers measure this on the
+training points:
+
+* the kernel velocity v(t) = ||Theta_{t'} - Theta_t||_F / (||Theta_t||_F (t' - t)) between two
+  consecutive records t < t', the relative rate of change of the kernel per unit of time t = eta x steps
+  (0 for a constant kernel: Theorem 2 in the limit);
+* the kernel-target alignment A(Theta, y) = <Theta_c, y y^T>_F / (||Theta_c||_F ||y||^2) of Cristianini
+  et al. (2002), with Theta_c = H Theta H the kernel centred over the training points (H = I - 11^T/N;
+  the centred alignment of Cortes et al. 2012), which ignores the constant part that dominates a ReLU
+  NTK. It lies in [-1, 1] and is 1 when Theta_c is a multiple of y y^T.
+
+:func:`kernel_dynamics` trains one set of initial networks three ways and records both.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import torch
+
+from .._checks import (
+    as_inputs,
+    finite_array,
+    non_negative,
+    positive_int,
+    seeded_generator,
+)
+from ..empirical import empirical_ntk
+from ..training import train
+from .feature_learning import network
+from .parametrisation import max_stable_learning_rate
+from .plotting import new_axes
+
+
+def _kernels(kernels: object) -> torch.Tensor:
+    k = finite_array(kernels, "kernels", ndims=(3, 4))
+    if k.shape[-1] != k.shape[-2]:
+        raise ValueError(f"kernels must be square Gram matrices (R, [E,] N, N); got shape {tuple(k.shape)}")
+    if bool((k.flatten(-2).norm(dim=-1) == 0).any()):
+        raise ValueError("a kernel is zero, so its relative change and its alignment are undefined")
+    return k
+
+
+def kernel_velocity(kernels: object, t: object) -> torch.Tensor:
+    """||K_{r+1} - K_r||_F / (||K_r||_F (t_{r+1} - t_r)) for kernels (R, [E,] N, N) recorded at times t (R,).
+
+    Returns (R - 1, [E]) float64; the times must increase strictly.
+    """
+    k = _kernels(kernels)
+    tt = finite_array(t, "t", ndims=(1,), rows=k.shape[0], match="the kernels' first axis")
+    dt = tt.diff()
+    if k.shape[0] < 2 or bool((dt <= 0).any()):
+        raise ValueError(f"t must hold at least two strictly increasing times; got {tt.tolist()[:6]}")
+    change = (k[1:] - k[:-1]).flatten(-2).norm(dim=-1) / k[:-1].flatten(-2).norm(dim=-1)
+    return change / dt.reshape(-1, *([1] * (change.ndim - 1)))
+
+
+def kernel_alignment(kernels: object, y: object) -> torch.Tensor:
+    """Centred kernel-target alignment <H K H, y y^T>_F / (||H K H||_F ||y||^2) of each kernel (..., N, N).
+
+    Cristianini et al. (2002), centred as in Cortes et al. (2012); ``y`` (N,) the targets, not all
+    equal. Returns (...) float64.
+    """
+    k = finite_array(kernels, "kernels", ndims=None)
+    if k.ndim < 2 or k.shape[-1] != k.shape[-2]:
+        raise ValueError(f"kernels must be square Gram matrices (..., N, N); got shape {tuple(k.shape)}")
+    n = k.shape[-1]
+    yt = finite_array(y, "y", ndims=(1, 2), rows=n, match="the kernels' size").reshape(n)
+    yc = yt - yt.mean()
+    if float(yc.norm()) == 0:
+        raise ValueError("y must not be constant: a constant target has no centred alignment")
+    h = torch.eye(n, dtype=k.dtype) - 1.0 / n
+    kc = h @ k @ h
+    norm = kc.flatten(-2).norm(dim=-1)
+    if bool((norm == 0).any()):
+        raise ValueError("a centred kernel is zero (a constant kernel), so its alignment is undefined")
+    return torch.einsum("i,...ij,j->...", yc, kc, yc) / (norm * yc.square().sum())
+
+
+@dataclass
+class KernelRun:
+    """One way of training: ``t`` (R,) the recorded times t = eta x steps, ``velocity`` (R - 1, E) between
+    consecutive records, ``alignment`` (R, E), ``loss`` (R, E), ``drift`` (E,) ||Theta_T - Theta_0|| / ||Theta_0||,
+    ``eta`` the time step and ``lr`` the learning rate of gradient descent."""
+
+    t: torch.Tensor
+    velocity: torch.Tensor
+    alignment: torch.Tensor
+    loss: torch.Tensor
+    drift: torch.Tensor
+    eta: float
+    lr: float
+
+
+@dataclass
+class KernelDynamics:
+    """``runs[name]`` for each run; ``lr_max`` = 2 / lambda_max(Theta_0 / N), averaged over the members."""
+
+    runs: dict[str, KernelRun]
+    lr_max: float
+
+
+def _record_steps(steps: int, dense: int) -> list[int]:
+    return sorted(set(range(min(dense, steps) + 1)) | set(range(dense, steps + 1, 5)) | {steps})
+
+
+def kernel_dynamics(
+    x: object,
+    y: object,
+    *,
+    width: int = 512,
+    depth: int = 3,
+    steps: int = 200,
+    runs: Sequence[tuple[str, str, float]] = (("lazy", "ntk", 0.5), ("large learning rate", "ntk", 2.0),
+                                              ("muP", "mup", 0.5)),
+    ensemble: int = 4,
+    beta: float = 0.1,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+) -> KernelDynamics:
+    """Train the same ``ensemble`` initial draws in each of ``runs`` = (name, parametrisation, factor).
+
+    Every run uses the time step eta = factor x lr_max, lr_max = 2 / lambda_max(Theta_0 / N) of the NTK
+    parametrisation (beyond it the linearised network diverges); muP runs with the learning rate
+    eta x width. All networks are [n_0, width, ..., width, 1] ReLU networks drawn from the same seed
+    (so the NTK and muP networks share their hidden features at initialisation); the empirical NTK on
+    the training points is recorded at every step for the first 30 steps, then every 5.
+    """
+    width = positive_int(width, "width")
+    depth = positive_int(depth, "depth", 2)
+    steps = positive_int(steps, "steps")
+    ensemble = positive_int(ensemble, "ensemble")
+    if not runs:
+        raise ValueError("runs must hold at least one (name, parametrisation, factor)")
+    xt = as_inputs(x, "x").to(device or "cpu").float()
+    yt = finite_array(y, "y", ndims=(1, 2), rows=xt.shape[0], match="x", dtype=torch.float32, device=xt.device)
+    yt = yt.reshape(-1, 1)
+    if yt.shape[0] != xt.shape[0]:
+        raise ValueError(f"y must hold one output per point, shape (N,) or (N, 1); got {tuple(yt.shape)}")
+    widths = [xt.shape[1]] + [width] * (depth - 1) + [1]
+    make = lambda p: network(p, widths, "relu", beta, ensemble=ensemble,
+                             generator=seeded_generator(seed, xt.device), device=xt.device)
+    lr_max = float(max_stable_learning_rate(empirical_ntk(make("ntk")[0], xt).double()).mean())
+    record = _record_steps(steps, 30)
+    out = {}
+    for name, parametrisation, factor in runs:
+        eta = non_negative(factor, f"the factor of run {name!r}") * lr_max
+        model, scale = make(parametrisation)
+        rec = train(model, xt, yt, steps=steps, lr=eta * scale, record_at=record, kernel_points=xt)
+        kernels = rec.kernels.double().cpu()
+        t = rec.t.cpu() / scale
+        out[name] = KernelRun(t, kernel_velocity(kernels, t), kernel_alignment(kernels, yt[:, 0].double().cpu()),
+                              rec.loss.double().cpu(), rec.kernel_drift[-1].double().cpu(), eta, eta * scale)
+    return KernelDynamics(out, lr_max)
+
+
+def plot_kernel_dynamics(result: KernelDynamics, axes: Sequence[plt.Axes] | None = None) -> Sequence[plt.Axes]:
+    """Left: the kernel velocity against t, at the middle of each recorded interval; right: the centred
+    kernel-target alignment against t. One colour per run: the mean over the networks, and each faintly."""
+    if axes is None:
+        _, axes = new_axes(2, width=11, height=4.2)
+    left, right = axes
+    for k, (name, run) in enumerate(result.runs.items()):
+        colour = f"C{k}"
+        mid = (run.t[1:] + run.t[:-1]) / 2
+        shown = name.replace("muP", r"$\mu$P")
+        label = f"{shown} ($\\eta = {run.eta / result.lr_max:g}\\,\\eta_{{\\max}}$)"
+        left.loglog(mid, run.velocity.mean(1), color=colour, label=label)
+        left.loglog(mid, run.velocity, color=colour, alpha=0.2, lw=0.8)
+        right.semilogx(run.t[1:], run.alignment[1:].mean(1), color=colour, label=label)
+        right.semilogx(run.t[1:], run.alignment[1:], color=colour, alpha=0.2, lw=0.8)
+        right.axhline(float(run.alignment[0].mean()), color="0.5", ls=":", lw=1)
+    left.set_xlabel("time $t$")
+    left.set_ylabel(r"kernel velocity $\|\Theta_{t'} - \Theta_t\|_F / (\|\Theta_t\|_F\,(t' - t))$")
+    right.set_xlabel("time $t$")
+    right.set_ylabel(r"centred alignment $A(\Theta_t, y)$")
+    left.legend(fontsize=9)
+    right.legend(fontsize=9)
+    return axes
+
+
+__all__ = ["KernelDynamics", "KernelRun", "kernel_alignment", "kernel_dynamics", "kernel_velocity",
+           "plot_kernel_dynamics"]
