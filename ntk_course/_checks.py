@@ -9,18 +9,24 @@ import math
 import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import torch
+
+
+def as_tensor(x: object) -> torch.Tensor:
+    """``x`` as a tensor without losing precision: Python floats (lists, tuples) become float64
+    through NumPy, where ``torch.as_tensor`` would round them to float32; tensors are unchanged."""
+    if isinstance(x, torch.Tensor):
+        return x
+    return torch.as_tensor(np.asarray(x))
 
 
 def as_inputs(x: object, name: str = "x", dtype: torch.dtype | None = None) -> torch.Tensor:
     """Return ``x`` as a finite 2-d tensor of shape (N, n_0); 1-d input counts as one point."""
-    if isinstance(x, torch.Tensor):
-        t = x
-    else:
-        try:
-            t = torch.as_tensor(x)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"{name} must be an array of shape (N, n_0); got {type(x).__name__}") from err
+    try:
+        t = as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{name} must be an array of shape (N, n_0); got {type(x).__name__}") from err
     _real(t, name)
     if dtype is not None:
         t = t.to(dtype)
@@ -143,7 +149,7 @@ def finite_array(
     ``device`` moves the result there.
     """
     try:
-        t = torch.as_tensor(x)
+        t = as_tensor(x)
     except (TypeError, ValueError, RuntimeError) as err:
         raise ValueError(f"{name} must be a numeric array; got {type(x).__name__}") from err
     _real(t, name)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ntk_course.chapters import finite_width as fw
+from ntk_course.chapters.rates import bootstrap_slope
 from ntk_course.datasets import gaussian_inputs, product_target
 
 WIDTHS = (32, 64, 128, 256, 512)
@@ -22,7 +23,7 @@ def test_bootstrap_standard_error_matches_the_delta_method() -> None:
     """For lognormal noise the log of a mean of E draws has variance ~ (exp(tau^2) - 1) / E, so the
     least-squares slope has standard error sqrt(that / sum (log n - mean)^2)."""
     tau, e = 0.2, 200
-    fit = fw.bootstrap_slope(WIDTHS, _lognormal_power(-0.8, e, tau, seed=3))
+    fit = bootstrap_slope(WIDTHS, _lognormal_power(-0.8, e, tau, seed=3))
     x = torch.tensor(WIDTHS, dtype=torch.float64).log()
     expected = math.sqrt(math.expm1(tau**2) / e / float((x - x.mean()).square().sum()))
     # The bootstrap estimate carries ~3 % sampling error (E = 200 draws per width, 2000 resamples).
@@ -36,7 +37,7 @@ def test_standard_error_windows_cover_the_true_slope() -> None:
     and +- 3 SE almost always."""
     trials, within2, within3 = 300, 0, 0
     for k in range(trials):
-        fit = fw.bootstrap_slope(WIDTHS, _lognormal_power(-1.0, 8, 0.3, seed=100 + k), resamples=400, seed=k)
+        fit = bootstrap_slope(WIDTHS, _lognormal_power(-1.0, 8, 0.3, seed=100 + k), resamples=400, seed=k)
         within2 += abs(fit.slope + 1.0) < 2 * fit.std_error
         within3 += abs(fit.slope + 1.0) < 3 * fit.std_error
     # binomial standard deviation of the coverage over 300 trials is about 0.015
@@ -45,20 +46,20 @@ def test_standard_error_windows_cover_the_true_slope() -> None:
 
 def test_an_exact_power_law_has_no_spread() -> None:
     values = torch.tensor([[3.0 * n**-0.5] * 4 for n in WIDTHS])
-    fit = fw.bootstrap_slope(WIDTHS, values)
+    fit = bootstrap_slope(WIDTHS, values)
     assert fit.slope == pytest.approx(-0.5, abs=1e-12) and fit.std_error < 1e-12
 
 
-@pytest.mark.parametrize("values, match", [(torch.ones(5), "shape"), (torch.ones(5, 1), "E >= 2"),
-                                           (-torch.ones(5, 3), "positive"), (torch.ones(4, 3), "one value per width")])
+@pytest.mark.parametrize("values, match", [(torch.ones(5), "shape"), (torch.ones(5, 1), "at least two draws"),
+                                           (-torch.ones(5, 3), "positive"), (torch.ones(4, 3), "one sample per width")])
 def test_bootstrap_slope_rejects_bad_input(values: torch.Tensor, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        fw.bootstrap_slope(WIDTHS, values)
+        bootstrap_slope(WIDTHS, values)
 
 
 def test_bootstrap_slope_rejects_too_few_resamples() -> None:
     with pytest.raises(ValueError, match="resamples"):
-        fw.bootstrap_slope(WIDTHS, torch.ones(5, 3), resamples=1)
+        bootstrap_slope(WIDTHS, torch.ones(5, 3), resamples=1)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "erf"])

@@ -17,13 +17,13 @@ from ntk_course.chapters.feature_learning import (
     network,
     plot_feature_movement,
 )
-from ntk_course.chapters.finite_width import bootstrap_slope
 from ntk_course.chapters.kernel_dynamics import (
     kernel_alignment,
     kernel_dynamics,
     kernel_velocity,
     plot_kernel_dynamics,
 )
+from ntk_course.chapters.rates import bootstrap_slope
 from ntk_course.datasets import circle_training_set
 from ntk_course.empirical import empirical_ntk
 from ntk_course.mlp import NTKMLP

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from ntk_course.chapters import finite_width as fw
+from ntk_course.chapters.rates import power_law_fit
 from ntk_course.datasets import circle_points, gaussian_inputs, product_target
 from ntk_course.linearized import Linearized
 from ntk_course.mlp import NTKMLP
@@ -19,7 +20,7 @@ def _data(n: int = 12, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch
 
 def test_power_law_fit_recovers_an_exact_power() -> None:
     widths = [16, 64, 256, 1024]
-    fit = fw.power_law_fit(widths, [3.0 * n**-0.7 for n in widths])
+    fit = power_law_fit(widths, [3.0 * n**-0.7 for n in widths])
     assert fit.slope == pytest.approx(-0.7, abs=1e-12) and fit.prefactor == pytest.approx(3.0, rel=1e-10)
     assert float(fit(64)) == pytest.approx(3.0 * 64**-0.7)
 
@@ -30,7 +31,7 @@ def test_power_law_fit_recovers_an_exact_power() -> None:
     ([4, 4], [1.0, 2.0], "not all be equal")])
 def test_power_law_fit_rejects_bad_input(widths: list, values: list, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        fw.power_law_fit(widths, values)
+        power_law_fit(widths, values)
 
 
 def test_fluctuations_shrink_like_inverse_sqrt_width(device: torch.device) -> None:

@@ -200,3 +200,15 @@ def test_hypothesis_examples_are_derandomised_for_the_whole_suite() -> None:
     """tests/conftest.py loads a profile with derandomize=True, so a failing example reproduces."""
     assert settings.default.derandomize is True
     assert settings.default.database is None
+
+
+def test_python_floats_keep_float64_precision() -> None:
+    """Lists of Python floats are float64 numbers: torch.as_tensor alone would round them to float32."""
+    from ntk_course import gradient_flow, ntk
+
+    k = ntk(torch.eye(3, dtype=torch.float64), depth=2)
+    times = [0.9999, 1.0001, 1.0 + 1e-12]
+    result = gradient_flow(k, [1.0, 0.5, -0.25], times)
+    assert result.t.tolist() == times
+    x = [[0.1, 1.0 + 1e-12], [0.3, 0.4]]
+    assert ntk(x, depth=1)[0, 0].item() == (0.1**2 + (1.0 + 1e-12) ** 2) / 2 + 0.01

@@ -98,6 +98,16 @@ def test_min_eigenvalues_on_circle_polynomial_cliff_at_rank_bound():
     assert float(absolute[0]) == pytest.approx(float(torch.linalg.eigvalsh(ntk(circle_points(12)[0], depth=2))[0]))
 
 
+@pytest.mark.parametrize("activation, depth", [("relu", 2), ("erf", 3), ("relu", 4)])
+def test_min_eigenvalues_on_circle_match_the_full_gram_matrix(activation, depth):
+    # The Fourier transform of the first row against eigvalsh of the whole circulant Gram matrix.
+    sizes = list(range(2, 21))
+    fast = min_eigenvalues_on_circle(sizes, depth=depth, activation=activation, beta=0.2)
+    for n, value in zip(sizes, fast):
+        v = torch.linalg.eigvalsh(ntk(circle_points(n)[0], depth=depth, activation=activation, beta=0.2))
+        assert abs(float(value) - float(v[0] / v[-1])) < 1e-12
+
+
 def test_min_eigenvalues_on_circle_bad_input():
     with pytest.raises(ValueError, match="n_points"):
         min_eigenvalues_on_circle([1], depth=2)

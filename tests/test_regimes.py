@@ -9,7 +9,7 @@ import torch
 
 from ntk_course.activations import get_activation
 from ntk_course.chapters.depth import condition_numbers, depth_profiles, gain_activation
-from ntk_course.chapters.finite_width import finite_width_sweep, power_law_fit
+from ntk_course.chapters.finite_width import finite_width_sweep
 from ntk_course.chapters.laziness import Centered, lazy_training
 from ntk_course.chapters.parametrisation import (
     final_costs,
@@ -17,6 +17,7 @@ from ntk_course.chapters.parametrisation import (
     max_stable_learning_rate,
     width_sweep,
 )
+from ntk_course.chapters.rates import power_law_fit
 from ntk_course.datasets import circle_points, circle_training_set
 from ntk_course.empirical import empirical_ntk
 from ntk_course.kernels import layer_kernels, ntk

@@ -15,7 +15,6 @@ ever simulate finite n, so the checks of the course look at how the gaps shrink 
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from ..kernels import ntk
 from ..linearized import Linearized
 from ..mlp import NTKMLP
 from ..training import train
+from .rates import PowerLaw, bootstrap_slope, power_law_fit
 
 
 def _network(width: int, n0: int, n_out: int, depth: int, activation, beta: float, n_init: int,
@@ -48,61 +48,6 @@ def _network(width: int, n0: int, n_out: int, depth: int, activation, beta: floa
     generator = seeded_generator(seed, device)
     return NTKMLP([n0] + [width] * (depth - 1) + [n_out], activation, beta, ensemble=n_init,
                   generator=generator, dtype=dtype, device=device)
-
-
-@dataclass(frozen=True)
-class PowerLaw:
-    """A fit ``value = prefactor * width ** slope`` (least squares on log value against log width);
-    ``std_error``: the sampling standard deviation of ``slope`` (NaN when not estimated)."""
-
-    slope: float
-    prefactor: float
-    std_error: float = math.nan
-
-    def __call__(self, width: object) -> torch.Tensor:
-        return self.prefactor * torch.as_tensor(width, dtype=torch.float64) ** self.slope
-
-
-def power_law_fit(widths: Sequence[int] | torch.Tensor, values: object) -> PowerLaw:
-    """Fit ``values ~ c * widths ** s`` on a log-log scale and return (s, c).
-
-    ``values`` are positive and finite, one per width (at least two distinct widths).
-    """
-    n = torch.as_tensor(widths, dtype=torch.float64).reshape(-1)
-    v = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
-    if n.numel() < 2 or n.numel() != v.numel():
-        raise ValueError(f"need at least two widths and one value per width; got {n.numel()} widths, {v.numel()} values")
-    if not bool(torch.isfinite(v).all()) or bool((v <= 0).any()) or bool((n <= 0).any()):
-        raise ValueError("widths and values must be positive and finite for a log-log fit")
-    if float(n.log().std()) == 0.0:
-        raise ValueError("widths must not all be equal")
-    a = torch.stack([torch.ones_like(n), n.log()], dim=1)
-    coef = torch.linalg.lstsq(a, v.log()[:, None]).solution[:, 0]
-    return PowerLaw(slope=float(coef[1]), prefactor=float(coef[0].exp()))
-
-
-def bootstrap_slope(widths: Sequence[int] | torch.Tensor, values: object, *, resamples: int = 2000,
-                    seed: int = 0) -> PowerLaw:
-    """:func:`power_law_fit` of the means over initialisations of ``values`` (W, E), with the
-    bootstrap standard error of the slope.
-
-    Each width is an independent set of E >= 2 networks, so each resample redraws, width by width,
-    E of its values with replacement and refits the slope; ``std_error`` is the standard deviation
-    of the ``resamples`` slopes (it slightly underestimates the spread when E is small, by about
-    sqrt((E - 1) / E)). For other statistics than the mean, see :mod:`ntk_course.chapters.rates`.
-    """
-    v = torch.as_tensor(values, dtype=torch.float64).cpu()
-    if v.ndim != 2 or v.shape[1] < 2:
-        raise ValueError(f"values must have shape (W, E) with E >= 2 initialisations per width; got {tuple(v.shape)}")
-    fit = power_law_fit(widths, v.mean(-1))
-    resamples = positive_int(resamples, "resamples", minimum=2)
-    g = torch.Generator().manual_seed(positive_int(seed, "seed", minimum=0))
-    picks = torch.randint(v.shape[1], (resamples, *v.shape), generator=g)
-    means = v.expand(resamples, -1, -1).gather(2, picks).mean(-1).log()  # (B, W)
-    x = torch.as_tensor(widths, dtype=torch.float64).log()
-    x = x - x.mean()
-    slopes = (means - means.mean(-1, keepdim=True)) @ x / x.square().sum()
-    return dataclasses.replace(fit, std_error=float(slopes.std()))
 
 
 @dataclass

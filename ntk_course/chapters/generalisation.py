@@ -21,10 +21,16 @@ from ..datasets import MnistSplit
 from ..flow import gradient_flow
 from ..kernels import limiting_kernels
 from ..mlp import NTKMLP
-from ..regression import accuracy, accuracy_standard_error, kernel_regression, nested_kernel_regression, one_hot_targets
+from ..regression import (
+    accuracy,
+    accuracy_standard_error,
+    kernel_regression,
+    nested_kernel_regression,
+    one_hot_targets,
+)
 from ..training import train
-from .finite_width import PowerLaw, power_law_fit
 from .plotting import new_axes
+from .rates import PowerLaw, power_law_fit
 
 KERNELS = ("NTK", "NNGP")
 

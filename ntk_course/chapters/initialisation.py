@@ -2,6 +2,10 @@
 
 * :func:`sample_outputs` draws many independent NTK-parametrised networks (Section 2) and evaluates
   them on a set of inputs, in chunks of ``NTKMLP(..., ensemble=E)`` so that memory stays bounded.
+* :func:`sample_layerwise` draws the same law at a few inputs without forming any weight matrix:
+  given the activations of one layer, the preactivations of the next are exactly Gaussian with the
+  random covariance Sigma-tilde of the proof of Proposition 1, so each layer costs O(n m^2) for m
+  inputs instead of O(n^2).
 * :func:`monte_carlo_covariance` estimates E[f(x) f(x')] from such draws, with standard errors, to
   compare with Sigma^(L) of Proposition 1 (``ntk_course.nngp``).
 * :func:`plot_marginal` and :func:`plot_joint` draw a histogram of f(x) against the N(0, Sigma(x, x))
@@ -16,7 +20,7 @@ import numpy as np
 import torch
 
 from .._checks import as_inputs, finite_array, non_negative, positive_int, widths_list
-from ..activations import Activation, Fn
+from ..activations import Activation, Fn, get_activation
 from ..mlp import NTKMLP
 
 # Parameters held in memory at once while sampling (float32): 2^25 numbers = 128 MiB.
@@ -62,6 +66,48 @@ def sample_outputs(
             nets = NTKMLP(widths, activation, beta, ensemble=size, generator=gen, device=device)
             out.append(nets(xt))
     return torch.cat(out)
+
+
+def sample_layerwise(
+    x: object,
+    *,
+    width: int,
+    depth: int,
+    activation: str | Activation | Fn = "relu",
+    beta: float = 0.1,
+    n_networks: int,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Outputs f_theta(x) of ``n_networks`` independent networks, drawn layer by layer: shape (E, m), float64.
+
+    The networks are those of :func:`sample_outputs` with widths ``[n_0, width, ..., width, 1]``
+    (``depth`` weight layers), evaluated at the m rows of ``x``, but no weight is drawn. Given the
+    activations alpha^(l) (n_l values at each input), the n_{l+1} preactivations of the next layer
+    are iid centred Gaussian vectors over the m inputs with covariance
+
+        Sigma-tilde^(l+1) = alpha^(l)T alpha^(l) / n_l + beta^2,
+
+    exactly, at any width (the conditional Gaussianity in the proof of Proposition 1; alpha^(0) = x,
+    n_0 its dimension). Each layer draws them as z S^T with z ~ N(0, Id) and S the symmetric square
+    root of Sigma-tilde, so a layer costs O(n m^2) instead of the O(n^2) of a weight matrix. Meant for
+    a few inputs m; float64 on the CPU, seeded by ``seed``.
+    """
+    width = positive_int(width, "width")
+    depth = positive_int(depth, "depth")
+    beta2 = non_negative(beta, "beta") ** 2
+    n_networks = positive_int(n_networks, "n_networks")
+    gen = torch.Generator().manual_seed(positive_int(seed, "seed", 0))
+    act = get_activation(activation)
+    xt = as_inputs(x, "x", torch.float64).cpu()
+    alpha = xt.T.expand(n_networks, *xt.T.shape)                      # (E, n_0, m): alpha^(0) = x
+    for layer in range(depth):
+        rows = 1 if layer == depth - 1 else width
+        cov = alpha.mT @ alpha / alpha.shape[1] + beta2                # (E, m, m): Sigma-tilde^(l+1)
+        values, vectors = torch.linalg.eigh(cov)
+        root = vectors * values.clamp(min=0.0).sqrt()[:, None, :]
+        h = torch.randn(n_networks, rows, xt.shape[0], generator=gen, dtype=torch.float64) @ root.mT
+        alpha = act.sigma(h) if rows > 1 else h
+    return alpha[:, 0, :]
 
 
 def monte_carlo_covariance(samples: object) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from .._checks import (
@@ -81,18 +82,22 @@ def min_eigenvalues_on_circle(
 
     One value per n in ``n_points`` (float64, CPU); ``relative=True`` divides by the largest
     eigenvalue, so that round-off sits near 1e-16. Equally spaced points (``circle_points``) make the
-    Gram matrix circulant: its eigenvalues are the Fourier coefficients of gamma -> Theta(x_0, x(gamma))
-    folded onto n frequencies, so a kernel that is a trigonometric polynomial of degree D (a polynomial
-    activation, Remark 5) has exactly 2D + 1 non-zero eigenvalues once n > 2D + 1.
+    Gram matrix circulant, so its eigenvalues are the discrete Fourier transform of its first row:
+    the Fourier coefficients of gamma -> Theta(x_0, x(gamma)) folded onto n frequencies. A kernel that
+    is a trigonometric polynomial of degree D (a polynomial activation, Remark 5) has exactly 2D + 1
+    non-zero eigenvalues once n > 2D + 1. Only the first rows are computed, all in one call of
+    :func:`ntk_course.ntk`: n entries per n instead of n^2.
     """
     sizes = [positive_int(n, "n_points entry", 2) for n in n_points]
     if not sizes:
         raise ValueError("n_points must list at least one number of points")
+    first = circle_points(1)[0]                                  # every circle_points(n) starts at (-1, 0)
+    rows = ntk(first, torch.cat([circle_points(n)[0] for n in sizes]), depth=depth, activation=activation, beta=beta)[0].cpu()
     out = []
-    for n in sizes:
-        x, _ = circle_points(n)
-        values = torch.linalg.eigvalsh(ntk(x, depth=depth, activation=activation, beta=beta))
-        out.append(values[0] / values[-1] if relative else values[0])
+    for row in rows.split(sizes):
+        values = torch.fft.fft(row).real                         # a symmetric circulant: real eigenvalues
+        low, high = values.min(), values.max()
+        out.append(low / high if relative else low)
     return torch.stack(out)
 
 
@@ -104,7 +109,9 @@ def least_squares_cost(k_train: object, y_train: object, t: object, *, f0_train:
     As t -> infinity the cost tends to 1/(2N) ||P_0 (f_0 - y)||^2, P_0 the projection on the null
     space of K: zero for every start exactly when K is positive definite (Section 3).
     """
-    result = gradient_flow(k_train, y_train, t, f0_train=f0_train)
+    # Python numbers are read as float64 here: a list [t0 - h, t0 + h] through float32 would lose h.
+    tt = t if isinstance(t, torch.Tensor) else np.asarray(t, dtype=np.float64)
+    result = gradient_flow(k_train, y_train, tt, f0_train=f0_train)
     y = torch.as_tensor(y_train, dtype=result.f_train.dtype, device=result.f_train.device)
     residual = result.f_train - y
     return 0.5 * residual.pow(2).reshape(residual.shape[0], -1).sum(1) / residual.shape[1]

@@ -1,0 +1,114 @@
+"""Two-sided windows on measured rates: power laws fitted across widths, with their sampling error.
+
+The course checks rates such as the n^(-1/2) fluctuations of the empirical NTK behind Theorem 1,
+or the drift of the kernel during training behind Theorem 2 (Jacot, Gabriel & Hongler 2018), by
+fitting a slope on a log-log scale. A check on such a slope must be two-sided, and its window as
+wide as the sampling error of the experiment: a one-sided bound, or a window picked by eye, would
+also pass a wrong rate.
+
+* :func:`power_law_fit`: value ~ c n^s by least squares on log value against log n;
+* :func:`bootstrap_slope`: the same fit to a statistic of the draws (initialisations) of every
+  width, with the bootstrap standard error of s: the draws of each width are resampled
+  independently, with replacement, and the slope refitted; :meth:`PowerLaw.agrees_with` is the
+  two-sided test and :meth:`PowerLaw.window` the interval it accepts.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from .._checks import hidden_widths, positive_int
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """A fit ``value = prefactor * width ** slope``; ``std_error`` is the sampling standard deviation
+    of ``slope`` (NaN when not estimated, as for :func:`power_law_fit`)."""
+
+    slope: float
+    prefactor: float
+    std_error: float = math.nan
+
+    def __call__(self, width: object) -> torch.Tensor:
+        return self.prefactor * torch.as_tensor(width, dtype=torch.float64) ** self.slope
+
+    def window(self, z: float = 3.0) -> tuple[float, float]:
+        """The interval slope -+ z standard errors."""
+        return self.slope - z * self.std_error, self.slope + z * self.std_error
+
+    def agrees_with(self, expected: float, z: float = 3.0) -> bool:
+        """Whether ``expected`` lies within ``z`` standard errors of the fitted slope (two-sided)."""
+        if math.isnan(self.std_error):
+            raise ValueError("this fit has no standard error; use bootstrap_slope to test a rate")
+        return abs(self.slope - expected) <= z * self.std_error
+
+
+def power_law_fit(widths: Sequence[int] | torch.Tensor, values: object) -> PowerLaw:
+    """Fit ``values ~ c * widths ** s`` on a log-log scale and return (s, c).
+
+    ``values`` are positive and finite, one per width (at least two distinct widths).
+    """
+    n = torch.as_tensor(widths, dtype=torch.float64).reshape(-1)
+    v = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+    if n.numel() < 2 or n.numel() != v.numel():
+        raise ValueError(f"need at least two widths and one value per width; got {n.numel()} widths, {v.numel()} values")
+    if not bool(torch.isfinite(v).all()) or bool((v <= 0).any()) or bool((n <= 0).any()):
+        raise ValueError("widths and values must be positive and finite for a log-log fit")
+    if float(n.log().std()) == 0.0:
+        raise ValueError("widths must not all be equal")
+    a = torch.stack([torch.ones_like(n), n.log()], dim=1)
+    coef = torch.linalg.lstsq(a, v.log()[:, None]).solution[:, 0]
+    return PowerLaw(slope=float(coef[1]), prefactor=float(coef[0].exp()))
+
+
+def mean(sample: np.ndarray) -> float:
+    """The mean over the draws (and over any further axes): the default statistic of :func:`bootstrap_slope`."""
+    return float(np.mean(sample))
+
+
+def spread(sample: np.ndarray) -> float:
+    """The standard deviation over the draws (axis 0, ``ddof=1``), averaged over the remaining entries.
+
+    The statistic of :func:`ntk_course.chapters.finite_width.kernel_fluctuations` (``std``).
+    """
+    return float(np.std(sample, axis=0, ddof=1).mean())
+
+
+def bootstrap_slope(
+    widths: Sequence[int] | torch.Tensor,
+    samples: object,
+    statistic: Callable[[np.ndarray], float] = mean,
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> PowerLaw:
+    """:func:`power_law_fit` of ``statistic(samples[w])`` against ``widths[w]``, with the bootstrap
+    standard error of the slope.
+
+    ``samples[w]`` holds the independent draws (initialisations) of width ``w`` along its first axis,
+    at least two: a (W, E) array, or a sequence of per-width stacks (E_w, ...). Each of the
+    ``resamples`` resamples redraws, width by width, the draws with replacement and refits the slope;
+    ``std_error`` is the standard deviation of the refitted slopes (it slightly underestimates the
+    spread when E is small, by about sqrt((E - 1) / E)). Seeded by ``seed``.
+    """
+    ws = hidden_widths([int(w) for w in torch.as_tensor(widths).reshape(-1).tolist()], distinct=True)
+    stacks = [torch.as_tensor(s).detach().cpu().double().numpy() for s in samples]
+    if len(stacks) != len(ws) or len(ws) < 2:
+        raise ValueError(f"need at least two widths and one sample per width; got {len(ws)} widths, {len(stacks)} samples")
+    for w, s in zip(ws, stacks):
+        if s.ndim < 1 or s.shape[0] < 2:
+            raise ValueError(f"the sample of width {w} needs at least two draws along its first axis; got shape {tuple(s.shape)}")
+        if not np.isfinite(s).all():
+            raise ValueError(f"the sample of width {w} has non-finite entries")
+    resamples = positive_int(resamples, "resamples", minimum=2)
+    rng = np.random.default_rng(positive_int(seed, "seed", minimum=0))
+    fit = power_law_fit(ws, [statistic(s) for s in stacks])
+    x = np.log(ws) - np.log(ws).mean()
+    logs = np.array([[math.log(statistic(s[rng.integers(0, s.shape[0], s.shape[0])])) for s in stacks]
+                     for _ in range(resamples)])  # (B, W)
+    slopes = (logs - logs.mean(1, keepdims=True)) @ x / (x @ x)
+    return replace(fit, std_error=float(slopes.std(ddof=1)))
