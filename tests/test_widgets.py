@@ -13,7 +13,12 @@ import pytest  # noqa: E402
 from ipywidgets import Dropdown, FloatSlider, IntSlider, SelectionSlider  # noqa: E402
 
 from ntk_course.chapters.plotting import new_axes  # noqa: E402
-from ntk_course.chapters.widgets import MAX_FRAMES, FigureWidget, control_grid, precompute  # noqa: E402
+from ntk_course.chapters.widgets import (  # noqa: E402
+    MAX_FRAMES,
+    FigureWidget,
+    control_grid,
+    precompute,
+)
 
 CALLS: list[dict] = []
 
