@@ -2,9 +2,10 @@
 
 The public names below cover the paper: the limiting kernels (Prop. 1, Thm. 1), finite networks
 in the NTK parametrisation and their empirical NTK (Sec. 2, 4), training (Thm. 2), the kernel
-gradient flow and its t -> infinity Gaussian (Sec. 3, 5), kernel PCA (Sec. 5, 6.3), Hermite
-expansions (App. A.4), the random-features model (Sec. 3.1), kernel regression and classification
-(the t -> infinity limit of Sec. 5) and the data of Section 6.
+gradient flow and its t -> infinity Gaussian (Sec. 3, 5), kernel PCA (Sec. 5, 6.3), the kernels'
+eigenvalues on the circle and the sphere (Funk-Hecke), Hermite expansions (App. A.4), the
+random-features model (Sec. 3.1), kernel regression and classification (the t -> infinity limit of
+Sec. 5) and the data of Section 6.
 
 Two subpackages build on the library and are never imported by it: ``ntk_course.chapters`` (what
 the book's chapters run) and ``ntk_course.assignments`` (the assignments and their checks).
@@ -29,6 +30,14 @@ from .flow import (
     gradient_flow,
     kernel_flow,
     percentiles,
+)
+from .harmonics import (
+    aliased_eigenvalues,
+    circle_eigenvalues,
+    circulant_eigenvalues,
+    harmonic_multiplicity,
+    sphere_eigenvalues,
+    sphere_legendre,
 )
 from .hermite import (
     dual_activation,
@@ -59,9 +68,12 @@ __all__ = [
     "accuracy_standard_error",
     "Activation",
     "ACTIVATIONS",
+    "aliased_eigenvalues",
     "by_scale",
+    "circle_eigenvalues",
     "circle_points",
     "circle_training_set",
+    "circulant_eigenvalues",
     "decompose_along",
     "default_device",
     "dual_activation",
@@ -72,6 +84,7 @@ __all__ = [
     "get_activation",
     "gradient_descent",
     "gradient_flow",
+    "harmonic_multiplicity",
     "hermite_coefficients",
     "kernel_flow",
     "kernel_pca",
@@ -97,6 +110,8 @@ __all__ = [
     "RandomFeatures",
     "scale",
     "sigma2_power_series",
+    "sphere_eigenvalues",
+    "sphere_legendre",
     "sphere_points",
     "train",
     "TrainingRecord",

@@ -1,0 +1,363 @@
+"""Spectral bias on the circle: a multi-frequency target learned frequency by frequency (Section 5).
+
+On N equally spaced points of the unit circle the limiting NTK is a circulant matrix, its eigenvectors
+are the Fourier modes cos(k g), sin(k g), and the least-squares flow of Section 5 shrinks the residual's
+k-th Fourier coefficient by exactly exp(-lambda_k t), lambda_k the eigenvalue of K/N for frequency k
+(:func:`ntk_course.harmonics.circulant_eigenvalues`). :func:`run` learns a target made of a few
+frequencies with the exact kernel flow (:func:`ntk_course.flow.gradient_flow`), with gradient descent
+on the limiting kernel (:func:`ntk_course.flow.gradient_descent`, the same steps as the networks) and with
+an ensemble of finite NTK-parametrised networks, and records for every frequency of the target the
+residual's Fourier coefficient projected on its value at t = 0,
+
+    p_k(t) = Re(c_k(t) conj(c_k(0))) / |c_k(0)|^2,     c_k(t) = (2/N) sum_j (f_t(x_j) - y_j) e^{-i k g_j},
+
+which is e^{-lambda_k t} for the flow and (1 - eta lambda_k)^{t/eta} for gradient descent with learning
+rate eta and the limiting kernel. For a network, with D_j = (Theta_j - Theta_infinity)/N its kernel's
+distance from the limit at step j and e_j = r_{j+1} - r_j + eta Theta_j r_j / N the part of the step the
+kernel does not explain (r the residual on the data), projecting one step on frequency k gives exactly
+
+    c_k(j+1) = (1 - eta lambda_k) c_k(j) - eta [D_j r_j]_k + [e_j]_k,
+
+so |p_k - (1 - eta lambda_k)^j| <= B_k(j) = sum_{i<j} |1 - eta lambda_k|^{j-1-i} (eta |[D_i r_i]_k| + |[e_i]_k|) / |c_k(0)|:
+the finite-width error, measured from the network's own kernels (recorded at every step).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import torch
+
+from .._checks import non_negative, positive_int, seeded_generator
+from ..config import SCALES
+from ..config import scale as current_scale
+from ..datasets import circle_points
+from ..flow import gradient_descent, gradient_flow
+from ..harmonics import circulant_eigenvalues, harmonic_multiplicity
+from ..kernels import ntk
+from ..mlp import NTKMLP
+from ..training import train
+from .plotting import new_axes
+
+FIT_DECAY = 3.0  # rates are fitted over lambda_k t <= FIT_DECAY (the coefficient falls to e^-3 ~ 5 %)
+FINE = 8  # evaluation points per training point (the training points are every FINE-th of them)
+
+
+@dataclass(frozen=True)
+class SpectralBiasSettings:
+    """The experiment: target sum_k a_k cos(k (g + phase)) on ``n_points`` equally spaced points of the circle,
+    ReLU networks [2, width, ..., width, 1] of ``depth`` weight layers, ``ensemble`` initialisations,
+    gradient descent with learning rate ``lr`` up to t = ``time`` (every step recorded)."""
+
+    frequencies: tuple[int, ...] = (1, 2, 4)
+    amplitudes: tuple[float, ...] = (1.0, 0.6, 0.4)
+    phase: float = 0.3
+    n_points: int = 32
+    depth: int = 2
+    beta: float = 0.1
+    width: int = 4096
+    ensemble: int = 8
+    lr: float = 2.0
+    time: float = 1000.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        positive_int(self.n_points, "n_points", minimum=4)
+        freqs = tuple(positive_int(k, "each frequency") for k in self.frequencies)
+        if not freqs or len(set(freqs)) != len(freqs) or max(freqs) >= self.n_points / 2:
+            raise ValueError(f"frequencies must be distinct integers in [1, n_points/2); got {self.frequencies}")
+        if len(self.amplitudes) != len(freqs) or not all(non_negative(a, "amplitude") > 0 for a in self.amplitudes):
+            raise ValueError(f"amplitudes must be {len(freqs)} numbers > 0, one per frequency; got {self.amplitudes}")
+        positive_int(self.depth, "depth", minimum=2)
+        non_negative(self.beta, "beta")
+        positive_int(self.width, "width")
+        positive_int(self.ensemble, "ensemble", minimum=2)
+        if non_negative(self.lr, "lr") == 0 or non_negative(self.time, "time") < self.lr:
+            raise ValueError(f"lr must be > 0 and time >= lr; got lr={self.lr}, time={self.time}")
+        positive_int(self.seed, "seed", minimum=0)
+
+    @property
+    def steps(self) -> int:
+        return round(self.time / self.lr)
+
+    @classmethod
+    def for_scale(cls, scale: str | None = None) -> SpectralBiasSettings:
+        """``quick``: width 1024, 4 networks; ``default``: width 4096, 8 networks; ``paper`` (a GPU):
+        width 16384, 16 networks. Always one hidden layer, 32 points and 500 steps of lr 2 (t = 1000)."""
+        name = current_scale() if scale is None else scale
+        if name not in SCALES:
+            raise ValueError(f"unknown scale {name!r}; expected one of {SCALES}")
+        return {"quick": cls(width=1024, ensemble=4), "default": cls(), "paper": cls(width=16384, ensemble=16)}[name]
+
+
+@dataclass
+class SpectralBiasResult:
+    """What :func:`run` computed (CPU float64), at every step: ``t`` (S + 1,). ``eigenvalues`` (N//2 + 1,)
+    the lambda_k of Theta_XX / N per frequency; ``gamma`` (M,) fine angles (the training points are every
+    FINE-th) and ``target`` (M,) the goal on them. For the target's F frequencies: ``flow`` (S + 1, F) the
+    projections p_k of the exact flow, ``limit`` (S + 1, F) those of gradient descent on Theta_infinity,
+    ``network`` (S + 1, E, F) the networks' and ``bound`` (S + 1, E, F) their finite-width bounds B_k, of which
+    ``unexplained`` (S + 1, E, F) is the part due to the e_j (the steps the kernel does not explain).
+    ``flow_fit`` (S + 1, M) the flow started from the networks' mean f_0 and ``network_fit`` (S + 1, E, M)
+    the networks, on the fine angles; ``loss`` (S + 1, E)."""
+
+    settings: SpectralBiasSettings
+    t: torch.Tensor
+    eigenvalues: torch.Tensor
+    gamma: torch.Tensor
+    target: torch.Tensor
+    flow: torch.Tensor
+    limit: torch.Tensor
+    network: torch.Tensor
+    bound: torch.Tensor
+    unexplained: torch.Tensor
+    flow_fit: torch.Tensor
+    network_fit: torch.Tensor
+    loss: torch.Tensor
+
+    @property
+    def lam(self) -> torch.Tensor:
+        """lambda_k for the target's frequencies, (F,)."""
+        return self.eigenvalues[list(self.settings.frequencies)]
+
+    @property
+    def discrete_rate(self) -> torch.Tensor:
+        """-log(1 - eta lambda_k) / eta: the rate of gradient descent with the limiting kernel, (F,)."""
+        return -torch.log1p(-self.settings.lr * self.lam) / self.settings.lr
+
+    def _window(self) -> torch.Tensor:
+        """(S + 1, F): the times of the fits, 0 < t with lambda_k t <= FIT_DECAY."""
+        return (self.t[:, None] * self.lam[None, :] <= FIT_DECAY) & (self.t[:, None] > 0)
+
+    def fitted_rates(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rates r fitted to p_k(t) = e^{-r t} over the window: (flow (F,), limit (F,), networks (E, F))."""
+        w = self._window()
+
+        def fit(p: torch.Tensor) -> torch.Tensor:
+            return torch.stack([_slope(self.t[w[:, f]], p[w[:, f], f]) for f in range(w.shape[1])])
+
+        nets = torch.stack([fit(self.network[:, e]) for e in range(self.network.shape[1])])
+        return fit(self.flow), fit(self.limit), nets
+
+    def rate_windows(self) -> torch.Tensor:
+        """(E, F, 2): the range of fitted rates a p_k within limit +- B_k allows, relative to the discrete rate.
+
+        The fit through the origin is r = sum t^2 (-log p / t) / sum t^2, a weighted mean of -log p(t) / t,
+        so p in [limit - B, limit + B] keeps r between the same means of -log(limit +- B) / t (+inf once
+        limit - B <= 0)."""
+        w = self._window()
+        out = torch.empty(self.network.shape[1], w.shape[1], 2, dtype=torch.float64)
+        for f in range(w.shape[1]):
+            t, lim, b = self.t[w[:, f]], self.limit[w[:, f], f, None], self.bound[w[:, f], :, f]
+            weight = (t * t / (t * t).sum())[:, None]
+            low = (weight * -torch.log(lim + b) / t[:, None]).sum(0)
+            high = (weight * -torch.log((lim - b).clamp_min(0)) / t[:, None]).sum(0)
+            out[:, f] = torch.stack([low, high], -1) / self.discrete_rate[f] - 1
+        return out
+
+
+def _slope(t: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """The rate r of p = e^{-r t} by least squares on log p through the origin (p(0) = 1 by construction)."""
+    if bool((p <= 0).any()):
+        raise ValueError("a projected coefficient changed sign inside the fit window: the mode is not decaying")
+    return -(t * p.log()).sum() / (t * t).sum()
+
+
+def fourier_coefficient(values: torch.Tensor, k: int) -> torch.Tensor:
+    """c_k = (2/N) sum_j f(x_j) e^{-i k g_j} over the last axis (N equally spaced points from g = -pi)."""
+    n = values.shape[-1]
+    return torch.fft.fft(values, dim=-1)[..., k] * (2.0 / n) * (-1) ** k  # g_j = -pi + 2 pi j / N
+
+
+def _projection(residual: torch.Tensor, freqs: tuple[int, ...]) -> torch.Tensor:
+    """p_k(t) for residuals (S + 1, ..., N): (S + 1, ..., F)."""
+    out = []
+    for k in freqs:
+        c = fourier_coefficient(residual, k)
+        out.append((c * c[:1].conj()).real / c[:1].abs() ** 2)
+    return torch.stack(out, -1)
+
+
+def _bound(residual: torch.Tensor, kernels: torch.Tensor, k_inf: torch.Tensor, lam: torch.Tensor,
+           freqs: tuple[int, ...], lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """B_k(j) of the module docstring from the residuals (S + 1, E, N) and the kernels (S + 1, E, N, N),
+    and the part of it that comes from the e_j alone; each (S + 1, E, F)."""
+    n = residual.shape[-1]
+    drift = torch.einsum("senm,sem->sen", kernels / n - k_inf / n, residual)  # D_j r_j
+    unexplained = residual[1:] - residual[:-1] + lr * torch.einsum("senm,sem->sen", kernels[:-1] / n, residual[:-1])
+    total, rest = [], []
+    for k in freqs:
+        scale = fourier_coefficient(residual[0], k).abs()
+        kernel_part = lr * fourier_coefficient(drift[:-1], k).abs() / scale
+        other = fourier_coefficient(unexplained, k).abs() / scale
+        q = abs(1 - lr * float(lam[k]))
+        for terms, out in ((kernel_part + other, total), (other, rest)):
+            b = [torch.zeros_like(terms[0])]
+            for term in terms:
+                b.append(q * b[-1] + term)
+            out.append(torch.stack(b))
+    return torch.stack(total, -1), torch.stack(rest, -1)
+
+
+def target(settings: SpectralBiasSettings, gamma: torch.Tensor) -> torch.Tensor:
+    """f*(g) = sum_k a_k cos(k (g + phase))."""
+    return sum(a * torch.cos(k * (gamma + settings.phase)) for k, a in zip(settings.frequencies, settings.amplitudes))
+
+
+def run(settings: SpectralBiasSettings, device: torch.device | str | None = None) -> SpectralBiasResult:
+    """Learn the target with the exact flow, with gradient descent on Theta_infinity and with trained networks."""
+    s, dev = settings, torch.device(device or "cpu")
+    x_fine, g_fine = circle_points(s.n_points * FINE, device=dev)
+    x = x_fine[::FINE]  # circle_points(n_points): the same angles
+    goal = target(s, g_fine)
+    y = goal[::FINE]
+    k_inf = ntk(x, depth=s.depth, beta=s.beta)
+    lam = circulant_eigenvalues(k_inf).cpu()
+    steps = list(range(s.steps + 1))
+    t = torch.tensor(steps, dtype=torch.float64) * s.lr
+    flow = gradient_flow(k_inf, y, t.to(dev))
+    limit = gradient_descent(k_inf, y, steps, lr=s.lr)
+
+    net = NTKMLP([2] + [s.width] * (s.depth - 1) + [1], beta=s.beta, ensemble=s.ensemble,
+                 generator=seeded_generator(s.seed, dev), device=dev)
+    rec = train(net, x.float(), y[:, None].float(), steps=s.steps, lr=s.lr, x_eval=x_fine.float(), kernel_points=x.float())
+    fits = rec.outputs[..., 0].double()  # (S + 1, E, M)
+    start = fits[0].mean(0)  # the networks' average f_0: the flow drawn next to them starts there
+    drawn = gradient_flow(k_inf, y, t.to(dev), k_test_train=ntk(x_fine, x, depth=s.depth, beta=s.beta),
+                          f0_train=start[::FINE], f0_test=start)
+    fits, y, k_inf = fits.cpu(), y.cpu(), k_inf.cpu()
+    residual = fits[..., ::FINE] - y
+    bound, unexplained = _bound(residual, rec.kernels.double().cpu(), k_inf, lam, s.frequencies, s.lr)
+    return SpectralBiasResult(
+        settings=s, t=t, eigenvalues=lam, gamma=g_fine.cpu(), target=goal.cpu(),
+        flow=_projection(flow.f_train.cpu() - y, s.frequencies), limit=_projection(limit.f_train.cpu() - y, s.frequencies),
+        network=_projection(residual, s.frequencies),
+        bound=bound, unexplained=unexplained,
+        flow_fit=drawn.f_test.cpu(), network_fit=fits, loss=rec.loss.double().cpu(),
+    )
+
+
+def plot_decay(result: SpectralBiasResult, ax: plt.Axes | None = None) -> plt.Axes:
+    """p_k(t) against log t: gradient descent on Theta_infinity (thick) with the band +- max B_k over the
+    networks (shaded), each network (thin) and the exact flow e^{-lambda_k t} (dotted)."""
+    if ax is None:
+        _, ax = new_axes()
+    t = result.t[1:]
+    for f, (k, lam) in enumerate(zip(result.settings.frequencies, result.lam.tolist())):
+        colour, lim, band = f"C{f}", result.limit[1:, f], result.bound[1:, :, f].amax(1)
+        ax.fill_between(t, lim - band, lim + band, color=colour, alpha=0.2, lw=0)
+        ax.plot(t, result.network[1:, :, f], color=colour, lw=0.6, alpha=0.6)
+        ax.plot(t, lim, color=colour, lw=2.5, label=rf"$k = {k}$, $\lambda_{k} = {lam:.4f}$")
+        ax.plot(t, result.flow[1:, f], color="k", ls=":", lw=1)
+    ax.plot([], [], color="grey", lw=0.6, label=f"networks, width {result.settings.width}")
+    ax.plot([], [], color="k", ls=":", lw=1, label=r"flow $e^{-\lambda_k t}$")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.1, 1.05)
+    ax.set_xlabel("time $t$")
+    ax.set_ylabel(r"residual coefficient $p_k(t)$")
+    ax.legend(fontsize=9, loc="lower left")
+    return ax
+
+
+def plot_functions(result: SpectralBiasResult, times: tuple[float, ...], ax: plt.Axes | None = None) -> plt.Axes:
+    """The target and, at a few times, the flow's f_t (solid, from the networks' mean f_0) and the networks' mean (dashed)."""
+    if ax is None:
+        _, ax = new_axes()
+    ax.plot(result.gamma, result.target, "k", lw=2.5, label="target $f^*$")
+    for i, time in enumerate(times):
+        r = int((result.t - time).abs().argmin())
+        ax.plot(result.gamma, result.flow_fit[r], color=f"C{i}", label=f"flow, $t = {result.t[r]:.0f}$")
+        ax.plot(result.gamma, result.network_fit[r].mean(0), color=f"C{i}", ls="--")
+    ax.plot([], [], color="grey", ls="--", label="networks (mean)")
+    ax.set_xlabel(r"angle $\gamma$")
+    ax.set_ylabel(r"$f_t(\cos\gamma, \sin\gamma)$")
+    ax.set_ylim(top=1.5 * float(result.target.max()) + 0.5)
+    ax.legend(fontsize=9, ncols=2, loc="upper left")
+    return ax
+
+
+def plot_spectra(relu: dict, erf: dict, n0_relu: dict, axes) -> None:
+    """Left: ReLU NTK mu_k (log-log) on the circle for each depth in ``relu`` and on S^2 (``n0_relu``),
+    with the slopes k^-2 and k^-3. Right: erf NTK mu_k for odd k (log-linear) for each depth in ``erf``."""
+    left, right = axes
+    for i, (depth, mu) in enumerate(relu.items()):
+        k = torch.arange(1, mu.shape[0])
+        left.loglog(k, mu[1:], color=f"C{i}", label=f"circle, $L = {depth}$")
+        if depth in n0_relu:
+            left.loglog(k, n0_relu[depth][1:], color=f"C{i}", ls="--", label=f"$S^2$, $L = {depth}$")
+    k = torch.arange(10, relu[next(iter(relu))].shape[0], dtype=torch.float64)
+    for power, anchor in ((2, 3e-1), (3, 3e-2)):
+        left.loglog(k, anchor * k**-power, "k:", lw=1.2)
+        left.annotate(f"$k^{{-{power}}}$", (k[-1], anchor * k[-1] ** -power), fontsize=11, ha="left", va="center")
+    left.set_xlabel("frequency / degree $k$")
+    left.set_ylabel(r"$\mu_k$")
+    left.set_title("ReLU NTK")
+    left.legend(fontsize=8, ncols=2)
+    for i, (depth, mu) in enumerate(erf.items()):
+        k = torch.arange(1, mu.shape[0], 2)
+        keep = mu[1::2] > 1e-14 * mu.abs().max()  # below that, round-off
+        right.semilogy(k[keep], mu[1::2][keep], "o-", ms=3, color=f"C{i}", label=f"$L = {depth}$")
+    right.set_xlabel("odd frequency $k$")
+    right.set_ylabel(r"$\mu_k$")
+    right.set_title("erf NTK on the circle")
+    right.legend(fontsize=9)
+
+
+def cluster_means(eigenvalues: torch.Tensor, mu: torch.Tensor, n0: int, degrees: int) -> torch.Tensor:
+    """Means of the first ``degrees`` clusters of the eigenvalues of K/N (descending), cluster k holding
+    N(n0, k) eigenvalues, next to the second-order prediction: (degrees, 3) rows (mean, mu_k (1 + b_k), s_k mu_k),
+    b_k = (1/N) sum_{l != k} N(n0, l) mu_l / (mu_k - mu_l), s_k the same with |mu_k - mu_l| (test_harmonics)."""
+    n = eigenvalues.shape[0]
+    mult = torch.tensor([harmonic_multiplicity(n0, k) for k in range(mu.shape[0])], dtype=torch.float64)
+    ends = torch.cumsum(mult[:degrees], 0).long().tolist()
+    rows = []
+    for k, (start, end) in enumerate(zip([0, *ends[:-1]], ends)):
+        others = torch.arange(mu.shape[0]) != k
+        gap = mu[k] - mu[others]
+        b = (mult[others] * mu[others] / gap).sum() / n
+        s_k = (mult[others] * mu[others] / gap.abs()).sum() / n
+        rows.append(torch.stack([eigenvalues[start:end].mean(), mu[k] * (1 + b), mu[k] * s_k]))
+    return torch.stack(rows)
+
+
+class FilterFigure:
+    """The widget of the chapter: for a depth and a stopping time t, the eigenvalues lambda_k of Theta^(L)/N on
+    the training points against the threshold 1/t (left) and the flow's f_t against the target (right).
+    The kernels of every depth are computed once, here; ``draw`` only solves a 32-point flow."""
+
+    def __init__(self, settings: SpectralBiasSettings, depths: tuple[int, ...]) -> None:
+        self.settings = settings
+        x_fine, self.gamma = circle_points(settings.n_points * FINE)
+        self.x = x_fine[::FINE]
+        self.goal = target(settings, self.gamma)
+        self.kernels = {L: (ntk(self.x, depth=L, beta=settings.beta), ntk(x_fine, self.x, depth=L, beta=settings.beta))
+                        for L in depths}
+
+    def draw(self, depth: int, t: float) -> None:
+        k_train, k_fine = self.kernels[depth]
+        lam = circulant_eigenvalues(k_train)
+        f_t = gradient_flow(k_train, self.goal[::FINE], [t], k_test_train=k_fine).f_test[0]
+        _, (left, right) = new_axes(2, width=10, height=4.2)
+        freqs = torch.arange(lam.shape[0])
+        learned = lam * t > 1
+        left.semilogy(freqs[learned], lam[learned], "o", color="C2", label=r"$\lambda_k t > 1$: learned")
+        left.semilogy(freqs[~learned], lam[~learned], "o", color="C1", label=r"$\lambda_k t < 1$: not yet")
+        left.axhline(1 / t, color="k", ls=":", label="$1/t$")
+        for k in self.settings.frequencies:
+            left.annotate(f"{1 - math.exp(-float(lam[k]) * t):.0%}", (k, float(lam[k])), xytext=(4, 6),
+                          textcoords="offset points", fontsize=9)
+        left.set_xlabel("frequency $k$")
+        left.set_ylabel(r"$\lambda_k$ (eigenvalue of $K/N$)")
+        left.set_title(r"labels: $1 - e^{-\lambda_k t}$ for the target's $k$", fontsize=11)
+        left.xaxis.get_major_locator().set_params(integer=True)
+        left.set_ylim(1e-5, 1)
+        left.legend(fontsize=9, loc="lower left")
+        right.plot(self.gamma, self.goal, "k", lw=2, label="target $f^*$")
+        right.plot(self.gamma, f_t, color="C0", label=f"flow $f_t$, $t = {t:g}$")
+        right.plot(self.gamma[::FINE], self.goal[::FINE], "k.", ms=5, label="training points")
+        right.set_xlabel(r"angle $\gamma$")
+        right.set_ylabel(r"$f_t(\cos\gamma, \sin\gamma)$")
+        right.set_title(f"ReLU NTK, depth $L = {depth}$")
+        right.set_ylim(top=1.5 * float(self.goal.max()) + 0.5)
+        right.legend(fontsize=9, loc="upper left")
