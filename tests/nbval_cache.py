@@ -61,6 +61,7 @@ def load_references() -> dict:
 def prepare(outdir: Path) -> list[Path]:
     """Write the nbval notebooks (see the module docstring) and return their paths."""
     import jupytext
+    import nbformat
 
     refs = load_references()
     compare = refs.get("scale") == _scale()
@@ -76,7 +77,7 @@ def prepare(outdir: Path) -> list[Path]:
             if cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", []):
                 outputs = stored.get(cell_key(cell.source))
                 if outputs is not None:
-                    cell.outputs, cell.execution_count = outputs, 1
+                    cell.outputs, cell.execution_count = [nbformat.from_dict(o) for o in outputs], 1
                 elif compare and not record:
                     missing.append(f"{rel}: {cell.source.strip().splitlines()[0][:70]}")
         path = outdir / (md.relative_to(ROOT / "book").as_posix().replace("/", "_").removesuffix(".md") + ".ipynb")
@@ -155,6 +156,9 @@ class _Collector:
             if refs is not None:
                 tagged = {cell_key(c.source): c.outputs for c in nb.cells
                           if c.cell_type == "code" and CHECK_TAG in c.metadata.get("tags", [])}
+                pictures = [k for k, outs in tagged.items() if any(o.get("output_type") != "stream" for o in outs)]
+                if pictures:  # figures and rich outputs are not numbers to compare: tag a cell that prints
+                    raise RuntimeError(f"{source}: cells tagged {CHECK_TAG} must only print text; cells {pictures} show more")
                 refs["notebooks"][source] = tagged
         if refs is not None:
             refs["notebooks"] = dict(sorted(refs["notebooks"].items()))
