@@ -184,8 +184,8 @@ def test_eigenvalues_on_random_sphere_points_converge_with_multiplicities() -> N
     second-order bias. Writing K/N = U M U^T with U the sampled harmonics / sqrt(N), the first-order shift
     of the cluster mean is the trace of (U^T U - I) over the cluster, zero by the addition theorem
     (sum of Y_j(x)^2 over a degree is N(d, k) at every x); the second order gives a relative shift
-    b_k = (1/N) sum_{l != k} N(d, l) mu_l / (mu_k - mu_l) with fluctuations of the order of
-    s_k = (1/N) sum_{l != k} N(d, l) mu_l / |mu_k - mu_l|. Hence |mean / mu_k - 1 - b_k| <= s_k."""
+    delta_k = (1/N) sum_{l != k} N(d, l) mu_l / (mu_k - mu_l) with fluctuations of the order of
+    s_k = (1/N) sum_{l != k} N(d, l) mu_l / |mu_k - mu_l|. Hence |mean / mu_k - 1 - delta_k| <= s_k."""
     d, n = 3, 1500
     mu = _quiet(sphere_eigenvalues, 200, d, depth=3).numpy()
     mult = np.array([harmonic_multiplicity(d, k) for k in range(201)])

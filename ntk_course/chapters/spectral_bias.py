@@ -306,8 +306,8 @@ def plot_spectra(relu: dict, erf: dict, n0_relu: dict, axes) -> None:
 
 def cluster_means(eigenvalues: torch.Tensor, mu: torch.Tensor, n0: int, degrees: int) -> torch.Tensor:
     """Means of the first ``degrees`` clusters of the eigenvalues of K/N (descending), cluster k holding
-    N(n0, k) eigenvalues, next to the second-order prediction: (degrees, 3) rows (mean, mu_k (1 + b_k), s_k mu_k),
-    b_k = (1/N) sum_{l != k} N(n0, l) mu_l / (mu_k - mu_l), s_k the same with |mu_k - mu_l| (test_harmonics)."""
+    N(n0, k) eigenvalues, next to the second-order prediction: (degrees, 3) rows (mean, mu_k (1 + delta_k), s_k mu_k),
+    delta_k = (1/N) sum_{l != k} N(n0, l) mu_l / (mu_k - mu_l), s_k the same with |mu_k - mu_l| (test_harmonics)."""
     n = eigenvalues.shape[0]
     mult = torch.tensor([harmonic_multiplicity(n0, k) for k in range(mu.shape[0])], dtype=torch.float64)
     ends = torch.cumsum(mult[:degrees], 0).long().tolist()
