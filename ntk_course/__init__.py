@@ -60,7 +60,7 @@ from .regression import (
 from .spectral import KernelPCA, decompose_along, kernel_pca, pin_norm
 from .training import TrainingRecord, train
 
-__version__ = "0.1.0"
+__version__ = "0.4.0.dev0"  # the one version source: pyproject.toml reads it, see CHANGELOG.md
 
 __all__ = [
     "accuracy",
