@@ -11,6 +11,7 @@ Two subpackages build on the library and are never imported by it: ``ntk_course.
 the book's chapters run) and ``ntk_course.assignments`` (the assignments and their checks).
 """
 from .activations import ACTIVATIONS, Activation, get_activation, polynomial
+from .architecture import Architecture
 from .config import by_scale, default_device, scale
 from .datasets import (
     circle_points,
@@ -46,7 +47,7 @@ from .hermite import (
     sigma2_power_series,
 )
 from .kernels import LayerKernels, layer_kernels, limiting_kernels, nngp, ntk
-from .linearized import Linearized
+from .linearized import Centred, Linearized
 from .mlp import NTKMLP
 from .random_features import RandomFeatures
 from .regression import (
@@ -57,17 +58,24 @@ from .regression import (
     nested_kernel_regression,
     one_hot_targets,
 )
-from .spectral import KernelPCA, decompose_along, kernel_pca, pin_norm
+from .power_laws import PowerLaw, bootstrap_slope, power_law_fit
+from .spectral import KernelPCA, decompose_along, kernel_pca, max_stable_learning_rate, pin_norm
 from .training import TrainingRecord, train
 
 __version__ = "0.4.0.dev0"  # the one version source: pyproject.toml reads it, see CHANGELOG.md
 
 __all__ = [
+    "PowerLaw",
+    "power_law_fit",
+    "max_stable_learning_rate",
+    "Centred",
+    "bootstrap_slope",
     "accuracy",
     "accuracy_difference",
     "accuracy_standard_error",
     "Activation",
     "ACTIVATIONS",
+    "Architecture",
     "aliased_eigenvalues",
     "by_scale",
     "circle_eigenvalues",

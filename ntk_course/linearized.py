@@ -5,6 +5,10 @@ initialisation, the t = 0 kernel of Theorem 2; comparing it with the real networ
 the training is (Lee et al. 2019 prove the two agree as the width grows). Its trainable parameters
 are the offsets theta - theta_0 alone, so ``empirical_ntk(Linearized(net), x)`` is the kernel of
 ``net`` at theta_0, and it stays that kernel during training.
+
+:class:`Centred` is the other object built from a network and its initial copy: the centred network
+f_theta - f_theta_0, zero at initialisation with the tangent kernel of f_theta (Chizat et al.'s
+lazy-training setting, and the usual way to remove the Gaussian initial output of Section 5).
 """
 from __future__ import annotations
 
@@ -38,3 +42,21 @@ class Linearized(nn.Module):
     def current_parameters(self) -> dict[str, torch.Tensor]:
         """theta = theta_0 + (theta - theta_0) by parameter name: where training has taken the linearisation."""
         return {name: p + d for (name, p), d in zip(self.base.named_parameters(), self.delta)}
+
+
+class Centred(nn.Module):
+    """The centred network x -> f_theta(x) - f_theta_0(x), theta_0 the parameters at creation.
+
+    It is 0 at initialisation and has the same tangent kernel as f_theta. The frozen copy that gives
+    f_theta_0 is kept out of the module's parameters (it is not trained and not counted).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self._initial = (copy.deepcopy(model).requires_grad_(False),)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            f0 = self._initial[0](x)
+        return self.model(x) - f0

@@ -9,6 +9,12 @@ instead, so that for the same beta both parametrisations give the same law of f 
 (Proposition 1, Sigma^(1) = x.x'/n_0 + beta^2). Only the gradients differ, by the factors
 1/sqrt(n_l) on d f / d W^(l) and beta on d f / d b^(l) (Remark 1), and so do the NTK and training:
 at depth 1 the NTK parametrisation has Theta = x.x'/n_0 + beta^2, the standard one x.x' + 1.
+Maximal-update parametrisation (muP, Yang & Hu 2021, "Tensor programs IV"): the NTK
+parametrisation's hidden layers, and an output layer f = W^(L-1) alpha^(L-1) / n_{L-1}
++ beta b^(L-1) / sqrt(n_{L-1}), every parameter N(0, 1). Trained with the learning rate
+eta * ``lr_scale`` (``lr_scale`` = n_{L-1}), its tangent kernel times the learning rate has the
+size of the NTK parametrisation's, while f at initialisation is O(n^{-1/2}) and the hidden
+features move by O(1): the feature-learning regime that the kernel limit leaves out.
 
 Inputs of any real dtype (integers included) are cast to the network's dtype; NaN, inf, complex
 inputs and empty batches raise ValueError.
@@ -28,7 +34,7 @@ from torch import nn
 from ._checks import inspectable, non_negative, positive_int, widths_list
 from .activations import Activation, Fn, get_activation
 
-PARAMETRIZATIONS = ("ntk", "standard")
+PARAMETRIZATIONS = ("ntk", "standard", "mup")
 
 
 @dataclass
@@ -63,6 +69,8 @@ class NTKMLP(nn.Module):
         self.beta = non_negative(beta, "beta")
         if parametrization not in PARAMETRIZATIONS:
             raise ValueError(f"unknown parametrization {parametrization!r}; expected one of {PARAMETRIZATIONS}")
+        if parametrization == "mup" and len(self.widths) < 3:
+            raise ValueError(f"a muP network needs a hidden layer (depth >= 2); got widths {self.widths}")
         self.parametrization = parametrization
         self.ensemble = None if ensemble is None else positive_int(ensemble, "ensemble")
         self.act = get_activation(activation)
@@ -82,11 +90,21 @@ class NTKMLP(nn.Module):
     def depth(self) -> int:
         return len(self.widths) - 1
 
+    @property
+    def lr_scale(self) -> int:
+        """The factor between gradient descent's learning rate and the time step eta: n_{L-1} for
+        muP (see the module docstring), 1 for the NTK and standard parametrisations."""
+        return self.widths[-2] if self.parametrization == "mup" else 1
+
     def scales(self, layer: int) -> tuple[float, float]:
-        """The factors (on W^(l), on b^(l)) in front of the parameters of layer l (Remark 1)."""
-        if self.parametrization == "ntk":
-            return 1.0 / math.sqrt(self.widths[layer]), self.beta
-        return 1.0, 1.0
+        """The factors (on W^(l), on b^(l)) in front of the parameters of layer l (Remark 1; for
+        muP, 1/n and beta/sqrt(n) at the output layer, the NTK parametrisation's elsewhere)."""
+        n = self.widths[layer]
+        if self.parametrization == "standard":
+            return 1.0, 1.0
+        if self.parametrization == "mup" and layer == self.depth - 1:
+            return 1.0 / n, self.beta / math.sqrt(n)
+        return 1.0 / math.sqrt(n), self.beta
 
     def weight_tensors(self) -> list[torch.Tensor]:
         """The connection weights W^(0), ..., W^(L-1) (what ``train`` reports the movement of)."""

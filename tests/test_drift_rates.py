@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ntk_course.chapters import finite_width as fw
-from ntk_course.chapters.rates import bootstrap_slope
+from ntk_course.power_laws import bootstrap_slope
 from ntk_course.datasets import gaussian_inputs, product_target
 
 WIDTHS = (32, 64, 128, 256, 512)

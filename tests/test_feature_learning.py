@@ -23,7 +23,7 @@ from ntk_course.chapters.kernel_dynamics import (
     kernel_velocity,
     plot_kernel_dynamics,
 )
-from ntk_course.chapters.rates import bootstrap_slope
+from ntk_course.power_laws import bootstrap_slope
 from ntk_course.datasets import circle_training_set
 from ntk_course.empirical import empirical_ntk
 from ntk_course.mlp import NTKMLP

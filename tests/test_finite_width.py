@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ntk_course.chapters import finite_width as fw
-from ntk_course.chapters.rates import power_law_fit
+from ntk_course.power_laws import power_law_fit
 from ntk_course.datasets import circle_points, gaussian_inputs, product_target
 from ntk_course.linearized import Linearized
 from ntk_course.mlp import NTKMLP

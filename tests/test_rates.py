@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from ntk_course.chapters.rates import PowerLaw, bootstrap_slope, power_law_fit, spread
+from ntk_course.power_laws import PowerLaw, bootstrap_slope, power_law_fit, spread
 
 WIDTHS = [32, 64, 128, 256, 512]
 

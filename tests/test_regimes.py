@@ -10,18 +10,18 @@ import torch
 from ntk_course.activations import get_activation
 from ntk_course.chapters.depth import condition_numbers, depth_profiles, gain_activation
 from ntk_course.chapters.finite_width import finite_width_sweep
-from ntk_course.chapters.laziness import Centered, lazy_training
+from ntk_course.chapters.laziness import Centred, lazy_training
 from ntk_course.chapters.parametrisation import (
     final_costs,
     learning_rate_sweep,
-    max_stable_learning_rate,
     width_sweep,
 )
-from ntk_course.chapters.rates import power_law_fit
+from ntk_course.power_laws import power_law_fit
 from ntk_course.datasets import circle_points, circle_training_set
 from ntk_course.empirical import empirical_ntk
 from ntk_course.kernels import layer_kernels, ntk
 from ntk_course.mlp import NTKMLP
+from ntk_course.spectral import max_stable_learning_rate
 
 X4, Y4 = circle_training_set(4)
 X8, Y8 = circle_training_set(8)
@@ -54,7 +54,7 @@ def test_max_stable_learning_rate_is_the_divergence_threshold():
 
 def test_centered_network_starts_at_zero_with_the_same_kernel():
     model = NTKMLP([2, 32, 1], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    centred = Centered(model)
+    centred = Centred(model)
     assert float(centred(X8).detach().abs().max()) == 0.0
     assert sum(p.numel() for p in centred.parameters()) == sum(p.numel() for p in model.parameters())
     torch.testing.assert_close(empirical_ntk(centred, X8, method="jacobian"), empirical_ntk(model, X8), rtol=1e-10, atol=1e-12)
@@ -69,7 +69,7 @@ def test_width_sweep_ntk_is_flat_and_standard_grows_linearly():
     assert 0.8 < power_law_fit(std.widths, std.theta_diagonal).slope < 1.1
     assert -1.1 < power_law_fit(std.widths, std.lr_max).slope < -0.8
     with pytest.raises(ValueError, match="parametrization"):
-        width_sweep([8], X4, parametrization="mup")
+        width_sweep([8], X4, parametrization="lecun")
     with pytest.raises(ValueError, match="at least one width"):
         width_sweep([], X4)
 
@@ -194,4 +194,4 @@ def test_experiments_keep_the_device(device):
     sweep = width_sweep([8], x, ensemble=2, device=device)
     assert torch.isfinite(sweep.theta_diagonal).all()
     model = copy.deepcopy(NTKMLP([2, 8, 1], device=device))
-    assert Centered(model)(x).device == x.device
+    assert Centred(model)(x).device == x.device

@@ -37,7 +37,7 @@ from ..mlp import NTKMLP
 from ..spectral import decompose_along, kernel_pca
 from ..training import train
 from .plotting import new_axes
-from .rates import PowerLaw, bootstrap_slope
+from ..power_laws import PowerLaw, bootstrap_slope
 
 #: Eigenvalues of Pi reported in Section 6.3 (n = 10,000 network, power iteration, 512 digits).
 PAPER_EIGENVALUES = (0.0457, 0.00108, 0.00078)

@@ -39,7 +39,7 @@ from ..kernels import ntk
 from ..linearized import Linearized
 from ..mlp import NTKMLP
 from ..training import train
-from .rates import PowerLaw, bootstrap_slope, power_law_fit
+from ..power_laws import PowerLaw, bootstrap_slope, power_law_fit
 
 
 def _network(width: int, n0: int, n_out: int, depth: int, activation, beta: float, n_init: int,

@@ -30,7 +30,7 @@ from ..regression import (
 )
 from ..training import train
 from .plotting import new_axes
-from .rates import PowerLaw, power_law_fit
+from ..power_laws import PowerLaw, power_law_fit
 
 KERNELS = ("NTK", "NNGP")
 

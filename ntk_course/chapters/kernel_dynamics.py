@@ -32,7 +32,7 @@ from .._checks import (
 from ..empirical import empirical_ntk
 from ..training import train
 from .feature_learning import network
-from .parametrisation import max_stable_learning_rate
+from ..spectral import max_stable_learning_rate
 from .plotting import new_axes
 
 

@@ -3,18 +3,16 @@
 :func:`lazy_training` trains alpha (f_theta - f_theta_0) with the cost C / alpha^2 for several output
 scales alpha at once, and reports how far the kernel and the weights moved and how far the trained
 network ends from the frozen-kernel prediction (:func:`ntk_course.flow.gradient_descent`);
-:class:`Centered` is the centred network f_theta - f_theta_0.
+:class:`Centred` is the centred network f_theta - f_theta_0.
 
 The cost is the paper's, C = 1/(2N) sum_i ||f(x_i) - y_i||^2, and time is t = lr x steps.
 """
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from .._checks import (
     as_inputs,
@@ -28,26 +26,8 @@ from ..activations import Activation, Fn
 from ..empirical import empirical_ntk
 from ..flow import gradient_descent
 from ..mlp import NTKMLP
+from ..linearized import Centred
 from ..training import train
-
-
-class Centered(nn.Module):
-    """The centred network x -> f_theta(x) - f_theta_0(x), theta_0 the parameters at creation.
-
-    It is 0 at initialisation and has the same tangent kernel as f_theta. The frozen copy that gives
-    f_theta_0 is kept out of the module's parameters (it is not trained and not counted).
-    """
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self._initial = (copy.deepcopy(model).requires_grad_(False),)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            f0 = self._initial[0](x)
-        return self.model(x) - f0
-
 
 
 @dataclass
@@ -124,7 +104,7 @@ def lazy_training(
     kx0 = empirical_ntk(model, xe, xt)[0].double()
     w0 = model.weights[0].detach().clone()
     scale = a.to(device=xt.device, dtype=torch.float32)[:, None, None]
-    record = train(Centered(model), xt, yt[None] / scale, steps=steps, lr=lr, record_at=[steps], x_eval=xe)
+    record = train(Centred(model), xt, yt[None] / scale, steps=steps, lr=lr, record_at=[steps], x_eval=xe)
     k1 = empirical_ntk(model, xt).double()
     drift = (k1 - k0).flatten(1).norm(dim=1) / k0.norm()
     moved = (model.weights[0].detach() - w0).flatten(1).norm(dim=1) / w0[0].norm()

@@ -29,23 +29,8 @@ from .._checks import (
 from ..activations import Activation, Fn
 from ..empirical import empirical_ntk
 from ..mlp import NTKMLP, PARAMETRIZATIONS
+from ..spectral import max_stable_learning_rate
 from ..training import train
-
-
-def max_stable_learning_rate(k_train: object) -> torch.Tensor:
-    """2N / lambda_max(K): the largest learning rate for which gradient descent on the linearised
-    network (kernel gradient descent with the Gram matrix K on N points, cost 1/(2N) sum (f - y)^2)
-    does not diverge. The step multiplies the residual by I - lr K / N, stable iff lr lambda_max / N < 2.
-    Accepts (N, N) or a batch (E, N, N); returns a 0-d or (E,) float64 tensor.
-    """
-    k = finite_array(k_train, "k_train", ndims=(2, 3))
-    if k.shape[-1] != k.shape[-2]:
-        raise ValueError(f"k_train must be square (N, N) or (E, N, N); got shape {tuple(k.shape)}")
-    top = torch.linalg.eigvalsh((k + k.mT) / 2)[..., -1]
-    if bool((top <= 0).any()):
-        raise ValueError("k_train must have a positive largest eigenvalue (a non-zero PSD kernel)")
-    return 2.0 * k.shape[-1] / top
-
 
 
 @dataclass

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from .._checks import hidden_widths, positive_int
+from ._checks import hidden_widths, positive_int
 
 
 @dataclass(frozen=True)
