@@ -72,7 +72,7 @@ def prepare(outdir: Path) -> list[Path]:
         rel = md.relative_to(ROOT).as_posix()
         nb = jupytext.read(md)
         nb.metadata[SOURCE_KEY] = rel
-        stored = refs["notebooks"].get(rel, {}) if compare else {}
+        stored = refs["notebooks"].get(rel, {}) if compare and not record else {}
         for cell in nb.cells:
             if cell.cell_type == "code" and CHECK_TAG in cell.metadata.get("tags", []):
                 outputs = stored.get(cell_key(cell.source))

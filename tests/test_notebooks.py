@@ -23,3 +23,22 @@ def test_paired_notebook_holds_the_same_cells(md: Path) -> None:
     cells = lambda nb: [(c.cell_type, c.source.strip()) for c in nb.cells]  # noqa: E731
     assert cells(notebook) == cells(text), f"{ipynb.relative_to(REPO)} is out of date; {fix}"
     assert not any(c.get("outputs") for c in notebook.cells if c.cell_type == "code"), "commit notebooks without outputs"
+
+
+def test_no_sanitizer_changes_a_stored_reference() -> None:
+    """The sanitizers of tests/nbval_sanitize.cfg may only erase what cannot be a compared number
+    (addresses, progress bars): applied to every stored reference output they must change nothing,
+    so a number a chapter prints (a z-score written "+0.35 s.e." included) is always compared."""
+    import configparser
+    import json
+    import re
+
+    config = configparser.ConfigParser()
+    config.read(REPO / "tests" / "nbval_sanitize.cfg")
+    rules = [(re.compile(config[s]["regex"]), config[s]["replace"]) for s in config.sections()]
+    refs = json.loads((REPO / "tests" / "reference_outputs.json").read_text())
+    texts = ["".join(o.get("text", "")) for cells in refs["notebooks"].values()
+             for outputs in cells.values() for o in outputs]
+    assert texts, "no stored reference outputs to check"
+    changed = [t for t in texts if any(r.search(t) for r, _ in rules)]
+    assert not changed, f"sanitizers erase parts of {len(changed)} reference outputs, e.g. {changed[0][:120]!r}"
