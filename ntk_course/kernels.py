@@ -31,6 +31,7 @@ import torch
 from ._checks import as_inputs, non_negative, positive_int, same_dimension
 from ._linalg import mirror_upper
 from .activations import Activation, Fn, get_activation
+from .memory import ensure_fits, kernel_bytes
 from .quadrature import warn_if_inaccurate
 
 BLOCK = 256
@@ -140,15 +141,18 @@ def _in_block(same: Pairs | None, rows: slice, cols: slice, diagonal: bool, devi
 
 
 def _prepare(x: object, y: object | None, depth: int, activation: Act, beta: float, derivative: Fn | None,
-             dtype: torch.dtype, quadrature_points: int):
+             dtype: torch.dtype, quadrature_points: int, fits=None):
     """Validate the arguments (before any work), compute the variances of every layer and find the
-    identical points. A y equal to x is treated as y = None."""
+    identical points. A y equal to x is treated as y = None. ``fits(xt, yt)``, when given, checks the
+    memory the kernel will take (KernelMemoryError) once the shapes are known, before any work."""
     depth = positive_int(depth, "depth")
     beta2 = non_negative(beta, "beta") ** 2
     act = get_activation(activation, derivative, quadrature_points)
     xt = as_inputs(x, "x", dtype)
     yt = xt if y is None else as_inputs(y, "y", dtype).to(xt.device)
     same_dimension(xt, yt)
+    if fits is not None:
+        fits(xt, yt)
     symmetric = yt is xt or (yt.shape == xt.shape and bool(torch.equal(xt, yt)))
     yt = xt if symmetric else yt
     errors: list[float] = []
@@ -170,6 +174,7 @@ def limiting_kernels(
     dtype: torch.dtype = torch.float64,
     block: int = BLOCK,
     with_theta: bool = True,
+    out_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Both limiting kernels at once: (Sigma^(depth), Theta_infinity^(depth)), each N x M.
 
@@ -179,13 +184,27 @@ def limiting_kernels(
     missing; refused for a named one). ``quadrature_points`` (2 to 360, default 64) sizes the rules of
     activations without a closed form (:func:`ntk_course.quadrature.expectations_and_error`); a
     QuadratureWarning says when their estimated error exceeds ``quadrature.TOLERANCE``.
+
+    ``out_dtype`` (default ``dtype``) is the dtype the N x M results are stored in: with
+    ``torch.float32`` each block is computed in ``dtype`` and rounded once when stored, half the
+    bytes. The bytes to be allocated (both results, the inputs, the block temporaries:
+    :func:`ntk_course.memory.kernel_bytes`) are checked against the free memory of the device before
+    any work; a :class:`ntk_course.KernelMemoryError` says how much is missing and the ways out.
     """
     block = positive_int(block, "block")
+    store = _out_dtype(out_dtype, dtype)
+
+    def fits(xt: torch.Tensor, yt: torch.Tensor) -> None:
+        parts = kernel_bytes(xt.shape[0], yt.shape[0], n0=xt.shape[1], depth=depth, matrices=2 if with_theta else 1,
+                             dtype=dtype, out_dtype=store, block=block)
+        what = "ntk (Sigma and Theta)" if with_theta else "nngp (Sigma)"
+        ensure_fits(f"{what} on {xt.shape[0]:,} x {yt.shape[0]:,} points", parts, xt.device)
+
     xt, yt, qx, qy, act, beta2, symmetric, same, errors = _prepare(
-        x, y, depth, activation, beta, derivative, dtype, quadrature_points)
+        x, y, depth, activation, beta, derivative, dtype, quadrature_points, fits)
     n, m = xt.shape[0], yt.shape[0]
-    Sigma = torch.empty(n, m, dtype=dtype, device=xt.device)
-    Theta = torch.empty(n, m, dtype=dtype, device=xt.device) if with_theta else None
+    Sigma = torch.empty(n, m, dtype=store, device=xt.device)
+    Theta = torch.empty(n, m, dtype=store, device=xt.device) if with_theta else None
     xs = xt / xt.shape[1]
     for i in range(0, n, block):
         ri = slice(i, min(i + block, n))
@@ -200,6 +219,8 @@ def limiting_kernels(
                 # A diagonal block is symmetric only up to the Gram product's round-off: mirror it.
                 s = mirror_upper(s)
                 t = None if t is None else mirror_upper(t)
+            s = s.to(store)
+            t = None if t is None else t.to(store)
             _check_finite(s, "Sigma")
             if t is not None:
                 _check_finite(t, "Theta")
@@ -245,8 +266,13 @@ def layer_kernels(
     :func:`limiting_kernels`, on the whole N x N matrix at once (meant for small N); every matrix is
     mirrored from its upper triangle, so it is exactly symmetric.
     """
+    def fits(xt: torch.Tensor, _: torch.Tensor) -> None:
+        parts = kernel_bytes(xt.shape[0], n0=xt.shape[1], depth=positive_int(depth, "depth"), dtype=dtype,
+                             every_layer=True)
+        ensure_fits(f"layer_kernels on {xt.shape[0]:,} points", parts, xt.device)
+
     xt, _, qx, _, act, beta2, _, same, errors = _prepare(
-        x, None, depth, activation, beta, derivative, dtype, quadrature_points)
+        x, None, depth, activation, beta, derivative, dtype, quadrature_points, fits)
     gram = torch.addmm(torch.full((1, 1), beta2, dtype=dtype, device=xt.device), xt / xt.shape[1], xt.T)
     n = xt.shape[0]
     pairs = _in_block(same, slice(0, n), slice(0, n), True, xt.device)
@@ -259,6 +285,15 @@ def layer_kernels(
         _check_finite(out.Theta[-1], "Theta")
     warn_if_inaccurate(max(errors, default=0.0), act.name, dtype)
     return out
+
+
+def _out_dtype(out_dtype: object, dtype: torch.dtype) -> torch.dtype:
+    """The storage dtype of the results: ``dtype`` when None, else a floating torch dtype."""
+    if out_dtype is None:
+        return dtype
+    if not isinstance(out_dtype, torch.dtype) or not out_dtype.is_floating_point:
+        raise ValueError(f"out_dtype must be a floating torch dtype such as torch.float32 (or None); got {out_dtype!r}")
+    return out_dtype
 
 
 def _check_finite(k: torch.Tensor, name: str) -> None:
@@ -274,8 +309,9 @@ def nngp(x: object, y: object | None = None, *, depth: int, activation: Act = "r
     """Sigma^(depth)(x, y): the covariance of the output at initialisation in the limit (Proposition 1).
 
     ``depth`` counts weight layers, with Sigma^(1)(x, y) = x.y / n_0 + beta^2. Returns N x M in float64
-    by default. Accepts ``derivative=``, ``quadrature_points=``, ``dtype=`` and ``block=`` as
-    :func:`limiting_kernels`.
+    by default. Accepts ``derivative=``, ``quadrature_points=``, ``dtype=``, ``block=`` and
+    ``out_dtype=`` (e.g. torch.float32: computed in float64 per block, stored in float32) as
+    :func:`limiting_kernels`; the memory it takes is checked before any work (KernelMemoryError).
     """
     Sigma, _ = limiting_kernels(x, y, depth=depth, activation=activation, beta=beta, with_theta=False, **options)  # type: ignore[arg-type]
     return Sigma
@@ -286,8 +322,9 @@ def ntk(x: object, y: object | None = None, *, depth: int, activation: Act = "re
     """Theta_infinity^(depth)(x, y): the limiting neural tangent kernel of Theorem 1.
 
     Theta^(1) = Sigma^(1) and Theta^(l+1) = Theta^(l) Sigma_dot^(l+1) + Sigma^(l+1). Returns N x M
-    in float64 by default (options as :func:`limiting_kernels`; integer inputs are converted). The
-    full NTK of an n_L-output network is this kernel times Id_{n_L}.
+    in float64 by default (options as :func:`limiting_kernels`, ``out_dtype=torch.float32`` included;
+    integer inputs are converted). It allocates Sigma as well as Theta; the bytes are checked before
+    any work (KernelMemoryError with the numbers and the ways out). The full NTK of an n_L-output network is this kernel times Id_{n_L}.
     """
     _, Theta = limiting_kernels(x, y, depth=depth, activation=activation, beta=beta, **options)  # type: ignore[arg-type]
     assert Theta is not None
