@@ -33,7 +33,7 @@ def test_no_sanitizer_changes_a_stored_reference() -> None:
     import json
     import re
 
-    config = configparser.ConfigParser()
+    config = configparser.ConfigParser(interpolation=None)
     config.read(REPO / "tests" / "nbval_sanitize.cfg")
     rules = [(re.compile(config[s]["regex"]), config[s]["replace"]) for s in config.sections()]
     refs = json.loads((REPO / "tests" / "reference_outputs.json").read_text())
