@@ -49,7 +49,43 @@ class ForwardCache:
 class NTKMLP(nn.Module):
     """A multilayer perceptron with widths [n_0, n_1, ..., n_L] (depth L = len(widths) - 1).
 
-    ``forward(x)`` maps (N, n_0) to (N, n_L), or to (E, N, n_L) when ``ensemble=E``.
+    The network of Section 2 (NTK parametrisation), Remark 1 (standard) or muP; see the module
+    docstring. :meth:`ntk_course.Architecture.network` makes one from an architecture.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        ``[n_0, n_1, ..., n_L]``, at least two sizes, each >= 1.
+    activation : str, Activation or callable, default "relu"
+        sigma, applied after every layer but the last.
+    beta : float, default 0.1
+        The bias factor beta >= 0.
+    parametrization : {"ntk", "standard", "mup"}, default "ntk"
+        Where the factors 1/sqrt(n_l) and beta stand (:meth:`scales`).
+    ensemble : int, optional
+        E independent networks in one module: parameters with a leading axis E.
+    generator : torch.Generator, optional
+        Draws every W^(l)_ij and b^(l)_j (N(0, 1), then scaled for "standard").
+    dtype, device
+        Of the parameters: float32 on the CPU by default.
+
+    Raises
+    ------
+    ValueError
+        Widths that are not at least two integers >= 1, beta < 0, an unknown activation or
+        parametrisation, muP without a hidden layer, or ensemble < 1.
+
+    Notes
+    -----
+    ``forward(x)`` maps (N, n_0) to (N, n_L), or to (E, N, n_L) when ``ensemble=E``; inputs of the
+    wrong shape, complex or non-finite inputs raise ValueError.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = NTKMLP([3, 16, 16, 2], ensemble=4, generator=torch.Generator().manual_seed(0))
+    >>> net(torch.randn(5, 3)).shape
+    torch.Size([4, 5, 2])
     """
 
     def __init__(
