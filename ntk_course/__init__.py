@@ -47,6 +47,8 @@ from .hermite import (
     sigma2_power_series,
 )
 from .kernels import LayerKernels, layer_kernels, limiting_kernels, nngp, ntk
+from .memory import KernelMemoryError, available_bytes, kernel_bytes
+from .blocked import BlockedKernel, CGWarning, conjugate_gradient
 from .linearized import Centred, Linearized
 from .mlp import NTKMLP
 from .random_features import RandomFeatures
@@ -71,6 +73,12 @@ __all__ = [
     "Centred",
     "bootstrap_slope",
     "accuracy",
+    "available_bytes",
+    "BlockedKernel",
+    "CGWarning",
+    "conjugate_gradient",
+    "kernel_bytes",
+    "KernelMemoryError",
     "accuracy_difference",
     "accuracy_standard_error",
     "Activation",

@@ -23,6 +23,7 @@ import torch
 
 from ._checks import finite_array, kernel_matrix, non_negative, positive_int
 from ._linalg import out_dtype
+from .blocked import blocked_regression, is_blocked
 
 
 def one_hot_targets(labels: object, classes: int = 10, *, centred: bool = True) -> torch.Tensor:
@@ -64,7 +65,8 @@ def _arguments(k_train: object, y_train: object, k_test_train: object) -> tuple[
     return k, y, kx
 
 
-def kernel_regression(k_train: object, y_train: object, k_test_train: object, *, ridge: float = 0.0) -> torch.Tensor:
+def kernel_regression(k_train: object, y_train: object, k_test_train: object, *, ridge: float = 0.0,
+                      rtol: float = 1e-8, maxiter: int | None = None) -> torch.Tensor:
     """Predictions f(x) = K(x, X) (K(X, X) + N rho I)^{-1} Y on the test points: the flow at t = infinity.
 
     ``k_train`` (N, N) symmetric positive definite (or PSD with ``ridge`` rho > 0), ``y_train`` (N,)
@@ -73,7 +75,16 @@ def kernel_regression(k_train: object, y_train: object, k_test_train: object, *,
     factor of an 8,000 x 8,000 kernel takes seconds, its eigendecomposition minutes). Equals the mean
     of :func:`ntk_course.flow.gaussian_limit` at ``t=None``. Returns (M,) or (M, k) in ``k_train``'s
     floating dtype.
+
+    Large N: ``k_train`` may be a :class:`ntk_course.BlockedKernel` on the training points or a
+    ``dask.array`` (``BlockedKernel.to_dask()``, persisted on a cluster), and ``k_test_train`` one on
+    the test points against them (or a dense (M, N) matrix). The system is then solved by Jacobi-
+    preconditioned conjugate gradients over the blocks (:func:`ntk_course.blocked.conjugate_gradient`),
+    never forming the whole matrix, to the relative residual ``rtol`` per output column (a CGWarning
+    if ``maxiter`` iterations do not reach it); returns float64.
     """
+    if is_blocked(k_train):
+        return blocked_regression(k_train, y_train, k_test_train, ridge=ridge, rtol=rtol, maxiter=maxiter)
     k, y, kx = _arguments(k_train, y_train, k_test_train)
     ridge = non_negative(ridge, "ridge")
     chol = _solve(k, ridge)
