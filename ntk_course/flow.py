@@ -165,6 +165,18 @@ def gradient_flow(
     ``f0_train`` (and ``f0_test`` on the test points) are given, each (rows,) or (rows, k); 1-d
     arrays broadcast over the k columns. Round-off negative eigenvalues are set to 0; a kernel
     with a clearly negative one raises ValueError (after the eigendecomposition).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ntk_course import gradient_flow, ntk
+    >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=torch.float64)
+    >>> y = torch.tensor([1.0, -1.0, 0.5], dtype=torch.float64)
+    >>> flow = gradient_flow(ntk(x, depth=3), y, t=[0.0, 10.0, 1000.0])
+    >>> flow.f_train.shape  # (times, N)
+    torch.Size([3, 3])
+    >>> flow.f_train[-1]  # by t = 1000 the flow has fitted the targets
+    tensor([ 1.0000, -1.0000,  0.5000], dtype=torch.float64)
     """
     k, kx, tt = _setup(k_train, t, k_test_train)
 

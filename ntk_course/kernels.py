@@ -312,6 +312,17 @@ def nngp(x: object, y: object | None = None, *, depth: int, activation: Act = "r
     by default. Accepts ``derivative=``, ``quadrature_points=``, ``dtype=``, ``block=`` and
     ``out_dtype=`` (e.g. torch.float32: computed in float64 per block, stored in float32) as
     :func:`limiting_kernels`; the memory it takes is checked before any work (KernelMemoryError).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ntk_course import nngp
+    >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    >>> sigma = nngp(x, depth=3, beta=0.1)
+    >>> sigma.shape, sigma.dtype
+    (torch.Size([3, 3]), torch.float64)
+    >>> sigma[0]
+    tensor([0.1425, 0.0783, 0.1089], dtype=torch.float64)
     """
     Sigma, _ = limiting_kernels(x, y, depth=depth, activation=activation, beta=beta, with_theta=False, **options)  # type: ignore[arg-type]
     return Sigma
@@ -325,6 +336,19 @@ def ntk(x: object, y: object | None = None, *, depth: int, activation: Act = "re
     in float64 by default (options as :func:`limiting_kernels`, ``out_dtype=torch.float32`` included;
     integer inputs are converted). It allocates Sigma as well as Theta; the bytes are checked before
     any work (KernelMemoryError with the numbers and the ways out). The full NTK of an n_L-output network is this kernel times Id_{n_L}.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ntk_course import ntk
+    >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    >>> theta = ntk(x, depth=3, beta=0.1)
+    >>> theta
+    tensor([[0.4025, 0.1078, 0.2183],
+            [0.1078, 0.4025, 0.2805],
+            [0.2183, 0.2805, 0.4025]], dtype=torch.float64)
+    >>> torch.equal(theta, theta.T)  # symmetric to the last bit
+    True
     """
     _, Theta = limiting_kernels(x, y, depth=depth, activation=activation, beta=beta, **options)  # type: ignore[arg-type]
     assert Theta is not None

@@ -82,6 +82,18 @@ def kernel_regression(k_train: object, y_train: object, k_test_train: object, *,
     preconditioned conjugate gradients over the blocks (:func:`ntk_course.blocked.conjugate_gradient`),
     never forming the whole matrix, to the relative residual ``rtol`` per output column (a CGWarning
     if ``maxiter`` iterations do not reach it); returns float64.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ntk_course import gradient_flow, kernel_regression, ntk
+    >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=torch.float64)
+    >>> y = torch.tensor([1.0, -1.0, 0.5], dtype=torch.float64)
+    >>> x_test = torch.tensor([[0.8, 0.6]], dtype=torch.float64)
+    >>> kernel_regression(ntk(x, depth=3), y, ntk(x_test, x, depth=3))
+    tensor([0.7712], dtype=torch.float64)
+    >>> gradient_flow(ntk(x, depth=3), y, t=[1e6], k_test_train=ntk(x_test, x, depth=3)).f_test
+    tensor([[0.7712]], dtype=torch.float64)
     """
     if is_blocked(k_train):
         return blocked_regression(k_train, y_train, k_test_train, ridge=ridge, rtol=rtol, maxiter=maxiter)
