@@ -15,7 +15,10 @@ classroom without internet sees them. Per page the tests check:
 * every control of every interactive figure's static player moves its figure (to both ends and a
   middle value), and a page with its images, scripts and styles weighs at most ``MAX_PAGE_MIB``.
 
-With ``CI=true`` a missing Playwright or Chromium fails the run; elsewhere it skips this module.
+The browser is ``NTK_COURSE_CHROMIUM`` when set, else Debian's ``/usr/bin/chromium``, else Playwright's
+own Chromium (``python -m playwright install chromium``). With ``CI=true`` a missing Playwright or
+Chromium fails the run; elsewhere it skips this module with the reason (``bash tests/run_all.sh``
+checks for the browser before any work and never leaves pytest's "no tests ran" exit to its caller).
 
 A full-page screenshot of every page is written to ``NTK_COURSE_SCREENSHOTS`` (default
 ``<repo>/_build/screenshots``); the folder is printed at the end of the session.
@@ -44,7 +47,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 COLAB_CONFIGURED = bool(re.search(r"^\s*colab_url:\s*\S", (REPO / "_config.yml").read_text(), re.M))
-CHROMIUM = Path(os.environ.get("NTK_COURSE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path(os.environ.get("NTK_COURSE_CHROMIUM", "/usr/bin/chromium"))  # see _find_chromium
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -77,9 +80,30 @@ def _missing(why: str) -> None:
 try:
     from playwright.sync_api import sync_playwright
 except ImportError:  # pragma: no cover - depends on the machine
-    _missing("the Python package 'playwright' is not installed (pip install playwright)")
-if not CHROMIUM.is_file():  # pragma: no cover - depends on the machine
-    _missing(f"no browser at {CHROMIUM} (install Debian's chromium: apt-get install -y chromium)")
+    _missing("the Python package 'playwright' is not installed (pip install -r requirements.txt)")
+
+
+def _find_chromium() -> Path | None:
+    """NTK_COURSE_CHROMIUM when set (and nothing else), else Debian's, else Playwright's own Chromium."""
+    if "NTK_COURSE_CHROMIUM" in os.environ:
+        return CHROMIUM if CHROMIUM.is_file() else None
+    if CHROMIUM.is_file():
+        return CHROMIUM
+    try:
+        with sync_playwright() as p:
+            own = Path(p.chromium.executable_path)
+    except Exception:  # noqa: BLE001 - no driver, no browser: the same answer
+        return None
+    return own if own.is_file() else None
+
+
+_found = _find_chromium()
+if _found is None:  # pragma: no cover - depends on the machine
+    if "NTK_COURSE_CHROMIUM" in os.environ:
+        _missing(f"no browser at NTK_COURSE_CHROMIUM={CHROMIUM} (unset it, or point it at a Chromium)")
+    _missing(f"no browser at {CHROMIUM} nor Playwright's own Chromium "
+             "(fix: python -m playwright install --with-deps chromium)")
+CHROMIUM = _found
 
 
 # --------------------------------------------------------------------------- pages of the book
