@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from ntk_course import Architecture
 from ntk_course.activations import polynomial
 from ntk_course.chapters.positivity import (
     least_squares_cost,
@@ -16,6 +17,8 @@ from ntk_course.datasets import circle_points, sphere_points
 from ntk_course.flow import gradient_flow
 from ntk_course.hermite import rank_bound
 from ntk_course.kernels import layer_kernels, limiting_kernels, ntk
+
+RELU = Architecture(2)  # ReLU, beta = 0.1
 
 
 @pytest.mark.parametrize("activation", ["relu", "erf", "tanh"])
@@ -58,7 +61,7 @@ def test_quadratic_form_identity_of_step2(activation):
     x = sphere_points(6, 3, seed=2)
     lk = layer_kernels(x, depth=3, activation=activation, beta=0.3)
     c = torch.tensor([1.0, -2.0, 0.5, 0.0, 1.5, -1.0], dtype=torch.float64)
-    estimate, se = quadratic_form_monte_carlo(lk.Sigma[1], c, activation=activation, beta=0.3, samples=200_000, seed=3)
+    estimate, se = quadratic_form_monte_carlo(lk.Sigma[1], c, Architecture(3, activation, 0.3), samples=200_000, seed=3)
     exact = float(c @ lk.Sigma[2] @ c)
     assert abs(estimate - exact) < 4 * se  # four standard errors
     assert se < 0.02 * exact  # and the test is sharp enough to mean something
@@ -70,31 +73,31 @@ def test_quadratic_form_detects_a_wrong_kernel():
     c = torch.tensor([1.0, -2.0, 0.5, 0.0, 1.5, -1.0], dtype=torch.float64)
     lk = layer_kernels(x, depth=3, activation="relu", beta=0.3)
     wrong = float(c @ layer_kernels(x, depth=3, activation="erf", beta=0.3).Sigma[2] @ c)
-    estimate, se = quadratic_form_monte_carlo(lk.Sigma[1], c, activation="relu", beta=0.3, samples=50_000)
+    estimate, se = quadratic_form_monte_carlo(lk.Sigma[1], c, Architecture(3, "relu", 0.3), samples=50_000)
     assert abs(estimate - wrong) > 10 * se
 
 
 def test_quadratic_form_bad_input():
     k = torch.eye(3, dtype=torch.float64)
     with pytest.raises(ValueError, match="c must have 3 rows"):
-        quadratic_form_monte_carlo(k, torch.ones(4))
+        quadratic_form_monte_carlo(k, torch.ones(4), RELU)
     with pytest.raises(ValueError, match="symmetric"):
-        quadratic_form_monte_carlo(torch.tensor([[1.0, 0.5], [0.0, 1.0]]), torch.ones(2))
+        quadratic_form_monte_carlo(torch.tensor([[1.0, 0.5], [0.0, 1.0]]), torch.ones(2), RELU)
     with pytest.raises(ValueError, match="positive semi-definite"):
-        quadratic_form_monte_carlo(-k, torch.ones(3))
+        quadratic_form_monte_carlo(-k, torch.ones(3), RELU)
     with pytest.raises(ValueError, match="samples"):
-        quadratic_form_monte_carlo(k, torch.ones(3), samples=1)
+        quadratic_form_monte_carlo(k, torch.ones(3), RELU, samples=1)
 
 
 def test_min_eigenvalues_on_circle_polynomial_cliff_at_rank_bound():
     square = polynomial([0, 0, 1])
     bound = rank_bound(2, 2, 2)
-    values = min_eigenvalues_on_circle(range(2, 12), depth=2, activation=square)
+    values = min_eigenvalues_on_circle(range(2, 12), Architecture(2, square))
     for n, v in zip(range(2, 12), values):
         assert (abs(float(v)) < 1e-13) == (n > bound)
-    relu = min_eigenvalues_on_circle([4, 12, 24], depth=2)
+    relu = min_eigenvalues_on_circle([4, 12, 24], RELU)
     assert bool((relu > 1e-4).all())
-    absolute = min_eigenvalues_on_circle([12], depth=2, relative=False)
+    absolute = min_eigenvalues_on_circle([12], RELU, relative=False)
     assert float(absolute[0]) == pytest.approx(float(torch.linalg.eigvalsh(ntk(circle_points(12)[0], depth=2))[0]))
 
 
@@ -102,7 +105,7 @@ def test_min_eigenvalues_on_circle_polynomial_cliff_at_rank_bound():
 def test_min_eigenvalues_on_circle_match_the_full_gram_matrix(activation, depth):
     # The Fourier transform of the first row against eigvalsh of the whole circulant Gram matrix.
     sizes = list(range(2, 21))
-    fast = min_eigenvalues_on_circle(sizes, depth=depth, activation=activation, beta=0.2)
+    fast = min_eigenvalues_on_circle(sizes, Architecture(depth, activation, 0.2))
     for n, value in zip(sizes, fast):
         v = torch.linalg.eigvalsh(ntk(circle_points(n)[0], depth=depth, activation=activation, beta=0.2))
         assert abs(float(value) - float(v[0] / v[-1])) < 1e-12
@@ -110,11 +113,13 @@ def test_min_eigenvalues_on_circle_match_the_full_gram_matrix(activation, depth)
 
 def test_min_eigenvalues_on_circle_bad_input():
     with pytest.raises(ValueError, match="n_points"):
-        min_eigenvalues_on_circle([1], depth=2)
+        min_eigenvalues_on_circle([1], RELU)
     with pytest.raises(ValueError, match="at least one"):
-        min_eigenvalues_on_circle([], depth=2)
+        min_eigenvalues_on_circle([], RELU)
     with pytest.raises(ValueError, match="depth"):
-        min_eigenvalues_on_circle([4], depth=0)
+        min_eigenvalues_on_circle([4], Architecture(0))
+    with pytest.raises(ValueError, match="standard parametrisation"):
+        min_eigenvalues_on_circle([4], Architecture(2, parametrization="standard"))
 
 
 def test_least_squares_cost_rate_and_plateau():

@@ -22,79 +22,116 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .._checks import (
-    finite_array,
-    kernel_matrix,
-    non_negative,
-    positive_int,
-    seeded_generator,
-)
-from ..activations import Activation, Fn, get_activation
+from ..activations import get_activation
+from ..architecture import Architecture
 from ..datasets import circle_points
 from ..flow import gradient_flow
-from ..kernels import ntk
 
 
 def quadratic_form_monte_carlo(
     sigma_prev: object,
     c: object,
+    arch: Architecture,
     *,
-    activation: str | Activation | Fn = "relu",
-    beta: float = 0.1,
     samples: int = 100_000,
     seed: int = 0,
 ) -> tuple[float, float]:
     """Monte Carlo estimate of the right-hand side of the identity of step 2 (App. A.4).
 
-    For the Gram matrix ``sigma_prev`` = Sigma^(l) on d points and coefficients c (d,),
+    For the Gram matrix ``sigma_prev`` = Sigma^(l) on d points and coefficients c,
 
         sum_ij c_i c_j Sigma^(l+1)(x_i, x_j) = E[(sum_i c_i sigma(f(x_i)))^2] + beta^2 (sum_i c_i)^2,
 
-    f ~ N(0, Sigma^(l)). Draws ``samples`` Gaussian vectors (f(x_1), ..., f(x_d)) with the symmetric
-    square root of Sigma^(l) (so a singular Sigma^(l) is fine) and returns (estimate, standard error
-    of the mean). Float64, on the CPU, seeded.
+    f ~ N(0, Sigma^(l)), with sigma and beta those of ``arch``. Draws ``samples`` Gaussian vectors
+    (f(x_1), ..., f(x_d)) with the symmetric square root of Sigma^(l) (so a singular Sigma^(l) is
+    fine). Float64, on the CPU, seeded.
+
+    Parameters
+    ----------
+    sigma_prev : array of shape (d, d)
+        Sigma^(l) on the d points: symmetric positive semi-definite.
+    c : array of shape (d,)
+        The coefficients of the quadratic form.
+    arch : Architecture
+        Gives the activation sigma and the bias factor beta.
+    samples : int, default 100000
+        Number of Gaussian draws (>= 2).
+    seed : int, default 0
+        Seeds the draws.
+
+    Returns
+    -------
+    estimate, standard_error : float
+        The estimate of c^T Sigma^(l+1) c and the standard error of its Monte Carlo part.
+
+    Raises
+    ------
+    ValueError
+        If ``sigma_prev`` is not a finite symmetric positive semi-definite square matrix, ``c`` has
+        not one entry per point, or ``samples`` < 2.
     """
-    k = kernel_matrix(sigma_prev, "sigma_prev", symmetric=True).cpu()
-    cc = finite_array(c, "c", ndims=(1,), rows=k.shape[0], match="sigma_prev's points").cpu()
-    samples = positive_int(samples, "samples", 2)
-    beta2 = non_negative(beta, "beta") ** 2
-    act = get_activation(activation)
+    k = torch.as_tensor(sigma_prev, dtype=torch.float64).cpu()
+    cc = torch.as_tensor(c, dtype=torch.float64).cpu()
+    if k.ndim != 2 or k.shape[0] != k.shape[1] or k.numel() == 0 or not bool(torch.isfinite(k).all()):
+        raise ValueError(f"sigma_prev must be a finite square (d, d) Gram matrix; got shape {tuple(k.shape)}")
+    if float((k - k.T).abs().max()) > 1e-6 * float(k.abs().max()):
+        raise ValueError("sigma_prev must be symmetric (a covariance); got max|K - K^T| = "
+                         f"{float((k - k.T).abs().max()):.3g}")
+    if cc.shape != (k.shape[0],) or not bool(torch.isfinite(cc).all()):
+        raise ValueError(f"c must have {k.shape[0]} rows (one finite coefficient per point of sigma_prev); "
+                         f"got shape {tuple(cc.shape)}")
+    if not isinstance(samples, int) or samples < 2:
+        raise ValueError(f"samples must be an integer >= 2; got {samples!r}")
+    sigma = get_activation(arch.activation).sigma
     values, vectors = torch.linalg.eigh(k)
     if float(values[0]) < -1e-10 * float(values[-1].abs()):
         raise ValueError(f"sigma_prev must be positive semi-definite (a covariance); got eigenvalue {float(values[0]):.3g}")
     root = vectors * values.clamp(min=0.0).sqrt()
-    g = seeded_generator(seed)
+    g = torch.Generator().manual_seed(seed)
     f = torch.randn(samples, k.shape[0], generator=g, dtype=torch.float64) @ root.T
-    squares = (act.sigma(f) @ cc) ** 2
-    estimate = float(squares.mean()) + beta2 * float(cc.sum()) ** 2
+    squares = (sigma(f) @ cc) ** 2
+    estimate = float(squares.mean()) + arch.beta**2 * float(cc.sum()) ** 2
     return estimate, float(squares.std() / math.sqrt(samples))
 
 
-def min_eigenvalues_on_circle(
-    n_points: Sequence[int],
-    *,
-    depth: int,
-    activation: str | Activation | Fn = "relu",
-    beta: float = 0.1,
-    relative: bool = True,
-) -> torch.Tensor:
-    """Smallest eigenvalue of the Gram matrix of Theta_infinity^(depth) on n equally spaced circle points.
+def min_eigenvalues_on_circle(n_points: Sequence[int], arch: Architecture, *, relative: bool = True) -> torch.Tensor:
+    """Smallest eigenvalue of the Gram matrix of Theta_infinity^(L) on n equally spaced circle points.
 
-    One value per n in ``n_points`` (float64, CPU); ``relative=True`` divides by the largest
-    eigenvalue, so that round-off sits near 1e-16. Equally spaced points (``circle_points``) make the
-    Gram matrix circulant, so its eigenvalues are the discrete Fourier transform of its first row:
-    the Fourier coefficients of gamma -> Theta(x_0, x(gamma)) folded onto n frequencies. A kernel that
-    is a trigonometric polynomial of degree D (a polynomial activation, Remark 5) has exactly 2D + 1
-    non-zero eigenvalues once n > 2D + 1. Only the first rows are computed, all in one call of
-    :func:`ntk_course.ntk`: n entries per n instead of n^2.
+    Equally spaced points (``circle_points``) make the Gram matrix circulant, so its eigenvalues are
+    the discrete Fourier transform of its first row: the Fourier coefficients of
+    gamma -> Theta(x_0, x(gamma)) folded onto n frequencies. A kernel that is a trigonometric
+    polynomial of degree D (a polynomial activation, Remark 5) has exactly 2D + 1 non-zero
+    eigenvalues once n > 2D + 1 (Proposition 2). Only the first rows are computed, all in one call of
+    ``arch.ntk``: n entries per n instead of n^2.
+
+    Parameters
+    ----------
+    n_points : sequence of int
+        The numbers of points n (each >= 2).
+    arch : Architecture
+        The architecture whose limiting NTK Theta_infinity^(L) is used.
+    relative : bool, default True
+        Divide by the largest eigenvalue, so that round-off sits near 1e-16.
+
+    Returns
+    -------
+    torch.Tensor
+        (len(n_points),), float64 on the CPU.
+
+    Raises
+    ------
+    ValueError
+        If ``n_points`` is empty or holds a number below 2, or ``arch`` has no limiting NTK.
     """
-    sizes = [positive_int(n, "n_points entry", 2) for n in n_points]
+    sizes = list(n_points)
     if not sizes:
         raise ValueError("n_points must list at least one number of points")
+    if any(not isinstance(n, int | np.integer) or n < 2 for n in sizes):
+        raise ValueError(f"every entry of n_points must be an integer >= 2; got {sizes}")
     first = circle_points(1)[0]                                  # every circle_points(n) starts at (-1, 0)
-    rows = ntk(first, torch.cat([circle_points(n)[0] for n in sizes]), depth=depth, activation=activation, beta=beta)[0].cpu()
+    rows = arch.ntk(first, torch.cat([circle_points(int(n))[0] for n in sizes]))[0].cpu()
     out = []
-    for row in rows.split(sizes):
+    for row in rows.split([int(n) for n in sizes]):
         values = torch.fft.fft(row).real                         # a symmetric circulant: real eigenvalues
         low, high = values.min(), values.max()
         out.append(low / high if relative else low)
