@@ -11,12 +11,8 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from ntk_course.chapters.feature_learning import (
-    MuPMLP,
-    feature_movement,
-    network,
-    plot_feature_movement,
-)
+from ntk_course import Architecture
+from ntk_course.chapters.feature_learning import feature_movement, plot_feature_movement
 from ntk_course.chapters.kernel_dynamics import (
     kernel_alignment,
     kernel_dynamics,
@@ -29,10 +25,12 @@ from ntk_course.empirical import empirical_ntk
 from ntk_course.mlp import NTKMLP
 
 
-def _pair(widths: list[int], dtype: torch.dtype = torch.float64) -> tuple[NTKMLP, MuPMLP]:
+def _pair(widths: list[int], dtype: torch.dtype = torch.float64) -> tuple[NTKMLP, NTKMLP]:
     """An NTK and a muP network drawn from the same random numbers."""
-    make = lambda cls: cls(widths, generator=torch.Generator().manual_seed(3), dtype=dtype)
-    return make(NTKMLP), make(MuPMLP)
+    arch = Architecture(len(widths) - 1)
+    make = lambda p: arch.replace(parametrization=p).network(  # noqa: E731
+        widths[0], widths[1], generator=torch.Generator().manual_seed(3), dtype=dtype)
+    return make("ntk"), make("mup")
 
 
 @pytest.mark.parametrize("depth", [2, 3])
@@ -51,7 +49,7 @@ def test_mup_is_the_ntk_network_with_the_output_divided_by_sqrt_n(depth: int) ->
 
 
 def test_mup_hidden_layers_keep_the_ntk_scales() -> None:
-    _, mup_net = _pair([2, 16, 8, 1])
+    mup_net = NTKMLP([2, 16, 8, 1], parametrization="mup", generator=torch.Generator().manual_seed(3))
     assert mup_net.scales(0) == (1 / math.sqrt(2), 0.1) and mup_net.scales(1) == (1 / 4, 0.1)
     assert mup_net.scales(2) == (1 / 8, 0.1 / math.sqrt(8)) and mup_net.lr_scale == 8
     assert "mup" in repr(mup_net)
@@ -59,9 +57,9 @@ def test_mup_hidden_layers_keep_the_ntk_scales() -> None:
 
 def test_bad_networks_are_refused() -> None:
     with pytest.raises(ValueError, match="depth >= 2"):
-        MuPMLP([3, 1])
+        Architecture(1, parametrization="mup")
     with pytest.raises(ValueError, match="unknown parametrization"):
-        network("standard", [2, 4, 1])
+        Architecture(2, parametrization="lecun")
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +100,11 @@ def test_mup_starts_from_a_vanishing_function_and_both_learn(movement) -> None:
 def test_feature_movement_refuses_bad_input() -> None:
     x, y = circle_training_set(4)
     with pytest.raises(ValueError, match="unknown parametrization"):
-        feature_movement([8], x, y, parametrizations=("standard",))
+        feature_movement([8], x, y, parametrizations=("lecun",))
+    with pytest.raises(ValueError, match="at least one parametrisation"):
+        feature_movement([8], x, y, parametrizations=())
+    with pytest.raises(ValueError, match="depth >= 2"):
+        feature_movement([8], x, y, arch=Architecture(1))
     with pytest.raises(ValueError, match="widths must be distinct"):
         feature_movement([8, 8], x, y)
     with pytest.raises(ValueError, match="rows"):
@@ -171,3 +173,7 @@ def test_feature_learning_runs_align_the_kernel_with_the_target() -> None:
     plt.close("all")
     with pytest.raises(ValueError, match="runs"):
         kernel_dynamics(x, y, runs=())
+    with pytest.raises(ValueError, match="unknown parametrization"):
+        kernel_dynamics(x, y, runs=(("wrong", "lecun", 0.5),))
+    with pytest.raises(ValueError, match="factors"):
+        kernel_dynamics(x, y, runs=(("negative", "ntk", -1.0),))

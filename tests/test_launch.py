@@ -6,15 +6,19 @@ repository URL that ``_config.yml`` holds (and that the launch buttons are made 
 """
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from ntk_course.chapters import colab
-
 ROOT = Path(__file__).resolve().parents[1]
+# tools/colab.py is a maintainer script of the checkout, not part of the package: load it by path.
+_spec = importlib.util.spec_from_file_location("colab", ROOT / "tools" / "colab.py")
+colab = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(colab)
 BINDER = ROOT / "binder"
 
 
@@ -65,7 +69,7 @@ def test_colab_install_cells_and_launch_buttons_use_the_one_repository_url() -> 
     chapters = [p for p in (ROOT / "book").glob("*.md") if "kernelspec:" in p.read_text()]
     assert {p.with_suffix(".md") for p in books} >= set(chapters), "every chapter has a Colab install cell"
     wrong = {str(p.relative_to(ROOT)): colab.installed_urls(p) for p in books if set(colab.installed_urls(p)) != {url}}
-    assert not wrong, f"install cells that do not install from {url} (fix with python -m ntk_course.chapters.colab): {wrong}"
+    assert not wrong, f"install cells that do not install from {url} (fix with python tools/colab.py): {wrong}"
     assert config["launch_buttons"]["colab_url"] and config["launch_buttons"]["binderhub_url"]
 
 
@@ -75,3 +79,17 @@ def test_the_stamp_rewrites_an_install_line(tmp_path: Path) -> None:
     assert colab.stamp([page], "https://example.org/new/place") == [page]
     assert colab.installed_urls(page) == ["https://example.org/new/place"]
     assert colab.stamp([page], "https://example.org/new/place") == []
+
+
+def test_paper_results_without_a_checkout_say_so(tmp_path: Path, monkeypatch) -> None:
+    # On Colab the package comes from git without the book: the paper-scale results are not there,
+    # and nothing is downloaded; the chapter's cell stops with a message that says where they are.
+    from ntk_course.chapters import stored
+
+    assert stored.results_path().resolve() == (ROOT / "book" / "_static" / "paper" / "results.json").resolve()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(stored.ntk_course, "__file__", str(tmp_path / "site-packages" / "ntk_course" / "__init__.py"))
+    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
+        stored.paper_results("figure1")
+    with pytest.raises(ValueError, match="unknown figure"):
+        stored.paper_results("figure4")

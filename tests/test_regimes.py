@@ -7,21 +7,34 @@ import math
 import pytest
 import torch
 
-from ntk_course.activations import get_activation
-from ntk_course.chapters.depth import condition_numbers, depth_profiles, gain_activation
-from ntk_course.chapters.finite_width import finite_width_sweep
-from ntk_course.chapters.laziness import Centred, lazy_training
-from ntk_course.chapters.parametrisation import (
-    final_costs,
-    learning_rate_sweep,
-    width_sweep,
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ntk_course import (  # noqa: E402
+    Architecture,
+    Centred,
+    circle_points,
+    circle_training_set,
+    empirical_ntk,
+    get_activation,
+    gradient_descent,
+    layer_kernels,
+    max_stable_learning_rate,
+    ntk,
+    power_law_fit,
+    train,
 )
-from ntk_course.power_laws import power_law_fit
-from ntk_course.datasets import circle_points, circle_training_set
-from ntk_course.empirical import empirical_ntk
-from ntk_course.kernels import layer_kernels, ntk
-from ntk_course.mlp import NTKMLP
-from ntk_course.spectral import max_stable_learning_rate
+from ntk_course.chapters.depth import condition_number, gain_activation, normalised_ntk  # noqa: E402
+from ntk_course.chapters.finite_width import finite_width_sweep  # noqa: E402
+from ntk_course.chapters.laziness import (  # noqa: E402
+    LazyTraining,
+    LearningRateSweep,
+    plot_leaving_the_lazy_regime,
+)
+from ntk_course.chapters.parametrisation import final_costs, plot_width_sweeps, width_sweep  # noqa: E402
+from ntk_course.mlp import NTKMLP  # noqa: E402
 
 X4, Y4 = circle_training_set(4)
 X8, Y8 = circle_training_set(8)
@@ -61,21 +74,24 @@ def test_centered_network_starts_at_zero_with_the_same_kernel():
 
 
 def test_width_sweep_ntk_is_flat_and_standard_grows_linearly():
-    ntk_sweep = width_sweep([32, 512], X4, parametrization="ntk", ensemble=4)
-    std = width_sweep([32, 512], X4, parametrization="standard", ensemble=4)
+    ntk_sweep = width_sweep([32, 512], X4, arch=Architecture(3), ensemble=4)
+    std = width_sweep([32, 512], X4, arch=Architecture(3, parametrization="standard"), ensemble=4)
     theta_inf = float(ntk(X4, depth=3).diagonal().mean())
     assert float(ntk_sweep.theta_diagonal[-1]) == pytest.approx(theta_inf, rel=0.15)
     assert abs(power_law_fit(ntk_sweep.widths, ntk_sweep.theta_diagonal).slope) < 0.1
     assert 0.8 < power_law_fit(std.widths, std.theta_diagonal).slope < 1.1
     assert -1.1 < power_law_fit(std.widths, std.lr_max).slope < -0.8
-    with pytest.raises(ValueError, match="parametrization"):
-        width_sweep([8], X4, parametrization="lecun")
     with pytest.raises(ValueError, match="at least one width"):
         width_sweep([], X4)
+    with pytest.raises(ValueError, match="width must be an integer >= 1"):
+        width_sweep([0], X4)
+    left, right = plot_width_sweeps({"ntk": ntk_sweep, "standard": std}, theta_inf, lr=0.3)
+    assert left.get_xlabel() == "hidden width $n$" and len(right.get_legend().get_texts()) == 3
+    plt.close("all")
 
 
 def test_final_costs_diverge_far_above_the_threshold():
-    costs = final_costs([16, 1024], X4, Y4, lr=0.3, steps=30, parametrization="standard")
+    costs = final_costs([16, 1024], X4, Y4, lr=0.3, steps=30, arch=Architecture(3, parametrization="standard"))
     assert float(costs[0]) < 1e-2 and math.isinf(float(costs[1]))  # eta/eta_max ~ 0.6 and ~ 20
     ntk_costs = final_costs([16, 1024], X4, Y4, lr=0.3, steps=30)
     assert bool(torch.isfinite(ntk_costs).all())
@@ -83,8 +99,23 @@ def test_final_costs_diverge_far_above_the_threshold():
         final_costs([16], X4, Y8, lr=0.1, steps=1)
 
 
+def _train_lazily(alphas, width, steps, x_test):
+    """The chapter's lazy-training run: one initialisation copied to every member, member a trains
+    the centred network towards y / alpha_a."""
+    net = Architecture(3).network(2, width, ensemble=len(alphas), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(p[:1].expand_as(p))
+    k0, kx0 = empirical_ntk(net, X8)[0].double(), empirical_ntk(net, x_test, X8)[0].double()
+    w0 = net.weights[0].detach().clone()
+    y32, a = Y8.float(), torch.tensor(alphas)[:, None, None]
+    record = train(Centred(net), X8, y32 / a, steps=steps, record_at=[steps], x_eval=x_test)
+    frozen = gradient_descent(k0, y32[:, 0].double(), [steps], lr=1.0, k_test_train=kx0).f_test[-1]
+    return LazyTraining.measure(alphas, net, X8, w0, k0, record, frozen), net
+
+
 def test_lazy_training_becomes_lazy_as_alpha_grows():
-    run = lazy_training([0.1, 1.0, 10.0], X8, Y8, x_test=circle_points(32)[0], width=64, steps=100)
+    run, net = _train_lazily([0.1, 1.0, 10.0], 64, 100, circle_points(32)[0])
     drift, moved, dev = run.kernel_drift, run.weight_change, run.deviation
     assert float(drift[0]) > float(drift[1]) > float(drift[2]) and float(drift[0]) > 30 * float(drift[2])
     assert float(moved[0]) > float(moved[1]) > float(moved[2])
@@ -94,21 +125,42 @@ def test_lazy_training_becomes_lazy_as_alpha_grows():
     assert run.f_test.shape == (3, 32) and run.f_kernel.shape == (32,)
     assert run.w_initial.shape == (64, 2) and run.w_final.shape == (3, 64, 2)
     assert float((run.w_final[2] - run.w_initial).norm() / run.w_initial.norm()) == pytest.approx(float(moved[2]), rel=1e-5)
-    with pytest.raises(ValueError, match="alphas must be > 0"):
-        lazy_training([0.0, 1.0], X8, Y8, x_test=X8)
-    with pytest.raises(ValueError, match="one output per point"):
-        lazy_training([1.0], X8, torch.ones(8, 2), x_test=X8)
+    with pytest.raises(ValueError, match="alphas must be a non-empty list of finite numbers > 0"):
+        LazyTraining.measure([0.0, 1.0, 2.0], net, X8, net.weights[0], torch.eye(8), None, None)
+    with pytest.raises(ValueError, match="one member per alpha"):
+        LazyTraining.measure([1.0], net, X8, net.weights[0], torch.eye(8), None, None)
 
 
 def test_learning_rate_sweep_catapult_and_divergence():
-    run = learning_rate_sweep([0.5, 2.0, 20.0], X8, Y8, width=256, steps=60)
-    assert run.lr_max == pytest.approx(float(max_stable_learning_rate(empirical_ntk(
-        NTKMLP([2, 256, 256, 1], generator=torch.Generator().manual_seed(0)), X8).double())), rel=1e-6)
+    net0 = Architecture(3).network(2, 256, generator=torch.Generator().manual_seed(0))
+    k0 = empirical_ntk(net0, X8).double()
+    lr_max = float(max_stable_learning_rate(k0))
+    runs = {}
+    for f in (0.5, 2.0, 20.0):
+        net = copy.deepcopy(net0)
+        try:
+            record = train(net, X8, Y8, steps=60, lr=f * lr_max, record_at=[60])
+        except ValueError:
+            continue
+        runs[f] = (empirical_ntk(net, X8).double(), float(record.loss[-1]))
+    run = LearningRateSweep.measure([0.5, 2.0, 20.0], lr_max, k0, runs)
+    assert sorted(runs) == [0.5, 2.0] and run.lr_max == lr_max
     assert float(run.kernel_drift[0]) < 0.15 and float(run.top_eigenvalue_ratio[0]) > 0.85
     assert float(run.kernel_drift[1]) > 0.3 and float(run.top_eigenvalue_ratio[1]) < 0.7 and float(run.cost[1]) < 1e-3
     assert math.isinf(float(run.cost[2])) and math.isnan(float(run.kernel_drift[2]))
-    with pytest.raises(ValueError, match="factors must be > 0"):
-        learning_rate_sweep([-1.0], X8, Y8)
+    with pytest.raises(ValueError, match="factors must be a non-empty list of finite numbers > 0"):
+        LearningRateSweep.measure([-1.0], lr_max, k0, {})
+    with pytest.raises(ValueError, match="keyed by factors"):
+        LearningRateSweep.measure([0.5], lr_max, k0, runs)
+
+
+def test_leaving_the_lazy_regime_is_drawn():
+    lazy, _ = _train_lazily([0.3, 3.0], 16, 5, X8)
+    sweep = LearningRateSweep.measure([0.5, 9.0], 1.0, torch.eye(8, dtype=torch.float64),
+                                      {0.5: (2 * torch.eye(8, dtype=torch.float64), 1e-3)})
+    left, right = plot_leaving_the_lazy_regime(lazy, sweep)
+    assert left.get_xlabel() == r"output scale $\alpha$" and len(right.get_legend().get_texts()) == 3
+    plt.close("all")
 
 
 def test_finite_width_sweep_shrinks_with_width():
@@ -172,25 +224,23 @@ def test_gain_activation_is_a_fixed_gain_not_trained_weights_of_variance_gain_sq
 def test_depth_profiles_and_condition_numbers():
     x, _ = circle_points(16)
     x0 = torch.tensor([1.0, 0.0], dtype=torch.float64)
-    prof = depth_profiles([1, 3, 20], x0, x)
+    prof = torch.stack([normalised_ntk(Architecture(L), x0, x) for L in (1, 3, 20)])
     assert prof.shape == (3, 16)
     assert float(prof[:, 8].sub(1).abs().max()) < 1e-12  # x[8] is x0: the profile is 1 there
     torch.testing.assert_close(prof[1], ntk(x0, x, depth=3)[0] / ntk(x0, depth=3)[0, 0])
     assert float(prof[2].min()) > 0.99  # the paper's ReLU kernel is nearly constant at depth 20
-    kappa = condition_numbers([1, 3, 30], x)
+    kappa = torch.stack([condition_number(Architecture(L), x) for L in (1, 3, 30)])
     assert math.isinf(float(kappa[0]))  # Theta^(1) has rank 3 < 16
     assert float(kappa[1]) == pytest.approx(float(torch.linalg.cond(ntk(x, depth=3))), rel=1e-6)
     assert float(kappa[2]) > 1e3 * float(kappa[1])
     with pytest.raises(ValueError, match="x0 must be one point"):
-        depth_profiles([2], x[:2], x)
-    with pytest.raises(ValueError, match="depth"):
-        condition_numbers([0], x)
+        normalised_ntk(Architecture(2), x[:2], x)
+    with pytest.raises(ValueError, match="no finite limit"):
+        condition_number(Architecture(2, parametrization="standard"), x)
 
 
 def test_experiments_keep_the_device(device):
     x, y = X8.to(device), Y8.to(device)
-    run = lazy_training([1.0], x, y, x_test=x, width=16, steps=2, device=device)
-    assert run.kernel_drift.device.type == "cpu" and torch.isfinite(run.f_test).all()
     sweep = width_sweep([8], x, ensemble=2, device=device)
     assert torch.isfinite(sweep.theta_diagonal).all()
     model = copy.deepcopy(NTKMLP([2, 8, 1], device=device))

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ..activations import get_activation
+from ..architecture import Architecture
 from ..kernels import nngp, ntk
 from .grading import (
     _array,
@@ -192,12 +193,13 @@ def _a1_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
         width, count = 128, 1000
         out = _array(_call(fn, x.clone(), width, depth, 0.1, count, seed + depth), "the result of network_covariance",
                      (4, 4), "(N, N) for N = 4 points")
-        ref = _np(nngp(x, depth=depth, beta=0.1))
+        arch = Architecture(depth, "relu", beta=0.1)
+        ref = _np(arch.nngp(x))
         tol = _mc_tolerance(ref, count, 0.05)
         err = _rel(out, ref)
         cases.append(_Case(f"depth L={depth}, width {width}, {count} networks, x {tuple(x.shape)}", err <= tol, err, tol,
                            "the tolerance is 4 Monte-Carlo standard errors plus 0.05 for the finite width"))
-        if err > tol and _rel(out, _np(ntk(x, depth=depth, beta=0.1))) <= tol:
+        if err > tol and _rel(out, _np(arch.ntk(x))) <= tol:
             hints = ["your matrix is close to the NTK Theta^(L): the question asks for the covariance of the outputs f(x)."]
     return cases, hints
 

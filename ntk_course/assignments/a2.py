@@ -6,8 +6,8 @@ import math
 import numpy as np
 import torch
 
+from ..architecture import Architecture
 from ..empirical import empirical_ntk
-from ..kernels import nngp, ntk
 from ..mlp import NTKMLP
 from ..training import train
 from .grading import (
@@ -115,9 +115,9 @@ def _factor_hint(values: list[float], refs: list[float]) -> list[str]:
     return []
 
 
-def _prescribed_network(n0: int, width: int, depth: int, beta: float, seed: int) -> NTKMLP:
-    """Network k of questions a2.q4 and a2.q5: drawn with ``manual_seed(seed + k)``, float32, ReLU."""
-    return NTKMLP([n0] + [width] * (depth - 1) + [1], beta=beta, generator=torch.Generator().manual_seed(seed))
+def _prescribed_network(arch: Architecture, n0: int, width: int, seed: int) -> NTKMLP:
+    """Network k of questions a2.q4 and a2.q5: drawn with ``manual_seed(seed + k)``, float32."""
+    return arch.network(n0, width, generator=torch.Generator().manual_seed(seed))
 
 
 @_register("a2.q4", "the deviation of the empirical NTK from its limit",
@@ -132,14 +132,15 @@ def _a2_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     for width, depth in ((16, 2), (128, 3)):
         x = _gaussian(g, 5, 4, 1.5)
         value = _scalar(_call(fn, width, x.clone(), depth, 0.1, 3, seed + width), "the result of ntk_deviation")
-        limit = ntk(x, depth=depth, beta=0.1)
-        kernels = [empirical_ntk(_prescribed_network(4, width, depth, 0.1, seed + width + k), x).double() for k in range(3)]
+        arch = Architecture(depth, "relu", beta=0.1)
+        limit = arch.ntk(x)
+        kernels = [empirical_ntk(_prescribed_network(arch, 4, width, seed + width + k), x).double() for k in range(3)]
         ref = float(np.mean([float((k - limit).norm() / limit.norm()) for k in kernels]))
         values.append(value)
         refs.append(ref)
         err = abs(value - ref) / ref
         cases.append(_Case(f"width {width}, depth L={depth}, 3 networks, x (5, 4)", err <= tol, err, tol))
-        sigma = nngp(x, depth=depth, beta=0.1)
+        sigma = arch.nngp(x)
         if err > tol and abs(value - np.mean([float((k - sigma).norm() / sigma.norm()) for k in kernels])) <= tol * ref:
             hints = ["your numbers match a comparison with Sigma^(L); the limit of the NTK is Theta_inf^(L)."]
         elif err > tol and abs(value - np.mean([float((k - limit).norm()) for k in kernels])) <= tol * ref * 10:
@@ -165,7 +166,7 @@ def _a2_q5(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
         value = _scalar(_call(fn, width, x.clone(), y.clone(), depth, 0.1, steps, lr, 2, seed + width), "the result of ntk_drift")
         drifts = []
         for k in range(2):
-            model = _prescribed_network(2, width, depth, 0.1, seed + width + k)
+            model = _prescribed_network(Architecture(depth, "relu", beta=0.1), 2, width, seed + width + k)
             record = train(model, x.float(), y.float(), steps=steps, lr=lr, record_at=[0, steps], kernel_points=x.float())
             assert record.kernel_drift is not None
             drifts.append(float(record.kernel_drift[-1]))

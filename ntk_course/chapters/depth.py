@@ -1,18 +1,16 @@
 """Depth: how the limiting NTK on the circle changes as layers are added (Sections 4 and 6).
 
-:func:`gain_activation` rescales sigma (He's gain sqrt(2) for ReLU), :func:`depth_profiles` and
-:func:`condition_numbers` follow the limiting NTK on the circle as the depth grows.
+:func:`gain_activation` rescales sigma (He's gain sqrt(2) for ReLU); :func:`normalised_ntk` and
+:func:`condition_number` describe the limiting NTK of one architecture on the circle, and the chapter
+scans the depth with ``arch.replace(depth=L)``.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-
 import torch
 
-from .._checks import as_inputs, non_negative, positive_int, same_dimension
 from ..activations import Activation, Fn, get_activation
-from ..kernels import ntk
+from ..architecture import Architecture
 
 
 def gain_activation(activation: str | Activation | Fn, gain: float) -> Activation:
@@ -32,7 +30,9 @@ def gain_activation(activation: str | Activation | Fn, gain: float) -> Activatio
     Sigma_dot those of sigma_g. For ReLU with gain sqrt(2) at depth 2 on the
     unit circle (beta = 0.1) the NTK of such weights is about 25 % below that of sigma_g.
     """
-    gain = non_negative(gain, "gain")
+    gain = float(gain)
+    if not math.isfinite(gain) or gain < 0:
+        raise ValueError(f"gain must be a finite number >= 0; got {gain}")
     base = get_activation(activation)
     g2 = gain * gain
 
@@ -44,53 +44,48 @@ def gain_activation(activation: str | Activation | Fn, gain: float) -> Activatio
                       closed_form, base.quadrature_points)
 
 
-def depth_profiles(
-    depths: Sequence[int],
-    x0: object,
-    x: object,
-    *,
-    activation: str | Activation | Fn = "relu",
-    beta: float = 0.1,
-) -> torch.Tensor:
-    """Theta^(L)(x_0, x) / Theta^(L)(x_0, x_0) for every depth L in ``depths``: (D, M), float64.
-
-    The normalised limiting NTK seen from one point x_0 (a single point, shape (n_0,) or (1, n_0)).
-    """
-    ds = [positive_int(d, "depth") for d in depths]
-    if not ds:
-        raise ValueError("depths must list at least one depth")
-    p = as_inputs(x0, "x0", torch.float64)
-    if p.shape[0] != 1:
+def _one_point(x0: object) -> torch.Tensor:
+    p = torch.as_tensor(x0, dtype=torch.float64)
+    if p.ndim == 1:
+        p = p[None]
+    if p.ndim != 2 or p.shape[0] != 1:
         raise ValueError(f"x0 must be one point, shape (n_0,) or (1, n_0); got {tuple(p.shape)}")
-    xs = as_inputs(x, "x", torch.float64).to(p.device)
-    same_dimension(p, xs)
-    rows = []
-    for d in ds:
-        row = ntk(p, xs, depth=d, activation=activation, beta=beta)[0]
-        rows.append(row / ntk(p, depth=d, activation=activation, beta=beta)[0, 0])
-    return torch.stack(rows)
+    return p
 
 
-def condition_numbers(
-    depths: Sequence[int],
-    x: object,
-    *,
-    activation: str | Activation | Fn = "relu",
-    beta: float = 0.1,
-) -> torch.Tensor:
-    """lambda_max / lambda_min of the Gram matrix Theta^(L)(x_i, x_j) for every L in ``depths`` (D,).
+def normalised_ntk(arch: Architecture, x0: object, x: object) -> torch.Tensor:
+    """Theta_inf(x_0, x) / Theta_inf(x_0, x_0) of ``arch`` (Theorem 1): the limiting NTK seen from x_0.
+
+    Parameters
+    ----------
+    arch : Architecture
+        Depth, activation and beta (the NTK parametrisation).
+    x0 : array (n_0,) or (1, n_0)
+        One point.
+    x : array (M, n_0)
+        The points to compare it with.
+
+    Returns
+    -------
+    tensor (M,)
+        Float64, 1 where x = x_0.
+
+    Raises
+    ------
+    ValueError
+        If x0 is not one point, and (from :meth:`Architecture.ntk`) for mismatched dimensions.
+    """
+    p = _one_point(x0)
+    return arch.ntk(p, x)[0] / arch.ntk(p)[0, 0]
+
+
+def condition_number(arch: Architecture, x: object) -> torch.Tensor:
+    """lambda_max / lambda_min of the Gram matrix Theta_inf(x_i, x_j) of ``arch`` on the points x (N, n_0).
 
     The number of gradient-descent steps needed to fit the slowest direction at the largest stable
     learning rate is of this order (Section 5: the component along eigenvalue lambda decays like
-    (1 - lr lambda / N)^k with lr < 2N / lambda_max). ``inf`` when lambda_min <= 0 (singular in float64).
+    (1 - lr lambda / N)^k with lr < 2N / lambda_max). Returns a 0-d float64 tensor, ``inf`` when
+    lambda_min <= 0 (singular in float64). Raises ValueError as :meth:`Architecture.ntk`.
     """
-    ds = [positive_int(d, "depth") for d in depths]
-    if not ds:
-        raise ValueError("depths must list at least one depth")
-    xs = as_inputs(x, "x", torch.float64)
-    out = []
-    for d in ds:
-        values = torch.linalg.eigvalsh(ntk(xs, depth=d, activation=activation, beta=beta))
-        out.append(values[-1] / values[0] if values[0] > 0 else torch.tensor(math.inf, dtype=torch.float64))
-    return torch.stack(out).cpu()
-
+    values = torch.linalg.eigvalsh(arch.ntk(torch.as_tensor(x, dtype=torch.float64)))
+    return (values[-1] / values[0] if values[0] > 0 else torch.tensor(math.inf, dtype=torch.float64)).cpu()

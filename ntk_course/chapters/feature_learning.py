@@ -14,94 +14,27 @@ N(0, 1) (b = 0). In that form:
   Mei, Montanari & Nguyen (2018) and Chizat & Bach (2018), trained on the time scale that makes its
   neurons move by O(1).
 
-:class:`MuPMLP` is that network (an :class:`~ntk_course.mlp.NTKMLP` with the output multipliers
-changed, so the library's forward pass, structured empirical NTK and :func:`~ntk_course.training.train`
-apply unchanged); :func:`feature_movement` trains both parametrisations at growing widths and measures
-how far the last hidden layer's features and the tangent kernel move.
+:func:`feature_movement` trains ``Architecture(..., parametrization="ntk")`` and ``"mup"`` networks
+(the library's :class:`~ntk_course.NTKMLP`, whose ``lr_scale`` is n_{L-1} in muP) at growing widths
+and measures how far the last hidden layer's features and the tangent kernel move.
 
 The cost is the paper's, C = 1/(2N) sum_i (f(x_i) - y_i)^2; in both parametrisations time is
-t = eta x steps, eta the width-independent learning rate (muP trains with eta x n_{L-1}).
+t = eta x steps, eta the width-independent time step: gradient descent runs with the learning rate
+lr = eta x ``model.lr_scale`` (eta x n_{L-1} in muP, eta in the NTK parametrisation).
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import torch
 
-from .._checks import (
-    as_inputs,
-    finite_array,
-    hidden_widths,
-    non_negative,
-    positive_int,
-    seeded_generator,
-)
-from ..activations import Activation, Fn
+from ..architecture import Architecture
 from ..empirical import empirical_ntk
 from ..mlp import NTKMLP
 from ..training import train
 from .plotting import new_axes
-
-PARAMETRISATIONS = ("ntk", "mup")
-
-
-class MuPMLP(NTKMLP):
-    """An MLP [n_0, n_1, ..., n_{L-1}, 1] in the maximal-update parametrisation, all parameters N(0, 1).
-
-    h^(l+1) = W^(l) alpha^(l) / sqrt(n_l) + beta b^(l) for l < L - 1 (as the NTK parametrisation), and
-    f = W^(L-1) alpha^(L-1) / n_{L-1} + beta b^(L-1) / sqrt(n_{L-1}) for the output. Train it with the
-    learning rate ``eta * lr_scale`` (``lr_scale`` = n_{L-1}): then its tangent kernel times the
-    learning rate, the quantity that moves the function, has the same size as the NTK
-    parametrisation's, while f at initialisation is O(n^{-1/2}) and the features move by O(1).
-    """
-
-    def __init__(
-        self,
-        widths: Sequence[int],
-        activation: str | Activation | Fn = "relu",
-        beta: float = 0.1,
-        *,
-        ensemble: int | None = None,
-        generator: torch.Generator | None = None,
-        dtype: torch.dtype = torch.float32,
-        device: torch.device | str | None = None,
-    ) -> None:
-        super().__init__(widths, activation, beta, parametrization="ntk", ensemble=ensemble,
-                         generator=generator, dtype=dtype, device=device)
-        if self.depth < 2:
-            raise ValueError(f"a muP network needs a hidden layer (depth >= 2); got widths {self.widths}")
-        self.parametrization = "mup"
-
-    @property
-    def lr_scale(self) -> int:
-        """n_{L-1}: the factor between the learning rate of gradient descent and the time step eta."""
-        return self.widths[-2]
-
-    def scales(self, layer: int) -> tuple[float, float]:
-        """The factors (on W^(l), on b^(l)): the NTK parametrisation's, with 1/n and beta/sqrt(n) at the output."""
-        n = self.widths[layer]
-        if layer == self.depth - 1:
-            return 1.0 / n, self.beta / math.sqrt(n)
-        return 1.0 / math.sqrt(n), self.beta
-
-
-def network(
-    parametrization: str,
-    widths: Sequence[int],
-    activation: str | Activation | Fn = "relu",
-    beta: float = 0.1,
-    **kwargs: object,
-) -> tuple[NTKMLP, float]:
-    """The network of ``parametrization`` ("ntk" or "mup") and the factor its learning rate carries."""
-    if parametrization not in PARAMETRISATIONS:
-        raise ValueError(f"unknown parametrization {parametrization!r}; expected one of {PARAMETRISATIONS}")
-    if parametrization == "mup":
-        model = MuPMLP(widths, activation, beta, **kwargs)
-        return model, float(model.lr_scale)
-    return NTKMLP(widths, activation, beta, **kwargs), 1.0
 
 
 def hidden_features(model: NTKMLP, x: torch.Tensor) -> torch.Tensor:
@@ -144,53 +77,74 @@ def feature_movement(
     x: object,
     y: object,
     *,
-    parametrizations: Sequence[str] = PARAMETRISATIONS,
-    depth: int = 2,
+    arch: Architecture = Architecture(depth=2),
+    parametrizations: Sequence[str] = ("ntk", "mup"),
     steps: int = 200,
     eta: float = 1.0,
     ensemble: int = 8,
-    activation: str | Activation | Fn = "relu",
-    beta: float = 0.1,
     neurons: int = 200,
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> FeatureMovement:
-    """Train ``ensemble`` networks [n_0, n, ..., n, 1] per width n and parametrisation for ``steps`` steps.
+    """Train ``ensemble`` networks of ``arch`` per width n and parametrisation for ``steps`` steps.
 
-    The learning rate is ``eta`` in the NTK parametrisation and ``eta * n`` in muP, so both reach the
-    time t = eta x steps and their tangent kernels move the function equally fast at initialisation.
-    In the NTK parametrisation the features and the kernel move less and less as n grows (Theorem 2:
-    by O(n^{-1/2}) for the features); in muP they move by an amount that tends to a non-zero limit.
-    Float32 on ``device`` (CPU by default); each width is seeded separately from ``seed``.
+    Each parametrisation p runs ``arch.replace(parametrization=p)`` (``arch`` sets the depth,
+    activation and beta) with the learning rate lr = eta x ``model.lr_scale``: eta in the NTK
+    parametrisation and eta x n in muP, so both reach the time t = eta x steps and their tangent
+    kernels move the function equally fast at initialisation. In the NTK parametrisation the
+    features and the kernel move less and less as n grows (Theorem 2: by O(n^{-1/2}) for the
+    features); in muP they move by an amount that tends to a non-zero limit.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        The distinct hidden widths n (W of them).
+    x : array (N, n_0)
+        Training points; ``y`` (N,) or (N, 1) their targets.
+    arch : Architecture
+        Depth (>= 2: the features are the last hidden layer's), activation and beta.
+    parametrizations : sequence of str
+        Which parametrisations to train (of ``ntk_course.mlp.PARAMETRIZATIONS``).
+    steps, eta, ensemble, neurons, seed
+        Steps of gradient descent (>= 1), the time step eta, networks per width, how many first-layer
+        weight vectors to keep for the figure, and the seed (width k is seeded with seed + 1000 k).
+
+    Returns
+    -------
+    FeatureMovement
+        Float32 networks on ``device`` (CPU by default); results on the CPU.
+
+    Raises
+    ------
+    ValueError
+        For repeated widths, an architecture without a hidden layer, no parametrisation, steps < 1,
+        and (from the library) an unknown parametrisation, bad points or targets.
     """
-    sizes = hidden_widths(widths, distinct=True)
-    for p in parametrizations:
-        if p not in PARAMETRISATIONS:
-            raise ValueError(f"unknown parametrization {p!r}; expected some of {PARAMETRISATIONS}")
+    sizes = [int(n) for n in widths]
+    if not sizes or len(set(sizes)) != len(sizes):
+        raise ValueError(f"widths must be distinct hidden widths, at least one; got {sizes}")
+    if arch.depth < 2:
+        raise ValueError(f"the features are a hidden layer's: arch needs depth >= 2; got {arch.depth}")
     if not parametrizations:
-        raise ValueError(f"parametrizations must name at least one of {PARAMETRISATIONS}")
-    depth = positive_int(depth, "depth", 2)
-    steps = positive_int(steps, "steps")
-    eta = non_negative(eta, "eta")
-    ensemble = positive_int(ensemble, "ensemble")
-    neurons = positive_int(neurons, "neurons")
-    seed = positive_int(seed, "seed", 0)
-    xt = as_inputs(x, "x").to(device or "cpu").float()
-    yt = finite_array(y, "y", ndims=(1, 2), rows=xt.shape[0], match="x", dtype=torch.float32, device=xt.device)
-    yt = yt[:, None] if yt.ndim == 1 else yt
-    if yt.shape[1] != 1:
-        raise ValueError(f"y must hold one output per point, shape (N,) or (N, 1); got {tuple(yt.shape)}")
+        raise ValueError("parametrizations must name at least one parametrisation, e.g. ('ntk', 'mup')")
+    archs = {p: arch.replace(parametrization=p) for p in parametrizations}  # unknown names fail here
+    if steps < 1:
+        raise ValueError(f"steps must be an integer >= 1; got {steps}")
+    xt = torch.as_tensor(x).to(device or "cpu").float()
+    yt = torch.as_tensor(y).to(xt.device).float().reshape(len(y), -1)
+    if yt.shape != (xt.shape[0], 1):
+        raise ValueError(f"y must hold one target per point, {xt.shape[0]} rows to match x; got {tuple(yt.shape)}")
     out = FeatureMovement(torch.tensor(sizes), {}, {}, {}, {}, {}, {})
-    for p in parametrizations:
+    for p, a in archs.items():
         change, drift, cost, scale = [], [], [], []
         for k, n in enumerate(sizes):
-            model, factor = network(p, [xt.shape[1]] + [n] * (depth - 1) + [1], activation, beta, ensemble=ensemble,
-                                    generator=seeded_generator(seed + 1000 * k, xt.device), device=xt.device)
+            g = torch.Generator(xt.device).manual_seed(seed + 1000 * k)
+            model = a.network(xt.shape[1], n, ensemble=ensemble, generator=g, device=xt.device)
             a0, k0 = hidden_features(model, xt), empirical_ntk(model, xt)
             w0 = model.weights[0][0, :neurons].detach().clone()
             with torch.no_grad():
                 scale.append(float(model(xt).double().square().mean().sqrt()))
-            record = train(model, xt, yt, steps=steps, lr=eta * factor, record_at=[steps])
+            record = train(model, xt, yt, steps=steps, lr=eta * model.lr_scale, record_at=[steps])
             change.append(relative_change(hidden_features(model, xt), a0, True))
             drift.append(relative_change(empirical_ntk(model, xt), k0, True))
             cost.append(record.loss[-1].double())
@@ -212,7 +166,7 @@ def plot_feature_movement(result: FeatureMovement, axes: Sequence[plt.Axes] | No
         _, axes = new_axes(2, width=11, height=4.4)
     left, right = axes
     n = result.widths.double()
-    styles = {"ntk": ("C0", "NTK"), "mup": ("C1", r"$\mu$P")}
+    styles = {"ntk": ("C0", "NTK"), "mup": ("C1", r"$\mu$P"), "standard": ("C2", "standard")}
     for p, (colour, name) in styles.items():
         if p not in result.feature_change:
             continue
@@ -237,5 +191,4 @@ def plot_feature_movement(result: FeatureMovement, axes: Sequence[plt.Axes] | No
     return axes
 
 
-__all__ = ["PARAMETRISATIONS", "FeatureMovement", "MuPMLP", "feature_movement", "hidden_features", "network",
-           "plot_feature_movement", "relative_change"]
+__all__ = ["FeatureMovement", "feature_movement", "hidden_features", "plot_feature_movement", "relative_change"]

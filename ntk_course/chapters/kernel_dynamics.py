@@ -22,23 +22,27 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import torch
 
-from .._checks import (
-    as_inputs,
-    finite_array,
-    non_negative,
-    positive_int,
-    seeded_generator,
-)
+from ..architecture import Architecture
 from ..empirical import empirical_ntk
-from ..training import train
-from .feature_learning import network
 from ..spectral import max_stable_learning_rate
+from ..training import train
 from .plotting import new_axes
 
 
+def _float64(values: object, name: str) -> torch.Tensor:
+    """``values`` as a finite float64 tensor, or a ValueError naming ``name``."""
+    try:
+        t = torch.as_tensor(values)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{name} must be a numeric array; got {type(values).__name__}") from err
+    if t.is_complex() or not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} must hold finite real numbers")
+    return t.to(torch.float64)
+
+
 def _kernels(kernels: object) -> torch.Tensor:
-    k = finite_array(kernels, "kernels", ndims=(3, 4))
-    if k.shape[-1] != k.shape[-2]:
+    k = _float64(kernels, "kernels")
+    if k.ndim not in (3, 4) or k.shape[-1] != k.shape[-2]:
         raise ValueError(f"kernels must be square Gram matrices (R, [E,] N, N); got shape {tuple(k.shape)}")
     if bool((k.flatten(-2).norm(dim=-1) == 0).any()):
         raise ValueError("a kernel is zero, so its relative change and its alignment are undefined")
@@ -51,7 +55,9 @@ def kernel_velocity(kernels: object, t: object) -> torch.Tensor:
     Returns (R - 1, [E]) float64; the times must increase strictly.
     """
     k = _kernels(kernels)
-    tt = finite_array(t, "t", ndims=(1,), rows=k.shape[0], match="the kernels' first axis")
+    tt = _float64(t, "t")
+    if tt.shape != k.shape[:1]:
+        raise ValueError(f"t must hold one time per kernel, shape ({k.shape[0]},); got {tuple(tt.shape)}")
     dt = tt.diff()
     if k.shape[0] < 2 or bool((dt <= 0).any()):
         raise ValueError(f"t must hold at least two strictly increasing times; got {tt.tolist()[:6]}")
@@ -65,11 +71,14 @@ def kernel_alignment(kernels: object, y: object) -> torch.Tensor:
     Cristianini et al. (2002), centred as in Cortes et al. (2012); ``y`` (N,) the targets, not all
     equal. Returns (...) float64.
     """
-    k = finite_array(kernels, "kernels", ndims=None)
+    k = _float64(kernels, "kernels")
     if k.ndim < 2 or k.shape[-1] != k.shape[-2]:
         raise ValueError(f"kernels must be square Gram matrices (..., N, N); got shape {tuple(k.shape)}")
     n = k.shape[-1]
-    yt = finite_array(y, "y", ndims=(1, 2), rows=n, match="the kernels' size").reshape(n)
+    yt = _float64(y, "y")
+    if yt.numel() != n:
+        raise ValueError(f"y must hold one target per point, {n} to match the kernels' size; got {tuple(yt.shape)}")
+    yt = yt.reshape(n)
     yc = yt - yt.mean()
     if float(yc.norm()) == 0:
         raise ValueError("y must not be constant: a constant target has no centred alignment")
@@ -113,48 +122,67 @@ def kernel_dynamics(
     y: object,
     *,
     width: int = 512,
-    depth: int = 3,
+    arch: Architecture = Architecture(depth=3),
     steps: int = 200,
     runs: Sequence[tuple[str, str, float]] = (("lazy", "ntk", 0.5), ("large learning rate", "ntk", 2.0),
                                               ("muP", "mup", 0.5)),
     ensemble: int = 4,
-    beta: float = 0.1,
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> KernelDynamics:
     """Train the same ``ensemble`` initial draws in each of ``runs`` = (name, parametrisation, factor).
 
     Every run uses the time step eta = factor x lr_max, lr_max = 2 / lambda_max(Theta_0 / N) of the NTK
-    parametrisation (beyond it the linearised network diverges); muP runs with the learning rate
-    eta x width. All networks are [n_0, width, ..., width, 1] ReLU networks drawn from the same seed
+    parametrisation (beyond it the linearised network diverges, eq. (eq-beyond-lr-max) of the book),
+    and trains ``arch.replace(parametrization=...)`` with the learning rate lr = eta x ``model.lr_scale``
+    (eta x width for muP). All networks have hidden width ``width`` and are drawn from the same seed
     (so the NTK and muP networks share their hidden features at initialisation); the empirical NTK on
     the training points is recorded at every step for the first 30 steps, then every 5.
+
+    Parameters
+    ----------
+    x : array (N, n_0)
+        Training points; ``y`` (N,) or (N, 1) their targets.
+    width : int
+        The hidden width n.
+    arch : Architecture
+        Depth, activation and beta (its parametrisation is replaced by each run's).
+    steps, ensemble, seed
+        Steps of gradient descent, networks per run, and the seed of their initialisation.
+
+    Returns
+    -------
+    KernelDynamics
+        One :class:`KernelRun` per run, float64 on the CPU.
+
+    Raises
+    ------
+    ValueError
+        If ``runs`` is empty or a factor is negative, and (from the library) for a bad width,
+        parametrisation, points or targets.
     """
-    width = positive_int(width, "width")
-    depth = positive_int(depth, "depth", 2)
-    steps = positive_int(steps, "steps")
-    ensemble = positive_int(ensemble, "ensemble")
     if not runs:
         raise ValueError("runs must hold at least one (name, parametrisation, factor)")
-    xt = as_inputs(x, "x").to(device or "cpu").float()
-    yt = finite_array(y, "y", ndims=(1, 2), rows=xt.shape[0], match="x", dtype=torch.float32, device=xt.device)
-    yt = yt.reshape(-1, 1)
+    archs = {name: arch.replace(parametrization=p) for name, p, _ in runs}  # unknown names fail here
+    if any(not factor >= 0 for _, _, factor in runs):
+        raise ValueError(f"the factors of lr_max must be >= 0; got {[f for _, _, f in runs]}")
+    xt = torch.as_tensor(x).to(device or "cpu").float()
+    yt = torch.as_tensor(y).to(xt.device).float().reshape(-1, 1)
     if yt.shape[0] != xt.shape[0]:
         raise ValueError(f"y must hold one output per point, shape (N,) or (N, 1); got {tuple(yt.shape)}")
-    widths = [xt.shape[1]] + [width] * (depth - 1) + [1]
-    make = lambda p: network(p, widths, "relu", beta, ensemble=ensemble,
-                             generator=seeded_generator(seed, xt.device), device=xt.device)
-    lr_max = float(max_stable_learning_rate(empirical_ntk(make("ntk")[0], xt).double()).mean())
+    make = lambda a: a.network(xt.shape[1], width, ensemble=ensemble,  # noqa: E731
+                               generator=torch.Generator(xt.device).manual_seed(seed), device=xt.device)
+    lr_max = float(max_stable_learning_rate(empirical_ntk(make(arch.replace(parametrization="ntk")), xt).double()).mean())
     record = _record_steps(steps, 30)
     out = {}
-    for name, parametrisation, factor in runs:
-        eta = non_negative(factor, f"the factor of run {name!r}") * lr_max
-        model, scale = make(parametrisation)
-        rec = train(model, xt, yt, steps=steps, lr=eta * scale, record_at=record, kernel_points=xt)
+    for name, _, factor in runs:
+        eta = float(factor) * lr_max
+        model = make(archs[name])
+        rec = train(model, xt, yt, steps=steps, lr=eta * model.lr_scale, record_at=record, kernel_points=xt)
         kernels = rec.kernels.double().cpu()
-        t = rec.t.cpu() / scale
+        t = rec.t.cpu() / model.lr_scale
         out[name] = KernelRun(t, kernel_velocity(kernels, t), kernel_alignment(kernels, yt[:, 0].double().cpu()),
-                              rec.loss.double().cpu(), rec.kernel_drift[-1].double().cpu(), eta, eta * scale)
+                              rec.loss.double().cpu(), rec.kernel_drift[-1].double().cpu(), eta, eta * model.lr_scale)
     return KernelDynamics(out, lr_max)
 
 

@@ -1,33 +1,39 @@
-"""Lazy training (Chizat, Oyallon & Bach 2019): the output scale alpha decides whether the kernel moves.
+"""Leaving the lazy regime at a fixed width: the output scale alpha and a large learning rate.
 
-:func:`lazy_training` trains alpha (f_theta - f_theta_0) with the cost C / alpha^2 for several output
-scales alpha at once, and reports how far the kernel and the weights moved and how far the trained
-network ends from the frozen-kernel prediction (:func:`ntk_course.flow.gradient_descent`);
-:class:`Centred` is the centred network f_theta - f_theta_0.
+The chapter ``beyond`` runs both experiments on its page with the library's nouns
+(:class:`~ntk_course.Architecture`, :class:`~ntk_course.Centred`, :func:`~ntk_course.train`,
+:func:`~ntk_course.empirical_ntk`); this module only summarises what they did and draws it:
+
+* :meth:`LazyTraining.measure`: training alpha (f_theta - f_theta_0) on the cost C / alpha^2 for
+  several output scales alpha at once (Chizat, Oyallon & Bach 2019), how far the kernel and the
+  weights moved and how far the trained network ends from the frozen-kernel prediction;
+* :meth:`LearningRateSweep.measure`: training copies of one network at multiples of
+  lr_max = 2N / lambda_max(Theta_0), below it the kernel regime, above it the catapult of
+  Lewkowycz et al. (2020) or divergence;
+* :func:`plot_leaving_the_lazy_regime` draws both.
 
 The cost is the paper's, C = 1/(2N) sum_i ||f(x_i) - y_i||^2, and time is t = lr x steps.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import torch
 
-from .._checks import (
-    as_inputs,
-    finite_array,
-    non_negative,
-    positive_int,
-    same_dimension,
-    seeded_generator,
-)
-from ..activations import Activation, Fn
 from ..empirical import empirical_ntk
-from ..flow import gradient_descent
 from ..mlp import NTKMLP
-from ..linearized import Centred
-from ..training import train
+from ..training import TrainingRecord
+from .plotting import new_axes
+
+
+def _positive(values: Sequence[float] | torch.Tensor, name: str) -> torch.Tensor:
+    """``values`` as a 1-d float64 tensor of finite numbers > 0, or a ValueError naming ``name``."""
+    t = torch.as_tensor(values, dtype=torch.float64).cpu()
+    if t.ndim != 1 or t.numel() == 0 or not bool(torch.isfinite(t).all() and (t > 0).all()):
+        raise ValueError(f"{name} must be a non-empty list of finite numbers > 0; got {t.tolist()}")
+    return t
 
 
 @dataclass
@@ -53,66 +59,150 @@ class LazyTraining:
     w_initial: torch.Tensor
     w_final: torch.Tensor
 
+    @classmethod
+    def measure(
+        cls,
+        alphas: Sequence[float] | torch.Tensor,
+        model: NTKMLP,
+        x: torch.Tensor,
+        w0: torch.Tensor,
+        k0: torch.Tensor,
+        record: TrainingRecord,
+        f_kernel: torch.Tensor,
+    ) -> LazyTraining:
+        """Summarise one batched run: member a of the ensemble ``model`` trained f_theta - f_theta_0
+        towards y / alpha_a (gradient descent on C(alpha (f_theta - f_theta_0)) / alpha^2 is exactly
+        that), from one initialisation copied to every member.
 
-def lazy_training(
-    alphas: Sequence[float],
-    x: object,
-    y: object,
-    *,
-    x_test: object,
-    width: int = 256,
-    depth: int = 3,
-    steps: int = 200,
-    lr: float = 1.0,
-    activation: str | Activation | Fn = "relu",
-    beta: float = 0.1,
-    seed: int = 0,
-    device: torch.device | str | None = None,
-) -> LazyTraining:
-    """Train the scaled model alpha (f_theta - f_theta_0) on (x, y) for every alpha, from ONE initialisation.
+        Parameters
+        ----------
+        alphas : sequence of A floats > 0
+            The output scales, in the order of the ensemble's members.
+        model : NTKMLP
+            The trained ensemble (E = A members).
+        x : tensor (N, n_0)
+            The training points.
+        w0, k0 : tensor
+            The first-layer weights (A, width, n_0) and the empirical NTK on x (N, N) at initialisation.
+        record : TrainingRecord
+            Of ``train(Centred(model), x, y / alpha, x_eval=x_test, record_at=[steps])``.
+        f_kernel : tensor (M,)
+            The frozen-kernel prediction on x_test (:func:`ntk_course.gradient_descent` with k0).
 
-    Chizat, Oyallon & Bach (2019): gradient descent with learning rate ``lr`` on the cost
-    C(alpha (f_theta - f_theta_0)) / alpha^2 moves the function at a speed that does not depend on
-    alpha at initialisation (its tangent kernel is alpha^2 Theta times lr / alpha^2), while the
-    parameters travel a distance of order 1/alpha: large alpha is lazy (the kernel regime of Theorem 2),
-    small alpha leaves it. The division by alpha^2 makes this exactly gradient descent with ``lr`` on
-    1/(2N) sum (f_theta - f_theta_0 - y / alpha)^2, which is what runs here: all alphas at once, as an
-    ensemble of identical copies of one NTK-parametrised network [n_0, width, ..., width, 1], with
-    member a aiming at y / alpha_a. Float32 on ``device`` (CPU by default); seeded.
+        Returns
+        -------
+        LazyTraining
+            On the CPU; kernel quantities in float64.
+
+        Raises
+        ------
+        ValueError
+            If an alpha is not > 0 or there are not as many alphas as members.
+        """
+        a = _positive(alphas, "alphas")
+        if model.ensemble != a.numel():
+            raise ValueError(f"model must have one member per alpha ({a.numel()}); got ensemble={model.ensemble}")
+        device = model.weights[0].device
+        scale = a.to(device=device, dtype=torch.float32)[:, None]
+        k1 = empirical_ntk(model, x).double()
+        drift = (k1 - k0).flatten(1).norm(dim=1) / k0.norm()
+        w1 = model.weights[0].detach()
+        moved = (w1 - w0).flatten(1).norm(dim=1) / w0[0].norm()
+        f_test = (record.outputs[-1, :, :, 0] * scale).double()
+        deviation = (f_test - f_kernel).norm(dim=1) / f_kernel.norm()
+        cost = record.loss[-1].double() * a.to(device) ** 2
+        return cls(a, drift.cpu(), moved.double().cpu(), cost.cpu(), f_test.cpu(), f_kernel.cpu(),
+                   deviation.cpu(), w0[0].cpu(), w1.cpu())
+
+
+@dataclass
+class LearningRateSweep:
+    """Gradient descent at learning rates lr = factor x 2N / lambda_max(Theta_0), one entry per factor (F,).
+
+    ``lr_max`` is 2N / lambda_max(Theta_0) of the initial network; ``kernel_drift`` the relative change
+    of its empirical NTK; ``top_eigenvalue_ratio`` lambda_max(Theta_T) / lambda_max(Theta_0); ``cost``
+    the final cost. A diverged run (non-finite cost) has ``inf`` cost and NaN drift and ratio.
     """
-    a = finite_array(alphas, "alphas", ndims=(1,))
-    if bool((a <= 0).any()):
-        raise ValueError(f"alphas must be > 0; got {a.tolist()}")
-    width = positive_int(width, "width")
-    depth = positive_int(depth, "depth", 2)
-    steps = positive_int(steps, "steps")
-    lr = non_negative(lr, "lr")
-    xt = as_inputs(x, "x").to(device or "cpu").float()
-    xe = as_inputs(x_test, "x_test").float().to(xt.device)
-    same_dimension(xt, xe)
-    yt = finite_array(y, "y", ndims=(1, 2), rows=xt.shape[0], match="x", dtype=torch.float32, device=xt.device)
-    yt = yt[:, None] if yt.ndim == 1 else yt
-    if yt.shape[1] != 1:
-        raise ValueError(f"y must hold one output per point, shape (N,) or (N, 1); got {tuple(yt.shape)}")
-    n_alpha = a.shape[0]
-    model = NTKMLP([xt.shape[1]] + [width] * (depth - 1) + [1], activation, beta,
-                   ensemble=n_alpha, generator=seeded_generator(seed, xt.device), device=xt.device)
-    with torch.no_grad():  # every member starts from member 0's parameters
-        for p in model.parameters():
-            p.copy_(p[:1].expand_as(p))
-    k0 = empirical_ntk(model, xt)[0].double()
-    kx0 = empirical_ntk(model, xe, xt)[0].double()
-    w0 = model.weights[0].detach().clone()
-    scale = a.to(device=xt.device, dtype=torch.float32)[:, None, None]
-    record = train(Centred(model), xt, yt[None] / scale, steps=steps, lr=lr, record_at=[steps], x_eval=xe)
-    k1 = empirical_ntk(model, xt).double()
-    drift = (k1 - k0).flatten(1).norm(dim=1) / k0.norm()
-    moved = (model.weights[0].detach() - w0).flatten(1).norm(dim=1) / w0[0].norm()
-    f_test = (record.outputs[-1, :, :, 0] * scale[:, :, 0]).double()
-    f_kernel = gradient_descent(k0, yt[:, 0].double(), [steps], lr=lr, k_test_train=kx0).f_test[-1]
-    deviation = (f_test - f_kernel).norm(dim=1) / f_kernel.norm()
-    cost = record.loss[-1].double() * a.to(xt.device) ** 2
-    return LazyTraining(a.cpu(), drift.cpu(), moved.double().cpu(), cost.cpu(), f_test.cpu(), f_kernel.cpu(),
-                        deviation.cpu(), w0[0].cpu(), model.weights[0].detach().cpu())
+
+    factors: torch.Tensor
+    lr_max: float
+    kernel_drift: torch.Tensor
+    top_eigenvalue_ratio: torch.Tensor
+    cost: torch.Tensor
+
+    @classmethod
+    def measure(
+        cls,
+        factors: Sequence[float] | torch.Tensor,
+        lr_max: float,
+        k0: torch.Tensor,
+        runs: Mapping[float, tuple[torch.Tensor, float]],
+    ) -> LearningRateSweep:
+        """Summarise the runs at lr = factor x ``lr_max`` from one network with empirical NTK ``k0``.
+
+        Parameters
+        ----------
+        factors : sequence of F floats > 0
+            The multiples of lr_max that were tried.
+        lr_max : float
+            2N / lambda_max(Theta_0) (:func:`ntk_course.max_stable_learning_rate` of ``k0``).
+        k0 : tensor (N, N)
+            The empirical NTK on the training points at initialisation.
+        runs : mapping factor -> (Theta_T (N, N), final cost)
+            The runs that converged or stayed finite; a factor missing here diverged.
+
+        Returns
+        -------
+        LearningRateSweep
+            Float64 on the CPU.
+
+        Raises
+        ------
+        ValueError
+            If a factor is not > 0, or ``runs`` holds a factor that is not in ``factors``.
+        """
+        fs = _positive(factors, "factors")
+        if not set(runs) <= set(fs.tolist()):
+            raise ValueError(f"runs must be keyed by factors from {fs.tolist()}; got {sorted(runs)}")
+        top0 = torch.linalg.eigvalsh(k0)[-1]
+        drift, ratio, cost = [], [], []
+        for f in fs.tolist():
+            if f not in runs:  # diverged: train() refuses to go on once the cost is not finite
+                drift.append(float("nan")), ratio.append(float("nan")), cost.append(float("inf"))
+                continue
+            k1, final = runs[f]
+            drift.append(float((k1 - k0).norm() / k0.norm()))
+            ratio.append(float(torch.linalg.eigvalsh(k1)[-1] / top0))
+            cost.append(float(final))
+        as_t = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
+        return cls(fs, float(lr_max), as_t(drift), as_t(ratio), as_t(cost))
 
 
+def plot_leaving_the_lazy_regime(
+    lazy: LazyTraining, catapult: LearningRateSweep, axes: Sequence[plt.Axes] | None = None
+) -> Sequence[plt.Axes]:
+    """Left: kernel drift, first-layer movement and distance to the frozen-kernel prediction against
+    the output scale alpha. Right: kernel drift and lambda_max(Theta_T) / lambda_max(Theta_0) against
+    lr / lr_max, with crosses where training diverged."""
+    if axes is None:
+        _, axes = new_axes(2, width=11)
+    left, right = axes
+    left.loglog(lazy.alphas, lazy.kernel_drift, "o-", label=r"kernel drift $\|\Theta_T - \Theta_0\| / \|\Theta_0\|$")
+    left.loglog(lazy.alphas, lazy.weight_change, "s-", label=r"first-layer move $\|W_T - W_0\| / \|W_0\|$")
+    left.loglog(lazy.alphas, lazy.deviation, "^-", label="distance to the frozen-kernel prediction")
+    left.set_xlabel(r"output scale $\alpha$")
+    left.set_ylabel("relative change")
+    left.legend(fontsize=9)
+    ok = torch.isfinite(catapult.cost)
+    right.plot(catapult.factors[ok], catapult.kernel_drift[ok], "o-", label="kernel drift")
+    right.plot(catapult.factors[ok], catapult.top_eigenvalue_ratio[ok], "s-",
+               label=r"$\lambda_{\max}(\Theta_T) / \lambda_{\max}(\Theta_0)$")
+    right.plot(catapult.factors[~ok], torch.ones(int((~ok).sum())), "kx", ms=10, mew=2, label="diverged")
+    right.axvline(1.0, color="gray", ls=":")
+    right.set_xlabel(r"learning rate $\eta / \eta_{\max}$")
+    right.set_ylabel("after training")
+    right.legend(fontsize=9)
+    return axes
+
+
+__all__ = ["LazyTraining", "LearningRateSweep", "plot_leaving_the_lazy_regime"]

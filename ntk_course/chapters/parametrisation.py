@@ -1,36 +1,35 @@
 """Remark 1 at work: the NTK parametrisation against the standard one, and the learning rate.
 
-* :func:`width_sweep` measures the empirical NTK at initialisation, and the largest stable learning
-  rate 2N / lambda_max it allows, for growing widths in the NTK and the standard parametrisation;
-  :func:`max_stable_learning_rate` is that bound for one Gram matrix, and :func:`final_costs` trains
-  at one fixed learning rate.
-* :func:`learning_rate_sweep` trains copies of one network at multiples of 2N / lambda_max: below it
-  the kernel regime, above it the catapult of Lewkowycz et al. (2020) or divergence.
+:func:`width_sweep` measures the empirical NTK at initialisation, and the largest stable learning
+rate 2N / lambda_max it allows (:func:`ntk_course.max_stable_learning_rate`), for growing widths of
+one :class:`~ntk_course.Architecture` (the NTK or the standard parametrisation); :func:`final_costs`
+trains them at one fixed learning rate. (The learning-rate sweep of the catapult runs on the page of
+the chapter ``beyond``; :mod:`.laziness` summarises it.)
 
 The cost is the paper's, C = 1/(2N) sum_i ||f(x_i) - y_i||^2, and time is t = lr x steps.
 """
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import torch
 
-from .._checks import (
-    as_inputs,
-    finite_array,
-    hidden_widths,
-    non_negative,
-    positive_int,
-    seeded_generator,
-)
-from ..activations import Activation, Fn
+from ..architecture import Architecture
 from ..empirical import empirical_ntk
-from ..mlp import NTKMLP, PARAMETRIZATIONS
 from ..spectral import max_stable_learning_rate
 from ..training import train
+from .plotting import new_axes
+
+
+def _widths(widths: Sequence[int]) -> list[int]:
+    """The hidden widths of a scan as ints (each is checked by ``Architecture.network``)."""
+    sizes = [int(w) for w in widths]
+    if not sizes:
+        raise ValueError("widths must list at least one width (hidden layer size); got []")
+    return sizes
 
 
 @dataclass
@@ -50,33 +49,46 @@ def width_sweep(
     widths: Sequence[int],
     x: object,
     *,
-    depth: int = 3,
-    parametrization: str = "ntk",
-    activation: str | Activation | Fn = "relu",
-    beta: float = 0.1,
+    arch: Architecture = Architecture(depth=3),
     ensemble: int = 8,
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> WidthSweep:
-    """The empirical NTK at initialisation of networks [n_0, w, ..., w, 1] for each width w.
+    """The empirical NTK at initialisation of the networks of ``arch`` of each hidden width w.
 
     In the NTK parametrisation (Section 2) Theta(x, x) tends to Theta_infinity(x, x) (Theorem 1); in
     the standard one (Remark 1: W ~ N(0, 1/n_l), b ~ N(0, beta^2), no factors in the forward pass) the
     gradient with respect to W^(l) is sqrt(n_l) times larger and that with respect to b^(l) 1/beta
     times larger, so Theta grows linearly with the width and the stable learning rate shrinks like
-    1/width. ``depth`` counts weight layers; float32 networks on ``device`` (CPU by default), seeded.
+    1/width (eq. (eq-beyond-std-ntk) of the book).
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Hidden widths w (W of them), drawn one after the other from one generator seeded with ``seed``.
+    x : array (N, n_0)
+        The points.
+    arch : Architecture
+        Depth, activation, beta and parametrisation.
+    ensemble : int
+        Networks per width.
+
+    Returns
+    -------
+    WidthSweep
+        Float32 networks on ``device`` (CPU by default); results float64 on the CPU.
+
+    Raises
+    ------
+    ValueError
+        For no width, and (from the library) a width < 1, ensemble < 1 or bad points.
     """
-    sizes = hidden_widths(widths)
-    depth = positive_int(depth, "depth", 2)
-    if parametrization not in PARAMETRIZATIONS:
-        raise ValueError(f"unknown parametrization {parametrization!r}; expected one of {PARAMETRIZATIONS}")
-    ensemble = positive_int(ensemble, "ensemble")
-    xt = as_inputs(x, "x").to(device or "cpu").float()
-    g = seeded_generator(seed, xt.device)
+    sizes = _widths(widths)
+    xt = torch.as_tensor(x).to(device or "cpu").float()
+    g = torch.Generator(xt.device).manual_seed(seed)
     diag, lr = [], []
     for w in sizes:
-        model = NTKMLP([xt.shape[1]] + [w] * (depth - 1) + [1], activation, beta,
-                       parametrization=parametrization, ensemble=ensemble, generator=g, device=xt.device)
+        model = arch.network(xt.shape[1], w, ensemble=ensemble, generator=g, device=xt.device)
         k = empirical_ntk(model, xt).double()
         diag.append(k.diagonal(dim1=-2, dim2=-1).mean())
         lr.append(max_stable_learning_rate(k).mean())
@@ -90,10 +102,7 @@ def final_costs(
     *,
     lr: float,
     steps: int,
-    depth: int = 3,
-    parametrization: str = "ntk",
-    activation: str | Activation | Fn = "relu",
-    beta: float = 0.1,
+    arch: Architecture = Architecture(depth=3),
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
@@ -102,89 +111,63 @@ def final_costs(
     A run whose cost overflows (gradient descent diverged) gives ``inf``. Shows Remark 1 in action:
     at a fixed learning rate the standard parametrisation stops training once the width pushes
     2N / lambda_max below the learning rate, while the NTK parametrisation does not care.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        Hidden widths (W of them), drawn one after the other from one generator seeded with ``seed``.
+    x, y : arrays (N, n_0) and (N,) or (N, 1)
+        Training points and targets.
+    lr, steps
+        The learning rate (time t = lr x steps) and the number of steps.
+    arch : Architecture
+        Depth, activation, beta and parametrisation.
+
+    Returns
+    -------
+    tensor (W,)
+        Float64 final costs (``inf`` where training diverged).
+
+    Raises
+    ------
+    ValueError
+        For no width, y with another number of rows than x, and (from the library) a bad width,
+        steps < 0, lr < 0 or bad points.
     """
-    sizes = hidden_widths(widths)
-    depth = positive_int(depth, "depth", 2)
-    steps = positive_int(steps, "steps")
-    lr = non_negative(lr, "lr")
-    xt = as_inputs(x, "x").to(device or "cpu").float()
-    yt = finite_array(y, "y", ndims=(1, 2), rows=xt.shape[0], match="x", dtype=torch.float32, device=xt.device)
-    g = seeded_generator(seed, xt.device)
+    sizes = _widths(widths)
+    xt = torch.as_tensor(x).to(device or "cpu").float()
+    yt = torch.as_tensor(y).to(xt.device).float()
+    if yt.shape[0] != xt.shape[0]:
+        raise ValueError(f"y must have {xt.shape[0]} rows (one target per point of x); got shape {tuple(yt.shape)}")
+    g = torch.Generator(xt.device).manual_seed(seed)
     out = []
     for w in sizes:
-        model = NTKMLP([xt.shape[1]] + [w] * (depth - 1) + [1], activation, beta,
-                       parametrization=parametrization, generator=g, device=xt.device)
+        model = arch.network(xt.shape[1], w, generator=g, device=xt.device)
         try:
             record = train(model, xt, yt, steps=steps, lr=lr, record_at=[steps])
             out.append(float(record.loss[-1]) if math.isfinite(float(record.loss[-1])) else math.inf)
-        except ValueError:  # train() refuses to go on once the cost is not finite
+        except ValueError as err:  # train() refuses to go on once the cost is not finite
+            if "diverged" not in str(err):
+                raise
             out.append(math.inf)
     return torch.tensor(out, dtype=torch.float64)
 
 
-
-@dataclass
-class LearningRateSweep:
-    """Gradient descent at learning rates lr = factor x 2N / lambda_max(Theta_0), one entry per factor (F,).
-
-    ``lr_max`` is 2N / lambda_max(Theta_0) of the initial network; ``kernel_drift`` the relative change
-    of its empirical NTK; ``top_eigenvalue_ratio`` lambda_max(Theta_T) / lambda_max(Theta_0); ``cost``
-    the final cost. A diverged run (non-finite cost) has ``inf`` cost and NaN drift and ratio.
-    """
-
-    factors: torch.Tensor
-    lr_max: float
-    kernel_drift: torch.Tensor
-    top_eigenvalue_ratio: torch.Tensor
-    cost: torch.Tensor
-
-
-def learning_rate_sweep(
-    factors: Sequence[float],
-    x: object,
-    y: object,
-    *,
-    width: int = 512,
-    depth: int = 3,
-    steps: int = 200,
-    activation: str | Activation | Fn = "relu",
-    beta: float = 0.1,
-    seed: int = 0,
-    device: torch.device | str | None = None,
-) -> LearningRateSweep:
-    """Train copies of ONE network at learning rates factor x 2N / lambda_max(Theta_0).
-
-    Below factor 1 the linearised network converges and a wide network stays close to it (Theorem 2
-    with t = lr x steps). Above 1 the linearised network diverges along the top eigenvector; a real
-    network can instead move to a region where lambda_max is smaller and then converge, with a large
-    change of its kernel (the "catapult" of Lewkowycz et al. 2020), and diverges for larger factors.
-    """
-    fs = finite_array(factors, "factors", ndims=(1,))
-    if bool((fs <= 0).any()):
-        raise ValueError(f"factors must be > 0; got {fs.tolist()}")
-    width = positive_int(width, "width")
-    depth = positive_int(depth, "depth", 2)
-    steps = positive_int(steps, "steps")
-    xt = as_inputs(x, "x").to(device or "cpu").float()
-    yt = finite_array(y, "y", ndims=(1, 2), rows=xt.shape[0], match="x", dtype=torch.float32, device=xt.device)
-    initial = NTKMLP([xt.shape[1]] + [width] * (depth - 1) + [1], activation, beta,
-                     generator=seeded_generator(seed, xt.device), device=xt.device)
-    k0 = empirical_ntk(initial, xt).double()
-    top0 = torch.linalg.eigvalsh(k0)[-1]
-    lr_max = float(max_stable_learning_rate(k0))
-    drift, ratio, cost = [], [], []
-    for f in fs.tolist():
-        model = copy.deepcopy(initial)
-        try:
-            record = train(model, xt, yt, steps=steps, lr=f * lr_max, record_at=[steps])
-        except ValueError:  # train() stops once the cost is not finite: diverged
-            drift.append(math.nan), ratio.append(math.nan), cost.append(math.inf)
-            continue
-        k1 = empirical_ntk(model, xt).double()
-        drift.append(float((k1 - k0).norm() / k0.norm()))
-        ratio.append(float(torch.linalg.eigvalsh(k1)[-1] / top0))
-        cost.append(float(record.loss[-1]))
-    as_t = lambda v: torch.tensor(v, dtype=torch.float64)  # noqa: E731
-    return LearningRateSweep(fs.cpu(), lr_max, as_t(drift), as_t(ratio), as_t(cost))
-
-
+def plot_width_sweeps(
+    sweeps: dict[str, WidthSweep], theta_inf: float, lr: float, axes: Sequence[plt.Axes] | None = None
+) -> Sequence[plt.Axes]:
+    """Left: Theta(x, x) at initialisation against the width, per parametrisation, with the limit
+    ``theta_inf``; right: lr_max = 2 / lambda_max(Theta / N) against the width, with a fixed ``lr``."""
+    if axes is None:
+        _, axes = new_axes(2, width=11)
+    for (p, s), m in zip(sweeps.items(), "os^"):
+        axes[0].loglog(s.widths, s.theta_diagonal, m + "-", label=f"{p} parametrisation")
+        axes[1].loglog(s.widths, s.lr_max, m + "-", label=f"{p} parametrisation")
+    axes[0].axhline(theta_inf, color="gray", ls=":", label=r"$\Theta_\infty(x, x)$")
+    axes[1].axhline(lr, color="k", ls="--", lw=1, label=rf"a fixed $\eta = {lr:g}$")
+    axes[0].set_ylabel(r"$\Theta(x, x)$ at initialisation")
+    axes[1].set_ylabel(r"$\eta_{\max} = 2 / \lambda_{\max}(\Theta / N)$")
+    for ax in axes:
+        ax.set_xlabel("hidden width $n$")
+        ax.legend()
+    return axes

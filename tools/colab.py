@@ -3,7 +3,7 @@
 A notebook opened on Colab has no checkout of the course, so its first (hidden) cell installs the
 library from the repository: ``%pip install --quiet "ntk_course @ git+<url>"``. The URL is
 ``repository.url`` in ``_config.yml``, which also makes the website's launch buttons. After changing
-it, run ``python -m ntk_course.chapters.colab`` to rewrite the install line of every notebook
+it, run ``python tools/colab.py`` (from a checkout) to rewrite the install line of every notebook
 (``book/**/*.md`` and their paired ``.ipynb``); ``--check`` only reports the ones that differ
 (tests/test_launch.py runs that check).
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: tools/ sits at its top level
 INSTALL_RE = re.compile(r'%pip install --quiet \\?"ntk_course @ git\+([^"\\]+)\\?"')
 
 
@@ -52,7 +52,7 @@ def stamp(paths: Sequence[Path], url: str) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ntk_course.chapters.colab", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python tools/colab.py", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="only list the notebooks whose install line differs")
     args = parser.parse_args(argv)
     url = repository_url()
