@@ -48,27 +48,35 @@ case "$website" in
 esac
 
 if ! problems=$(python - 2>&1 <<'EOF'
-import importlib, importlib.metadata as md, pathlib, re, sys
+import importlib.metadata as md, importlib.util, pathlib, sys
+try:
+    from packaging.requirements import Requirement
+except ImportError:
+    from pip._vendor.packaging.requirements import Requirement
 missing = []
 for line in pathlib.Path("requirements.txt").read_text().splitlines():
-    line = line.split("#")[0].strip()
-    if line and not line.startswith("-"):
-        name = re.split(r"[<>=!~\[; ]", line)[0]
+    line = line.split(" #")[0].strip()
+    if line and not line.startswith(("#", "-")):
+        requirement = Requirement(line)
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
         try:
-            md.version(name)
+            md.version(requirement.name)
         except md.PackageNotFoundError:
             missing.append(line)
 if missing:
     sys.exit("packages missing: " + " ".join(missing))
-for module in ("ntk_course", "pytest", "nbval", "playwright.sync_api"):
+# Found, not imported: importing torch alone takes 3 s to 20 s on 2 busy cores.
+for module in ("ntk_course", "torch", "pytest", "nbval", "jupyter_book", "playwright.sync_api"):
     try:
-        importlib.import_module(module)
-    except Exception as error:  # noqa: BLE001 - report whatever breaks the import
-        sys.exit(f"import {module} failed: {type(error).__name__}: {error}")
-import ntk_course
-where = pathlib.Path(ntk_course.__file__).resolve().parent.parent
+        spec = importlib.util.find_spec(module)
+    except Exception as error:  # noqa: BLE001 - report whatever breaks the lookup
+        sys.exit(f"python cannot find {module}: {type(error).__name__}: {error}")
+    if spec is None:
+        sys.exit(f"python cannot find {module}")
+where = pathlib.Path(importlib.util.find_spec("ntk_course").origin).resolve().parent.parent
 if where != pathlib.Path.cwd().resolve():
-    sys.exit(f"ntk_course is imported from {where}, not from this checkout {pathlib.Path.cwd()}")
+    sys.exit(f"python finds ntk_course in {where}, not in this checkout {pathlib.Path.cwd()}")
 EOF
 ); then
   stop "${problems##*$'\n'}" "python -m pip install -r requirements.txt"
@@ -80,19 +88,21 @@ why=""        # what was tried, for the message when no browser can be had
 runs() {      # runs <path>: a browser there that starts (--version loads its shared libraries)
   [ -n "$1" ] && [ -f "$1" ] && [ -x "$1" ] || { why+="; no browser at $1"; return 1; }
   local out
-  if out=$(timeout 60 "$1" --version 2>&1); then browser=$1; return 0; fi
+  if out=$(timeout 60 "$1" --version 2>/dev/null); then browser=$1; version=${out%%$'\n'*}; return 0; fi
+  out=$(timeout 60 "$1" --version 2>&1 || true)
   why+="; $1 does not start: $(printf '%s' "$out" | grep -v '^\s*$' | tail -1 || true)"
   return 1
 }
+own=""        # where Playwright's own Chromium is, or would be once installed (asked once)
 playwright_chromium() {
-  python -c 'from playwright.sync_api import sync_playwright
-with sync_playwright() as p: print(p.chromium.executable_path)' 2>/dev/null || true
+  [ -n "$own" ] || own=$(python -c 'from playwright.sync_api import sync_playwright
+with sync_playwright() as p: print(p.chromium.executable_path)' 2>/dev/null || true)
 }
 find_browser() {
   if [ -n "${NTK_COURSE_CHROMIUM:-}" ]; then
     runs "$NTK_COURSE_CHROMIUM" || true
   else
-    runs /usr/bin/chromium || runs "$(playwright_chromium)" || true
+    runs /usr/bin/chromium || { playwright_chromium; runs "$own"; } || true
   fi
 }
 
@@ -120,7 +130,7 @@ if [ "$website" = run ]; then
     echo "   no browser: downloading Playwright's Chromium (python -m playwright install chromium) ..."
     if PLAYWRIGHT_DOWNLOAD_CONNECTION_TIMEOUT="${PLAYWRIGHT_DOWNLOAD_CONNECTION_TIMEOUT:-20000}" \
         timeout 600 python -m playwright install chromium >"$log" 2>&1; then
-      runs "$(playwright_chromium)" || true
+      playwright_chromium; runs "$own" || true
     else
       why+="; python -m playwright install chromium failed: $(grep -m1 -E '^Error' "$log" || true)"
     fi
@@ -134,7 +144,7 @@ if [ "$website" = run ]; then
     stop "no Chromium for the website test (${why#; })" "$fix" 1
   fi
   export NTK_COURSE_CHROMIUM="$browser"
-  echo "   browser: $browser ($(timeout 60 "$browser" --version 2>/dev/null | head -1))"
+  echo "   browser: $browser ($version)"
 else
   echo "   browser: not looked for (NTK_COURSE_WEBSITE=skip): the website test will not run"
 fi

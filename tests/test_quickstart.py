@@ -37,7 +37,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 INNER = "NTK_COURSE_IN_QUICKSTART_SANDBOX"
-STOP_WITHIN_S = 60  # measured: about 10 s idle, 25 s on 2 busy cores
+STOP_WITHIN_S = 60  # the README says "within a minute"; measured 28 s at a load of 18 on 2 cores
 INSTALL_WITHIN_S = 600
 CHROMIUM = "/usr/bin/chromium"
 SKIP_LINE = "not run: the website test (tests/test_website.py), because NTK_COURSE_WEBSITE=skip"
