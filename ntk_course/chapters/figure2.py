@@ -1,7 +1,7 @@
 """Figure 2 of Jacot, Gabriel & Hongler (2018), Section 6.2: trained networks against the limiting Gaussian.
 
 Networks of depth 4 (three hidden layers of width n, ReLU, beta = 0.1) are trained on 4 points of the
-unit circle by gradient descent on the least-squares cost, from ``n_init`` independent
+unit circle by gradient descent on the least-squares cost, from ``ensemble`` independent
 initialisations, and their functions x = (cos g, sin g) -> f(x) are compared with the t -> infinity
 limit of Section 5. In the infinite-width limit f_0 ~ GP(0, Sigma^(4)) (Proposition 1) and training
 follows the constant kernel Theta^(4) (Theorem 2), so f_t is Gaussian with
@@ -15,7 +15,9 @@ network; here they are the analytic kernels (:func:`ntk_course.ntk`, :func:`ntk_
 t = lr x steps, so the Gaussian at that t is computed too, and the gap between the two reported.
 
 The training set is :func:`ntk_course.datasets.circle_training_set` (the paper does not say which 4
-points or targets it used). Every width trains ONE batched ensemble ``NTKMLP(..., ensemble=n_init)``.
+points or targets it used). Every width trains ONE batched ensemble ``arch.network(2, n, ensemble=E)``;
+the chapter ``book/least_squares.md`` writes that loop on the page, :func:`run` is the same loop for
+``python -m ntk_course.reproduce``.
 """
 from __future__ import annotations
 
@@ -27,13 +29,11 @@ import matplotlib.pyplot as plt
 import torch
 from scipy.stats import chi2
 
-from .._checks import non_negative, positive_int
+from ..architecture import Architecture
 from ..config import SCALES, default_device
 from ..config import scale as current_scale
 from ..datasets import circle_points, circle_training_set
 from ..flow import gaussian_limit, percentiles
-from ..kernels import limiting_kernels
-from ..mlp import NTKMLP
 from ..training import train
 from .plotting import new_axes
 
@@ -44,15 +44,21 @@ QUANTILES = (10, 50, 90)
 class Figure2Settings:
     """The settings of Figure 2 (Section 6.2); the defaults are the paper's.
 
-    ReLU networks [2, n, ..., n, 1] of ``depth`` weight layers for each n in ``widths``, ``n_init``
-    initialisations each, ``steps`` steps of gradient descent with learning rate ``lr`` (t = lr x
-    steps) on ``n_train`` points of the unit circle; the functions are evaluated on ``n_circle``
-    evenly spaced angles gamma in [-pi, pi).
+    ReLU networks [2, n, ..., n, 1] of ``depth`` weight layers and bias factor ``beta`` (:attr:`arch`)
+    for each n in ``widths``, ``ensemble`` initialisations each, ``steps`` steps of gradient descent
+    with learning rate ``lr`` (t = lr x steps) on ``n_train`` points of the unit circle; the
+    functions are evaluated on ``n_circle`` evenly spaced angles gamma in [-pi, pi).
+
+    Raises
+    ------
+    ValueError
+        For a setting out of range (the architecture's checks, then beta = 0, the counts and the
+        learning rate), saying which and what was expected.
     """
 
     depth: int = 4
     widths: tuple[int, ...] = (50, 1000)
-    n_init: int = 10
+    ensemble: int = 10
     steps: int = 1000
     lr: float = 1.0
     beta: float = 0.1
@@ -61,24 +67,28 @@ class Figure2Settings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        positive_int(self.depth, "depth", minimum=2)
-        widths = tuple(self.widths) if not isinstance(self.widths, int | str) else None
+        arch = self.arch  # depth >= 1 and beta >= 0, checked by the architecture
+        if arch.depth < 2:
+            raise ValueError(f"depth must be at least 2 (a hidden layer to widen); got {arch.depth}")
+        if arch.beta == 0:
+            raise ValueError("beta must be > 0 so that Theta is positive definite on the circle (t = infinity limit)")
+        widths = tuple(self.widths) if not isinstance(self.widths, int | str) else ()
         if not widths:
             raise ValueError(f"widths must be a non-empty sequence of integers >= 1; got {self.widths!r}")
-        object.__setattr__(self, "widths", tuple(positive_int(w, "each width") for w in widths))
-        positive_int(self.n_init, "n_init", minimum=2)
-        positive_int(self.steps, "steps")
-        if non_negative(self.lr, "lr") == 0:
-            raise ValueError("lr must be > 0; got 0")
-        non_negative(self.beta, "beta")
-        if self.beta == 0:
-            raise ValueError("beta must be > 0 so that Theta is positive definite on the circle (t = infinity limit)")
-        positive_int(self.n_train, "n_train")
-        positive_int(self.n_circle, "n_circle", minimum=8)
-        positive_int(self.seed, "seed", minimum=0)
+        object.__setattr__(self, "widths", tuple(arch.widths(1, w)[1] for w in widths))  # each >= 1
+        for name, least in (("ensemble", 2), ("steps", 1), ("n_train", 1), ("n_circle", 8), ("seed", 0)):
+            if getattr(self, name) < least:
+                raise ValueError(f"{name} must be an integer >= {least}; got {getattr(self, name)}")
+        if not self.lr > 0 or not math.isfinite(self.lr):
+            raise ValueError(f"lr must be a finite number > 0; got {self.lr}")
 
     @property
-    def time(self) -> float:
+    def arch(self) -> Architecture:
+        """The architecture of the networks and of their limit: ReLU, ``depth``, ``beta``, NTK."""
+        return Architecture(self.depth, "relu", self.beta)
+
+    @property
+    def t(self) -> float:
         """The training time t = lr x steps."""
         return self.lr * self.steps
 
@@ -94,9 +104,9 @@ class Figure2Settings:
         if name not in SCALES:
             raise ValueError(f"unknown scale {name!r}; expected one of {SCALES}")
         if name == "quick":
-            return cls(widths=(50, 200), n_init=20, steps=150, lr=2.0, n_circle=120)
+            return cls(widths=(50, 200), ensemble=20, steps=150, lr=2.0, n_circle=120)
         if name == "default":
-            return cls(widths=(50, 500), n_init=20, steps=500, lr=2.0, n_circle=160)
+            return cls(widths=(50, 500), ensemble=20, steps=500, lr=2.0, n_circle=160)
         return cls()
 
 
@@ -105,8 +115,9 @@ class Figure2Result:
     """What :func:`run` computed (CPU float64 tensors).
 
     ``gamma`` (M,) the angles of the evaluation points; ``gamma_train`` (N,) and ``y_train`` (N,) the
-    training set. ``outputs[n]`` (n_init, M): each trained network of width n on the circle at
-    t = lr x steps; ``loss[n]`` (n_init,) their final costs; ``seconds[n]`` the training time.
+    training set. ``outputs[n]`` (E, M): each trained network of width n on the circle at
+    t = lr x steps; ``loss[n]`` (E,) their final costs; ``seconds[n]`` the training time (all three
+    filled by :meth:`add`).
     ``mean`` (M,), ``covariance`` (M, M) and ``band`` (3, M) (the 10th, 50th, 90th percentiles) of
     the t -> infinity Gaussian; ``mean_t``, ``covariance_t``, ``band_t`` the same at the finite t.
     ``eigenvalues`` of Pi = Theta_XX / N on the training set (they set the convergence rates).
@@ -127,6 +138,15 @@ class Figure2Result:
     loss: dict[int, torch.Tensor] = field(default_factory=dict)
     seconds: dict[int, float] = field(default_factory=dict)
     device: str = "cpu"
+
+    def add(self, width: int, outputs: torch.Tensor, loss: torch.Tensor, seconds: float = 0.0) -> None:
+        """Store the trained ensemble of one width: ``outputs`` (E, M) on the circle, ``loss`` (E,)."""
+        if outputs.ndim != 2 or outputs.shape[1] != self.gamma.shape[0]:
+            raise ValueError(f"outputs must be (E, {self.gamma.shape[0]}), the networks on the circle points; "
+                             f"got {tuple(outputs.shape)}")
+        self.outputs[width] = outputs.to(torch.float64).cpu()
+        self.loss[width] = loss.to(torch.float64).cpu()
+        self.seconds[width] = seconds
 
     @property
     def finite_time_gap(self) -> float:
@@ -162,19 +182,21 @@ class Figure2Result:
 
 def limit(settings: Figure2Settings, *, device: torch.device | str | None = None) -> Figure2Result:
     """The analytic half of Figure 2: the limiting Gaussian at t -> infinity and at t = lr x steps,
-    from Sigma^(depth) (NNGP) and Theta^(depth) (NTK) in float64; no network is trained."""
+    from Sigma^(depth) (NNGP) and Theta^(depth) (NTK) of ``settings.arch`` in float64; no network is
+    trained (:meth:`Figure2Result.add` stores the networks)."""
     if not isinstance(settings, Figure2Settings):
         raise ValueError(f"settings must be a Figure2Settings; got {type(settings).__name__}")
     s = settings
     dev = torch.device(device) if device is not None else default_device()
     x, y = circle_training_set(s.n_train, device=dev)
     xe, gamma = circle_points(s.n_circle, device=dev)
-    sig, th = limiting_kernels(x, depth=s.depth, beta=s.beta)
-    sig_x, th_x = limiting_kernels(xe, x, depth=s.depth, beta=s.beta)
-    sig_xx, _ = limiting_kernels(xe, depth=s.depth, beta=s.beta, with_theta=False)
+    arch = s.arch
+    sig, th = arch.kernels(x)
+    sig_x, th_x = arch.kernels(xe, x)
+    sig_xx = arch.nngp(xe)
     common = dict(theta_test_train=th_x, sigma_test_train=sig_x, sigma_test=sig_xx)
     mean, cov = gaussian_limit(th, sig, y[:, 0], **common)
-    mean_t, cov_t = gaussian_limit(th, sig, y[:, 0], t=[s.time], **common)
+    mean_t, cov_t = gaussian_limit(th, sig, y[:, 0], t=[s.t], **common)
     return Figure2Result(
         settings=s,
         gamma=gamma.cpu(),
@@ -194,22 +216,21 @@ def limit(settings: Figure2Settings, *, device: torch.device | str | None = None
 def run(settings: Figure2Settings, *, device: torch.device | str | None = None, progress: bool = False) -> Figure2Result:
     """Compute Figure 2: the analytic limiting Gaussian (:func:`limit`) and one trained ensemble per width.
 
-    The networks train in float32 on ``device`` (CUDA when present), all ``n_init`` initialisations
-    of a width in one batched ensemble, and are evaluated on the circle once, at the end.
+    The networks ``settings.arch.network(2, n, ensemble=E)`` train in float32 on ``device`` (CUDA
+    when present), all E initialisations of a width in one batch, and are evaluated on the circle
+    once, at the end.
     """
     result = limit(settings, device=device)
     s, dev = settings, torch.device(result.device)
     x, y = circle_training_set(s.n_train, device=dev)
-    xe, _ = circle_points(s.n_circle, device=dev)
-    x32, xe32, y32 = x.float(), xe.float(), y.float()
+    x_circle, _ = circle_points(s.n_circle, device=dev)
     for k, n in enumerate(s.widths):
         begin = time.perf_counter()
-        gen = torch.Generator(device=dev).manual_seed(s.seed + 1000 * k)
-        model = NTKMLP([2] + [n] * (s.depth - 1) + [1], beta=s.beta, ensemble=s.n_init, generator=gen, device=dev)
-        rec = train(model, x32, y32, steps=s.steps, lr=s.lr, record_at=[s.steps], x_eval=xe32, progress=progress)
-        result.outputs[n] = rec.outputs[-1, :, :, 0].to(torch.float64).cpu()
-        result.loss[n] = rec.loss[-1].to(torch.float64).cpu()
-        result.seconds[n] = time.perf_counter() - begin
+        seed = torch.Generator(device=dev).manual_seed(s.seed + 1000 * k)
+        net = s.arch.network(2, n, ensemble=s.ensemble, generator=seed, device=dev)
+        rec = train(net, x.float(), y.float(), steps=s.steps, lr=s.lr, record_at=[s.steps], x_eval=x_circle.float(),
+                    progress=progress)
+        result.add(n, rec.outputs[-1, :, :, 0], rec.loss[-1], time.perf_counter() - begin)
     return result
 
 
@@ -218,21 +239,20 @@ def gaussian_check(result: Figure2Result, width: int, *, n_directions: int = 8, 
 
     Project each network's deviation f_i - mean on the top ``n_directions`` eigenvectors v_j of the
     limiting covariance (eigenvalues mu_j) and standardise: z_ij = v_j . (f_i - mean) / sqrt(mu_j). If
-    the n_init functions were independent draws of the limit, the z_ij would be iid N(0, 1), so
-    Q = sum z_ij^2 follows a chi-square law with n_init x n_directions degrees of freedom: a single
+    the E functions were independent draws of the limit, the z_ij would be iid N(0, 1), so
+    Q = sum z_ij^2 follows a chi-square law with E x n_directions degrees of freedom: a single
     number that is too large when the mean or the spread is off, too small when the networks agree
     more than the limit says. Returns Q / dof, the central ``level`` interval of that ratio, the
     fraction of the limit's variance the directions carry, the standardised mean deviation
-    max_j |mean_i z_ij| sqrt(n_init) (N(0, 1) entries under the limit), and the test's power against
+    max_j |mean_i z_ij| sqrt(E) (N(0, 1) entries under the limit), and the test's power against
     a spread 35 % too large or too small (:func:`chi2_power`). The 8 default directions carry 97 % of
     the variance of Figure 2's limit (the top 4, 89 %).
     """
     if width not in result.outputs:
         raise ValueError(f"width {width} was not trained; expected one of {sorted(result.outputs)}")
-    m = result.covariance.shape[0]
-    k = positive_int(n_directions, "n_directions")
-    if k > m:
-        raise ValueError(f"n_directions must be at most the {m} circle points; got {k}")
+    m, k = result.covariance.shape[0], n_directions
+    if not 1 <= k <= m:
+        raise ValueError(f"n_directions must lie in [1, {m}], the circle points; got {k}")
     if not 0 < level < 1:
         raise ValueError(f"level must lie strictly between 0 and 1; got {level}")
     mu, v = torch.linalg.eigh(result.covariance)
@@ -240,7 +260,7 @@ def gaussian_check(result: Figure2Result, width: int, *, n_directions: int = 8, 
     if float(mu[-1]) <= 0:
         raise ValueError(f"the limiting covariance has fewer than {k} positive eigenvalues; ask for fewer directions")
     f = result.outputs[width]
-    z = (f - result.mean) @ v / mu.sqrt()  # (n_init, k)
+    z = (f - result.mean) @ v / mu.sqrt()  # (E, k)
     dof = z.numel()
     lo, hi = chi2.ppf([(1 - level) / 2, (1 + level) / 2], dof) / dof
     return {
@@ -264,10 +284,11 @@ def chi2_power(dof: int, sd_factor: float, level: float = 0.999) -> float:
     ``level`` interval of chi2(dof) / dof, rejects with probability
     P(chi2 > q_hi / sd_factor^2) + P(chi2 < q_lo / sd_factor^2). At ``sd_factor`` = 1 this is 1 - level.
     """
-    dof = positive_int(dof, "dof")
-    factor = non_negative(sd_factor, "sd_factor")
-    if factor == 0:
-        raise ValueError("sd_factor must be > 0; got 0")
+    factor = float(sd_factor)
+    if dof < 1:
+        raise ValueError(f"dof must be an integer >= 1; got {dof}")
+    if not factor > 0 or not math.isfinite(factor):
+        raise ValueError(f"sd_factor must be a finite number > 0; got {sd_factor}")
     if not 0 < level < 1:
         raise ValueError(f"level must lie strictly between 0 and 1; got {level}")
     lo, hi = chi2.ppf([(1 - level) / 2, (1 + level) / 2], dof)
@@ -280,7 +301,9 @@ def from_json(data: dict) -> Figure2Result:
     recomputed from the analytic kernels for the stored settings (no network is trained)."""
     if not isinstance(data, dict) or data.get("figure") != 2 or "widths" not in data:
         raise ValueError("data must be the Figure 2 entry of results.json (a dict with figure = 2 and widths)")
-    settings = Figure2Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in data["settings"].items()})
+    stored = {"n_init": "ensemble"}  # the name results.json of the first edition used
+    settings = Figure2Settings(**{stored.get(k, k): tuple(v) if isinstance(v, list) else v
+                                  for k, v in data["settings"].items()})
     result = limit(settings, device="cpu")
     for n, entry in data["widths"].items():
         result.outputs[int(n)] = torch.tensor(entry["outputs"], dtype=torch.float64)
@@ -298,7 +321,8 @@ def plot(result: Figure2Result, ax: plt.Axes | None = None, *, band: str = "infi
     """
     if band not in ("infinity", "t"):
         raise ValueError(f"band must be 'infinity' or 't'; got {band!r}")
-    max_curves = positive_int(max_curves, "max_curves")
+    if max_curves < 1:
+        raise ValueError(f"max_curves must be an integer >= 1; got {max_curves}")
     if ax is None:
         _, ax = new_axes()
     g = result.gamma.numpy()
@@ -308,7 +332,7 @@ def plot(result: Figure2Result, ax: plt.Axes | None = None, *, band: str = "infi
         for i, f in enumerate(result.outputs[n][:max_curves]):
             ax.plot(g, f.numpy(), color=c, lw=0.8, alpha=0.75, label=f"$n = {n:,}$" if i == 0 else None)
     pct = (result.band if band == "infinity" else result.band_t).numpy()
-    when = r"t \to \infty" if band == "infinity" else f"t = {result.settings.time:g}"
+    when = r"t \to \infty" if band == "infinity" else f"t = {result.settings.t:g}"
     ax.plot(g, pct[1], color="#1f77b4", lw=2.2, label=rf"$n = \infty$, ${when}$: $P_{{50}}$")
     ax.plot(g, pct[0], color="#1f77b4", lw=1.8, ls="--", label=r"$n = \infty$: $P_{10}, P_{90}$")
     ax.plot(g, pct[2], color="#1f77b4", lw=1.8, ls="--")

@@ -15,12 +15,15 @@ first ``n_digits`` of the MNIST test set shipped with the package. With pixel va
 depth 5 (four hidden layers), ReLU and beta = 0.1 the first three eigenvalues for 512 digits are
 0.0443, 0.00118, 0.00085 (the paper: 0.0457, 0.00108, 0.00078).
 
-Every width trains ONE ensemble ``NTKMLP(..., ensemble=n_runs)``: the runs are batched, not looped,
-and everything stays on ``device`` (CUDA when present). Time is t = lr x steps (the paper's cost is a
-mean over the N digits).
+Every width trains ONE ensemble ``arch.network(784, n, ensemble=E)``: the runs are batched, not
+looped, and everything stays on ``device`` (CUDA when present). Time is t = lr x steps (the paper's
+cost is a mean over the N digits). The chapter ``book/mnist.md`` writes the training loop of
+:func:`run` on the page; this module keeps the settings, the result with its plots, and the
+command's entry point.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -28,16 +31,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .._checks import non_negative, positive_int
+from ..architecture import Architecture
 from ..config import SCALES, default_device
 from ..config import scale as current_scale
 from ..datasets import SCALINGS, SHIPPED, mnist
-from ..kernels import ntk
 from ..mlp import NTKMLP
+from ..power_laws import PowerLaw, bootstrap_slope
 from ..spectral import decompose_along, kernel_pca
 from ..training import train
 from .plotting import new_axes
-from ..power_laws import PowerLaw, bootstrap_slope
 
 #: Eigenvalues of Pi reported in Section 6.3 (n = 10,000 network, power iteration, 512 digits).
 PAPER_EIGENVALUES = (0.0457, 0.00108, 0.00078)
@@ -49,17 +51,24 @@ class Figure3Settings:
     """The settings of Figure 3 (Section 6.3); the defaults are the paper's.
 
     ``n_digits`` MNIST test digits scaled by ``scaling`` (see :func:`ntk_course.datasets.mnist`);
-    ReLU networks of ``depth`` weight layers (depth 5 = four hidden layers of width n) for each width
-    in ``widths``; ``n_runs`` independent initialisations per width; ``steps`` steps of gradient
-    descent with learning rate ``lr`` (t = lr x steps); f_t recorded every ``record_every`` steps;
-    target f* = f_theta(0) + ``amplitude`` f^(``component``) (component 1 is the largest).
+    ReLU networks of ``depth`` weight layers and bias factor ``beta`` (:attr:`arch`; depth 5 = four
+    hidden layers of width n) for each width in ``widths``; ``ensemble`` independent initialisations
+    per width; ``steps`` steps of gradient descent with learning rate ``lr`` (t = lr x steps); f_t
+    recorded every ``record_every`` steps; target f* = f_theta(0) + ``amplitude`` f^(``component``)
+    (component 1 is the largest).
+
+    Raises
+    ------
+    ValueError
+        For a setting out of range (the architecture's own checks, then the counts, the learning
+        rate, the component and the amplitude), saying which and what was expected.
     """
 
     n_digits: int = 512
     depth: int = 5
     scaling: str = "pixel"
     widths: tuple[int, ...] = (100, 1000, 10000)
-    n_runs: int = 2
+    ensemble: int = 2
     steps: int = 4000
     lr: float = 1.0
     beta: float = 0.1
@@ -69,28 +78,39 @@ class Figure3Settings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        n = positive_int(self.n_digits, "n_digits", minimum=2)
-        if n > SHIPPED:
-            raise ValueError(f"n_digits must be at most {SHIPPED} (the digits shipped with the package); got {n}")
-        positive_int(self.depth, "depth", minimum=2)
+        arch = self.arch  # depth >= 1 and beta >= 0, checked by the architecture
+        if arch.depth < 2:
+            raise ValueError(f"depth must be at least 2 (a hidden layer to widen); got {arch.depth}")
+        if not 2 <= self.n_digits <= SHIPPED:
+            raise ValueError(f"n_digits must lie in [2, {SHIPPED}] (the digits shipped with the package); "
+                             f"got {self.n_digits}")
         if self.scaling not in SCALINGS:
             raise ValueError(f"unknown scaling {self.scaling!r}; expected one of {SCALINGS}")
-        widths = tuple(self.widths) if not isinstance(self.widths, int | str) else None
+        widths = tuple(self.widths) if not isinstance(self.widths, int | str) else ()
         if not widths:
             raise ValueError(f"widths must be a non-empty sequence of integers >= 1; got {self.widths!r}")
-        object.__setattr__(self, "widths", tuple(positive_int(w, "each width") for w in widths))
-        positive_int(self.n_runs, "n_runs")
-        positive_int(self.steps, "steps")
-        if non_negative(self.lr, "lr") == 0:
-            raise ValueError("lr must be > 0; got 0")
-        non_negative(self.beta, "beta")
-        positive_int(self.record_every, "record_every")
-        positive_int(self.component, "component")
-        if self.component > n:
-            raise ValueError(f"component must be at most n_digits = {n}; got {self.component}")
-        if non_negative(self.amplitude, "amplitude") == 0:
-            raise ValueError("amplitude must be > 0; got 0")
-        positive_int(self.seed, "seed", minimum=0)
+        object.__setattr__(self, "widths", tuple(arch.widths(1, w)[1] for w in widths))  # each >= 1
+        for name in ("ensemble", "steps", "record_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be an integer >= 1; got {getattr(self, name)}")
+        if not self.lr > 0 or not math.isfinite(self.lr):
+            raise ValueError(f"lr must be a finite number > 0; got {self.lr}")
+        if not 1 <= self.component <= self.n_digits:
+            raise ValueError(f"component must lie in [1, n_digits = {self.n_digits}]; got {self.component}")
+        if not self.amplitude > 0 or not math.isfinite(self.amplitude):
+            raise ValueError(f"amplitude must be a finite number > 0; got {self.amplitude}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0; got {self.seed}")
+
+    @property
+    def arch(self) -> Architecture:
+        """The architecture of the networks and of their limit: ReLU, ``depth``, ``beta``, NTK."""
+        return Architecture(self.depth, "relu", self.beta)
+
+    @property
+    def record_at(self) -> list[int]:
+        """The steps at which f_t is recorded: every ``record_every``-th, and the last."""
+        return sorted(set(range(0, self.steps + 1, self.record_every)) | {self.steps})
 
     @classmethod
     def for_scale(cls, scale: str | None = None) -> Figure3Settings:
@@ -103,9 +123,9 @@ class Figure3Settings:
         if name not in SCALES:
             raise ValueError(f"unknown scale {name!r}; expected one of {SCALES}")
         if name == "quick":
-            return cls(n_digits=64, widths=(20, 200), n_runs=4, steps=400, lr=10.0, record_every=10)
+            return cls(n_digits=64, widths=(20, 200), ensemble=4, steps=400, lr=10.0, record_every=10)
         if name == "default":
-            return cls(n_digits=128, widths=(100, 1000), n_runs=4, steps=400, lr=10.0, record_every=5)
+            return cls(n_digits=128, widths=(100, 1000), ensemble=4, steps=400, lr=10.0, record_every=5)
         return cls()
 
 
@@ -126,29 +146,46 @@ class DigitsPCA:
 
 
 def digits_pca(
+    arch: Architecture,
     n_digits: int = 512,
     *,
-    depth: int = 5,
     scaling: str = "pixel",
-    beta: float = 0.1,
     offset: int = 0,
     n_components: int = N_EIGEN,
     device: torch.device | str | None = None,
 ) -> DigitsPCA:
-    """Kernel PCA of digits ``offset .. offset + n_digits - 1`` w.r.t. the analytic Theta^(depth) (ReLU).
+    """Kernel PCA of digits ``offset .. offset + n_digits - 1`` w.r.t. ``arch.ntk`` (Sections 5, 6.3).
 
-    The defaults are Section 6.3's batch size with the course's choices of depth and pixel scaling
-    (the paper's batch is unknown). Computes Theta in float64 on ``device`` (CUDA when present) and
-    returns CPU tensors.
+    Parameters
+    ----------
+    arch : Architecture
+        Whose limiting NTK Theta_infinity^(L) (Theorem 1) defines Pi = Theta / N.
+    n_digits : int
+        N, the number of MNIST test digits (Section 6.3 uses 512; its batch is unknown).
+    scaling, offset
+        As :func:`ntk_course.datasets.mnist`.
+    n_components : int
+        K <= N, the components kept.
+    device
+        Where Theta is computed (float64; CUDA when present); the result is on the CPU.
+
+    Returns
+    -------
+    DigitsPCA
+        Eigenvalues (K,), components (N, K), labels (N,), images (N, 784).
+
+    Raises
+    ------
+    ValueError
+        If ``n_components`` exceeds ``n_digits``, and for what :func:`~ntk_course.datasets.mnist`
+        and :meth:`~ntk_course.Architecture.ntk` refuse.
     """
-    n = positive_int(n_digits, "n_digits", minimum=2)
-    count = positive_int(n_components, "n_components")
-    if count > n:
-        raise ValueError(f"n_components must be at most n_digits = {n}; got {count}")
+    if n_components > n_digits:
+        raise ValueError(f"n_components must be at most n_digits = {n_digits}; got {n_components}")
     dev = torch.device(device) if device is not None else default_device()
     start = time.perf_counter()
-    x, labels = mnist(n, scaling=scaling, offset=offset, device=dev)
-    pca = kernel_pca(ntk(x, depth=depth, beta=beta), count)
+    x, labels = mnist(n_digits, scaling=scaling, offset=offset, device=dev)
+    pca = kernel_pca(arch.ntk(x), n_components)
     return DigitsPCA(
         eigenvalues=pca.eigenvalues.cpu(),
         components=pca.components.cpu(),
@@ -164,10 +201,11 @@ class Figure3Result:
 
     ``eigenvalues`` (K,) of Pi = Theta/N, descending, and ``components`` (N, K) the p_in-normalised
     f^(1..K) on the digits (K = min(10, N)); ``labels`` (N,) the digits' classes. ``t`` (R,) are the
-    recorded times. For each width: ``g_norm[n]`` and ``h_norm[n]`` of shape (n_runs, R) hold
-    ||g_t||_{p_in} and ||h_t||_{p_in}; ``rate[n]`` (n_runs, 2) the empirical decay rate along
-    f^(i), <f^(i), Theta_t f^(i)>_{p_in} / N, at the start and at the end of training (the limit is
-    lam_i); ``loss[n]`` (n_runs,) the final cost; ``seconds[n]`` the training time.
+    recorded times. For each width: ``g_norm[n]`` and ``h_norm[n]`` of shape (E, R) hold
+    ||g_t||_{p_in} and ||h_t||_{p_in} of the E networks; ``rate[n]`` (E, 2) the empirical decay
+    rate along f^(i), <f^(i), Theta_t f^(i)>_{p_in} / N, at the start and at the end of training
+    (the limit is lam_i); ``loss[n]`` (E,) the final cost; ``seconds[n]`` the training time.
+    Start one with :meth:`start` and fill it width by width with :meth:`add`.
     """
 
     settings: Figure3Settings
@@ -182,6 +220,29 @@ class Figure3Result:
     seconds: dict[int, float] = field(default_factory=dict)
     kernel_seconds: float = 0.0
     device: str = "cpu"
+
+    @classmethod
+    def start(cls, settings: Figure3Settings, pca: DigitsPCA) -> Figure3Result:
+        """An empty result for ``settings`` on the digits of ``pca``, with the recorded times
+        t = lr x ``settings.record_at``."""
+        if not isinstance(settings, Figure3Settings):
+            raise ValueError(f"settings must be a Figure3Settings; got {type(settings).__name__}")
+        return cls(settings=settings, eigenvalues=pca.eigenvalues.cpu(), components=pca.components.cpu(),
+                   labels=pca.labels.cpu(), t=torch.tensor(settings.record_at, dtype=torch.float64) * settings.lr,
+                   kernel_seconds=pca.seconds)
+
+    def add(self, width: int, g: torch.Tensor, h: torch.Tensor, rate: torch.Tensor, loss: torch.Tensor,
+            seconds: float = 0.0) -> None:
+        """Store one width's ensemble: ``g``, ``h`` (R, E) from :func:`ntk_course.decompose_along`,
+        ``rate`` (E, 2) from :func:`rate_along` before and after training, ``loss`` (E,)."""
+        if g.shape != h.shape or g.shape[0] != self.t.shape[0]:
+            raise ValueError(f"g and h must be (R, E) with R = {self.t.shape[0]} recorded times; "
+                             f"got {tuple(g.shape)} and {tuple(h.shape)}")
+        self.g_norm[width] = g.T.to(torch.float64).cpu()
+        self.h_norm[width] = h.T.to(torch.float64).cpu()
+        self.rate[width] = rate.to(torch.float64).cpu()
+        self.loss[width] = loss.to(torch.float64).cpu()
+        self.seconds[width] = seconds
 
     @property
     def lam(self) -> float:
@@ -223,74 +284,65 @@ class Figure3Result:
         }
 
 
-def _record_steps(steps: int, every: int) -> list[int]:
-    return sorted(set(range(0, steps + 1, every)) | {steps})
-
-
-def _rate(model: NTKMLP, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """<u, Theta u>_{p_in} / N = u^T Theta u / N^2 for each ensemble member (u p_in-normalised).
+def rate_along(model: NTKMLP, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The decay rate along u, <u, Theta u>_{p_in} / N = u^T Theta u / N^2 (Section 6.3), per network.
 
     Theta = J J^T with J the (N, P) Jacobian of the outputs, so u^T Theta u = ||J^T u||^2 is the squared
-    norm of the gradient of sum_j u_j f(x_j): one backward pass, no N x N kernel.
+    norm of the gradient of sum_j u_j f(x_j): one backward pass, no N x N kernel. For the limiting
+    kernel and u = f^(i) (p_in-normalised) it is lam_i.
+
+    Parameters
+    ----------
+    model : NTKMLP
+        One network or an ensemble of E, with one output.
+    x : torch.Tensor
+        (N, n_0) inputs in the model's dtype.
+    u : torch.Tensor
+        (N,) the direction, p_in-normalised ((1/N) sum u_j^2 = 1).
+
+    Returns
+    -------
+    torch.Tensor
+        (E,) float64 for an ensemble, () for one network.
     """
     params = list(model.parameters())
     out = model(x)[..., 0]  # (E, N)
     grads = torch.autograd.grad((out * u.to(out.dtype)).sum(), params)
-    sq = sum(g.to(torch.float64).square().flatten(1).sum(1) for g in grads)
+    sq = sum(g.to(torch.float64).square().flatten(1 if out.ndim == 2 else 0).sum(-1) for g in grads)
     return sq / u.shape[0] ** 2
 
 
 def run(settings: Figure3Settings, *, device: torch.device | str | None = None, progress: bool = False) -> Figure3Result:
     """Compute Figure 3: the kernel PCA of the digits and the training of each width along f^(i).
 
-    1. Theta_infinity^(depth) on the digits (float64, analytic, :func:`ntk_course.ntk`) and its
-       non-centred kernel PCA (:func:`digits_pca`).
-    2. For each width n: one ensemble of ``n_runs`` networks [784, n, ..., n, 1], each with its own
-       target f* = f_theta(0) + a f^(i), trained by full-batch gradient descent; f_t on the digits is
-       recorded every ``record_every`` steps and split into g_t + h_t (:func:`decompose_along`).
+    The loop ``book/mnist.md`` shows: Theta_infinity on the digits and its kernel PCA
+    (:func:`digits_pca`); then for each width n one ensemble of E networks ``arch.network(784, n)``,
+    each with its own target f* = f_theta(0) + a f^(i), trained by full-batch gradient descent, f_t
+    on the digits recorded and split into g_t + h_t (:func:`ntk_course.decompose_along`).
     """
     if not isinstance(settings, Figure3Settings):
         raise ValueError(f"settings must be a Figure3Settings; got {type(settings).__name__}")
-    s = settings
+    s, arch = settings, settings.arch
     dev = torch.device(device) if device is not None else default_device()
-    pca = digits_pca(s.n_digits, depth=s.depth, scaling=s.scaling, beta=s.beta,
-                     n_components=min(max(N_EIGEN, s.component), s.n_digits), device=dev)
-    x = pca.images.to(dev)  # float32, the networks' dtype
-    u = pca.components[:, s.component - 1].to(dev)
-    record = _record_steps(s.steps, s.record_every)
-    result = Figure3Result(
-        settings=s,
-        eigenvalues=pca.eigenvalues,
-        components=pca.components,
-        labels=pca.labels,
-        t=torch.tensor(record, dtype=torch.float64) * s.lr,
-        kernel_seconds=pca.seconds,
-        device=str(dev),
-    )
+    pca = digits_pca(arch, s.n_digits, scaling=s.scaling, n_components=min(max(N_EIGEN, s.component), s.n_digits),
+                     device=dev)
+    x, u = pca.images.to(dev), pca.components[:, s.component - 1].to(dev)  # x in float32, the networks' dtype
+    result = Figure3Result.start(s, pca)
+    result.device = str(dev)
     for k, n in enumerate(s.widths):
         begin = time.perf_counter()
         gen = torch.Generator(device=dev).manual_seed(s.seed + 1000 * k)
-        model = NTKMLP([x.shape[1]] + [n] * (s.depth - 1) + [1], beta=s.beta, ensemble=s.n_runs, generator=gen, device=dev)
-        rate0 = _rate(model, x, u)
+        net = arch.network(x.shape[1], n, ensemble=s.ensemble, generator=gen, device=dev)
+        rate0 = rate_along(net, x, u)
         with torch.no_grad():
-            f0 = model(x)  # (E, N, 1): each run's own f_theta(0)
-        target = f0 + s.amplitude * u.to(f0.dtype)[None, :, None]
-        rec = train(model, x, target, steps=s.steps, lr=s.lr, record_at=record, progress=progress)
-        rate1 = _rate(model, x, u)
-        f_t = rec.outputs[..., 0].to(torch.float64)  # (R, E, N)
-        g, h = [], []
-        for e in range(s.n_runs):
-            ge, he, _ = decompose_along(f_t[:, e], target[e, :, 0].to(torch.float64), u)
-            g.append(ge)
-            h.append(he)
+            target = net(x) + s.amplitude * u.float()[:, None]  # (E, N, 1): each network's own f*
+        rec = train(net, x, target, steps=s.steps, lr=s.lr, record_at=s.record_at, progress=progress)
+        g, h, _ = decompose_along(rec.outputs[..., 0].double() - target[..., 0].double(), torch.zeros_like(u), u)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
-        result.g_norm[n] = torch.stack(g).cpu()
-        result.h_norm[n] = torch.stack(h).cpu()
-        result.rate[n] = torch.stack((rate0, rate1), 1).cpu()
-        result.loss[n] = rec.loss[-1].to(torch.float64).cpu()
-        result.seconds[n] = time.perf_counter() - begin
-        del model, rec
+        result.add(n, g, h, torch.stack((rate0, rate_along(net, x, u)), 1), rec.loss[-1],
+                   time.perf_counter() - begin)
+        del net, rec
     return result
 
 
@@ -311,9 +363,8 @@ def plot_components(result: Figure3Result | DigitsPCA, ax: plt.Axes | None = Non
     """
     k = result.components.shape[1]
     for name, c in (("i", i), ("j", j)):
-        positive_int(c, name)
-        if c > k:
-            raise ValueError(f"{name} must be at most {k}, the number of components kept; got {c}")
+        if not 1 <= c <= k:
+            raise ValueError(f"{name} must lie in [1, {k}], the components kept; got {c}")
     ax = _axes(ax, 6.0, 5.0)
     cmap = plt.get_cmap("tab10")
     for d in range(10):
@@ -372,9 +423,9 @@ def deviation_slope(result: Figure3Result) -> PowerLaw:
     s = -1/2 is the prediction.
     """
     widths = sorted(result.h_norm)
-    if len(widths) < 2 or result.settings.n_runs < 2:
+    if len(widths) < 2 or result.settings.ensemble < 2:
         raise ValueError(f"need at least two widths and two runs per width; got widths {widths}, "
-                         f"{result.settings.n_runs} runs")
+                         f"{result.settings.ensemble} runs")
     return bootstrap_slope(widths, torch.stack([result.h_norm[n].max(1).values for n in widths]))
 
 
@@ -394,6 +445,7 @@ __all__ = [
     "plot_components",
     "plot_convergence",
     "plot_deviation",
+    "rate_along",
     "run",
     "straight_line_gap",
 ]

@@ -20,6 +20,14 @@ kernel does not explain (r the residual on the data), projecting one step on fre
 
 so |p_k - (1 - eta lambda_k)^j| <= B_k(j) = sum_{i<j} |1 - eta lambda_k|^{j-1-i} (eta |[D_i r_i]_k| + |[e_i]_k|) / |c_k(0)|:
 the finite-width error, measured from the network's own kernels (recorded at every step).
+
+Before any training, the networks at initialisation already bound that error if their kernel stays at
+Theta_0 (Theorem 2: it moves by O(n^{-1/2})): with D = (Theta_0 - Theta_infinity)/N, q_k = 1 - eta lambda_k
+and ||I - eta Theta_0/N||_op <= 1, the residual never grows and
+
+    |p_k(t) - (1 - eta lambda_k)^{t/eta}| <= 2 ||D||_op ||r_0|| eta (1 - |q_k|^{t/eta}) / ((1 - |q_k|) sqrt(N) |c_k(0)|),
+
+:func:`prior_bound`, a prediction that the trained networks can fail.
 """
 from __future__ import annotations
 
@@ -29,13 +37,13 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import torch
 
-from .._checks import non_negative, positive_int, seeded_generator
+from ..architecture import Architecture
 from ..config import SCALES
 from ..config import scale as current_scale
 from ..datasets import circle_points
 from ..flow import gradient_descent, gradient_flow
 from ..harmonics import circulant_eigenvalues, harmonic_multiplicity
-from ..kernels import ntk
+from ..empirical import empirical_ntk
 from ..mlp import NTKMLP
 from ..training import train
 from .plotting import new_axes
@@ -47,8 +55,17 @@ FINE = 8  # evaluation points per training point (the training points are every 
 @dataclass(frozen=True)
 class SpectralBiasSettings:
     """The experiment: target sum_k a_k cos(k (g + phase)) on ``n_points`` equally spaced points of the circle,
-    ReLU networks [2, width, ..., width, 1] of ``depth`` weight layers, ``ensemble`` initialisations,
-    gradient descent with learning rate ``lr`` up to t = ``time`` (every step recorded)."""
+    ReLU networks [2, width, ..., width, 1] of ``depth`` weight layers and bias factor ``beta`` (:attr:`arch`),
+    ``ensemble`` initialisations, gradient descent with learning rate ``lr`` up to time ``t`` (every step
+    recorded).
+
+    Raises
+    ------
+    ValueError
+        For frequencies that are not distinct integers in [1, n_points/2), amplitudes that are not one
+        positive number per frequency, and counts, depth, beta or times out of range (the architecture
+        checks depth and beta).
+    """
 
     frequencies: tuple[int, ...] = (1, 2, 4)
     amplitudes: tuple[float, ...] = (1.0, 0.6, 0.4)
@@ -59,32 +76,43 @@ class SpectralBiasSettings:
     width: int = 4096
     ensemble: int = 8
     lr: float = 2.0
-    time: float = 1000.0
+    t: float = 1000.0
     seed: int = 0
 
     def __post_init__(self) -> None:
-        positive_int(self.n_points, "n_points", minimum=4)
-        freqs = tuple(positive_int(k, "each frequency") for k in self.frequencies)
-        if not freqs or len(set(freqs)) != len(freqs) or max(freqs) >= self.n_points / 2:
+        if self.n_points < 4:
+            raise ValueError(f"n_points must be an integer >= 4; got {self.n_points}")
+        freqs = tuple(self.frequencies)
+        if not freqs or len(set(freqs)) != len(freqs) or not all(1 <= k < self.n_points / 2 for k in freqs):
             raise ValueError(f"frequencies must be distinct integers in [1, n_points/2); got {self.frequencies}")
-        if len(self.amplitudes) != len(freqs) or not all(non_negative(a, "amplitude") > 0 for a in self.amplitudes):
+        if len(self.amplitudes) != len(freqs) or not all(a > 0 and math.isfinite(a) for a in self.amplitudes):
             raise ValueError(f"amplitudes must be {len(freqs)} numbers > 0, one per frequency; got {self.amplitudes}")
-        positive_int(self.depth, "depth", minimum=2)
-        non_negative(self.beta, "beta")
-        positive_int(self.width, "width")
-        positive_int(self.ensemble, "ensemble", minimum=2)
-        if non_negative(self.lr, "lr") == 0 or non_negative(self.time, "time") < self.lr:
-            raise ValueError(f"lr must be > 0 and time >= lr; got lr={self.lr}, time={self.time}")
-        positive_int(self.seed, "seed", minimum=0)
+        arch = self.arch  # depth >= 1 and beta >= 0, checked by the architecture
+        if arch.depth < 2:
+            raise ValueError(f"depth must be at least 2 (a hidden layer); got {arch.depth}")
+        arch.widths(2, self.width)  # width >= 1
+        if self.ensemble < 2:
+            raise ValueError(f"ensemble must be an integer >= 2; got {self.ensemble}")
+        if not (self.lr > 0 and math.isfinite(self.lr)) or not (self.t >= self.lr and math.isfinite(self.t)):
+            raise ValueError(f"lr must be > 0 and t >= lr; got lr={self.lr}, t={self.t}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0; got {self.seed}")
+
+    @property
+    def arch(self) -> Architecture:
+        """The architecture of the networks and of their limit: ReLU, ``depth``, ``beta``, NTK."""
+        return Architecture(self.depth, "relu", self.beta)
 
     @property
     def steps(self) -> int:
-        return round(self.time / self.lr)
+        """The number of gradient-descent steps, t / lr."""
+        return round(self.t / self.lr)
 
     @classmethod
     def for_scale(cls, scale: str | None = None) -> SpectralBiasSettings:
         """``quick``: width 1024, 4 networks; ``default``: width 4096, 8 networks; ``paper`` (a GPU):
-        width 16384, 16 networks. Always one hidden layer, 32 points and 500 steps of lr 2 (t = 1000)."""
+        width 16384, 16 networks. Always one hidden layer, 32 points and 500 steps of lr 2 (t = 1000).
+        ``None`` reads ``NTK_COURSE_SCALE``; an unknown name raises ValueError."""
         name = current_scale() if scale is None else scale
         if name not in SCALES:
             raise ValueError(f"unknown scale {name!r}; expected one of {SCALES}")
@@ -205,27 +233,89 @@ def target(settings: SpectralBiasSettings, gamma: torch.Tensor) -> torch.Tensor:
     return sum(a * torch.cos(k * (gamma + settings.phase)) for k, a in zip(settings.frequencies, settings.amplitudes))
 
 
+def _data(settings: SpectralBiasSettings, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The fine angles and points (every FINE-th is a training point) and the target on both."""
+    x_fine, g_fine = circle_points(settings.n_points * FINE, device=device)
+    goal = target(settings, g_fine)
+    return x_fine, g_fine, goal, x_fine[::FINE], goal[::FINE]
+
+
+def networks(settings: SpectralBiasSettings, device: torch.device | str | None = None) -> NTKMLP:
+    """The ``ensemble`` networks of the experiment at initialisation, ``settings.arch.network(2, width)``,
+    drawn from the seed ``settings.seed`` (so :func:`run` and :func:`prior_bound` see the same ones)."""
+    dev = torch.device(device or "cpu")
+    seed = torch.Generator(device=dev).manual_seed(settings.seed)
+    return settings.arch.network(2, settings.width, ensemble=settings.ensemble, generator=seed, device=dev)
+
+
+def prior_bound(settings: SpectralBiasSettings, device: torch.device | str | None = None) -> torch.Tensor:
+    """A bound on max_t |p_k(t) - (1 - eta lambda_k)^{t/eta}| from the networks at initialisation alone.
+
+    If the kernel stays at its initial value Theta_0 (Theorem 2, up to O(n^{-1/2})), the residual r_j
+    obeys r_{j+1} = (I - eta Theta_0/N) r_j and its distance d_j to the limit's residual
+    d_{j+1} = (I - eta Theta_inf/N) d_j - eta D r_j, D = (Theta_0 - Theta_inf)/N. With
+    ||I - eta Theta_0/N||_op <= 1 (checked) ||r_j|| <= ||r_0||, and |c_k(v)| <= (2/sqrt(N)) ||v|| for any
+    v, so frequency by frequency (q_k = 1 - eta lambda_k)
+
+        |p_k(t) - (1 - eta lambda_k)^{t/eta}| <= |c_k(d_j)| / |c_k(0)|
+            <= 2 ||D||_op ||r_0|| eta (1 - |q_k|^j) / ((1 - |q_k|) sqrt(N) |c_k(0)|),   j = t / eta.
+
+    Nothing of the training enters: a trained network outside it moved away from its initial kernel
+    more than Theorem 2 allows (or is not in the lazy regime at all).
+
+    Parameters
+    ----------
+    settings : SpectralBiasSettings
+        The experiment (its networks are :func:`networks`).
+    device
+        Where the networks are drawn and their kernels computed (CPU by default).
+
+    Returns
+    -------
+    torch.Tensor
+        (E, F) float64 on the CPU: the bound at the final time t, per network and target frequency
+        (it grows with t, so it holds at every earlier time).
+
+    Raises
+    ------
+    ValueError
+        If a step could grow the residual (eta lambda_max(Theta_0/N) > 2), where the bound does not hold.
+    """
+    s, dev = settings, torch.device(device or "cpu")
+    _, _, _, x, y = _data(s, dev)
+    net = networks(s, dev)
+    with torch.no_grad():
+        r0 = net(x.float())[..., 0].double() - y  # (E, N)
+    k0 = empirical_ntk(net, x.float()).double()  # (E, N, N): Theta_0 of every network
+    k_inf, n = s.arch.ntk(x), s.n_points
+    if float(torch.linalg.eigvalsh(k0).amax()) * s.lr / n > 2:
+        raise ValueError(f"lr = {s.lr} exceeds 2 / lambda_max(Theta_0 / N): a step can grow the residual")
+    drift = torch.linalg.matrix_norm((k0 - k_inf) / n, 2)  # (E,): ||D||_op
+    lam = circulant_eigenvalues(k_inf)
+    rows = []
+    for k in s.frequencies:
+        q = abs(1 - s.lr * float(lam[k]))
+        growth = s.lr * (1 - q**s.steps) / (1 - q)
+        rows.append(2 * drift * r0.norm(dim=-1) * growth / (math.sqrt(n) * fourier_coefficient(r0, k).abs()))
+    return torch.stack(rows, -1).cpu()
+
+
 def run(settings: SpectralBiasSettings, device: torch.device | str | None = None) -> SpectralBiasResult:
     """Learn the target with the exact flow, with gradient descent on Theta_infinity and with trained networks."""
-    s, dev = settings, torch.device(device or "cpu")
-    x_fine, g_fine = circle_points(s.n_points * FINE, device=dev)
-    x = x_fine[::FINE]  # circle_points(n_points): the same angles
-    goal = target(s, g_fine)
-    y = goal[::FINE]
-    k_inf = ntk(x, depth=s.depth, beta=s.beta)
+    s, dev, arch = settings, torch.device(device or "cpu"), settings.arch
+    x_fine, g_fine, goal, x, y = _data(s, dev)  # x: circle_points(n_points), the same angles
+    k_inf = arch.ntk(x)
     lam = circulant_eigenvalues(k_inf).cpu()
     steps = list(range(s.steps + 1))
     t = torch.tensor(steps, dtype=torch.float64) * s.lr
     flow = gradient_flow(k_inf, y, t.to(dev))
     limit = gradient_descent(k_inf, y, steps, lr=s.lr)
 
-    net = NTKMLP([2] + [s.width] * (s.depth - 1) + [1], beta=s.beta, ensemble=s.ensemble,
-                 generator=seeded_generator(s.seed, dev), device=dev)
+    net = networks(s, dev)
     rec = train(net, x.float(), y[:, None].float(), steps=s.steps, lr=s.lr, x_eval=x_fine.float(), kernel_points=x.float())
     fits = rec.outputs[..., 0].double()  # (S + 1, E, M)
     start = fits[0].mean(0)  # the networks' average f_0: the flow drawn next to them starts there
-    drawn = gradient_flow(k_inf, y, t.to(dev), k_test_train=ntk(x_fine, x, depth=s.depth, beta=s.beta),
-                          f0_train=start[::FINE], f0_test=start)
+    drawn = gradient_flow(k_inf, y, t.to(dev), k_test_train=arch.ntk(x_fine, x), f0_train=start[::FINE], f0_test=start)
     fits, y, k_inf = fits.cpu(), y.cpu(), k_inf.cpu()
     residual = fits[..., ::FINE] - y
     bound, unexplained = _bound(residual, rec.kernels.double().cpu(), k_inf, lam, s.frequencies, s.lr)
@@ -265,8 +355,8 @@ def plot_functions(result: SpectralBiasResult, times: tuple[float, ...], ax: plt
     if ax is None:
         _, ax = new_axes()
     ax.plot(result.gamma, result.target, "k", lw=2.5, label="target $f^*$")
-    for i, time in enumerate(times):
-        r = int((result.t - time).abs().argmin())
+    for i, t_show in enumerate(times):
+        r = int((result.t - t_show).abs().argmin())
         ax.plot(result.gamma, result.flow_fit[r], color=f"C{i}", label=f"flow, $t = {result.t[r]:.0f}$")
         ax.plot(result.gamma, result.network_fit[r].mean(0), color=f"C{i}", ls="--")
     ax.plot([], [], color="grey", ls="--", label="networks (mean)")
@@ -331,8 +421,8 @@ class FilterFigure:
         x_fine, self.gamma = circle_points(settings.n_points * FINE)
         self.x = x_fine[::FINE]
         self.goal = target(settings, self.gamma)
-        self.kernels = {L: (ntk(self.x, depth=L, beta=settings.beta), ntk(x_fine, self.x, depth=L, beta=settings.beta))
-                        for L in depths}
+        archs = {L: settings.arch.replace(depth=L) for L in depths}
+        self.kernels = {L: (a.ntk(self.x), a.ntk(x_fine, self.x)) for L, a in archs.items()}
 
     def draw(self, depth: int, t: float) -> None:
         k_train, k_fine = self.kernels[depth]
