@@ -1,4 +1,4 @@
-"""The empirical NTK of Section 4: three methods against each other, against closed forms derived by
+"""Tests of ntk_course.empirical: the empirical NTK of Section 4: three methods against each other, against closed forms derived by
 hand, and against Theorem 1's form; only trainable parameters count."""
 import copy
 import math
@@ -10,9 +10,7 @@ from torch import nn
 
 from ntk_course import NTKMLP, Linearized, empirical_ntk, ntk
 
-
-def _x(n: int, n0: int, seed: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    return torch.randn(n, n0, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+from conftest import generator, points, seeded
 
 
 @pytest.mark.parametrize("parametrization", ["ntk", "standard"])
@@ -20,8 +18,8 @@ def _x(n: int, n0: int, seed: int, dtype: torch.dtype = torch.float64) -> torch.
 @pytest.mark.parametrize("n_out", [1, 3])
 def test_three_methods_agree_in_float64(parametrization: str, activation: str, n_out: int) -> None:
     net = NTKMLP([4, 24, 16, n_out], activation, parametrization=parametrization, dtype=torch.float64,
-                 generator=torch.Generator().manual_seed(0))
-    x, y = _x(5, 4, 1), _x(3, 4, 2)
+                 generator=generator(0))
+    x, y = points(5, 4, 1), points(3, 4, 2)
     for output_axes in (False, True):
         ref = empirical_ntk(net, x, y, method="structured", output_axes=output_axes)
         for method in ("jacobian", "ntvp"):
@@ -31,8 +29,8 @@ def test_three_methods_agree_in_float64(parametrization: str, activation: str, n
 
 def test_three_methods_agree_to_float32_round_off() -> None:
     """In float32 the methods sum in different orders: agreement to a few ulps of the entries."""
-    net = NTKMLP([10, 256, 256, 1], generator=torch.Generator().manual_seed(3))
-    x = _x(12, 10, 4, torch.float32)
+    net = NTKMLP([10, 256, 256, 1], generator=generator(3))
+    x = points(12, 10, 4, torch.float32)
     ref = empirical_ntk(net, x, method="structured")
     scale = ref.abs().max()
     for method in ("jacobian", "ntvp"):
@@ -41,9 +39,9 @@ def test_three_methods_agree_to_float32_round_off() -> None:
 
 def test_generic_model_jacobian_and_ntvp_agree() -> None:
     """Any nn.Module works with the torch.func methods (here a LayerNorm MLP with two outputs)."""
-    torch.manual_seed(5)
-    model = nn.Sequential(nn.Linear(3, 32), nn.LayerNorm(32), nn.GELU(), nn.Linear(32, 2)).double()
-    x, y = _x(6, 3, 6), _x(4, 3, 7)
+    with seeded(5):
+        model = nn.Sequential(nn.Linear(3, 32), nn.LayerNorm(32), nn.GELU(), nn.Linear(32, 2)).double()
+    x, y = points(6, 3, 6), points(4, 3, 7)
     a = empirical_ntk(model, x, y, output_axes=True)
     b = empirical_ntk(model, x, y, method="ntvp", output_axes=True)
     assert a.shape == (6, 4, 2, 2)
@@ -58,21 +56,28 @@ def test_generic_model_jacobian_and_ntvp_agree() -> None:
 
 
 def test_wide_network_kernel_is_theta_times_identity_on_outputs() -> None:
-    """Thm. 1: Theta -> Theta_inf (x) Id_{n_L}: off-diagonal output blocks vanish, diagonal ones agree."""
-    net = NTKMLP([3, 4096, 4096, 2], dtype=torch.float64, generator=torch.Generator().manual_seed(8))
-    x = _x(4, 3, 9)
+    """Thm. 1: Theta -> Theta_inf (x) Id_{n_L}: off-diagonal output blocks vanish, diagonal ones agree.
+
+    beta = 1, so that a missing beta^2 cannot hide in the tolerance: a Theta_inf without the last
+    layer's beta^2 is off by exactly 1 in every entry, and the tolerance (0.06 max |Theta_inf|, the
+    O(1/sqrt(width)) fluctuations) is checked to be below half of that.
+    """
+    beta = 1.0
+    net = NTKMLP([3, 4096, 4096, 2], beta=beta, dtype=torch.float64, generator=generator(8))
+    x = points(4, 3, 9)
     k = empirical_ntk(net, x, output_axes=True)
-    limit = ntk(x, depth=3)
-    scale = limit.abs().max()
-    assert (k[..., 0, 1]).abs().max() < 0.06 * scale
+    limit = ntk(x, depth=3, beta=beta)
+    tolerance = 0.06 * limit.abs().max()
+    assert tolerance < 0.5 * beta**2
+    assert (k[..., 0, 1]).abs().max() < tolerance
     for a in range(2):
-        assert (k[..., a, a] - limit).abs().max() < 0.06 * scale  # O(1/sqrt(width)) fluctuations
+        assert (k[..., a, a] - limit).abs().max() < tolerance  # O(1/sqrt(width)) fluctuations
 
 
 def test_ensemble_kernels_match_members_built_alone() -> None:
     """An ensemble's kernels are those of its members (batched, not mixed)."""
-    ens = NTKMLP([3, 32, 32, 1], ensemble=3, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
-    x = _x(5, 3, 11)
+    ens = NTKMLP([3, 32, 32, 1], ensemble=3, dtype=torch.float64, generator=generator(10))
+    x = points(5, 3, 11)
     k = empirical_ntk(ens, x)
     assert k.shape == (3, 5, 5)
     for e in range(3):
@@ -85,10 +90,15 @@ def test_ensemble_kernels_match_members_built_alone() -> None:
         torch.testing.assert_close(k[e], empirical_ntk(single, x, method="jacobian"))
 
 
-def test_runs_on_the_model_device(device: torch.device) -> None:
-    net = NTKMLP([3, 64, 1], device=device)
-    k = empirical_ntk(net, torch.randn(4, 3))
-    assert k.device.type == device.type
+def test_cpu_points_are_moved_to_the_model_on_the_gpu(gpu: torch.device) -> None:
+    """Points given on the CPU to a network on CUDA: the kernel is computed there, and equals the
+    CPU network's kernel to float64 round-off, for every method."""
+    net = NTKMLP([3, 64, 1], dtype=torch.float64, generator=generator(28))
+    x = points(4, 3, 29)
+    for method in ("structured", "jacobian", "ntvp"):
+        k = empirical_ntk(copy.deepcopy(net).to(gpu), x, method=method)
+        assert k.device.type == gpu.type
+        torch.testing.assert_close(k.cpu(), empirical_ntk(net, x, method=method), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -149,8 +159,8 @@ def test_depth_one_kernel_is_exactly_the_linear_kernel_plus_the_bias_term(parame
     """Depth 1: Theta(x, x') = x.x'/n_0 + beta^2 (Theta^(1) of the paper) in the NTK parametrisation,
     x.x' + 1 in the standard one, at every width: checked to round-off, far below the beta^2 = 0.01 term."""
     net = NTKMLP([4, 2], parametrization=parametrization, beta=0.1, dtype=torch.float64,
-                 generator=torch.Generator().manual_seed(12))
-    x, y = _x(5, 4, 13), _x(3, 4, 14)
+                 generator=generator(12))
+    x, y = points(5, 4, 13), points(3, 4, 14)
     expected = x @ y.T / 4 + 0.01 if parametrization == "ntk" else x @ y.T + 1.0
     eye = torch.eye(2, dtype=torch.float64)
     for method in ("structured", "jacobian", "ntvp"):
@@ -165,8 +175,8 @@ def test_depth_two_kernel_is_the_sum_over_parameters_derived_by_hand(parametriza
     """Depth 2: Theta(x, x') = sum over W^(0), b^(0), W^(1), b^(1) of d f(x) d f(x'), each gradient
     written out by hand (see _hand_jacobian): exact to round-off for both parametrisations."""
     net = NTKMLP([3, 40, 2], activation, beta=0.1, parametrization=parametrization, dtype=torch.float64,
-                 generator=torch.Generator().manual_seed(15))
-    x, y = _x(6, 3, 16), _x(4, 3, 17)
+                 generator=generator(15))
+    x, y = points(6, 3, 16), points(4, 3, 17)
     for a in range(2):
         jx, jy = _hand_jacobian(net, x, a), _hand_jacobian(net, y, a)
         expected = torch.as_tensor(jx @ jy.T)
@@ -195,8 +205,8 @@ def _kernel_by_autograd(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> t
 
 def test_frozen_parameters_do_not_count() -> None:
     """Only trainable parameters enter Theta: freeze W^(0) and b^(1) and every method drops their terms."""
-    net = NTKMLP([3, 24, 16, 1], "tanh", dtype=torch.float64, generator=torch.Generator().manual_seed(18))
-    x, y = _x(5, 3, 19), _x(4, 3, 20)
+    net = NTKMLP([3, 24, 16, 1], "tanh", dtype=torch.float64, generator=generator(18))
+    x, y = points(5, 3, 19), points(4, 3, 20)
     full = empirical_ntk(net, x, y)
     net.weights[0].requires_grad_(False)
     net.biases[1].requires_grad_(False)
@@ -215,11 +225,11 @@ def test_linearized_model_has_the_kernel_of_the_network(base: str) -> None:
     """Linearized(net) trains only theta - theta_0, whose Jacobian is J(theta_0): the same kernel as net
     (the frozen copy theta_0 must not be counted a second time)."""
     if base == "ntkmlp":
-        net = NTKMLP([3, 32, 16, 2], dtype=torch.float64, generator=torch.Generator().manual_seed(21))
+        net = NTKMLP([3, 32, 16, 2], dtype=torch.float64, generator=generator(21))
     else:
-        torch.manual_seed(21)
-        net = nn.Sequential(nn.Linear(3, 32), nn.Tanh(), nn.Linear(32, 2)).double()
-    x, y = _x(5, 3, 22), _x(3, 3, 23)
+        with seeded(21):
+            net = nn.Sequential(nn.Linear(3, 32), nn.Tanh(), nn.Linear(32, 2)).double()
+    x, y = points(5, 3, 22), points(3, 3, 23)
     expected = empirical_ntk(net, x, y, method="jacobian", output_axes=True)
     lin = Linearized(net)
     for method in ("jacobian", "ntvp"):
@@ -229,9 +239,9 @@ def test_linearized_model_has_the_kernel_of_the_network(base: str) -> None:
 
 def test_float32_kernel_matches_float64_to_single_precision() -> None:
     """The same network in float32 and float64: kernels agree to float32 round-off (relative 1e-5)."""
-    net64 = NTKMLP([5, 256, 256, 2], dtype=torch.float64, generator=torch.Generator().manual_seed(24))
+    net64 = NTKMLP([5, 256, 256, 2], dtype=torch.float64, generator=generator(24))
     net32 = copy.deepcopy(net64).float()
-    x = _x(10, 5, 25)
+    x = points(10, 5, 25)
     for method in ("structured", "jacobian", "ntvp"):
         k64 = empirical_ntk(net64, x, method=method)
         k32 = empirical_ntk(net32, x, method=method)
@@ -242,8 +252,8 @@ def test_float32_kernel_matches_float64_to_single_precision() -> None:
 
 def test_integer_points_are_cast_to_the_model_dtype() -> None:
     """Integer points are accepted and mean the same numbers in the model's dtype."""
-    net = NTKMLP([3, 16, 1], dtype=torch.float64, generator=torch.Generator().manual_seed(26))
-    xi = torch.randint(-3, 4, (5, 3), generator=torch.Generator().manual_seed(27))
+    net = NTKMLP([3, 16, 1], dtype=torch.float64, generator=generator(26))
+    xi = torch.randint(-3, 4, (5, 3), generator=generator(27))
     for method in ("structured", "jacobian"):
         k = empirical_ntk(net, xi, method=method)
         assert k.dtype == torch.float64

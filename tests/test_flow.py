@@ -23,27 +23,17 @@ from ntk_course.flow import (
 )
 from ntk_course.kernels import ntk
 
+from conftest import generator, randn, random_psd
+
 F64 = torch.float64
-
-
-def features_kernel(n: int, m: int = 0, p: int = 40, ridge: float = 0.1, seed: int = 0) -> torch.Tensor:
-    """A PSD kernel on n + m points: random features F (n+m, p), K = F F^T / p + ridge I, exactly symmetric."""
-    g = torch.Generator().manual_seed(seed)
-    f = torch.randn(n + m, p, generator=g, dtype=F64)
-    k = f @ f.T / p + ridge * torch.eye(n + m, dtype=F64)
-    return (k + k.T) / 2
 
 
 def split(k: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return k[:n, :n], k[n:, :n], k[n:, n:]
 
 
-def randn(*shape: int, seed: int = 1) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=F64)
-
-
 N, M = 10, 4
-K_ALL = features_kernel(N, M)
+K_ALL = random_psd(N + M)
 K, KX, KXX = split(K_ALL, N)
 Y = randn(N, seed=1)
 F0, F0X = randn(N, seed=2), randn(M, seed=3)
@@ -130,7 +120,7 @@ def test_infinite_time_is_kernel_regression() -> None:
 
 def test_singular_kernel_gives_finite_results_and_keeps_the_null_part() -> None:
     n, p = 12, 4  # rank 4 out of 12
-    k_all = features_kernel(n, M, p=p, ridge=0.0, seed=5)
+    k_all = random_psd(n + M, p=p, ridge=0.0, seed=5)
     k, kx, _ = split(k_all, n)
     y, f0, f0x = randn(n, seed=6), randn(n, seed=7), randn(M, seed=8)
     ts = [0.0, 1.0, 1e3, 1e8]
@@ -200,7 +190,7 @@ def test_float32_kernels_give_the_float64_flows_to_single_precision() -> None:
     ts=st.lists(st.floats(0, 1e4, allow_nan=False), min_size=1, max_size=8),
 )
 def test_random_psd_kernels_give_finite_shrinking_residuals(n: int, p: int, seed: int, ts: list[float]) -> None:
-    k = features_kernel(n, p=p, ridge=0.0, seed=seed)  # often singular (p < n)
+    k = random_psd(n, p=p, ridge=0.0, seed=seed)  # often singular (p < n)
     y, f0 = randn(n, seed=seed + 1), randn(n, seed=seed + 2)
     ts = sorted(ts)
     r = gradient_flow(k, y, ts, f0_train=f0)
@@ -215,7 +205,7 @@ def test_random_psd_kernels_give_finite_shrinking_residuals(n: int, p: int, seed
 # ---------------------------------------------------------------- gaussian_limit
 
 THETA_ALL = K_ALL
-SIGMA_ALL = features_kernel(N, M, p=30, ridge=0.05, seed=11)
+SIGMA_ALL = random_psd(N + M, p=30, ridge=0.05, seed=11)
 SIG, SIGX, SIGXX = split(SIGMA_ALL, N)
 
 
@@ -257,7 +247,7 @@ def test_variance_vanishes_on_the_training_points() -> None:
 def test_monte_carlo_of_the_flow_matches_the_gaussian() -> None:
     samples, ts = 20_000, [0.5, 5.0, 1e6]
     chol = torch.linalg.cholesky(SIGMA_ALL)
-    draws = chol @ torch.randn(N + M, samples, generator=torch.Generator().manual_seed(21), dtype=F64)
+    draws = chol @ torch.randn(N + M, samples, generator=generator(21), dtype=F64)
     r = gradient_flow(K, Y, ts, k_test_train=KX, f0_train=draws[:N], f0_test=draws[N:])
     assert r.f_test.shape == (len(ts), M, samples)
     mean, cov = limit(ts)
@@ -296,7 +286,7 @@ def test_percentiles_are_mean_plus_z_sd_with_clamped_variance() -> None:
 
 
 def test_singular_theta_raises_at_infinity_only() -> None:
-    k_all = features_kernel(N, M, p=4, ridge=0.0, seed=3)
+    k_all = random_psd(N + M, p=4, ridge=0.0, seed=3)
     th, thx, _ = split(k_all, N)
     with pytest.raises(ValueError, match="positive definite"):
         gaussian_limit(th, SIG, Y, theta_test_train=thx, sigma_test_train=SIGX, sigma_test=SIGXX)
@@ -328,7 +318,7 @@ def cross_entropy(f: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 def test_cross_entropy_lowers_the_loss_and_raises_the_correct_logit() -> None:
     n, classes = 15, 3
-    k = features_kernel(n, p=20, ridge=0.5, seed=4)  # a strong diagonal: each point mostly pulls itself
+    k = random_psd(n, p=20, ridge=0.5, seed=4)  # a strong diagonal: each point mostly pulls itself
     labels = torch.arange(n) % classes
     f0 = 0.5 * randn(n, classes, seed=9)
     ts = torch.tensor([0.0, 0.5, 2.0, 10.0, 50.0, 200.0], dtype=F64)
@@ -389,9 +379,9 @@ def test_unknown_loss_lists_the_known_ones() -> None:
     assert all(name in str(err.value) for name in LOSSES)
 
 
-def test_results_stay_on_the_kernel_device(device: torch.device) -> None:
-    k, kx, sg, sgx, sgxx = (a.to(device) for a in (K, KX, SIG, SIGX, SIGXX))
-    r = gradient_flow(k, Y, [0.0, 2.0], k_test_train=kx, f0_train=F0.to(device))  # CPU targets are moved over
+def test_results_stay_on_the_gpu_and_equal_the_cpu_results(gpu: torch.device) -> None:
+    k, kx, sg, sgx, sgxx = (a.to(gpu) for a in (K, KX, SIG, SIGX, SIGXX))
+    r = gradient_flow(k, Y, [0.0, 2.0], k_test_train=kx, f0_train=F0.to(gpu))  # CPU targets are moved over
     assert r.f_train.device == r.f_test.device == r.eigenvalues.device == r.t.device == k.device
     cpu = gradient_flow(K, Y, [0.0, 2.0], k_test_train=KX, f0_train=F0)
     # another BLAS / eigensolver on the GPU: agreement to ~cond(K) eps.
@@ -404,7 +394,7 @@ def test_results_stay_on_the_kernel_device(device: torch.device) -> None:
 
 def test_gradient_descent_matches_the_recursion_and_the_flow() -> None:
     """The exact discrete solution equals the step-by-step recursion, on and off the data, from any start."""
-    g = torch.Generator().manual_seed(11)
+    g = generator(11)
     x, xt = torch.randn(8, 3, generator=g, dtype=torch.float64), torch.randn(16, 3, generator=g, dtype=torch.float64)
     k, kx = ntk(x, depth=3), ntk(xt, x, depth=3)
     y, f0, f0x = (torch.randn(n, generator=g, dtype=torch.float64) for n in (8, 8, 16))

@@ -1,4 +1,5 @@
-"""Proposition 1 and Theorem 1 against wide random networks, and the kernels' numerical properties."""
+"""Tests of ntk_course.kernels: Proposition 1 and Theorem 1 against wide random networks, and the
+kernels' numerical properties (the Gaussian expectations themselves: tests/test_activations.py)."""
 import math
 
 import numpy as np
@@ -7,107 +8,85 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ntk_course import get_activation, limiting_kernels, nngp, ntk, polynomial
+from ntk_course import limiting_kernels, nngp, ntk
 from ntk_course.empirical import empirical_ntk
 from ntk_course.mlp import NTKMLP
-from ntk_course.quadrature import gaussian_expectations
+
+from conftest import generator, points
 
 ACTS = ["relu", "erf", "tanh"]
 
 
-def _points(n: int, n0: int, seed: int) -> torch.Tensor:
-    return torch.randn(n, n0, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-
-
 @pytest.mark.parametrize("activation", ACTS)
 def test_output_covariance_of_wide_networks_is_sigma(activation: str) -> None:
-    """Prop. 1: across initialisations, Cov[f(x), f(x')] -> Sigma^(L)(x, x')."""
-    x = _points(4, 3, 0)
+    """Prop. 1: across initialisations, Cov[f(x), f(x')] -> Sigma^(L)(x, x').
+
+    beta = 1, so the bias terms are not lost in the tolerance: Sigma without the last layer's
+    beta^2 is off by 1 in every entry, and the band is checked to be narrower than that.
+    """
+    beta = 1.0
+    x = points(4, 3, 0)
     width, samples = 200, 3000
-    net = NTKMLP([3, width, width, 1], activation, ensemble=samples, generator=torch.Generator().manual_seed(1))
+    net = NTKMLP([3, width, width, 1], activation, beta=beta, ensemble=samples, generator=generator(1))
     with torch.no_grad():
         f = net(x.float())[..., 0].double()  # (samples, N)
     products = f[:, :, None] * f[:, None, :]
     estimate, stderr = products.mean(0), products.std(0) / math.sqrt(samples)
-    sigma = nngp(x, depth=3, activation=activation)
+    sigma = nngp(x, depth=3, activation=activation, beta=beta)
     # 5 standard errors of the Monte Carlo mean, plus the O(1/width) finite-width bias.
-    assert torch.all((estimate - sigma).abs() <= 5 * stderr + 3.0 / width * sigma.abs().max())
+    band = 5 * stderr + 3.0 / width * sigma.abs().max()
+    assert torch.all((estimate - sigma).abs() <= band)
+    assert band.max() < 0.5 * beta**2  # a Sigma missing one beta^2 would fail
+    assert torch.any((estimate - nngp(x, depth=3, activation=activation, beta=0.0)).abs() > band)
 
 
 @pytest.mark.parametrize("activation", ACTS)
 def test_empirical_ntk_of_wide_networks_converges_to_theta(activation: str) -> None:
-    """Thm. 1: the empirical NTK at initialisation concentrates on Theta_infinity."""
-    x = _points(5, 4, 2)
-    theta = ntk(x, depth=3, activation=activation)
-    net = NTKMLP([4, 2048, 2048, 1], activation, ensemble=8, dtype=torch.float64,
-                 generator=torch.Generator().manual_seed(3))
+    """Thm. 1: the empirical NTK at initialisation concentrates on Theta_infinity.
+
+    beta = 1, so that a missing beta^2 cannot hide in the tolerance: Theta^(L) without the last
+    layer's beta^2 (in Sigma^(L)) is off by exactly 1 in every entry, and the band (5 standard errors
+    plus 2e-3 of max |Theta|) is checked to be narrower than half that; the kernel of a recursion
+    without any beta^2 (``beta=0``) is checked to fall outside it.
+    """
+    beta = 1.0
+    x = points(5, 4, 2)
+    theta = ntk(x, depth=3, activation=activation, beta=beta)
+    net = NTKMLP([4, 2048, 2048, 1], activation, beta=beta, ensemble=8, dtype=torch.float64,
+                 generator=generator(3))
     emp = empirical_ntk(net, x)
     mean, stderr = emp.mean(0), emp.std(0) / math.sqrt(emp.shape[0])
-    assert torch.all((mean - theta).abs() <= 5 * stderr + 2e-3 * theta.abs().max())
+    band = 5 * stderr + 2e-3 * theta.abs().max()
+    assert torch.all((mean - theta).abs() <= band)
+    assert band.max() < 0.5 * beta**2
+    assert torch.any((mean - ntk(x, depth=3, activation=activation, beta=0.0)).abs() > band)
 
 
 def test_ntk_fluctuations_shrink_like_inverse_sqrt_width() -> None:
     """The spread of Theta over initialisations is O(1/sqrt(width)): x16 width -> /4 spread."""
-    x = _points(4, 3, 4)
+    x = points(4, 3, 4)
     spread = []
     for width in (64, 1024):
         net = NTKMLP([3, width, width, 1], ensemble=64, dtype=torch.float64,
-                     generator=torch.Generator().manual_seed(width))
+                     generator=generator(width))
         spread.append(empirical_ntk(net, x).std(0).mean().item())
     assert 2.8 < spread[0] / spread[1] < 5.5
 
 
 def test_depth_one_kernels_are_the_linear_kernel() -> None:
     """Theta^(1) = Sigma^(1) = x.y / n_0 + beta^2 (the paper's base case)."""
-    x, y = _points(5, 3, 5), _points(4, 3, 6)
+    x, y = points(5, 3, 5), points(4, 3, 6)
     expected = x @ y.T / 3 + 0.3**2
     for k in limiting_kernels(x, y, depth=1, beta=0.3):
         torch.testing.assert_close(k, expected)
 
 
-def _random_covariances(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    a = torch.rand(n, generator=g, dtype=torch.float64) + 0.1
-    b = torch.rand(n, generator=g, dtype=torch.float64) + 0.1
-    c = (2 * torch.rand(n, generator=g, dtype=torch.float64) - 1) * torch.sqrt(a * b)
-    return a, c, b
-
-
-def test_quadrature_matches_the_erf_closed_form() -> None:
-    """erf is analytic, so Gauss-Hermite quadrature converges spectrally to Williams' formulas."""
-    act = get_activation("erf")
-    a, c, b = _random_covariances(50, 7)
-    for exact, approx in zip(act.expectations(a, c, b), gaussian_expectations(act.sigma, act.sigma_dot, a, c, b, 96)):
-        torch.testing.assert_close(approx, exact, rtol=1e-8, atol=1e-10)
-
-
-def test_quadrature_of_relu_matches_the_closed_form() -> None:
-    """ReLU's kink and its step derivative, integrated by the general rule (breakpoints found
-    numerically): an edge on the kink makes it as accurate as for a smooth function. (The former
-    product Gauss-Hermite grid converged only algebraically here: 1e-2 at 128 nodes.)"""
-    act = get_activation("relu")
-    a, c, b = _random_covariances(50, 7)
-    exact = act.expectations(a, c, b)
-    approx = gaussian_expectations(act.sigma, act.sigma_dot, a, c, b)
-    for p, e in zip(approx, exact):
-        torch.testing.assert_close(p, e, rtol=1e-9, atol=1e-10)
-
-
 def test_user_callable_with_autograd_matches_named_activation() -> None:
     """A user's callable (derivative by autograd) gives the kernel of the built-in tanh."""
-    x = _points(6, 3, 8)
+    x = points(6, 3, 8)
     mine = ntk(x, depth=3, activation=lambda z: torch.tanh(z))
     builtin = ntk(x, depth=3, activation="tanh")
     torch.testing.assert_close(mine, builtin, rtol=1e-10, atol=1e-12)
-
-
-def test_polynomial_quadrature_is_exact() -> None:
-    """For sigma(z) = z^2, E[u^2 v^2] = q_xx q_yy + 2 q_xy^2 and E[4uv] = 4 q_xy exactly."""
-    act = polynomial([0, 0, 1])
-    a, b, c = torch.tensor([0.7]), torch.tensor([1.3]), torch.tensor([-0.4])
-    s, d = act.expectations(a, c, b)
-    torch.testing.assert_close(s, a * b + 2 * c * c)
-    torch.testing.assert_close(d, 4 * c)
 
 
 @settings(max_examples=40, deadline=None)
@@ -126,7 +105,7 @@ def test_kernels_are_symmetric_and_positive_semidefinite(n, n0, depth, beta, act
     ReLU and erf (closed forms) are tried up to |x|^2 / n_0 = 10^4, the quadrature activations up to
     |x|^2 / n_0 = 100 (their rule is accurate to ~1e-10 there).
     """
-    x = _points(n, n0, seed)
+    x = points(n, n0, seed)
     x = x / x.norm(dim=1, keepdim=True).clamp(min=1e-12) * math.sqrt(n0) * scale
     closed = activation in ("relu", "erf")
     x = x * (100.0 if closed else 10.0)
@@ -139,7 +118,7 @@ def test_kernels_are_symmetric_and_positive_semidefinite(n, n0, depth, beta, act
 
 
 def test_blocking_does_not_change_the_result() -> None:
-    x, y = _points(37, 5, 9), _points(23, 5, 10)
+    x, y = points(37, 5, 9), points(23, 5, 10)
     full = ntk(x, y, depth=4, block=1000)
     for block in (1, 7, 16):
         torch.testing.assert_close(ntk(x, y, depth=4, block=block), full, rtol=1e-12, atol=1e-14)
@@ -169,11 +148,21 @@ def test_relu_kernel_of_identical_points_is_the_diagonal() -> None:
     torch.testing.assert_close(t[0], torch.full((2,), q.item() / 2 + q.item() / 2, dtype=torch.float64))
 
 
-def test_float64_by_default_and_device_preserved(device: torch.device) -> None:
-    x = torch.randn(6, 3, device=device)
+def test_float32_points_give_a_float64_kernel_on_their_device(device: torch.device) -> None:
+    """float32 points are cast to float64 first: the kernel is the float64 points' kernel to the last
+    bits (a float32 computation cast afterwards would be off by ~1e-7 relative), on their device."""
+    x = points(6, 3, 11, dtype=torch.float32).to(device)
     k = ntk(x, depth=3)
-    assert k.dtype == torch.float64 and k.device.type == device.type
-    torch.testing.assert_close(k.cpu(), ntk(x.cpu(), depth=3))
+    assert k.dtype == torch.float64 and k.device == x.device
+    torch.testing.assert_close(k, ntk(x.double(), depth=3), rtol=1e-14, atol=0)
+
+
+def test_the_gpu_kernel_is_the_cpu_kernel(gpu: torch.device) -> None:
+    """The same points on CUDA and on the CPU: the kernels agree to float64 round-off."""
+    x = points(6, 3, 11)
+    for k_gpu, k_cpu in zip(limiting_kernels(x.to(gpu), depth=3), limiting_kernels(x, depth=3)):
+        assert k_gpu.device == x.to(gpu).device
+        torch.testing.assert_close(k_gpu.cpu(), k_cpu, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ code in their own subpackages, which the library never imports, and no module to
 from __future__ import annotations
 
 import ast
+import inspect
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,19 @@ def test_no_module_is_too_long_to_read(path: Path) -> None:
     assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE)} has {lines} lines; split it (about 400 at most)"
 
 
-def test_public_names_are_importable_from_the_package() -> None:
-    for name in ntk_course.__all__:
-        assert getattr(ntk_course, name) is not None
-    assert not hasattr(ntk_course, "kernels") or ntk_course.kernels.__name__ == "ntk_course.kernels"
+def test_all_lists_exactly_the_documented_public_names_of_the_library() -> None:
+    """``ntk_course.__all__`` has no duplicates and is exactly the public names the package binds
+    (submodules aside): nothing exported is missing from it, nothing in it is missing from the
+    package. Every function and class in it is defined by a library module (not the chapters or the
+    assignments) and has a docstring."""
+    names = ntk_course.__all__
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+    bound = {n for n, v in vars(ntk_course).items() if not n.startswith("_") and not inspect.ismodule(v)}
+    assert set(names) == bound, (sorted(bound - set(names)), sorted(set(names) - bound))
+    for name in names:
+        obj = getattr(ntk_course, name)
+        if not callable(obj):  # a constant such as ACTIVATIONS
+            continue
+        module = obj.__module__.split(".")
+        assert module[0] == "ntk_course" and module[1:2] and module[1] not in SUBPACKAGES, (name, obj.__module__)
+        assert inspect.getdoc(obj), f"ntk_course.{name} has no docstring"

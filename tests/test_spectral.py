@@ -1,6 +1,7 @@
 """Tests of ntk_course.spectral: kernel PCA of Pi = K/N (Section 5) and the straight-line flow of Section 6.3.
 
-Kernels are random-feature Gram matrices K = F F^T / P + ridge I (PSD by construction); values O(1).
+Kernels are random-feature Gram matrices K = F F^T / P + ridge I (``conftest.random_psd``, PSD by
+construction); values O(1).
 """
 from __future__ import annotations
 
@@ -8,22 +9,19 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ntk_course.flow import gradient_flow
 from ntk_course.spectral import KernelPCA, decompose_along, kernel_pca, pin_norm
+
+from conftest import generator, randn, random_psd
 
 F64 = torch.float64
 N, M = 16, 5
 
 
-def features_kernel(n: int, p: int = 40, ridge: float = 0.1, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    f = torch.randn(n, p, generator=g, dtype=F64)
-    k = f @ f.T / p + ridge * torch.eye(n, dtype=F64)
-    return (k + k.T) / 2
-
-
-K_ALL = features_kernel(N + M)
+K_ALL = random_psd(N + M)
 K, KX = K_ALL[:N, :N], K_ALL[N:, :N]
 
 
@@ -54,7 +52,7 @@ def test_signs_are_fixed_and_reproducible() -> None:
     assert bool((pca.components[pivot, torch.arange(N)] > 0).all())  # largest-magnitude entry positive
     # the same kernel presented with its points permuted gives the same (permuted) components:
     # eigh may return either sign of each eigenvector, the rule removes that freedom.
-    perm = torch.randperm(N, generator=torch.Generator().manual_seed(3))
+    perm = torch.randperm(N, generator=generator(3))
     pca_p = kernel_pca(K[perm][:, perm])
     torch.testing.assert_close(pca_p.components, pca.components[perm], rtol=0, atol=1e-10)
 
@@ -85,7 +83,7 @@ def test_extend_reproduces_the_training_values() -> None:
 
 def test_singular_kernel_reports_zero_eigenvalues_and_extend_refuses_them() -> None:
     p = 4
-    k = features_kernel(N, p=p, ridge=0.0, seed=5)  # rank 4
+    k = random_psd(N, p=p, ridge=0.0, seed=5)  # rank 4
     pca = kernel_pca(k)
     assert int((pca.eigenvalues > 0).sum()) == p and bool((pca.eigenvalues[p:] == 0).all())
     with pytest.raises(ValueError, match="eigenvalue 0"):
@@ -99,7 +97,7 @@ def test_a_start_along_a_component_converges_along_a_straight_line(i: int) -> No
     # ||g_t||_{p_in} = 0.5 e^{-lam_i t}.
     pca = kernel_pca(K)
     comp, lam = pca.components[:, i], float(pca.eigenvalues[i])
-    f0 = torch.randn(N, generator=torch.Generator().manual_seed(i), dtype=F64)
+    f0 = randn(N, seed=i)
     f_star = f0 + 0.5 * comp
     ts = torch.tensor([0.0, 1.0, 10.0, 100.0, 1000.0], dtype=F64)
     r = gradient_flow(K, f_star, ts, f0_train=f0)
@@ -112,17 +110,40 @@ def test_a_start_along_a_component_converges_along_a_straight_line(i: int) -> No
     torch.testing.assert_close(c, -decay, rtol=1e-12, atol=1e-14)
 
 
-def test_decomposition_is_pythagorean_and_ignores_component_scale() -> None:
-    g_ = torch.Generator().manual_seed(7)
-    f_t, f_star, comp = (torch.randn(*s, generator=g_, dtype=F64) for s in ((6, N), (N,), (N,)))
+@settings(max_examples=60)
+@given(
+    n=st.integers(1, 40),
+    steps=st.integers(1, 6),
+    seed=st.integers(0, 2**31 - 1),
+    log_scale=st.floats(-3.0, 3.0),
+    factor=st.floats(1e-3, 1e3) | st.floats(-1e3, -1e-3),
+)
+def test_decomposition_is_pythagorean_for_any_functions(n: int, steps: int, seed: int, log_scale: float,
+                                                         factor: float) -> None:
+    """Section 6.3's split f_t - f* = g_t + h_t, for random trajectories, targets and components on
+    1..40 points, at any scale: Pythagoras in p_in, ||f_t - f*||^2 = ||g_t||^2 + ||h_t||^2 (h_t is
+    orthogonal to the component); ||g_t|| = |c_t| with c_t = <f_t - f*, u> for the normalised
+    component u; rescaling the component by any factor leaves (g_t, h_t) unchanged and multiplies c_t
+    by the factor's sign. All to round-off (1e-12 relative to ||f_t - f*||)."""
+    scale = 10.0**log_scale
+    f_t, f_star, comp = scale * randn(steps, n, seed=seed), scale * randn(n, seed=seed + 1), randn(n, seed=seed + 2)
     g, h, c = decompose_along(f_t, f_star, comp)
-    # ||f_t - f*||^2 = ||g_t||^2 + ||h_t||^2 in p_in (h is orthogonal to the component).
-    torch.testing.assert_close(g**2 + h**2, pin_norm(f_t - f_star) ** 2, rtol=1e-12, atol=0)
+    assert g.shape == h.shape == c.shape == (steps,)
+    size = pin_norm(f_t - f_star)
+    torch.testing.assert_close(g**2 + h**2, size**2, rtol=1e-12, atol=0)
     u = comp / pin_norm(comp)
-    torch.testing.assert_close(c, ((f_t - f_star) * u).mean(-1), rtol=1e-12, atol=1e-15)
-    g3, h3, c3 = decompose_along(f_t, f_star, 3.0 * comp)  # the component is normalised internally
-    torch.testing.assert_close((g3, h3, c3), (g, h, c), rtol=1e-12, atol=1e-15)
-    with pytest.raises(ValueError, match="zero"):
+    torch.testing.assert_close(c, ((f_t - f_star) * u).mean(-1), rtol=0, atol=1e-12 * float(size.max()))
+    torch.testing.assert_close(g, c.abs(), rtol=0, atol=0)
+    g2, h2, c2 = decompose_along(f_t, f_star, factor * comp)  # the component is normalised internally
+    tolerance = dict(rtol=0, atol=1e-12 * float(size.max()))
+    torch.testing.assert_close(g2, g, **tolerance)
+    torch.testing.assert_close(h2, h, **tolerance)
+    torch.testing.assert_close(c2, math.copysign(1.0, factor) * c, **tolerance)
+
+
+def test_decompose_along_rejects_a_zero_component_and_a_mismatched_target() -> None:
+    f_t, f_star, comp = randn(6, N, seed=7), randn(N, seed=8), randn(N, seed=9)
+    with pytest.raises(ValueError, match="component is zero"):
         decompose_along(f_t, f_star, torch.zeros(N, dtype=F64))
     with pytest.raises(ValueError, match="f_star"):
         decompose_along(f_t, f_star[:-1], comp)
@@ -150,12 +171,12 @@ def test_kernel_pca_rejects_bad_kernels(k: torch.Tensor, match: str) -> None:
         kernel_pca(k)
 
 
-def test_results_stay_on_the_kernel_device(device: torch.device) -> None:
-    pca = kernel_pca(K.to(device))
-    assert pca.eigenvalues.device == pca.components.device == pca.extend(KX.to(device)).device == K.to(device).device
+def test_results_stay_on_the_gpu_and_equal_the_cpu_results(gpu: torch.device) -> None:
+    pca = kernel_pca(K.to(gpu))
+    assert pca.eigenvalues.device == pca.components.device == pca.extend(KX.to(gpu)).device == K.to(gpu).device
     # the sign rule makes the components comparable across eigensolvers (here CPU vs GPU), to ~N eps.
     torch.testing.assert_close(pca.components.cpu(), kernel_pca(K).components, rtol=0, atol=1e-10)
-    g, h, c = decompose_along(pca.components.T[:3], torch.zeros(N, dtype=F64, device=device), pca.components[:, 0])
+    g, h, c = decompose_along(pca.components.T[:3], torch.zeros(N, dtype=F64, gpu=gpu), pca.components[:, 0])
     assert g.device == h.device == c.device == pca.components.device
 
 

@@ -15,6 +15,8 @@ from ntk_course import (
 )
 from ntk_course.datasets import circle_points, circle_training_set
 
+from conftest import generator
+
 
 def test_trained_wide_ensemble_matches_the_gaussian_of_section_5() -> None:
     """Sec. 5 + Thm. 2: after training, wide networks are Gaussian with the mean and covariance
@@ -22,7 +24,7 @@ def test_trained_wide_ensemble_matches_the_gaussian_of_section_5() -> None:
     x, y = circle_training_set(4)
     xt, _ = circle_points(9)
     samples, width, steps = 300, 2048, 60
-    net = NTKMLP([2, width, 1], ensemble=samples, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    net = NTKMLP([2, width, 1], ensemble=samples, dtype=torch.float64, generator=generator(0))
     record = train(net, x, y, steps=steps, lr=1.0, record_at=[steps], x_eval=xt)
     f = record.outputs[-1][..., 0]  # (samples, M)
     s_tr, th_tr = limiting_kernels(x, depth=2)
@@ -40,8 +42,7 @@ def test_trained_wide_ensemble_matches_the_gaussian_of_section_5() -> None:
 
 def test_linearised_network_is_kernel_descent_with_the_initial_kernel() -> None:
     """Gradient descent on f_lin is f_{k+1} = f_k - (lr/N) Theta_0 (f_k - y) exactly."""
-    torch.manual_seed(1)
-    net = NTKMLP([2, 64, 64, 1], dtype=torch.float64)
+    net = NTKMLP([2, 64, 64, 1], dtype=torch.float64, generator=generator(1))
     x, y = circle_training_set(4)
     lin = Linearized(net)
     with torch.no_grad():
@@ -60,7 +61,7 @@ def test_kernel_drift_and_weight_movement_shrink_with_width() -> None:
     x, y = circle_training_set(4)
     drift, moved = [], []
     for width in (64, 1024):
-        net = NTKMLP([2, width, width, 1], ensemble=4, generator=torch.Generator().manual_seed(width))
+        net = NTKMLP([2, width, width, 1], ensemble=4, generator=generator(width))
         r = train(net, x, y, steps=50, record_at=[0, 50], kernel_points=x)
         assert torch.all(r.weight_change[0] == 0) and torch.all(r.kernel_drift[0] == 0)
         drift.append(r.kernel_drift[-1].mean().item())
@@ -70,7 +71,7 @@ def test_kernel_drift_and_weight_movement_shrink_with_width() -> None:
 
 def test_record_time_is_learning_rate_times_steps_and_loss_decreases() -> None:
     x, y = circle_training_set(4)
-    net = NTKMLP([2, 256, 1], generator=torch.Generator().manual_seed(2))
+    net = NTKMLP([2, 256, 1], generator=generator(2))
     r = train(net, x, y, steps=20, lr=0.5)
     torch.testing.assert_close(r.t, 0.5 * torch.arange(21, dtype=torch.float64))
     assert torch.all(r.loss[1:] <= r.loss[:-1] + 1e-7)
@@ -96,14 +97,14 @@ def test_bad_training_settings_raise(kwargs: dict, message: str) -> None:
     x, y = circle_training_set(4)
     kwargs.setdefault("y", y)
     with pytest.raises(ValueError, match=message):
-        train(NTKMLP([2, 16, 1], generator=torch.Generator().manual_seed(3)), x, **kwargs)
+        train(NTKMLP([2, 16, 1], generator=generator(3)), x, **kwargs)
 
 
 def test_linearized_training_keeps_its_kernel_and_reports_finite_weight_changes() -> None:
     """Linearized(net) has a constant kernel by construction: its drift is round-off, its kernel that
     of net at theta_0, and the weights it reports are theta_0 + (theta - theta_0), which move by
     ||theta - theta_0|| / ||theta_0|| (not 0/0)."""
-    net = NTKMLP([2, 32, 32, 1], dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    net = NTKMLP([2, 32, 32, 1], dtype=torch.float64, generator=generator(4))
     x, y = circle_training_set(4)
     lin = Linearized(net)
     r = train(lin, x, y, steps=30, lr=1.0, record_at=[0, 10, 30], kernel_points=x)
@@ -118,7 +119,7 @@ def test_linearized_training_keeps_its_kernel_and_reports_finite_weight_changes(
 
 def test_kernel_drift_is_measured_from_step_zero_even_when_step_zero_is_not_recorded() -> None:
     x, y = circle_training_set(4)
-    net = NTKMLP([2, 32, 1], generator=torch.Generator().manual_seed(5))
+    net = NTKMLP([2, 32, 1], generator=generator(5))
     twin = copy.deepcopy(net)
     partial = train(net, x, y, steps=20, lr=2.0, record_at=[10, 20], kernel_points=x)
     full = train(twin, x, y, steps=20, lr=2.0, record_at=[0, 10, 20], kernel_points=x)
@@ -134,7 +135,7 @@ def test_frozen_parameters_stay_put_and_weights_that_start_at_zero_report_absolu
     """Only requires_grad parameters train; a weight tensor that starts at zero (relative change 0/0)
     reports ||W_t||; a model whose parameters are all vectors reports those."""
     x, y = circle_training_set(4)
-    net = NTKMLP([2, 16, 1], dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    net = NTKMLP([2, 16, 1], dtype=torch.float64, generator=generator(6))
     net.weights[0].requires_grad_(False)
     w0 = net.weights[0].detach().clone()
     r = train(net, x, y, steps=5, record_at=[5])
@@ -165,7 +166,7 @@ def test_frozen_parameters_stay_put_and_weights_that_start_at_zero_report_absolu
 
 def test_float32_training_follows_float64_and_integer_data_are_cast() -> None:
     x, y = circle_training_set(4)
-    net64 = NTKMLP([2, 64, 1], dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    net64 = NTKMLP([2, 64, 1], dtype=torch.float64, generator=generator(7))
     net32 = copy.deepcopy(net64).float()
     r64 = train(net64, x, y, steps=20, lr=1.0)
     r32 = train(net32, x.float(), y.float(), steps=20, lr=1.0)
@@ -174,7 +175,7 @@ def test_float32_training_follows_float64_and_integer_data_are_cast() -> None:
     torch.testing.assert_close(r32.outputs.double(), r64.outputs, rtol=0, atol=1e-5)
     # integer points and targets mean the same numbers in the network's dtype
     xi, yi = torch.tensor([[1, 0], [0, 1], [-1, 0]]), torch.tensor([1, -1, 2])
-    a = NTKMLP([2, 16, 1], dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    a = NTKMLP([2, 16, 1], dtype=torch.float64, generator=generator(8))
     b = copy.deepcopy(a)
     ra, rb = train(a, xi, yi, steps=3), train(b, xi.double(), yi.double(), steps=3)
     assert torch.equal(ra.outputs, rb.outputs) and torch.equal(ra.loss, rb.loss)
@@ -182,7 +183,7 @@ def test_float32_training_follows_float64_and_integer_data_are_cast() -> None:
 
 def test_bad_kernel_points_are_refused_before_any_step() -> None:
     x, y = circle_training_set(4)
-    net = NTKMLP([2, 16, 1], generator=torch.Generator().manual_seed(9))
+    net = NTKMLP([2, 16, 1], generator=generator(9))
     before = [p.detach().clone() for p in net.parameters()]
     for bad, match in (((x, torch.ones(2, 3)), "same feature dimension"), ((x, x, x), "pair"),
                        (torch.ones(0, 2), "at least one point"), (torch.full((2, 2), float("nan")), "non-finite")):
