@@ -157,6 +157,7 @@ _NAMED: dict[str, Activation] = {
     "identity": _named("identity", lambda z: z, torch.ones_like, None, None, Profile((), None, math.inf), 2),
 }
 
+#: The activation names :func:`get_activation` knows (``"polynomial"``: see :func:`polynomial`).
 ACTIVATIONS = tuple(_NAMED) + ("polynomial",)
 
 

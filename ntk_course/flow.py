@@ -286,7 +286,7 @@ def percentiles(mean: object, covariance: object, q: object = (10, 50, 90)) -> t
 
     ``mean`` is (..., M) (or (..., M, k)), ``covariance`` (..., M, M); percentile p of point j is
     mean_j + Phi^{-1}(p/100) sqrt(max(cov_jj, 0)). ``q`` holds percentiles in (0, 100). Returns
-    shape (len(q), *mean.shape).
+    shape ``(len(q), *mean.shape)``.
     """
     mu = finite_array(mean, "mean", ndims=None, dtype=None)
     cov = finite_array(covariance, "covariance", ndims=None, dtype=mu.dtype, device=mu.device)

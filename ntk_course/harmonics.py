@@ -75,12 +75,43 @@ def _legendre(k_max: int, d: int, gap: torch.Tensor, sign: torch.Tensor) -> torc
 
 
 def sphere_legendre(k_max: int, n0: int, t: object) -> torch.Tensor:
-    """P_k^{(d)}(t) for k = 0..k_max, shape (k_max + 1, *t.shape): the Legendre polynomials of dimension d = n0.
+    """The Legendre polynomials P_k^{(d)}(t) of dimension d = n0, for k = 0 .. k_max.
 
-    Normalised by P_k^{(d)}(1) = 1 (so |P_k^{(d)}| <= 1 on [-1, 1]), from the three-term recurrence
-    P_{k+1} = ((2k + d - 2) t P_k - k P_{k-1}) / (k + d - 2), P_0 = 1, P_1 = t, in Reinsch's form (accurate
-    near t = +-1; no factorials, so any d and k). They are the Gegenbauer polynomials C_k^{(d-2)/2} / C_k^{(d-2)/2}(1);
-    d = 2 gives the Chebyshev polynomials T_k (T_k(cos g) = cos(k g)), d = 3 the Legendre polynomials.
+    Normalised by ``P_k^{(d)}(1) = 1`` (so ``|P_k^{(d)}| <= 1`` on [-1, 1]), from the three-term
+    recurrence ``P_{k+1} = ((2k + d - 2) t P_k - k P_{k-1}) / (k + d - 2)``, ``P_0 = 1``,
+    ``P_1 = t``, in Reinsch's form (accurate near t = +-1; no factorials, so any d and k). They are
+    the Gegenbauer polynomials ``C_k^{(d-2)/2} / C_k^{(d-2)/2}(1)``; d = 2 gives the Chebyshev
+    polynomials T_k (``T_k(cos g) = cos(k g)``), d = 3 the Legendre polynomials. They are the
+    Funk-Hecke basis of the eigenvalues on the sphere (Section 5 on uniform data).
+
+    Parameters
+    ----------
+    k_max : int
+        The highest degree, >= 0.
+    n0 : int
+        The dimension d of the space whose unit sphere S^{d-1} is meant, >= 2.
+    t : array_like
+        Cosines in [-1, 1], of any shape.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(k_max + 1, *t.shape)``: row k holds P_k^{(d)}(t); float64, on t's device.
+
+    Raises
+    ------
+    ValueError
+        If k_max < 0, n0 < 2, or t has non-finite entries or entries outside [-1, 1].
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ntk_course import sphere_legendre
+    >>> sphere_legendre(3, 2, torch.tensor([1.0, 0.5, -1.0], dtype=torch.float64))
+    tensor([[ 1.0000,  1.0000,  1.0000],
+            [ 1.0000,  0.5000, -1.0000],
+            [ 1.0000, -0.5000,  1.0000],
+            [ 1.0000, -1.0000, -1.0000]], dtype=torch.float64)
     """
     k_max, d = positive_int(k_max, "k_max", 0), positive_int(n0, "n0", 2)
     tt = finite_array(t, "t", ndims=None)
@@ -166,9 +197,9 @@ def sphere_eigenvalues(
     The integral is taken in the angle th by composite Gauss-Legendre: ``panels`` equal panels of
     [0, pi] (default (k_max + n0) // 2 + 8, so a panel holds at most about one period of cos(k th)) of
     NODES = 24 nodes each. The ReLU and erf kernels of any depth are smooth in th on [0, pi], and the
-    sums are then exact to a few 1e-16 of max |mu_k|. The error is estimated against a rule with half
-    again as many panels; above ACCURACY (relative to max |mu_k|) a QuadratureWarning says so (a
-    callable with a kink inside (-1, 1), such as |t|, converges only algebraically). float64 on the CPU.
+    sums are then exact to a few 1e-16 of ``max |mu_k|``. The error is estimated against a rule with
+    half again as many panels; above ACCURACY (relative to ``max |mu_k|``) a QuadratureWarning says
+    so (a callable with a kink inside (-1, 1), such as ``|t|``, converges only algebraically). float64 on the CPU.
     """
     k_max, d = positive_int(k_max, "k_max", 0), positive_int(n0, "n0", 2)
     p = (k_max + d) // 2 + 8 if panels is None else positive_int(panels, "panels")
@@ -212,12 +243,12 @@ def circulant_eigenvalues(k_matrix: object) -> torch.Tensor:
 
 
 def aliased_eigenvalues(mu: object, n: int) -> torch.Tensor:
-    """lambda_k = sum_{m in Z} mu_{|k + m n|} for k = 0..n//2, from mu_0 .. mu_K (a 1-d array).
+    """``lambda_k = sum_{m in Z} mu_{|k + m n|}`` for k = 0..n//2, from mu_0 .. mu_K (a 1-d array).
 
     On n equally spaced points of the circle the mode cos(k g) cannot be told from cos((k + m n) g), so
     the eigenvalue of K/N for frequency k collects all the Fourier coefficients that alias onto it
     (the exact spectrum is :func:`circulant_eigenvalues`). Terms beyond mu_K are left out: the result is
-    short by the tail sum_{|k + m n| > K} mu_{|k + m n|}, small when K >> n and mu decays fast.
+    short by the tail ``sum_{|k + m n| > K} mu_{|k + m n|}``, small when K >> n and mu decays fast.
     """
     values = finite_array(mu, "mu", ndims=(1,))
     n = positive_int(n, "n")

@@ -16,7 +16,7 @@ trivial, so no rule ever meets a degenerate two-dimensional Gaussian. Two rules 
   kink or a jump on an edge costs no accuracy); a grading by factors of 3 around the activation's
   transition at u = 0, down to its width over sqrt(a) (a large variance squeezes tanh into a step);
   and, in the outer integral, the points where H carries the smoothed image of a breakpoint of the
-  inner function, a boundary layer of width rho' / |rho| that gets its own edges.
+  inner function, a boundary layer of width ``rho' / |rho|`` that gets its own edges.
 
 The breakpoints of a user's callable are found by :func:`find_breakpoints`. Every call estimates its
 own error by redoing a few entries (the largest variances, the correlations nearest +-1, a spread of

@@ -92,7 +92,7 @@ def decompose_along(
     ``f_t`` is a trajectory on the data, shape (T, N) (any (..., N) works); ``f_star`` and
     ``component`` are (N,). The component is normalised in p_in first, u = f^(i) / ||f^(i)||_{p_in}.
     Returns ``(||g_t||_{p_in}, ||h_t||_{p_in}, c_t)``, each of shape (T,), with
-    c_t = <f_t - f*, u>_{p_in}, g_t = c_t u, h_t = f_t - f* - g_t, so ||g_t||_{p_in} = |c_t|.
+    c_t = <f_t - f*, u>_{p_in}, g_t = c_t u, h_t = f_t - f* - g_t, so ``||g_t||_{p_in} = |c_t|``.
     In the limit, a start f_0 - f* = c_0 u gives c_t = c_0 e^{-lam_i t} and h_t = 0.
     """
     ft = finite_array(f_t, "f_t", ndims=None, dtype=None)
