@@ -6,12 +6,13 @@ no network, ``/usr/bin/chromium`` hidden, an empty ``HOME`` (so no Playwright br
 non-root user where user namespaces allow it, and none of the caller's ``CI``, ``NTK_COURSE_*`` or
 ``PLAYWRIGHT_*`` variables.
 
-* The first command's install half, ``pip install -r requirements.txt``, runs for real and installs
-  the clone's ``-e .``. The venv sees the system's packages (``--system-site-packages``) so that it
-  resolves offline; the setuptools that ``venv`` bundles on Python < 3.12 is removed so the system's
-  newer one counts, and ``PIP_NO_BUILD_ISOLATION`` lets the editable build use it. The book build,
-  the command's second half (about 7 minutes), does not run here: ``bash tests/run_all.sh`` builds
-  the same book with ``-W``.
+* The first command's install half, ``pip install -r requirements.txt``, runs for real, with no
+  network, and installs the clone's ``-e .``. The venv sees the system's packages
+  (``--system-site-packages``), so it resolves offline from what is installed. It is made
+  ``--without-pip``; its ``pip`` runs the system's pip for the venv, so no bundled setuptools (older
+  than the one torch asks for) hides the system's, which the editable build uses
+  (``PIP_NO_BUILD_ISOLATION``). The command's second half, the book build (about 7 minutes), does
+  not run here: ``bash tests/run_all.sh`` builds the same book with ``-W``.
 * The second command, ``bash tests/run_all.sh``, must stop within ``STOP_WITHIN_S`` seconds, before
   any test or build, with a non-zero exit, the command that fixes it and the opt-out.
 * With the opt-out, ``NTK_COURSE_WEBSITE=skip``, the prerequisite step (``--check``: the full suite
@@ -81,16 +82,16 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory):
     work = tmp_path_factory.mktemp("quickstart")
     clone, venv = work / "clone", work / "venv"
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True, timeout=120)
+    # The venv sees the system's packages and takes pip from them too (--without-pip saves the
+    # 20 s of ensurepip on busy cores, and its setuptools, older than the one torch asks for).
     subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300
-    )
-    python = str(venv / "bin" / "python")
-    subprocess.run(
-        [python, "-m", "pip", "uninstall", "-q", "-y", "setuptools"],
+        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
         check=True,
         timeout=300,
-        capture_output=True,
     )
+    pip = venv / "bin" / "pip"
+    pip.write_text('#!/bin/sh\nexec "$(dirname "$0")/python" -m pip "$@"\n')
+    pip.chmod(0o755)
 
     base = _sandbox_base(work)
     hide = ["--ro-bind", "/dev/null", CHROMIUM] if Path(CHROMIUM).exists() else []
