@@ -1,13 +1,15 @@
 """Rates of the kernel drift against width (Theorem 2) and the bootstrap spread of a fitted slope
-(``finite_width.bootstrap_slope``, which ``LazyTrainingScan.fit`` and ``plot_scaling`` use)."""
+(``ntk_course.bootstrap_slope``, which ``LazyTrainingScan.fit`` and ``plot_scaling`` use)."""
 import math
 
 import pytest
 import torch
 
-from ntk_course.chapters import finite_width as fw
+from ntk_course import Architecture
 from ntk_course.power_laws import bootstrap_slope
 from ntk_course.datasets import gaussian_inputs, product_target
+
+from test_finite_width import lazy_scan
 
 WIDTHS = (32, 64, 128, 256, 512)
 
@@ -68,8 +70,8 @@ def test_smooth_kernel_drift_falls_like_inverse_width(activation: str) -> None:
     (Dyer & Gur-Ari 2020, Huang & Yau 2020), faster than the n^(-1/2) bound of Theorem 2's proof:
     a two-sided window of 3 bootstrap standard errors around -1 that rejects -1/2."""
     x = gaussian_inputs(12, 2, seed=0)
-    scan = fw.lazy_training_scan(x, product_target(x), widths=(64, 128, 256, 512), depth=3, n_init=10, steps=25,
-                                 activation=activation, linearized=None, seed=1)
+    scan = lazy_scan(Architecture(3, activation), x, product_target(x), (64, 128, 256, 512), ensemble=10, steps=25,
+                     linearized=False, seed=1)
     fit = scan.fit("kernel_drift")
     assert fit.std_error < 0.12, fit  # 10 networks per width make the window narrow enough to mean something
     assert abs(fit.slope + 1) < 3 * fit.std_error and abs(fit.slope + 0.5) > 3 * fit.std_error, fit

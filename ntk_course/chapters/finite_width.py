@@ -1,17 +1,18 @@
 """How a network of finite width n departs from the infinite-width limit, measured against n.
 
 Theorems 1 and 2 of Jacot, Gabriel & Hongler (2018) are limits n -> infinity; a reader can only
-ever simulate finite n, so the checks of the course look at how the gaps shrink as n grows:
+ever simulate finite n, so the checks of the course look at how the gaps shrink as n grows. The
+chapters run the loops over widths on the page (``arch.network``, :func:`ntk_course.train`,
+:func:`ntk_course.empirical_ntk`); this module collects and draws what they measure:
 
-* :func:`kernel_fluctuations`: the spread over initialisations of the empirical NTK at t = 0, which
-  the law of large numbers behind Theorem 1 makes O(1/sqrt(n)), and the bias of its mean.
-* :func:`lazy_training_scan`: during training (Theorem 2 and Remark 4), the relative drift of the
+* :class:`LazyTrainingScan`: during training (Theorem 2 and Remark 4), the relative drift of the
   NTK, the relative movement of each layer's weights, and the gap between the network and its
-  linearisation at initialisation (:class:`ntk_course.linearized.Linearized`) trained by the same
-  gradient steps.
-* :func:`power_law_fit`: the exponent s of a fit value ~ c n^s on a log-log scale;
-  :func:`bootstrap_slope`: the same fit to means over initialisations, with the standard error of s
-  from resampling the initialisations; :func:`plot_scaling`, which draws such a fit.
+  linearisation at initialisation, from the training records of each width
+  (:meth:`LazyTrainingScan.from_records`);
+* :func:`linearized_outputs`: the network linearised at initialisation trained by the same steps,
+  as kernel gradient descent with the frozen empirical NTK;
+* :func:`finite_width_sweep`: distance of Theta_0 from Theta_infinity and its drift, per width;
+* :func:`plot_scaling`, which draws a power-law fit (:mod:`ntk_course.power_laws`).
 """
 from __future__ import annotations
 
@@ -21,94 +22,13 @@ from dataclasses import dataclass
 
 import torch
 from matplotlib.ticker import NullLocator
-from tqdm.auto import tqdm
 
-from .._checks import (
-    as_inputs,
-    finite_array,
-    hidden_widths,
-    non_negative,
-    positive_int,
-    seeded_generator,
-)
-from ..activations import Activation, Fn
-from ..config import default_device
+from ..architecture import Architecture
 from ..empirical import empirical_ntk
 from ..flow import gradient_descent
-from ..kernels import ntk
-from ..linearized import Linearized
 from ..mlp import NTKMLP
-from ..training import train
 from ..power_laws import PowerLaw, bootstrap_slope, power_law_fit
-
-
-def _network(width: int, n0: int, n_out: int, depth: int, activation, beta: float, n_init: int,
-             seed: int, device: torch.device, dtype: torch.dtype) -> NTKMLP:
-    """An ensemble of ``n_init`` networks [n0, width, ..., width, n_out] of ``depth`` weight layers."""
-    generator = seeded_generator(seed, device)
-    return NTKMLP([n0] + [width] * (depth - 1) + [n_out], activation, beta, ensemble=n_init,
-                  generator=generator, dtype=dtype, device=device)
-
-
-@dataclass
-class FluctuationScan:
-    """Empirical NTKs at initialisation for several widths (tensors on the CPU, float64).
-
-    ``std`` (W,): the standard deviation over initialisations of Theta(x, y), averaged over the
-    entries; ``bias`` (W,): max |mean over initialisations - Theta_inf| / max |Theta_inf|;
-    ``limit`` (N, M): Theta_inf^(depth)(x, y); ``kernels``: the empirical kernels of each width,
-    each (n_init, N, M).
-    """
-
-    widths: tuple[int, ...]
-    std: torch.Tensor
-    bias: torch.Tensor
-    limit: torch.Tensor
-    kernels: tuple[torch.Tensor, ...]
-
-    def fit(self) -> PowerLaw:
-        """The power law std ~ c n^s (Theorem 1's law of large numbers predicts s = -1/2)."""
-        return power_law_fit(self.widths, self.std)
-
-
-def kernel_fluctuations(
-    x: object,
-    y: object | None = None,
-    *,
-    widths: Sequence[int],
-    depth: int,
-    n_init: int,
-    activation: str | Activation | Fn = "relu",
-    beta: float = 0.1,
-    seed: int = 0,
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str | None = None,
-) -> FluctuationScan:
-    """The empirical NTK Theta(x, y) of ``n_init`` random networks for each width, against Theta_inf.
-
-    Each width is one ensemble ``NTKMLP([n_0, n, ..., n, 1], ensemble=n_init)`` of ``depth`` weight
-    layers (Section 2 parametrisation), its kernel computed by the structured method. Theorem 1 says
-    the kernels converge in probability to ``ntk(x, y, depth=depth)``; the central limit theorem
-    behind it makes their spread O(1/sqrt(n)).
-    """
-    widths = tuple(hidden_widths(widths, distinct=True))
-    depth = positive_int(depth, "depth")
-    n_init = positive_int(n_init, "n_init", minimum=2)
-    beta = non_negative(beta, "beta")
-    seed = positive_int(seed, "seed", minimum=0)
-    device = default_device() if device is None else torch.device(device)
-    xt = as_inputs(x, "x", dtype).to(device)
-    yt = None if y is None else as_inputs(y, "y", dtype).to(device)
-    limit = ntk(xt.double(), None if yt is None else yt.double(), depth=depth, activation=activation, beta=beta).cpu()
-    stds, biases, kernels = [], [], []
-    for k, width in enumerate(widths):
-        net = _network(width, xt.shape[1], 1, depth, activation, beta, n_init, seed * 1_000_003 + k, device, dtype)
-        theta = empirical_ntk(net, xt, yt).double().cpu()  # (n_init, N, M)
-        del net
-        kernels.append(theta)
-        stds.append(theta.std(0).mean())
-        biases.append((theta.mean(0) - limit).abs().max() / limit.abs().max())
-    return FluctuationScan(widths, torch.stack(stds), torch.stack(biases), limit, tuple(kernels))
+from ..training import TrainingRecord, train
 
 
 @dataclass
@@ -131,6 +51,44 @@ class LazyTrainingScan:
     linearization_gap: torch.Tensor
     loss: torch.Tensor
 
+    @classmethod
+    def from_records(
+        cls,
+        widths: Sequence[int],
+        records: Sequence[TrainingRecord],
+        linearized: Sequence[torch.Tensor | None] | None = None,
+        *,
+        t: float,
+    ) -> LazyTrainingScan:
+        """Collect the training records of one ensemble per width.
+
+        ``records[i]`` is what :func:`ntk_course.train` returned for the ensemble of width
+        ``widths[i]``, recorded at steps ``[0, steps]`` with ``x_eval`` and ``kernel_points``;
+        ``linearized[i]`` (E, M, n_L) the outputs on ``x_eval`` of the same networks linearised at
+        initialisation and trained by the same steps (:func:`linearized_outputs`), or None (the gap
+        is then NaN); ``t`` = lr x steps. Raises ValueError if the lengths differ or a record has
+        no kernel drift or outputs.
+        """
+        widths = tuple(int(n) for n in widths)
+        lin = [None] * len(widths) if linearized is None else list(linearized)
+        if not len(records) == len(lin) == len(widths):
+            raise ValueError(f"one record (and linearised output) per width: {len(widths)} widths, "
+                             f"{len(records)} records, {len(lin)} linearised outputs")
+        drift, moved, change, gap, loss = [], [], [], [], []
+        for rec, f_lin in zip(records, lin):
+            if rec.kernel_drift is None or rec.outputs is None:
+                raise ValueError("each record needs train(..., x_eval=..., kernel_points=...)")
+            drift.append(rec.kernel_drift[-1])
+            moved.append(rec.weight_change[-1])
+            change.append(_rms(rec.outputs[-1] - rec.outputs[0]))
+            loss.append(rec.loss[-1])
+            if f_lin is None:
+                gap.append(torch.full_like(drift[-1], math.nan))
+            else:
+                gap.append(_rms(rec.outputs[-1].double() - f_lin.double()))
+        as64 = lambda ts: torch.stack(ts).detach().double().cpu()  # noqa: E731
+        return cls(widths, float(t), as64(drift), as64(moved), as64(change), as64(gap), as64(loss))
+
     def fit(self, quantity: str, layer: int | None = None) -> PowerLaw:
         """Power law, against width, of the mean over initialisations of ``quantity``
         (``"kernel_drift"``, ``"weight_change"`` with its ``layer``, ``"linearization_gap"``), with
@@ -145,9 +103,6 @@ class LazyTrainingScan:
             raise ValueError(f"unknown quantity {quantity!r}; expected kernel_drift, weight_change, "
                              "linearization_gap or function_change")
         return bootstrap_slope(self.widths, values) if values.shape[-1] > 1 else power_law_fit(self.widths, values.mean(-1))
-
-
-LINEARIZED = ("kernel", "module", None)
 
 
 @torch.no_grad()
@@ -185,82 +140,6 @@ def _rms(d: torch.Tensor) -> torch.Tensor:
     return d.pow(2).mean(dim=(-2, -1)).sqrt()
 
 
-def lazy_training_scan(
-    x: object,
-    y: object,
-    *,
-    widths: Sequence[int],
-    depth: int,
-    n_init: int,
-    steps: int,
-    lr: float = 1.0,
-    x_eval: object | None = None,
-    kernel_points: tuple[object, object] | object | None = None,
-    activation: str | Activation | Fn = "relu",
-    beta: float = 0.1,
-    seed: int = 0,
-    linearized: str | None = "kernel",
-    device: torch.device | str | None = None,
-    progress: bool = False,
-) -> LazyTrainingScan:
-    """Train ``n_init`` networks of each width on (x, y) and measure how lazily they train.
-
-    Gradient descent on the paper's cost C = 1/(2N) sum_i ||f(x_i) - y_i||^2 for ``steps`` steps of
-    learning rate ``lr`` (time t = lr x steps), with :func:`ntk_course.training.train`. The kernel is
-    recorded on ``kernel_points`` (default: the evaluation points ``x_eval``, which default to the
-    training inputs). The network linearised in its parameters at initialisation is trained by the
-    same steps and the two outputs are compared on ``x_eval``: with ``linearized="module"`` by
-    training :class:`~ntk_course.linearized.Linearized` with ``train``; with ``"kernel"`` (default,
-    much cheaper, the same iterates up to round-off) by the equivalent kernel gradient descent with
-    the frozen empirical kernel Theta_0, f <- f - (lr / N) Theta_0(., X) (f(X) - Y) (see
-    :func:`linearized_outputs`); with ``None`` the gap is not computed (NaN).
-    Theorem 2 says the drift and the weight movement vanish as n grows; Lee et al. (2019) show that
-    the gap to the linearised network does too.
-    """
-    if linearized not in LINEARIZED:
-        raise ValueError(f"unknown linearized={linearized!r}; expected one of {LINEARIZED}")
-    widths = tuple(hidden_widths(widths, distinct=True))
-    depth = positive_int(depth, "depth")
-    n_init = positive_int(n_init, "n_init")
-    steps = positive_int(steps, "steps")
-    lr = non_negative(lr, "lr")
-    seed = positive_int(seed, "seed", minimum=0)
-    device = default_device() if device is None else torch.device(device)
-    xt = as_inputs(x, "x", torch.float32).to(device)
-    xe = xt if x_eval is None else as_inputs(x_eval, "x_eval", torch.float32).to(device)
-    if xe.shape[1] != xt.shape[1]:
-        raise ValueError(f"x_eval must have n_0 = {xt.shape[1]} columns like x; got shape {tuple(xe.shape)}")
-    yt = torch.as_tensor(y, dtype=torch.float32, device=device)
-    if yt.ndim == 1:
-        yt = yt[:, None]
-    if yt.ndim != 2 or yt.shape[0] != xt.shape[0]:
-        raise ValueError(f"y must have shape (N, n_L) with N = {xt.shape[0]}; got {tuple(yt.shape)}")
-    kp = xe if kernel_points is None else kernel_points
-    drift, moved, change, gap, loss = [], [], [], [], []
-    for k, width in enumerate(tqdm(widths, disable=not progress, desc="widths", leave=False)):
-        net = _network(width, xt.shape[1], yt.shape[1], depth, activation, beta, n_init,
-                       seed * 1_000_003 + k, device, torch.float32)
-        if linearized == "module":
-            lin = Linearized(net)
-            f_lin = train(lin, xt, yt, steps=steps, lr=lr, record_at=[steps], x_eval=xe).outputs[-1]
-            del lin
-        elif linearized == "kernel":
-            f_lin = linearized_outputs(net, xt, yt, xe, steps=steps, lr=lr)
-        rec = train(net, xt, yt, steps=steps, lr=lr, record_at=[0, steps], x_eval=xe, kernel_points=kp)
-        assert rec.kernel_drift is not None
-        drift.append(rec.kernel_drift[-1])
-        moved.append(rec.weight_change[-1])
-        change.append(_rms(rec.outputs[-1] - rec.outputs[0]))
-        loss.append(rec.loss[-1])
-        if linearized is None:
-            gap.append(torch.full_like(drift[-1], math.nan))
-        else:
-            gap.append(_rms(rec.outputs[-1].double() - f_lin.double()))
-        del net
-    as64 = lambda ts: torch.stack(ts).detach().double().cpu()  # noqa: E731
-    return LazyTrainingScan(widths, lr * steps, as64(drift), as64(moved), as64(change), as64(gap), as64(loss))
-
-
 @dataclass
 class FiniteWidth:
     """Finite-width effects against the width, one row per width and one column per initialisation (W, E).
@@ -281,47 +160,67 @@ def finite_width_sweep(
     widths: Sequence[int],
     x: object,
     y: object,
+    arch: Architecture,
     *,
-    depth: int = 3,
     steps: int = 100,
     lr: float = 1.0,
     ensemble: int = 4,
-    activation: str | Activation | Fn = "relu",
-    beta: float = 0.1,
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> FiniteWidth:
     """Distance of the empirical NTK from its limit at initialisation, and its drift during training.
 
-    For each width w, ``ensemble`` independent NTK-parametrised networks [n_0, w, ..., w, 1] are
-    compared with Theta_infinity^(depth) (Theorem 1), then trained together by ``steps`` steps of
+    For each width w, ``ensemble`` independent networks ``arch.network(n_0, w)`` are compared with
+    Theta_infinity^(L) = ``arch.ntk`` (Theorem 1), then trained together by ``steps`` steps of
     gradient descent with ``lr`` on (x, y) (t = lr x steps), and the change of their kernel and of
     their first-layer weights is measured. At initialisation the deviation is a fluctuation of order
-    w^(-1/2); Lee et al. (2019) bound the drift during training by the same order. Float32 networks,
-    float64 limit, on ``device`` (CPU by default); seeded.
+    w^(-1/2); Lee et al. (2019) bound the drift during training by the same order.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        The hidden widths w.
+    x : array of shape (N, n_0)
+        Training inputs (the kernels are compared on them).
+    y : array of shape (N,) or (N, 1)
+        Targets.
+    arch : Architecture
+        Depth (>= 2), activation, beta; a parametrisation with a limiting NTK.
+    steps, lr, ensemble, seed
+        Gradient-descent steps, learning rate, networks per width, seed of the one generator.
+    device : torch.device or str, optional
+        Float32 networks there (CPU by default); the limit in float64.
+
+    Returns
+    -------
+    FiniteWidth
+        One row per width, one column per network (W, E).
+
+    Raises
+    ------
+    ValueError
+        If ``arch`` is not an Architecture of depth >= 2 with a limiting NTK, or the library refuses
+        the data, a width, ``steps``, ``lr`` or ``ensemble``.
     """
-    sizes = hidden_widths(widths)
-    depth = positive_int(depth, "depth", 2)
-    steps = positive_int(steps, "steps")
-    lr = non_negative(lr, "lr")
-    ensemble = positive_int(ensemble, "ensemble")
-    xt = as_inputs(x, "x").to(device or "cpu").float()
-    yt = finite_array(y, "y", ndims=(1, 2), rows=xt.shape[0], match="x", dtype=torch.float32, device=xt.device)
-    theta = ntk(xt.double(), depth=depth, activation=activation, beta=beta)
-    g = seeded_generator(seed, xt.device)
+    if not isinstance(arch, Architecture) or arch.depth < 2:
+        raise ValueError(f"arch must be an Architecture of depth >= 2 (a hidden layer); got {arch!r}")
+    if len(widths) == 0:
+        raise ValueError("widths must list at least one hidden width")
+    xt = torch.as_tensor(x).to(device or "cpu").float()
+    theta = arch.ntk(xt.double())  # checks x and that arch has a limiting NTK
+    g = torch.Generator(device=xt.device).manual_seed(seed)
     rows: dict[str, list[torch.Tensor]] = {"init": [], "drift": [], "weights": [], "cost": []}
-    for w in sizes:
-        model = NTKMLP([xt.shape[1]] + [w] * (depth - 1) + [1], activation, beta,
-                       ensemble=ensemble, generator=g, device=xt.device)
+    for w in widths:
+        model = arch.network(xt.shape[1], w, ensemble=ensemble, generator=g, device=xt.device)
         k0 = empirical_ntk(model, xt).double()
-        record = train(model, xt, yt, steps=steps, lr=lr, record_at=[steps])
+        record = train(model, xt, y, steps=steps, lr=lr, record_at=[steps])
         k1 = empirical_ntk(model, xt).double()
         rows["init"].append((k0 - theta).flatten(1).norm(dim=1) / theta.norm())
         rows["drift"].append((k1 - k0).flatten(1).norm(dim=1) / k0.flatten(1).norm(dim=1))
         rows["weights"].append(record.weight_change[-1, :, 0].double())
         rows["cost"].append(record.loss[-1].double())
     stack = {k: torch.stack(v).cpu() for k, v in rows.items()}
-    return FiniteWidth(torch.tensor(sizes), stack["init"], stack["drift"], stack["weights"], stack["cost"])
+    return FiniteWidth(torch.tensor(list(widths)), stack["init"], stack["drift"], stack["weights"], stack["cost"])
 
 
 def plot_scaling(ax, widths: Sequence[int], values: object, *, label: str, color: str | None = None,
