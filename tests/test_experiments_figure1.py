@@ -6,17 +6,18 @@ import matplotlib
 import pytest
 import torch
 
+from ntk_course import Architecture, train
 from ntk_course.chapters import figure1
 from ntk_course.chapters.figure1 import Figure1Settings
 
 matplotlib.use("Agg")
 
-TINY = Figure1Settings(widths=(32, 512), n_init=16, steps=0, n_train=16, n_circle=24, seed=3)
+TINY = Figure1Settings(widths=(32, 512), ensemble=16, steps=0, n_train=16, n_circle=24, seed=3)
 
 
 def test_paper_settings_are_the_papers() -> None:
     s = Figure1Settings.for_scale("paper")
-    assert (s.depth, s.widths, s.n_init, s.steps, s.lr, s.beta, s.activation) == (4, (500, 10_000), 10, 200, 1.0, 0.1, "relu")
+    assert (s.depth, s.widths, s.ensemble, s.steps, s.lr, s.beta, s.activation) == (4, (500, 10_000), 10, 200, 1.0, 0.1, "relu")
     for scale in ("quick", "default"):
         small = Figure1Settings.for_scale(scale)
         # the smaller scales narrow the networks but keep the meaning: depth, t = 200, lr, beta
@@ -41,7 +42,7 @@ def test_initial_kernels_average_to_the_limit(device: torch.device) -> None:
 
 def test_drift_is_smaller_for_the_wider_network() -> None:
     """Thm 2: after t = 200 the relative kernel drift at width 256 is well below that at width 32."""
-    s = dataclasses.replace(TINY, widths=(32, 256), n_init=4, steps=200)
+    s = dataclasses.replace(TINY, widths=(32, 256), ensemble=4, steps=200)
     result = figure1.run(s, device="cpu")
     narrow, wide = result.run_for(32), result.run_for(256)
     # the drift scales like n^(-1/2) or faster: x8 width gives at least a factor 2 (ideal: 2.8 to 8)
@@ -53,7 +54,7 @@ def test_drift_is_smaller_for_the_wider_network() -> None:
 
 
 def test_result_to_json_and_plot() -> None:
-    s = dataclasses.replace(TINY, widths=(8, 16), n_init=2, steps=3, n_circle=6)
+    s = dataclasses.replace(TINY, widths=(8, 16), ensemble=2, steps=3, n_circle=6)
     result = figure1.run(s, device="cpu")
     d = json.loads(json.dumps(result.to_json_dict()))
     assert d["settings"]["widths"] == [8, 16] and len(d["limit"]) == 6
@@ -61,28 +62,51 @@ def test_result_to_json_and_plot() -> None:
     ax = figure1.plot(result)
     assert ax.get_xlabel() == r"$\gamma$" and "Theta^{(4)}" in ax.get_ylabel()
     assert len(ax.lines) == 2 * 2 * 2 + 1  # widths x times x initialisations + the limit
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="times must be a non-empty subset"):
         figure1.plot(result, times=("middle",))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="width 17 was not run"):
         result.run_for(17)
 
 
-@pytest.mark.parametrize("bad", [
-    dict(depth=0), dict(widths=()), dict(widths=(0, 4)), dict(widths=(4, 4)), dict(widths=5),
-    dict(n_init=0), dict(steps=-1), dict(lr=-1.0), dict(lr=float("nan")), dict(beta=-0.1),
-    dict(n_train=0), dict(n_circle=0), dict(seed=-2), dict(activation="swish"), dict(steps=2.5),
+def test_the_loop_on_the_page_is_run() -> None:
+    """The chapters train the ensembles on the page with the settings' data, seeds and arch: the
+    same numbers as figure1.run, and an Architecture that makes both the networks and the limit."""
+    s = dataclasses.replace(TINY, widths=(8, 16), ensemble=2, steps=3, n_circle=6)
+    assert s.arch == Architecture(4, "relu", 0.1)
+    x_train, y_train = s.training_set()
+    x0, circle, gamma = s.circle()
+    records = {}
+    for k, n in enumerate(s.widths):
+        nets = s.arch.network(2, n, ensemble=s.ensemble, generator=s.generator(k))
+        records[n] = train(nets, x_train, y_train, steps=s.steps, lr=s.lr, record_at=[0, s.steps],
+                           kernel_points=(x0, circle))
+    on_page = figure1.Figure1Result.from_records(s, records, s.arch.ntk(x0.double(), circle.double())[0], gamma)
+    by_run = figure1.run(s, device="cpu")
+    for a, b in zip(on_page.runs, by_run.runs):
+        assert torch.equal(a.kernel_final, b.kernel_final) and torch.equal(a.loss, b.loss)
+    assert torch.equal(on_page.limit, by_run.limit)
+    with pytest.raises(ValueError, match="width 16 needs a training record"):
+        figure1.Figure1Result.from_records(s, {8: records[8]}, on_page.limit, gamma)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(depth=0), "depth"), (dict(widths=()), "non-empty"), (dict(widths=(0, 4)), "widths\\[0\\]"),
+    (dict(widths=(4, 4)), "distinct"), (dict(widths=5), "non-empty sequence"), (dict(ensemble=0), "ensemble"),
+    (dict(steps=-1), "steps"), (dict(lr=-1.0), "lr"), (dict(lr=float("nan")), "lr"), (dict(beta=-0.1), "beta"),
+    (dict(n_train=0), "n_train"), (dict(n_circle=0), "n_circle"), (dict(seed=-2), "seed"),
+    (dict(activation="swish"), "unknown activation"), (dict(steps=2.5), "steps"),
 ])
-def test_bad_settings_raise(bad: dict) -> None:
-    with pytest.raises(ValueError):
+def test_bad_settings_raise(bad: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
         Figure1Settings(**bad)
 
 
 def test_bad_scale_and_arguments_raise() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown scale"):
         Figure1Settings.for_scale("huge")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be a Figure1Settings"):
         figure1.run({"widths": (4,)})  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be a Figure1Result"):
         figure1.plot("not a result")  # type: ignore[arg-type]
 
 

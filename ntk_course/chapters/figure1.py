@@ -14,33 +14,40 @@ What the paper leaves open, and the course's choice:
 * The points of the circle at which the kernel is drawn: ``n_circle`` evenly spaced angles in
   [-pi, pi) (200 at the default and paper scales).
 
-All the initialisations of one width are one batched ``NTKMLP(..., ensemble=n_init)``, trained in
-a single pass; the empirical kernels come from the structured (Gram-matrix) method that
-:func:`ntk_course.training.train` uses, so no Jacobian is formed even at width 10,000.
+All the initialisations of one width are one batched ``settings.arch.network(2, n, ensemble=E)``,
+trained in a single pass; the empirical kernels come from the structured (Gram-matrix) method that
+:func:`ntk_course.training.train` uses, so no Jacobian is formed even at width 10,000. The chapters
+run that loop on the page (the data from :meth:`Figure1Settings.training_set` and
+:meth:`Figure1Settings.circle`, the seeds from :meth:`Figure1Settings.generator`, the result from
+:meth:`Figure1Result.from_records`); :func:`run` is the same loop for ``python -m ntk_course.reproduce``.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
-from .._checks import non_negative, positive_int
 from ..activations import ACTIVATIONS
+from ..architecture import Architecture
 from ..config import SCALES, default_device
 from ..config import scale as current_scale
 from ..datasets import circle_points, gaussian_inputs, product_target
-from ..kernels import ntk
-from ..mlp import NTKMLP
-from ..training import train
+from ..training import TrainingRecord, train
 
 X0 = (1.0, 0.0)  # the fixed point x_0 of Figure 1
 TIMES = ("initial", "final")
 NAMED_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a != "polynomial")  # settings hold a name, for JSON
+
+
+def _count(value: object, name: str, minimum: int) -> None:
+    """Refuse a setting that is not an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -48,17 +55,25 @@ class Figure1Settings:
     """The settings of Figure 1 (Section 6.1); the defaults are the paper's.
 
     ``depth`` counts weight layers (4: three hidden layers of width n each); ``widths`` are the
-    hidden widths n compared; ``n_init`` independent initialisations per width; ``steps`` of
+    hidden widths n compared; ``ensemble`` independent initialisations per width; ``steps`` of
     gradient descent with learning rate ``lr`` (time t = lr x steps; ``steps = 0`` gives the
     kernels at initialisation only); ``beta`` the bias factor of Remark 1; ``n_train`` the number
     of N(0, Id_2) training inputs (not given in the paper; the course uses 100); ``n_circle`` the
     number of points x = (cos gamma, sin gamma) at which Theta(x_0, x) is evaluated; ``seed`` seeds
-    the training inputs and the initialisations; ``activation`` is ReLU in the paper.
+    the training inputs and the initialisations; ``activation`` is ReLU in the paper. The network
+    and its limit are :attr:`arch`.
+
+    Raises
+    ------
+    ValueError
+        For a depth, beta or activation that :class:`~ntk_course.Architecture` refuses, an
+        activation that is not a name (the settings go to JSON), widths that are not distinct
+        positive integers, or a count below its minimum.
     """
 
     depth: int = 4
     widths: tuple[int, ...] = (500, 10_000)
-    n_init: int = 10
+    ensemble: int = 10
     steps: int = 200
     lr: float = 1.0
     beta: float = 0.1
@@ -68,22 +83,43 @@ class Figure1Settings:
     activation: str = "relu"
 
     def __post_init__(self) -> None:
-        positive_int(self.depth, "depth")
-        if isinstance(self.widths, int | str) or not isinstance(self.widths, Sequence) or len(self.widths) == 0:
-            raise ValueError(f"widths must be a non-empty sequence of hidden widths n; got {self.widths!r}")
-        widths = tuple(positive_int(n, f"widths[{i}]") for i, n in enumerate(self.widths))
-        if len(set(widths)) != len(widths):
-            raise ValueError(f"widths must be distinct; got {widths}")
-        object.__setattr__(self, "widths", widths)
-        positive_int(self.n_init, "n_init")
-        positive_int(self.steps, "steps", minimum=0)
-        object.__setattr__(self, "lr", non_negative(self.lr, "lr"))
-        object.__setattr__(self, "beta", non_negative(self.beta, "beta"))
-        positive_int(self.n_train, "n_train")
-        positive_int(self.n_circle, "n_circle")
-        positive_int(self.seed, "seed", minimum=0)
         if self.activation not in NAMED_ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; expected one of {NAMED_ACTIVATIONS}")
+        arch = self.arch  # the Architecture checks depth, beta and the activation
+        object.__setattr__(self, "beta", arch.beta)
+        if isinstance(self.widths, int | str) or not isinstance(self.widths, Sequence) or len(self.widths) == 0:
+            raise ValueError(f"widths must be a non-empty sequence of hidden widths n; got {self.widths!r}")
+        for i, n in enumerate(self.widths):
+            _count(n, f"widths[{i}]", 1)
+        if len(set(self.widths)) != len(self.widths):
+            raise ValueError(f"widths must be distinct; got {tuple(self.widths)}")
+        object.__setattr__(self, "widths", tuple(int(n) for n in self.widths))
+        for name, minimum in (("ensemble", 1), ("steps", 0), ("n_train", 1), ("n_circle", 1), ("seed", 0)):
+            _count(getattr(self, name), name, minimum)
+        if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr >= 0):
+            raise ValueError(f"lr must be a finite number >= 0; got {self.lr!r}")
+        object.__setattr__(self, "lr", float(self.lr))
+
+    @property
+    def arch(self) -> Architecture:
+        """The architecture of Figure 1: ``Architecture(depth, activation, beta)`` (NTK parametrisation)."""
+        return Architecture(self.depth, self.activation, self.beta)
+
+    def training_set(self, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``n_train`` inputs x ~ N(0, Id_2) (drawn on the CPU with ``seed``, so the same on every
+        device) and the targets f*(x) = x_1 x_2: shapes (n_train, 2) and (n_train, 1), on ``device``."""
+        x = gaussian_inputs(self.n_train, 2, seed=self.seed).to(device or "cpu")
+        return x, product_target(x)
+
+    def circle(self, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x_0 = (1, 0) (1, 2), the ``n_circle`` points x = (cos gamma, sin gamma) (n_circle, 2) and their
+        angles gamma (n_circle,), float32 on ``device``: the kernel Theta(x_0, x) is drawn over them."""
+        circle, gamma = circle_points(self.n_circle, dtype=torch.float32, device=device)
+        return torch.tensor([X0], dtype=torch.float32, device=device), circle, gamma
+
+    def generator(self, k: int, device: torch.device | str | None = None) -> torch.Generator:
+        """The generator that draws the ensemble of the k-th width (seeded ``seed * 1_000_003 + k + 1``)."""
+        return torch.Generator(device=device or "cpu").manual_seed(self.seed * 1_000_003 + k + 1)
 
     @property
     def t(self) -> float:
@@ -105,21 +141,22 @@ class Figure1Settings:
         if scale not in SCALES:
             raise ValueError(f"unknown scale {scale!r}; expected one of {SCALES}")
         if scale == "quick":
-            return cls(widths=(64, 256), n_init=4, n_train=32, n_circle=100)
+            return cls(widths=(64, 256), ensemble=4, n_train=32, n_circle=100)
         if scale == "default":
-            return cls(widths=(250, 1000), n_init=10)
+            return cls(widths=(250, 1000), ensemble=10)
         return cls()
 
 
 @dataclass
 class WidthRun:
-    """What one width of Figure 1 gives, for its ``n_init`` initialisations (tensors on the CPU).
+    """What one width of Figure 1 gives, for its E = ``ensemble`` initialisations (tensors on the CPU).
 
-    ``kernel_initial`` / ``kernel_final`` (n_init, n_circle): Theta(x_0, x) at t = 0 and t = lr x
-    steps; ``kernel_drift`` (n_init,): ||Theta_T - Theta_0|| / ||Theta_0|| over the circle;
-    ``distance_to_limit`` (n_init,): ||Theta_0 - Theta_inf|| / ||Theta_inf||; ``weight_change``
-    (n_init, depth): ||W_T^(l) - W_0^(l)||_F / ||W_0^(l)||_F per layer; ``loss`` (2, n_init): the cost
-    C at t = 0 and at the end; ``seconds``: wall time of the initialisation and training.
+    ``kernel_initial`` / ``kernel_final`` (E, n_circle): Theta(x_0, x) at t = 0 and t = lr x steps;
+    ``kernel_drift`` (E,): ||Theta_T - Theta_0|| / ||Theta_0|| over the circle;
+    ``distance_to_limit`` (E,): ||Theta_0 - Theta_inf|| / ||Theta_inf||; ``weight_change``
+    (E, depth): ||W_T^(l) - W_0^(l)||_F / ||W_0^(l)||_F per layer; ``loss`` (2, E): the cost C at
+    t = 0 and at the end; ``seconds``: wall time of the initialisation and training (NaN if not
+    measured).
     """
 
     width: int
@@ -146,6 +183,44 @@ class Figure1Result:
     limit: torch.Tensor
     runs: tuple[WidthRun, ...]
     device: str
+
+    @classmethod
+    def from_records(
+        cls,
+        settings: Figure1Settings,
+        records: Mapping[int, TrainingRecord],
+        limit: torch.Tensor,
+        gamma: torch.Tensor,
+        *,
+        seconds: Mapping[int, float] | None = None,
+        device: torch.device | str = "cpu",
+    ) -> Figure1Result:
+        """Collect the training record of each width into a result.
+
+        ``records[n]`` is what :func:`ntk_course.train` returned for the ensemble of width n,
+        recorded at steps ``[0, settings.steps]`` with ``kernel_points=(x0, circle)``; ``limit``
+        (n_circle,) is Theta_inf(x_0, x) on the circle, ``gamma`` (n_circle,) its angles.
+        Raises ValueError if a width of the settings has no record or a record has no kernels.
+        """
+        lim = limit.double().cpu()
+        runs = []
+        for n in settings.widths:
+            record = records.get(n)
+            if record is None or record.kernels is None or record.kernel_drift is None:
+                raise ValueError(f"width {n} needs a training record with kernels (train(..., kernel_points=...))")
+            k0 = record.kernels[0, :, 0, :].double().cpu()
+            kt = record.kernels[-1, :, 0, :].double().cpu()
+            runs.append(WidthRun(
+                width=n,
+                kernel_initial=k0,
+                kernel_final=kt,
+                kernel_drift=(kt - k0).norm(dim=-1) / k0.norm(dim=-1),
+                distance_to_limit=(k0 - lim).norm(dim=-1) / lim.norm(),
+                weight_change=record.weight_change[-1].double().cpu(),
+                loss=record.loss[[0, -1]].double().cpu(),
+                seconds=math.nan if seconds is None else seconds[n],
+            ))
+        return cls(settings=settings, gamma=gamma.double().cpu(), limit=lim, runs=tuple(runs), device=str(device))
 
     def run_for(self, width: int) -> WidthRun:
         """The :class:`WidthRun` of hidden width ``width``."""
@@ -185,52 +260,33 @@ class Figure1Result:
 def run(settings: Figure1Settings, *, device: torch.device | str | None = None, progress: bool = False) -> Figure1Result:
     """Run the experiment of Figure 1 with ``settings`` on ``device`` (default: CUDA when present).
 
-    For each width, one ensemble ``NTKMLP([2, n, ..., n, 1], ensemble=n_init)`` is trained on
-    f*(x) = x_1 x_2 by :func:`ntk_course.training.train`, which records the empirical kernel
-    Theta(x_0, x) on the circle at step 0 and at the last step. Networks compute in float32; the
-    limit Theta_inf^(depth) is computed in float64. The random draws are seeded by
-    ``settings.seed`` (the training inputs on the CPU, so they are the same on every device; the
-    initialisations with a generator on ``device``).
+    The loop the chapters show on the page: for each width, one ensemble
+    ``settings.arch.network(2, n, ensemble=E)`` is trained on f*(x) = x_1 x_2 by
+    :func:`ntk_course.training.train`, which records the empirical kernel Theta(x_0, x) on the circle
+    at step 0 and at the last step. Networks compute in float32; the limit Theta_inf^(depth) in
+    float64. Seeded by ``settings.seed`` (see :meth:`Figure1Settings.training_set` and
+    :meth:`Figure1Settings.generator`). Raises ValueError if ``settings`` is not Figure1Settings.
     """
     if not isinstance(settings, Figure1Settings):
         raise ValueError(f"settings must be a Figure1Settings; got {type(settings).__name__}")
     device = default_device() if device is None else torch.device(device)
     s = settings
-    x_train = gaussian_inputs(s.n_train, 2, seed=s.seed).to(device)
-    y_train = product_target(x_train)
-    circle, gamma = circle_points(s.n_circle, dtype=torch.float32, device=device)
-    x0 = torch.tensor([X0], dtype=torch.float32, device=device)
-    limit = ntk(x0.double(), circle.double(), depth=s.depth, activation=s.activation, beta=s.beta)[0]
-
-    runs = []
+    x_train, y_train = s.training_set(device)
+    x0, circle, gamma = s.circle(device)
+    limit = s.arch.ntk(x0.double(), circle.double())[0]
+    records, seconds = {}, {}
     for k, width in enumerate(tqdm(s.widths, disable=not progress, desc="widths", leave=False)):
         start = time.perf_counter()
-        generator = torch.Generator(device=device).manual_seed(s.seed * 1_000_003 + k + 1)
-        net = NTKMLP([2] + [width] * (s.depth - 1) + [1], s.activation, s.beta,
-                     ensemble=s.n_init, generator=generator, device=device)
-        record = train(net, x_train, y_train, steps=s.steps, lr=s.lr, record_at=[0, s.steps],
-                       kernel_points=(x0, circle), progress=progress)
+        nets = s.arch.network(2, width, ensemble=s.ensemble, generator=s.generator(k, device), device=device)
+        records[width] = train(nets, x_train, y_train, steps=s.steps, lr=s.lr, record_at=[0, s.steps],
+                               kernel_points=(x0, circle), progress=progress)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - start
-        del net
-        assert record.kernels is not None and record.kernel_drift is not None
-        k0 = record.kernels[0, :, 0, :].double().cpu()
-        kt = record.kernels[-1, :, 0, :].double().cpu()
-        lim = limit.cpu()
-        runs.append(WidthRun(
-            width=width,
-            kernel_initial=k0,
-            kernel_final=kt,
-            kernel_drift=(kt - k0).norm(dim=-1) / k0.norm(dim=-1),
-            distance_to_limit=(k0 - lim).norm(dim=-1) / lim.norm(),
-            weight_change=record.weight_change[-1].double().cpu(),
-            loss=record.loss[[0, -1]].double().cpu(),
-            seconds=seconds,
-        ))
+        seconds[width] = time.perf_counter() - start
+        del nets
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    return Figure1Result(settings=s, gamma=gamma.double().cpu(), limit=limit.cpu(), runs=tuple(runs), device=str(device))
+    return Figure1Result.from_records(s, records, limit, gamma, seconds=seconds, device=device)
 
 
 def plot(result: Figure1Result, ax=None, *, times: Sequence[str] | None = None):
