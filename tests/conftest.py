@@ -22,7 +22,9 @@ import pytest
 import torch
 from hypothesis import settings
 
-settings.register_profile("ntk_course", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile(
+    "ntk_course", derandomize=True, database=None, deadline=None, print_blob=True
+)
 settings.load_profile("ntk_course")
 
 F64 = torch.float64
@@ -32,7 +34,7 @@ CUDA = pytest.param("cuda", marks=NO_GPU, id="cuda")
 
 @pytest.fixture(params=["cpu", CUDA])
 def device(request: pytest.FixtureRequest) -> torch.device:
-    """The CPU, then CUDA (skipped: no GPU). For tests whose CPU run checks something on its own."""
+    """The CPU, then CUDA (skipped: no GPU), for tests whose CPU run checks something by itself."""
     return torch.device(request.param)
 
 
@@ -50,7 +52,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.cuda)
 
 
-# ---------------------------------------------------------------------------------- seeded factories
+# ------------------------------------------------------------------------------ seeded factories
 
 def generator(seed: int) -> torch.Generator:
     """A fresh CPU generator seeded with ``seed``."""

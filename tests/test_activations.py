@@ -5,20 +5,20 @@ import math
 
 import pytest
 import torch
+from conftest import random_covariances
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ntk_course import get_activation, polynomial
 from ntk_course.quadrature import gaussian_expectations
 
-from conftest import random_covariances
-
 
 def test_quadrature_matches_the_erf_closed_form() -> None:
     """erf is analytic, so Gauss-Hermite quadrature converges spectrally to Williams' formulas."""
     act = get_activation("erf")
     a, c, b = random_covariances(50, 7)
-    for exact, approx in zip(act.expectations(a, c, b), gaussian_expectations(act.sigma, act.sigma_dot, a, c, b, 96)):
+    quadrature = gaussian_expectations(act.sigma, act.sigma_dot, a, c, b, 96)
+    for exact, approx in zip(act.expectations(a, c, b), quadrature, strict=True):
         torch.testing.assert_close(approx, exact, rtol=1e-8, atol=1e-10)
 
 
@@ -30,7 +30,7 @@ def test_quadrature_of_relu_matches_the_closed_form() -> None:
     a, c, b = random_covariances(50, 7)
     exact = act.expectations(a, c, b)
     approx = gaussian_expectations(act.sigma, act.sigma_dot, a, c, b)
-    for p, e in zip(approx, exact):
+    for p, e in zip(approx, exact, strict=True):
         torch.testing.assert_close(p, e, rtol=1e-9, atol=1e-10)
 
 
@@ -62,8 +62,9 @@ def test_closed_forms_equal_the_quadrature_for_random_covariances(
     exact_s, exact_d, zero = closed.expectations_and_error(a, c, b)
     approx_s, approx_d, estimate = quadrature.expectations_and_error(a, c, b)
     assert zero == 0.0
-    bounds = [torch.sqrt(x * y) for x, y in zip(closed.expectations(a, a, a), closed.expectations(b, b, b))]
-    for approx, exact, bound in zip((approx_s, approx_d), (exact_s, exact_d), bounds):
+    at_a, at_b = closed.expectations(a, a, a), closed.expectations(b, b, b)
+    bounds = [torch.sqrt(x * y) for x, y in zip(at_a, at_b, strict=True)]
+    for approx, exact, bound in zip((approx_s, approx_d), (exact_s, exact_d), bounds, strict=True):
         error = float(((approx - exact).abs() / bound).max())
         assert error <= 1e-9
         assert error <= max(10 * estimate, 1e-12)
@@ -79,7 +80,8 @@ def test_polynomial_quadrature_is_exact() -> None:
 
 
 def test_relu_closed_form_at_equal_points_is_half_the_variance() -> None:
-    """At correlation 1: E[relu(u)^2] = q/2 and E[step(u)^2] = 1/2 exactly; at -1: E[relu(u)relu(-u)] = 0."""
+    """At correlation 1: E[relu(u)^2] = q/2 and E[step(u)^2] = 1/2 exactly; at -1:
+    E[relu(u)relu(-u)] = 0; erf at correlation 1 is Williams' (2/pi) asin(2q / (1 + 2q))."""
     q = torch.tensor([0.5, 2.0, 7.0], dtype=torch.float64)
     s, d = get_activation("relu").expectations(q, q, q)
     torch.testing.assert_close(s, q / 2, rtol=1e-15, atol=0)

@@ -7,6 +7,7 @@ runs them (they are marked ``cuda``). The CPU reference is computed in float64 f
 from __future__ import annotations
 
 import torch
+from conftest import generator
 
 from ntk_course import (
     NTKMLP,
@@ -21,8 +22,6 @@ from ntk_course import (
     train,
 )
 from ntk_course.datasets import circle_points, mnist
-
-from conftest import generator
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, rtol: float) -> None:

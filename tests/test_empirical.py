@@ -6,11 +6,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import generator, points, seeded
 from torch import nn
 
 from ntk_course import NTKMLP, Linearized, empirical_ntk, ntk
-
-from conftest import generator, points, seeded
 
 
 @pytest.mark.parametrize("parametrization", ["ntk", "standard"])

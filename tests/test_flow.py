@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import generator, randn, random_psd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
@@ -22,8 +23,6 @@ from ntk_course.flow import (
     percentiles,
 )
 from ntk_course.kernels import ntk
-
-from conftest import generator, randn, random_psd
 
 F64 = torch.float64
 

@@ -14,6 +14,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from conftest import generator
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate, special
 
 from ntk_course import circle_points, nngp, ntk, sphere_points
@@ -177,6 +180,29 @@ def test_circulant_eigenvalues_are_the_aliased_fourier_coefficients() -> None:
     tails = [float((lam - aliased_eigenvalues(mu[: m * n + 1], n)).max()) for m in (8, 16, 32, 64)]
     assert min(gaps) > 0
     assert all(1.7 < a / b < 2.3 for a, b in itertools.pairwise(tails))  # 1/K: halves when K doubles
+
+
+@settings(max_examples=60)
+@given(
+    n=st.integers(1, 48),
+    k_max=st.integers(0, 150),
+    decay=st.floats(0.0, 3.0),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_aliased_fourier_coefficients_are_the_circulant_spectrum(n: int, k_max: int, decay: float, seed: int) -> None:
+    """For any kernel of the angle with finitely many Fourier coefficients mu_0 .. mu_K (random,
+    non-negative, decaying like (k + 1)^-decay; K below, at or far above N), the eigenvalues of K/N
+    on N equally spaced points of the circle are exactly the aliased sums: K_ij = mu_0 + 2 sum_k mu_k
+    cos(k (g_i - g_j)) gives circulant_eigenvalues(K) = aliased_eigenvalues(mu, N), to round-off, for
+    every N from 1 (odd and even: frequency N/2 is its own mirror image only for even N)."""
+    k = torch.arange(k_max + 1, dtype=F64)
+    mu = torch.rand(k_max + 1, generator=generator(seed), dtype=F64) * (k + 1) ** -decay
+    g = 2 * math.pi * torch.arange(n, dtype=F64) / n
+    weights = torch.where(k > 0, 2.0, 1.0).to(F64) * mu
+    kernel = (weights * torch.cos((g[:, None, None] - g[None, :, None]) * k)).sum(-1)
+    lam = circulant_eigenvalues((kernel + kernel.T) / 2)
+    assert lam.shape == (n // 2 + 1,)
+    torch.testing.assert_close(aliased_eigenvalues(mu, n), lam, rtol=0, atol=1e-12 * float(weights.sum()))
 
 
 def test_eigenvalues_on_random_sphere_points_converge_with_multiplicities() -> None:

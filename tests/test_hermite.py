@@ -1,4 +1,5 @@
-"""Appendix A.4: Hermite coefficients, Lemma 2, the power series of Sigma^(2), Theorem 3, Proposition 2."""
+"""Tests of ntk_course.hermite (Appendix A.4): Hermite coefficients, Lemma 2, the power series of
+Sigma^(2), Theorem 3, Proposition 2."""
 from __future__ import annotations
 
 import math

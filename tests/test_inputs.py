@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import generator, points, random_psd
 from hypothesis import settings
 from torch import nn
 
@@ -38,18 +39,12 @@ F64 = torch.float64
 NAN, INF = float("nan"), float("inf")
 
 
-def _psd(n: int, seed: int = 0) -> torch.Tensor:
-    f = torch.randn(n, 2 * n, generator=torch.Generator().manual_seed(seed), dtype=F64)
-    k = f @ f.T / (2 * n) + 0.1 * torch.eye(n, dtype=F64)
-    return (k + k.T) / 2
-
-
 N, M = 5, 3
-K = _psd(N + M)
+K = random_psd(N + M, p=2 * (N + M))
 KTT, KXT, KXX = K[:N, :N], K[N:, :N], K[N:, N:]
 Y = torch.linspace(-1, 1, N, dtype=F64)
-X = torch.randn(N, 2, generator=torch.Generator().manual_seed(1))
-NET = NTKMLP([2, 8, 1], generator=torch.Generator().manual_seed(2))
+X = points(N, 2, 1, dtype=torch.float32)
+NET = NTKMLP([2, 8, 1], generator=generator(2))
 ASYM = KTT + torch.triu(torch.full_like(KTT, 0.3), 1)
 WITH_NAN = KTT.clone().index_put_((torch.tensor([0]), torch.tensor([1])), torch.tensor(NAN, dtype=F64))
 WITH_INF = KTT.clone().fill_diagonal_(INF)
@@ -149,7 +144,7 @@ def test_bad_input_raises_a_value_error_naming_the_problem(name: str) -> None:
 
 
 def test_a_refused_training_leaves_the_model_untouched() -> None:
-    net = NTKMLP([2, 8, 1], generator=torch.Generator().manual_seed(3))
+    net = NTKMLP([2, 8, 1], generator=generator(3))
     before = [p.detach().clone() for p in net.parameters()]
     for kwargs in (dict(record_at=[1, 2.5]), dict(y=Y[None, :, None]), dict(x_eval=torch.ones(2, 3))):
         with pytest.raises(ValueError, match="record_at|broadcast|feature dimension"):
@@ -180,7 +175,7 @@ def test_integer_arrays_mean_the_same_numbers_everywhere() -> None:
     the flows (whose results are then float64)."""
     xi = torch.tensor([[1, 0], [0, 1], [-1, 2], [2, -1]])
     yi = torch.tensor([1, -1, 0, 2])
-    net = NTKMLP([2, 16, 1], dtype=F64, generator=torch.Generator().manual_seed(4))
+    net = NTKMLP([2, 16, 1], dtype=F64, generator=generator(4))
     with torch.no_grad():
         assert torch.equal(net(xi), net(xi.double()))
     assert torch.equal(empirical_ntk(net, xi), empirical_ntk(net, xi.double()))

@@ -5,14 +5,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import generator, points
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ntk_course import limiting_kernels, nngp, ntk
 from ntk_course.empirical import empirical_ntk
 from ntk_course.mlp import NTKMLP
-
-from conftest import generator, points
 
 ACTS = ["relu", "erf", "tanh"]
 

@@ -4,10 +4,9 @@ import math
 
 import pytest
 import torch
+from conftest import generator, points
 
 from ntk_course import NTKMLP, empirical_ntk, nngp
-
-from conftest import generator, points
 
 
 @pytest.mark.parametrize("parametrization", ["ntk", "standard"])

@@ -1,4 +1,5 @@
-"""Section 3.1: random functions f^(p) ~ N(0, K), the linear model they span and its tangent kernel."""
+"""Tests of ntk_course.random_features (Section 3.1): random functions f^(p) ~ N(0, K), the linear
+model they span and its tangent kernel."""
 from __future__ import annotations
 
 import math
@@ -6,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import generator, randn
 
 from ntk_course.datasets import sphere_points
 from ntk_course.flow import gradient_flow
@@ -61,7 +63,7 @@ def test_training_equals_discrete_kernel_gradient_descent(kernel, shape):
     # f_k - y = (I - lr K_tilde / N)^k (f_0 - y).
     n, steps = kernel.shape[0], 30
     rf = RandomFeatures(kernel, 50, seed=1)
-    g = torch.Generator().manual_seed(2)
+    g = generator(2)
     y = torch.randn(n, *shape, generator=g, dtype=torch.float64)
     theta0 = torch.randn(50, *shape, generator=g, dtype=torch.float64)
     k_tilde = rf.tangent_kernel()
@@ -81,7 +83,7 @@ def test_small_steps_follow_the_exact_kernel_flow(kernel):
     # so ||f_k - f(t_k)|| <= k (lr lam_max)^2 / 2 ||f_0 - y||: a bound, not a fitted tolerance.
     n, steps = kernel.shape[0], 200
     rf = RandomFeatures(kernel, 40, seed=4)
-    y = torch.randn(n, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    y = randn(n, seed=5)
     k_tilde = rf.tangent_kernel()
     lam_max = float(torch.linalg.eigvalsh(k_tilde)[-1]) / n
     lr = 0.01 / lam_max  # h <= 0.01, flow time lr x steps = 2 / lam_max

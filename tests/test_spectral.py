@@ -9,13 +9,12 @@ import math
 
 import pytest
 import torch
+from conftest import generator, randn, random_psd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ntk_course.flow import gradient_flow
 from ntk_course.spectral import KernelPCA, decompose_along, kernel_pca, pin_norm
-
-from conftest import generator, randn, random_psd
 
 F64 = torch.float64
 N, M = 16, 5

@@ -1,9 +1,11 @@
-"""Training finite networks (Theorem 2, Section 5): trained ensembles against the kernel flow."""
+"""Tests of ntk_course.training: training finite networks (Theorem 2, Section 5), trained ensembles
+against the kernel flow."""
 import copy
 import math
 
 import pytest
 import torch
+from conftest import generator
 
 from ntk_course import (
     NTKMLP,
@@ -14,8 +16,6 @@ from ntk_course import (
     train,
 )
 from ntk_course.datasets import circle_points, circle_training_set
-
-from conftest import generator
 
 
 def test_trained_wide_ensemble_matches_the_gaussian_of_section_5() -> None:
