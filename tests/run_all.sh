@@ -85,12 +85,13 @@ echo "   packages of requirements.txt: installed (ntk_course from this checkout)
 
 browser=""
 why=""        # what was tried, for the message when no browser can be had
+tried() { case "$why" in *"; $1"*) ;; *) why+="; $1" ;; esac; }
 runs() {      # runs <path>: a browser there that starts (--version loads its shared libraries)
-  [ -n "$1" ] && [ -f "$1" ] && [ -x "$1" ] || { why+="; no browser at $1"; return 1; }
+  [ -n "$1" ] && [ -f "$1" ] && [ -x "$1" ] || { tried "no browser at $1"; return 1; }
   local out
   if out=$(timeout 60 "$1" --version 2>/dev/null); then browser=$1; version=${out%%$'\n'*}; return 0; fi
   out=$(timeout 60 "$1" --version 2>&1 || true)
-  why+="; $1 does not start: $(printf '%s' "$out" | grep -v '^\s*$' | tail -1 || true)"
+  tried "$1 does not start: $(printf '%s' "$out" | grep -v '^\s*$' | tail -1 || true)"
   return 1
 }
 own=""        # where Playwright's own Chromium is, or would be once installed (asked once)
