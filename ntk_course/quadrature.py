@@ -347,13 +347,28 @@ def expectations_and_error(
     shape = torch.broadcast_shapes(q_xx.shape, q_xy.shape, q_yy.shape)
     dtype = torch.promote_types(torch.promote_types(q_xx.dtype, q_xy.dtype), q_yy.dtype)
     dtype = dtype if dtype.is_floating_point else torch.float64
-    a, c, b = (t.to(dtype).expand(shape).reshape(-1) for t in (q_xx, q_xy, q_yy))
-    hi, lo = torch.maximum(a, b), torch.minimum(a, b)
+    q_xx, q_xy, q_yy = (t.to(dtype) for t in (q_xx, q_xy, q_yy))
     if profile.breakpoints is None:
-        radius = 2.0 ** math.ceil(math.log2(max(16.0, CLIP * math.sqrt(_largest(hi)))))
+        largest = max(_largest(q_xx.reshape(-1)), _largest(q_yy.reshape(-1)))
+        radius = 2.0 ** math.ceil(math.log2(max(16.0, CLIP * math.sqrt(largest))))
         profile = Profile(find_breakpoints(pair, radius), profile.scale, profile.hermite_variance)
+    rest, fast = None, None
+    if not profile.breakpoints and math.isfinite(profile.hermite_variance) and math.prod(shape):
+        from .mehler import series_expectations  # a smooth activation: Mehler's formula (ntk_course.mehler)
+
+        *fast, rest = series_expectations(pair, q_xx, q_xy, q_yy, points)
+        if rest is None:
+            return fast[0], fast[1], fast[2]
+    a, c, b = (t.expand(shape).reshape(-1) for t in (q_xx, q_xy, q_yy))
+    index = None if rest is None else torch.nonzero(rest.reshape(-1)).flatten()
+    if index is not None:
+        a, c, b = a[index], c[index], b[index]
+    hi, lo = torch.maximum(a, b), torch.minimum(a, b)
     e_s, e_d, rhop = _integrate(pair, hi, lo, c, profile, points)
     err = _error(pair, hi, lo, c, rhop, e_s, e_d, profile, points)
+    if fast is not None:  # the entries of variances the series does not resolve, by the direct rules
+        fast[0].view(-1)[index], fast[1].view(-1)[index] = e_s, e_d
+        return fast[0], fast[1], max(err, fast[2])
     return e_s.reshape(shape), e_d.reshape(shape), err
 
 
