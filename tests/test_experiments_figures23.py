@@ -25,9 +25,9 @@ from ntk_course.mlp import NTKMLP  # noqa: E402
 
 def test_paper_scales_are_the_papers_settings() -> None:
     s2 = figure2.Figure2Settings.for_scale("paper")
-    assert (s2.depth, s2.widths, s2.n_init, s2.steps, s2.lr, s2.beta, s2.n_train) == (4, (50, 1000), 10, 1000, 1.0, 0.1, 4)
+    assert (s2.depth, s2.widths, s2.ensemble, s2.steps, s2.lr, s2.beta, s2.n_train) == (4, (50, 1000), 10, 1000, 1.0, 0.1, 4)
     s3 = figure3.Figure3Settings.for_scale("paper")
-    assert (s3.n_digits, s3.depth, s3.widths, s3.n_runs, s3.steps, s3.lr, s3.beta, s3.component, s3.amplitude) == (
+    assert (s3.n_digits, s3.depth, s3.widths, s3.ensemble, s3.steps, s3.lr, s3.beta, s3.component, s3.amplitude) == (
         512, 5, (100, 1000, 10000), 2, 4000, 1.0, 0.1, 2, 0.5)
     # every scale reaches the paper's time t = lr x steps for Figure 3 (the quick one with fewer steps)
     for scale in ("quick", "default"):
@@ -42,23 +42,27 @@ def test_for_scale_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [dict(widths=()), dict(widths=(50, 0)), dict(widths=5), dict(n_init=1), dict(steps=0), dict(lr=0.0),
-     dict(lr=-1.0), dict(beta=0.0), dict(depth=1), dict(n_circle=4), dict(seed=-1), dict(lr=float("nan"))],
+    ("kwargs", "message"),
+    [(dict(widths=()), "widths"), (dict(widths=(50, 0)), "width"), (dict(widths=5), "widths"),
+     (dict(ensemble=1), "ensemble"), (dict(steps=0), "steps"), (dict(lr=0.0), "lr"), (dict(lr=-1.0), "lr"),
+     (dict(beta=0.0), "beta"), (dict(depth=1), "depth"), (dict(n_circle=4), "n_circle"), (dict(seed=-1), "seed"),
+     (dict(lr=float("nan")), "lr")],
 )
-def test_figure2_bad_settings(kwargs: dict) -> None:
-    with pytest.raises(ValueError):
+def test_figure2_bad_settings(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         figure2.Figure2Settings(**kwargs)
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [dict(widths=()), dict(widths=(10, -1)), dict(n_digits=1), dict(n_digits=SHIPPED + 1), dict(scaling="raw"),
-     dict(component=0), dict(n_digits=8, component=9), dict(amplitude=0.0), dict(record_every=0),
-     dict(n_runs=0), dict(lr=0.0), dict(depth=1), dict(beta=-0.1)],
+    ("kwargs", "message"),
+    [(dict(widths=()), "widths"), (dict(widths=(10, -1)), "width"), (dict(n_digits=1), "n_digits"),
+     (dict(n_digits=SHIPPED + 1), "n_digits"), (dict(scaling="raw"), "scaling"), (dict(component=0), "component"),
+     (dict(n_digits=8, component=9), "component"), (dict(amplitude=0.0), "amplitude"),
+     (dict(record_every=0), "record_every"), (dict(ensemble=0), "ensemble"), (dict(lr=0.0), "lr"),
+     (dict(depth=1), "depth"), (dict(beta=-0.1), "beta")],
 )
-def test_figure3_bad_settings(kwargs: dict) -> None:
-    with pytest.raises(ValueError):
+def test_figure3_bad_settings(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         figure3.Figure3Settings(**kwargs)
 
 
@@ -72,8 +76,8 @@ def test_bad_scale_and_bad_run_arguments() -> None:
     with pytest.raises(ValueError, match="Figure3Settings"):
         figure3.run(figure2.Figure2Settings())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="n_components"):
-        figure3.digits_pca(8, n_components=9)
-    one_run = figure3.Figure3Result(figure3.Figure3Settings(n_runs=1), torch.ones(2), torch.ones(2, 2),
+        figure3.digits_pca(figure3.Figure3Settings().arch, 8, n_components=9)
+    one_run = figure3.Figure3Result(figure3.Figure3Settings(ensemble=1), torch.ones(2), torch.ones(2, 2),
                                     torch.zeros(2), torch.zeros(1), h_norm={1: torch.ones(1, 1), 2: torch.ones(1, 1)})
     with pytest.raises(ValueError, match="two runs"):
         figure3.deviation_slope(one_run)
@@ -84,13 +88,13 @@ def test_bad_scale_and_bad_run_arguments() -> None:
 @pytest.fixture(scope="module")
 def fig2() -> figure2.Figure2Result:
     # Width 256, 10 initialisations, t = 150: the Gaussian at t differs from t = infinity by ~e^{-0.04 t} ~ 3e-3.
-    s = figure2.Figure2Settings(widths=(8, 256), n_init=10, steps=150, n_circle=64, seed=1)
+    s = figure2.Figure2Settings(widths=(8, 256), ensemble=10, steps=150, n_circle=64, seed=1)
     return figure2.run(s, device="cpu")
 
 
 def test_figure2_shapes_and_limit(fig2: figure2.Figure2Result) -> None:
     s = fig2.settings
-    assert fig2.band.shape == (3, s.n_circle) and fig2.outputs[256].shape == (s.n_init, s.n_circle)
+    assert fig2.band.shape == (3, s.n_circle) and fig2.outputs[256].shape == (s.ensemble, s.n_circle)
     # P10 <= P50 <= P90 everywhere, P50 is the mean (a Gaussian), the eigenvalues of Theta/N are positive.
     assert bool((fig2.band[0] <= fig2.band[1]).all()) and bool((fig2.band[1] <= fig2.band[2]).all())
     torch.testing.assert_close(fig2.band[1], fig2.mean, rtol=0, atol=1e-12)
@@ -101,12 +105,12 @@ def test_figure2_shapes_and_limit(fig2: figure2.Figure2Result) -> None:
     assert float(fig2.covariance.diagonal()[idx].abs().max()) < 1e-10
     torch.testing.assert_close(fig2.mean[idx], fig2.y_train, rtol=0, atol=1e-10)
     # t = 200 is not infinity, but e^{-lambda_min t} (lambda_min ~ 0.040) times |y| = 0.4 bounds the gap.
-    bound = 0.4 * math.exp(-float(fig2.eigenvalues.min()) * s.time) * 4
+    bound = 0.4 * math.exp(-float(fig2.eigenvalues.min()) * s.t) * 4
     assert 0 < fig2.finite_time_gap < bound
 
 
 def test_figure2_ensemble_mean_matches_the_finite_time_gaussian(fig2: figure2.Figure2Result) -> None:
-    # The mean of n_init = 10 independent networks has standard deviation sd_t(x)/sqrt(10) at each x.
+    # The mean of E = 10 independent networks has standard deviation sd_t(x)/sqrt(10) at each x.
     # Over 64 correlated grid points a 5-sigma bound fails with probability < 1e-4 per seed for exact
     # Gaussian draws; the finite-width bias at n = 256 is O(1/n). A wrong mean (e.g. 0, or the
     # targets' sign flipped) is off by up to 0.4, i.e. > 10 sd.
@@ -173,7 +177,7 @@ def test_figure2_json_plot_and_errors(fig2: figure2.Figure2Result) -> None:
 
 @pytest.fixture(scope="module")
 def fig3() -> figure3.Figure3Result:
-    s = figure3.Figure3Settings(n_digits=32, widths=(16, 256), n_runs=2, steps=100, lr=10.0, record_every=10)
+    s = figure3.Figure3Settings(n_digits=32, widths=(16, 256), ensemble=2, steps=100, lr=10.0, record_every=10)
     return figure3.run(s, device="cpu")
 
 
@@ -212,7 +216,7 @@ def test_effective_rate_is_the_quadratic_form_of_the_empirical_ntk() -> None:
     u = torch.randn(7, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     theta = empirical_ntk(model, x)  # (3, 7, 7)
     expected = torch.einsum("i,eij,j->e", u, theta, u) / 49
-    torch.testing.assert_close(figure3._rate(model, x, u), expected, rtol=1e-10, atol=0)
+    torch.testing.assert_close(figure3.rate_along(model, x, u), expected, rtol=1e-10, atol=0)
 
 
 def test_figure3_json_and_plots(fig3: figure3.Figure3Result) -> None:
@@ -223,15 +227,15 @@ def test_figure3_json_and_plots(fig3: figure3.Figure3Result) -> None:
     assert figure3.plot_convergence(fig3).get_xlabel() == "$t$"
     assert figure3.plot_components(fig3, i=3, j=4).get_xlabel() == "$f^{(3)}(x)$"
     plt.close("all")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="i must lie in"):
         figure3.plot_components(fig3, i=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="j must lie in"):
         figure3.plot_components(fig3, j=fig3.components.shape[1] + 1)
 
 
 def test_digits_pca_is_the_course_reproduction_of_the_paper() -> None:
     # Depth 5, pixel scaling, first 512 digits: the numbers quoted in the brief and the MNIST chapter.
-    pca = figure3.digits_pca(512, n_components=3, device="cpu")
+    pca = figure3.digits_pca(figure3.Figure3Settings().arch, 512, n_components=3, device="cpu")
     torch.testing.assert_close(pca.eigenvalues, torch.tensor([0.04430, 0.001176, 0.000848], dtype=torch.float64),
                                rtol=5e-3, atol=0)
     assert pca.images.shape == (512, 784) and pca.labels.shape == (512,)

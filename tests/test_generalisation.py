@@ -10,7 +10,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from ntk_course import gaussian_limit, gradient_flow, mnist_split, nngp, ntk
+from ntk_course import Architecture, gaussian_limit, gradient_flow, mnist_split, nngp, ntk
 from ntk_course.chapters import generalisation as gen
 from ntk_course.regression import (
     accuracy,
@@ -181,13 +181,14 @@ def test_check_windows_uses_the_binomial_error():
 
 def test_learning_curve_is_kernel_regression_on_nested_digits():
     split = mnist_split(120, 80, seed=2)
-    ks = gen.kernels(split.x_train, split.x_test, depth=3)
+    arch = Architecture(depth=3)
+    ks = gen.kernels(arch, split.x_train, split.x_test)
     curve = gen.learning_curve(split, ks, (30, 120))
     y = one_hot_targets(split.labels_train)
     direct = kernel_regression(ks["NNGP"][0][:30, :30], y[:30], ks["NNGP"][1][:, :30]).argmax(1)
     assert torch.equal(curve.predicted["NNGP"][0], direct)
     assert curve.accuracy("NTK")[-1] == accuracy(kernel_regression(*ks["NTK"][:1], y, ks["NTK"][1]), split.labels_test)
-    scan = gen.depth_scan(split, (2, 3), (30, 60), known={3: ks})
+    scan = gen.depth_scan(split, arch, (2, 3), (30, 60), known={3: ks})
     assert torch.equal(scan[3].predicted["NTK"][1], gen.learning_curve(split, ks, (60,)).predicted["NTK"][0])
 
 

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from .._checks import seeded_generator
+from ..architecture import Architecture
 from ..config import scale as current_scale
 from ..datasets import MnistSplit
 from ..flow import gradient_flow
-from ..kernels import limiting_kernels
-from ..mlp import NTKMLP
+from ..linearized import Centred
 from ..regression import (
     accuracy,
     accuracy_standard_error,
@@ -39,11 +38,12 @@ KERNELS = ("NTK", "NNGP")
 class Settings:
     """The chapter's experiments at one scale (see :meth:`for_scale`); ReLU and beta = 0.1 throughout.
 
-    ``n_test`` held-out digits; learning curve at ``depth`` for the training sizes ``sizes``; depth
-    scan over ``depths`` with the training sizes ``scan_sizes`` (the widget's grid; the last is the
-    scan's N); networks of ``net_depth`` weight layers and hidden ``widths`` (``ensemble``
-    initialisations each) on ``n_net`` digits, ``steps`` steps of learning rate ``lr``; early
-    stopping on ``n_stop`` digits with a fraction ``noise`` of random labels.
+    ``n_test`` held-out digits; learning curve with the kernels of :attr:`arch` (``depth`` weight
+    layers) for the training sizes ``sizes``; depth scan over ``depths`` with the training sizes
+    ``scan_sizes`` (the widget's grid; the last is the scan's N); networks of :attr:`net_arch`
+    (``net_depth`` weight layers) and hidden ``widths`` (``ensemble`` initialisations each) on
+    ``n_net`` digits, ``steps`` steps of learning rate ``lr``; early stopping on ``n_stop`` digits
+    with a fraction ``noise`` of random labels.
     """
 
     n_test: int
@@ -77,15 +77,30 @@ class Settings:
         return default
 
     @property
+    def arch(self) -> Architecture:
+        """The architecture of the learning curve's kernels: ReLU, ``depth``, beta = 0.1."""
+        return Architecture(self.depth, "relu", 0.1)
+
+    @property
+    def net_arch(self) -> Architecture:
+        """The architecture of the trained networks and of their kernel: ReLU, ``net_depth``, beta = 0.1."""
+        return Architecture(self.net_depth, "relu", 0.1)
+
+    @property
     def t(self) -> float:
         """The time t = lr x steps the networks are trained for."""
         return self.lr * self.steps
 
 
-def kernels(x_train: torch.Tensor, x_test: torch.Tensor, depth: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """{"NTK": (Theta(X, X), Theta(x, X)), "NNGP": (Sigma(X, X), Sigma(x, X))} at ``depth`` (Prop. 1, Thm. 1)."""
-    sigma, theta = limiting_kernels(x_train, depth=depth)
-    sigma_x, theta_x = limiting_kernels(x_test, x_train, depth=depth)
+def kernels(arch: Architecture, x_train: torch.Tensor, x_test: torch.Tensor
+            ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """{"NTK": (Theta(X, X), Theta(x, X)), "NNGP": (Sigma(X, X), Sigma(x, X))} of ``arch`` (Prop. 1, Thm. 1).
+
+    ``x_train`` is (N, n_0), ``x_test`` (M, n_0); the blocks are (N, N) and (M, N), float64.
+    Raises ValueError as :meth:`ntk_course.Architecture.kernels`.
+    """
+    sigma, theta = arch.kernels(x_train)
+    sigma_x, theta_x = arch.kernels(x_test, x_train)
     return {"NTK": (theta, theta_x), "NNGP": (sigma, sigma_x)}
 
 
@@ -119,9 +134,10 @@ def learning_curve(split: MnistSplit, ks: dict[str, tuple[torch.Tensor, torch.Te
     return curve
 
 
-def depth_scan(split: MnistSplit, depths: tuple[int, ...], sizes: tuple[int, ...],
+def depth_scan(split: MnistSplit, arch: Architecture, depths: tuple[int, ...], sizes: tuple[int, ...],
                known: dict[int, dict[str, tuple[torch.Tensor, torch.Tensor]]] | None = None) -> dict[int, Curve]:
-    """:func:`learning_curve` at every depth in ``depths``, with kernels on the first max(sizes) digits.
+    """:func:`learning_curve` for ``arch.replace(depth=L)`` at every L in ``depths``, with kernels on the
+    first max(sizes) digits.
 
     ``known`` maps a depth to kernels already computed (on at least max(sizes) training digits);
     they are sliced instead of computed again.
@@ -130,7 +146,7 @@ def depth_scan(split: MnistSplit, depths: tuple[int, ...], sizes: tuple[int, ...
     out = {}
     for d in depths:
         ks = {name: (k[:n, :n], kx[:, :n]) for name, (k, kx) in known[d].items()} if d in known else None
-        out[d] = learning_curve(split, ks or kernels(split.x_train[:n], split.x_test, d), sizes)
+        out[d] = learning_curve(split, ks or kernels(arch.replace(depth=d), split.x_train[:n], split.x_test), sizes)
     return out
 
 
@@ -145,7 +161,7 @@ def power_law_errors(sizes: tuple[int, ...], hits: torch.Tensor, resamples: int 
     """
     h = hits.to(torch.float64).cpu()
     fit = power_law_fit(sizes, 1 - h.mean(1))
-    g = seeded_generator(seed)
+    g = torch.Generator().manual_seed(seed)
     draws = torch.randint(0, h.shape[1], (resamples, h.shape[1]), generator=g)
     err = 1 - h[:, draws].mean(-1)  # (S, resamples)
     table = [(f.slope, f.prefactor) for f in (power_law_fit(sizes, e) for e in err.T)]
@@ -169,12 +185,13 @@ class NetworkRun:
 
 
 def train_networks(split: MnistSplit, settings: Settings, device: torch.device | str = "cpu") -> NetworkRun:
-    """Centred NTK-parametrised ReLU networks of each width, trained on the first ``n_net`` digits.
+    """Centred networks ``Centred(settings.net_arch.network(784, width, 10))`` of each width, trained on
+    the first ``n_net`` digits.
 
-    The network f_theta trains on the shifted targets Y + f_theta0(X) and predicts f_theta(x) - f_theta0(x):
-    exactly the gradient descent of g = f_theta - f_theta0 on Y (same gradients, same cost), whose start
-    is g_0 = 0, the mean over initialisations. Its limit is the kernel flow from f_0 = 0. Networks are
-    drawn on the CPU (seeded) and moved to ``device``, so every device trains the same initialisation.
+    g = f_theta - f_theta0 (:class:`ntk_course.Centred`) has the gradients, hence the NTK, of f_theta
+    and starts at g_0 = 0, the mean over initialisations; its limit is the kernel flow from f_0 = 0
+    (Section 5). Networks are drawn on the CPU (seeded) and moved to ``device``, so every device trains
+    the same initialisation.
     """
     n, s = settings.n_net, settings
     x, xt = split.x_train[:n].to(device, torch.float32), split.x_test.to(device, torch.float32)
@@ -184,15 +201,13 @@ def train_networks(split: MnistSplit, settings: Settings, device: torch.device |
     labels = split.labels_test.to(device)
     networks, hits = {}, {}
     for width in s.widths:
-        net = NTKMLP([x.shape[1]] + [width] * (s.net_depth - 1) + [10], ensemble=s.ensemble,
-                     generator=seeded_generator(s.seed + width)).to(device)
-        with torch.no_grad():
-            f0, f0_test = net(x), net(xt)
-        rec = train(net, x, y.float() + f0, steps=s.steps, lr=s.lr, record_at=record, x_eval=xt)
-        g = rec.outputs - f0_test  # (R, E, M, 10)
+        seed = torch.Generator().manual_seed(s.seed + width)
+        net = Centred(s.net_arch.network(x.shape[1], width, 10, ensemble=s.ensemble, generator=seed).to(device))
+        rec = train(net, x, y.float(), steps=s.steps, lr=s.lr, record_at=record, x_eval=xt)
+        g = rec.outputs  # (R, E, M, 10)
         networks[width] = accuracy(g, labels).T.cpu()
         hits[width] = (g[-1].argmax(-1) == labels).cpu()
-    ks = kernels(split.x_train[:n].to(device), split.x_test.to(device), s.net_depth)
+    ks = kernels(s.net_arch, split.x_train[:n].to(device), split.x_test.to(device))
     k, kx = ks["NTK"]
     flow = gradient_flow(k, y, t.to(device), k_test_train=kx).f_test
     limit = kernel_regression(k, y, kx)
@@ -202,7 +217,7 @@ def train_networks(split: MnistSplit, settings: Settings, device: torch.device |
 
 def noisy_labels(labels: torch.Tensor, fraction: float, seed: int = 0) -> torch.Tensor:
     """``labels`` with a random ``fraction`` of them replaced by uniformly random classes 0..9 (seeded)."""
-    g = seeded_generator(seed)
+    g = torch.Generator().manual_seed(seed)
     out = labels.clone()
     flip = (torch.rand(len(labels), generator=g) < fraction).to(labels.device)
     out[flip] = torch.randint(0, 10, (int(flip.sum()),), generator=g).to(labels.device)
