@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The GPU check, for a machine with CUDA (CI has none): the tests marked `cuda` (each runs on the
-# CPU and on the GPU), then the paper-scale reproduction of Figures 1-3. Logs and figures go to
+# The GPU check, for a machine with CUDA (CI has none): the tests marked `cuda` (those taking the
+# `device` fixture run on the CPU and on the GPU, those taking `gpu` compare the GPU with the CPU),
+# then the paper-scale reproduction of Figures 1-3. Logs and figures go to
 # _build/gpu_check/; commit gpu_check.log and the reproduction's results.json when they change.
 #   bash tests/gpu_check.sh
 set -euo pipefail
