@@ -1,22 +1,26 @@
 """Speed of ntk_course against the obvious alternatives, measured side by side in one run.
 
-    python benchmarks/benchmark.py            # all three comparisons
-    python benchmarks/benchmark.py --only ntk # one of: ntk, empirical, flow
+    python benchmarks/benchmark.py            # every comparison
+    python benchmarks/benchmark.py --only ntk # one of: ntk, empirical, quadrature, flow
 
-Each line prints the two timings (best of ``--repeat`` runs, interleaved) and their ratio. The
-targets are in benchmarks/README.md. Timings are wall-clock on whatever machine runs this.
+Each line prints the timings (median of ``--repeat`` runs, the functions interleaved within each
+run, so that a load on a shared machine hits both sides alike) and their ratio. The targets are in
+benchmarks/README.md. Timings are wall-clock on whatever machine runs this; only ratios compare.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
 from collections.abc import Callable
+from unittest import mock
 
 import numpy as np
 import torch
 from torch.func import functional_call, jacrev, vmap
 
-from ntk_course import ntk
+from ntk_course import mehler, ntk, quadrature
 from ntk_course.datasets import mnist
 from ntk_course.empirical import empirical_ntk
 from ntk_course.flow import gradient_flow
@@ -24,14 +28,15 @@ from ntk_course.mlp import NTKMLP
 
 
 def best_of(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Run the functions in turn ``repeat`` times and keep each one's fastest wall time."""
-    best = {k: float("inf") for k in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
+    """Run the functions in turn ``repeat`` times (alternating their order) and keep each one's
+    median wall time."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for r in range(repeat):
+        for name, fn in (list(fns.items()) if r % 2 == 0 else list(fns.items())[::-1]):
             start = time.perf_counter()
             fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
+            times[name].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def numpy_relu_ntk(x: np.ndarray, depth: int, beta: float) -> np.ndarray:
@@ -60,10 +65,40 @@ def torch_func_jacobian_ntk(model: torch.nn.Module, x: torch.Tensor) -> torch.Te
 def bench_ntk(repeat: int) -> None:
     x, _ = mnist(4096, scaling="pixel")
     xn = x.numpy()
-    t = best_of({"ntk_course": lambda: ntk(x, depth=5), "numpy": lambda: numpy_relu_ntk(xn, 5, 0.1)}, repeat)
+    t = best_of({"ntk_course": lambda: ntk(x, depth=5), "numpy": lambda: numpy_relu_ntk(xn, 5, 0.1),
+                 "gram": lambda: torch.mm(x, x.T)}, repeat)
     err = np.abs(ntk(x, depth=5).numpy() - numpy_relu_ntk(xn, 5, 0.1)).max()
     print(f"ntk(x, depth=5), ReLU, 4,096 MNIST digits, float64: ntk_course {t['ntk_course']:.2f} s, "
           f"plain NumPy {t['numpy']:.2f} s -> {t['numpy'] / t['ntk_course']:.1f}x faster (target >= 3x); max |diff| {err:.1e}")
+    print(f"  floor: its own float64 Gram product x @ x.T (4,096 x 784) {t['gram']:.2f} s -> "
+          f"ntk = {t['ntk_course'] / t['gram']:.1f}x the Gram product")
+
+
+def bench_quadrature(repeat: int, direct: int = 256) -> None:
+    """tanh and gelu against the ReLU closed form at N = 1,024 and 4,096 (depth 5), and against the
+    direct rules of ntk_course.quadrature (the path before the Mehler series) on ``direct`` digits
+    (256: the second edition's 5.4 s case) for speed and agreement."""
+    x, _ = mnist(direct, scaling="pixel")
+    fast = {a: ntk(x, depth=5, activation=a) for a in ("tanh", "gelu")}
+    with mock.patch.object(mehler, "series_expectations", _none_fast):
+        t = best_of({"direct": lambda: ntk(x, depth=5, activation="tanh")}, 1)
+        slow = {a: ntk(x, depth=5, activation=a) for a in ("tanh", "gelu")}
+    t.update(best_of({"series": lambda: ntk(x, depth=5, activation="tanh")}, repeat))
+    diff = max(float(((fast[a] - slow[a]).abs() / slow[a].abs()).max()) for a in fast)
+    print(f"tanh ntk, {direct} MNIST digits, depth 5: direct rules {t['direct']:.2f} s, Mehler series {t['series']:.3f} s "
+          f"-> {t['direct'] / t['series']:.0f}x faster; tanh and gelu agree to {diff:.1e} relative (target 1e-8)")
+    for n in (1024, 4096):
+        x, _ = mnist(n, scaling="pixel")
+        t = best_of({a: (lambda a=a: ntk(x, depth=5, activation=a)) for a in ("relu", "tanh", "gelu")},
+                    repeat if n < 4096 else max(1, repeat - 1))
+        print(f"ntk(x, depth=5), {n:,} MNIST digits: relu {t['relu']:.2f} s, tanh {t['tanh']:.2f} s "
+              f"({t['tanh'] / t['relu']:.1f}x), gelu {t['gelu']:.2f} s ({t['gelu'] / t['relu']:.1f}x) (target <= 10x)")
+
+
+def _none_fast(pair, a, c, b, points):
+    """A stand-in for the series that leaves every entry to the direct rules."""
+    shape = torch.broadcast_shapes(a.shape, c.shape, b.shape)
+    return torch.zeros(shape, dtype=c.dtype), torch.zeros(shape, dtype=c.dtype), 0.0, torch.ones(shape, dtype=torch.bool)
 
 
 def bench_empirical(repeat: int) -> None:
@@ -95,13 +130,16 @@ def bench_flow(repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["ntk", "empirical", "flow"], default=None)
+    parser.add_argument("--only", choices=["ntk", "empirical", "quadrature", "flow"], default=None)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--direct", type=int, default=256, help="digits for the direct-rules reference")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    for name, bench in (("ntk", bench_ntk), ("empirical", bench_empirical), ("flow", bench_flow)):
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
+    for name, bench in (("ntk", bench_ntk), ("empirical", bench_empirical), ("quadrature", bench_quadrature),
+                        ("flow", bench_flow)):
         if args.only in (None, name):
-            bench(args.repeat)
+            bench(args.repeat, args.direct) if name == "quadrature" else bench(args.repeat)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ Error, for f = sigma and f = sigma_dot alike. Truncation: by Cauchy-Schwarz the 
 most ``sqrt(R_T(a) R_T(b)) |rho|^T``, R_T(a) = sum_{n >= T} A_n(a)^2, which Bessel's equality makes
 computable; each call takes the fewest terms that bound it by ``TOLERANCE`` relative to
 sqrt(E[f(u)^2] E[f(v)^2]) at the call's largest ``|rho|``. Coefficients: the discrete ones are trusted
-only for variances at which those of the last eighth of the rule have decayed to round-off
-(``RESOLVED``): f is then resolved by the rule and aliasing is below round-off; a variance that is
+only for variances at which those of the last eighth of the rule carry at most ``RESOLVED`` of
+sum A_n^2 (coefficients of 1e-10 relative there): f is then resolved by the rule, and what aliasing
+leaves is below the direct rules' own error (tests/test_quadrature_speed_path.py checks both
+against scipy); a variance that is
 not (too large for K = 2 * points and for K = 360 nodes, or a kink) is left to the direct rules.
 """
 from __future__ import annotations
@@ -30,7 +32,7 @@ import torch
 from .quadrature import BUDGET, MAX_NODES, Pair, hermite_nodes
 
 TOLERANCE = 1e-13  # bound on the truncation error, relative to sqrt(E f(u)^2 E f(v)^2)
-RESOLVED = 1e-26  # largest share of sum A_n^2 left in the last eighth of the rule's coefficients
+RESOLVED = 1e-20  # largest share of sum A_n^2 left in the last eighth of the rule's coefficients
 NEGLIGIBLE = 1e-18  # terms whose coefficients are below this (relative) are skipped (parity zeros)
 CACHE_SIZE = 256
 _cache: OrderedDict = OrderedDict()

@@ -22,7 +22,9 @@ The breakpoints of a user's callable are found by :func:`find_breakpoints`. Ever
 own error by redoing a few entries (the largest variances, the correlations nearest +-1, a spread of
 the rest) with a rule twice as fine; :func:`gaussian_expectations` warns with that estimate
 (:class:`QuadratureWarning`) when it exceeds ``TOLERANCE``. One cached table per rule and size
-serves the whole library, :mod:`ntk_course.hermite` included.
+serves the whole library, :mod:`ntk_course.hermite` included. A smooth activation (no breakpoint, not
+a polynomial) goes first to :mod:`ntk_course.mehler`, a Hermite series in rho with a certified
+truncation bound; only the entries whose variances it cannot resolve come to the rules above.
 """
 from __future__ import annotations
 
