@@ -61,12 +61,16 @@ from .regression import (
     one_hot_targets,
 )
 from .power_laws import PowerLaw, bootstrap_slope, power_law_fit
+from .sampling import monte_carlo_covariance, sample_layerwise, sample_outputs
 from .spectral import KernelPCA, decompose_along, kernel_pca, max_stable_learning_rate, pin_norm
 from .training import TrainingRecord, train
 
 __version__ = "0.4.0.dev0"  # the one version source: pyproject.toml reads it, see CHANGELOG.md
 
 __all__ = [
+    "sample_outputs",
+    "sample_layerwise",
+    "monte_carlo_covariance",
     "PowerLaw",
     "power_law_fit",
     "max_stable_learning_rate",

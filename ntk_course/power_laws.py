@@ -73,7 +73,7 @@ def mean(sample: np.ndarray) -> float:
 def spread(sample: np.ndarray) -> float:
     """The standard deviation over the draws (axis 0, ``ddof=1``), averaged over the remaining entries.
 
-    The statistic of :func:`ntk_course.chapters.finite_width.kernel_fluctuations` (``std``).
+    The spread of the empirical NTK over initialisations (``std``), as the limiting_ntk chapter measures it.
     """
     return float(np.std(sample, axis=0, ddof=1).mean())
 

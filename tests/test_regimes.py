@@ -164,7 +164,7 @@ def test_leaving_the_lazy_regime_is_drawn():
 
 
 def test_finite_width_sweep_shrinks_with_width():
-    run = finite_width_sweep([16, 512], X4, Y4, steps=40, ensemble=4)
+    run = finite_width_sweep([16, 512], X4, Y4, Architecture(3), steps=40, ensemble=4)
     assert run.init_deviation.shape == run.kernel_drift.shape == run.weight_change.shape == (2, 4)
     init, drift, moved = (v.mean(1) for v in (run.init_deviation, run.kernel_drift, run.weight_change))
     # n^(-1/2) over a factor 32 in width is a factor 5.7; 0.4 leaves room for the spread of 4 networks.
@@ -172,7 +172,7 @@ def test_finite_width_sweep_shrinks_with_width():
     assert float(drift[1]) < 0.4 * float(drift[0])
     assert float(moved[1]) < 0.4 * float(moved[0])
     with pytest.raises(ValueError, match="ensemble"):
-        finite_width_sweep([16], X4, Y4, ensemble=0)
+        finite_width_sweep([16], X4, Y4, Architecture(3), ensemble=0)
 
 
 def test_gain_activation_scales_both_expectations():
