@@ -311,9 +311,11 @@ def test_an_inaccurate_rule_warns_with_its_estimated_error() -> None:
 
 
 def test_an_activation_beyond_the_rule_says_so() -> None:
-    """sin at variance 100 oscillates 30 times across the Gaussian: the rule cannot resolve it and the
-    kernel comes with a warning rather than silently (E[sin u sin v] = exp(-(a+b)/2) sinh(c))."""
-    x = torch.full((2, 1), 10.0, dtype=torch.float64) * torch.tensor([[1.0], [0.9]])
+    """sin at variance 10^4 oscillates 300 times across the Gaussian: neither the Mehler series (its
+    Hermite coefficients peak near n = 10^4; at variance 100 it is right to 1e-13) nor the direct rules
+    resolve it, and the kernel comes with a warning rather than silently
+    (E[sin u sin v] = exp(-(a+b)/2) sinh(c))."""
+    x = torch.full((2, 1), 100.0, dtype=torch.float64) * torch.tensor([[1.0], [0.9]])
     with pytest.warns(quad.QuadratureWarning, match="'sin'"):
         nngp(x, depth=2, activation=torch.sin, beta=0.0)
 
