@@ -49,6 +49,7 @@ from .hermite import (
 from .kernels import LayerKernels, layer_kernels, limiting_kernels, nngp, ntk
 from .memory import KernelMemoryError, available_bytes, kernel_bytes
 from .blocked import BlockedKernel, CGWarning, conjugate_gradient
+from .krylov import KrylovWarning, krylov_flow
 from .linearized import Centred, Linearized
 from .mlp import NTKMLP
 from .random_features import RandomFeatures
@@ -81,6 +82,7 @@ __all__ = [
     "BlockedKernel",
     "CGWarning",
     "conjugate_gradient",
+    "krylov_flow", "KrylovWarning",
     "kernel_bytes",
     "KernelMemoryError",
     "accuracy_difference",

@@ -26,6 +26,7 @@ from scipy.stats import norm
 
 from ._checks import finite_array, kernel_matrix, non_negative, times
 from ._linalg import out_dtype, pi_spectrum
+from .blocked import is_blocked
 
 LOSSES = ("mse", "cross_entropy", "logistic")
 METHODS = ("DOP853", "LSODA", "RK45", "RK23", "Radau", "BDF")
@@ -148,6 +149,8 @@ def gradient_flow(
     k_test_train: object | None = None,
     f0_train: object | None = None,
     f0_test: object | None = None,
+    rtol: float = 1e-8,
+    maxiter: int | None = None,
 ) -> FlowResult:
     """Exact solution of the least-squares kernel gradient flow at every time in ``t`` (Section 5).
 
@@ -166,6 +169,11 @@ def gradient_flow(
     arrays broadcast over the k columns. Round-off negative eigenvalues are set to 0; a kernel
     with a clearly negative one raises ValueError (after the eigendecomposition).
 
+    Large N: a :class:`ntk_course.BlockedKernel` or ``dask.array`` ``k_train`` (and
+    ``k_test_train``) is never formed whole: :func:`ntk_course.krylov.krylov_flow` applies
+    e^{-t K/N} by Lanczos over the blocks, to the relative tolerance ``rtol`` within ``maxiter``
+    steps (both unused for a dense kernel); ``eigenvalues`` is then None.
+
     Examples
     --------
     >>> import torch
@@ -178,6 +186,11 @@ def gradient_flow(
     >>> flow.f_train[-1]  # by t = 1000 the flow has fitted the targets
     tensor([ 1.0000, -1.0000,  0.5000], dtype=torch.float64)
     """
+    if is_blocked(k_train):
+        from .krylov import krylov_flow  # krylov imports this module
+
+        return krylov_flow(k_train, y_train, t, k_test_train=k_test_train, f0_train=f0_train,
+                           f0_test=f0_test, rtol=rtol, maxiter=maxiter)
     k, kx, tt = _setup(k_train, t, k_test_train)
 
     def coefficients(lam: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
