@@ -7,6 +7,7 @@ Each line prints the timings (median of ``--repeat`` runs, the functions interle
 run, so that a load on a shared machine hits both sides alike) and their ratio. The targets are in
 benchmarks/README.md. Timings are wall-clock on whatever machine runs this; only ratios compare.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, jacrev, vmap
 
-from ntk_course import mehler, ntk, quadrature
+from ntk_course import mehler, ntk
 from ntk_course.datasets import mnist
 from ntk_course.empirical import empirical_ntk
 from ntk_course.flow import gradient_flow
@@ -32,7 +33,7 @@ def best_of(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, floa
     median wall time."""
     times: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(repeat):
-        for name, fn in (list(fns.items()) if r % 2 == 0 else list(fns.items())[::-1]):
+        for name, fn in list(fns.items()) if r % 2 == 0 else list(fns.items())[::-1]:
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
@@ -65,13 +66,23 @@ def torch_func_jacobian_ntk(model: torch.nn.Module, x: torch.Tensor) -> torch.Te
 def bench_ntk(repeat: int) -> None:
     x, _ = mnist(4096, scaling="pixel")
     xn = x.numpy()
-    t = best_of({"ntk_course": lambda: ntk(x, depth=5), "numpy": lambda: numpy_relu_ntk(xn, 5, 0.1),
-                 "gram": lambda: torch.mm(x, x.T)}, repeat)
+    t = best_of(
+        {
+            "ntk_course": lambda: ntk(x, depth=5),
+            "numpy": lambda: numpy_relu_ntk(xn, 5, 0.1),
+            "gram": lambda: torch.mm(x, x.T),
+        },
+        repeat,
+    )
     err = np.abs(ntk(x, depth=5).numpy() - numpy_relu_ntk(xn, 5, 0.1)).max()
-    print(f"ntk(x, depth=5), ReLU, 4,096 MNIST digits, float64: ntk_course {t['ntk_course']:.2f} s, "
-          f"plain NumPy {t['numpy']:.2f} s -> {t['numpy'] / t['ntk_course']:.1f}x faster (target >= 3x); max |diff| {err:.1e}")
-    print(f"  floor: its own float64 Gram product x @ x.T (4,096 x 784) {t['gram']:.2f} s -> "
-          f"ntk = {t['ntk_course'] / t['gram']:.1f}x the Gram product")
+    print(
+        f"ntk(x, depth=5), ReLU, 4,096 MNIST digits, float64: ntk_course {t['ntk_course']:.2f} s, "
+        f"plain NumPy {t['numpy']:.2f} s -> {t['numpy'] / t['ntk_course']:.1f}x faster (target >= 3x); max |diff| {err:.1e}"
+    )
+    print(
+        f"  floor: its own float64 Gram product x @ x.T (4,096 x 784) {t['gram']:.2f} s -> "
+        f"ntk = {t['ntk_course'] / t['gram']:.1f}x the Gram product"
+    )
 
 
 def bench_quadrature(repeat: int, direct: int = 256) -> None:
@@ -85,20 +96,31 @@ def bench_quadrature(repeat: int, direct: int = 256) -> None:
         slow = {a: ntk(x, depth=5, activation=a) for a in ("tanh", "gelu")}
     t.update(best_of({"series": lambda: ntk(x, depth=5, activation="tanh")}, repeat))
     diff = max(float(((fast[a] - slow[a]).abs() / slow[a].abs()).max()) for a in fast)
-    print(f"tanh ntk, {direct} MNIST digits, depth 5: direct rules {t['direct']:.2f} s, Mehler series {t['series']:.3f} s "
-          f"-> {t['direct'] / t['series']:.0f}x faster; tanh and gelu agree to {diff:.1e} relative (target 1e-8)")
+    print(
+        f"tanh ntk, {direct} MNIST digits, depth 5: direct rules {t['direct']:.2f} s, Mehler series {t['series']:.3f} s "
+        f"-> {t['direct'] / t['series']:.0f}x faster; tanh and gelu agree to {diff:.1e} relative (target 1e-8)"
+    )
     for n in (1024, 4096):
         x, _ = mnist(n, scaling="pixel")
-        t = best_of({a: (lambda a=a: ntk(x, depth=5, activation=a)) for a in ("relu", "tanh", "gelu")},
-                    repeat if n < 4096 else max(1, repeat - 1))
-        print(f"ntk(x, depth=5), {n:,} MNIST digits: relu {t['relu']:.2f} s, tanh {t['tanh']:.2f} s "
-              f"({t['tanh'] / t['relu']:.1f}x), gelu {t['gelu']:.2f} s ({t['gelu'] / t['relu']:.1f}x) (target <= 10x)")
+        t = best_of(
+            {a: (lambda a=a: ntk(x, depth=5, activation=a)) for a in ("relu", "tanh", "gelu")},
+            repeat if n < 4096 else max(1, repeat - 1),
+        )
+        print(
+            f"ntk(x, depth=5), {n:,} MNIST digits: relu {t['relu']:.2f} s, tanh {t['tanh']:.2f} s "
+            f"({t['tanh'] / t['relu']:.1f}x), gelu {t['gelu']:.2f} s ({t['gelu'] / t['relu']:.1f}x) (target <= 10x)"
+        )
 
 
 def _none_fast(pair, a, c, b, points):
     """A stand-in for the series that leaves every entry to the direct rules."""
     shape = torch.broadcast_shapes(a.shape, c.shape, b.shape)
-    return torch.zeros(shape, dtype=c.dtype), torch.zeros(shape, dtype=c.dtype), 0.0, torch.ones(shape, dtype=torch.bool)
+    return (
+        torch.zeros(shape, dtype=c.dtype),
+        torch.zeros(shape, dtype=c.dtype),
+        0.0,
+        torch.ones(shape, dtype=torch.bool),
+    )
 
 
 def bench_empirical(repeat: int) -> None:
@@ -106,16 +128,25 @@ def bench_empirical(repeat: int) -> None:
     x = x.float()
     torch.manual_seed(0)
     model = NTKMLP([784, 512, 512, 512, 512, 1])
-    t = best_of({"structured": lambda: empirical_ntk(model, x, method="structured"),
-                 "jacobian": lambda: torch_func_jacobian_ntk(model, x)}, max(1, repeat - 1))
+    t = best_of(
+        {
+            "structured": lambda: empirical_ntk(model, x, method="structured"),
+            "jacobian": lambda: torch_func_jacobian_ntk(model, x),
+        },
+        max(1, repeat - 1),
+    )
     diff = (empirical_ntk(model, x) - torch_func_jacobian_ntk(model, x)).abs().max().item()
-    print(f"empirical NTK, width 512, depth 5, 512 MNIST digits: structured {t['structured']:.3f} s, "
-          f"torch.func Jacobian {t['jacobian']:.2f} s -> {t['jacobian'] / t['structured']:.0f}x faster (target >= 50x); "
-          f"max |diff| {diff:.1e}")
+    print(
+        f"empirical NTK, width 512, depth 5, 512 MNIST digits: structured {t['structured']:.3f} s, "
+        f"torch.func Jacobian {t['jacobian']:.2f} s -> {t['jacobian'] / t['structured']:.0f}x faster (target >= 50x); "
+        f"max |diff| {diff:.1e}"
+    )
     wide = NTKMLP([784, 2048, 2048, 2048, 2048, 1])
     t = best_of({"structured": lambda: empirical_ntk(wide, x)}, repeat)
-    print(f"empirical NTK, width 2,048, depth 5, 512 MNIST digits: structured {t['structured']:.3f} s "
-          f"(target: well under 1 s on 2 CPU cores; a Jacobian would hold 512 x {sum(p.numel() for p in wide.parameters()):,} numbers)")
+    print(
+        f"empirical NTK, width 2,048, depth 5, 512 MNIST digits: structured {t['structured']:.3f} s "
+        f"(target: well under 1 s on 2 CPU cores; a Jacobian would hold 512 x {sum(p.numel() for p in wide.parameters()):,} numbers)"
+    )
 
 
 def bench_flow(repeat: int) -> None:
@@ -123,21 +154,35 @@ def bench_flow(repeat: int) -> None:
     k = ntk(x, depth=5)
     y = torch.randn(4096, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     times = torch.logspace(-1, 4, 100, dtype=torch.float64)
-    t = best_of({"flow": lambda: gradient_flow(k, y, times), "eigh": lambda: torch.linalg.eigh(k)}, repeat)
-    print(f"gradient_flow, N = 4,096, 100 times: {t['flow']:.2f} s, one eigh(K) {t['eigh']:.2f} s -> "
-          f"ratio {t['flow'] / t['eigh']:.2f} (target <= 1.5)")
+    t = best_of(
+        {"flow": lambda: gradient_flow(k, y, times), "eigh": lambda: torch.linalg.eigh(k)}, repeat
+    )
+    print(
+        f"gradient_flow, N = 4,096, 100 times: {t['flow']:.2f} s, one eigh(K) {t['eigh']:.2f} s -> "
+        f"ratio {t['flow'] / t['eigh']:.2f} (target <= 1.5)"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", choices=["ntk", "empirical", "quadrature", "flow"], default=None)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--direct", type=int, default=256, help="digits for the direct-rules reference")
+    parser.add_argument(
+        "--direct", type=int, default=256, help="digits for the direct-rules reference"
+    )
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
-    for name, bench in (("ntk", bench_ntk), ("empirical", bench_empirical), ("quadrature", bench_quadrature),
-                        ("flow", bench_flow)):
+    print(
+        f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores"
+    )
+    for name, bench in (
+        ("ntk", bench_ntk),
+        ("empirical", bench_empirical),
+        ("quadrature", bench_quadrature),
+        ("flow", bench_flow),
+    ):
         if args.only in (None, name):
             bench(args.repeat, args.direct) if name == "quadrature" else bench(args.repeat)
 

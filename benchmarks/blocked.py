@@ -9,6 +9,7 @@ Blocked: BlockedKernel(x_train) keeps the upper triangle of 2048 x 2048 blocks i
 kernel is streamed block by block, and kernel_regression solves by Jacobi-preconditioned conjugate
 gradients to a relative residual of 1e-8 per class.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,15 @@ from pathlib import Path
 
 import torch
 
-from ntk_course import BlockedKernel, accuracy, conjugate_gradient, kernel_regression, mnist, ntk, one_hot_targets
+from ntk_course import (
+    BlockedKernel,
+    accuracy,
+    conjugate_gradient,
+    kernel_regression,
+    mnist,
+    ntk,
+    one_hot_targets,
+)
 
 
 def run(method: str, n: int, depth: int, block: int, out: str) -> None:
@@ -34,12 +43,17 @@ def run(method: str, n: int, depth: int, block: int, out: str) -> None:
         f = kernel_regression(ntk(xtr, depth=depth), y, ntk(xte, xtr, depth=depth))
     else:
         k = BlockedKernel(xtr, depth=depth, block=block)
-        solve = conjugate_gradient(k, y, rtol=1e-8)  # what kernel_regression(k, y, k_test) runs, iterations counted
+        solve = conjugate_gradient(
+            k, y, rtol=1e-8
+        )  # what kernel_regression(k, y, k_test) runs, iterations counted
         iterations = solve.iterations
         f = BlockedKernel(xte, xtr, depth=depth, block=block, cache=False) @ solve.solution
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    torch.save({"f": f, "acc": accuracy(f, labels[-test:]), "s": seconds, "peak": peak, "it": iterations}, out)
+    torch.save(
+        {"f": f, "acc": accuracy(f, labels[-test:]), "s": seconds, "peak": peak, "it": iterations},
+        out,
+    )
 
 
 def main() -> None:
@@ -56,19 +70,40 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for method in ("dense", "blocked"):
             out = str(Path(tmp) / f"{method}.pt")
-            subprocess.run([sys.executable, __file__, "--method", method, "--n", str(a.n), "--depth", str(a.depth),
-                            "--block", str(a.block), "--out", out], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--method",
+                    method,
+                    "--n",
+                    str(a.n),
+                    "--depth",
+                    str(a.depth),
+                    "--block",
+                    str(a.block),
+                    "--out",
+                    out,
+                ],
+                check=True,
+            )
             results[method] = torch.load(out)
     d, b = results["dense"], results["blocked"]
     test = max(a.n // 10, 1)
-    print(f"MNIST: {a.n - test} training, {test} test digits, ntk depth {a.depth}, torch threads {torch.get_num_threads()}")
+    print(
+        f"MNIST: {a.n - test} training, {test} test digits, ntk depth {a.depth}, torch threads {torch.get_num_threads()}"
+    )
     for name, r in (("dense Cholesky", d), ("blocked CG", b)):
         extra = f", {r['it']} CG iterations (rtol 1e-8), blocks of {a.block}" if r["it"] else ""
-        print(f"{name:15s} accuracy {r['acc']:.4f}  time {r['s']:7.1f} s  peak memory {r['peak'] / 1e9:.2f} GB{extra}")
+        print(
+            f"{name:15s} accuracy {r['acc']:.4f}  time {r['s']:7.1f} s  peak memory {r['peak'] / 1e9:.2f} GB{extra}"
+        )
     rel = float((b["f"] - d["f"]).norm() / d["f"].norm())
     same = float((b["f"].argmax(1) == d["f"].argmax(1)).double().mean())
-    print(f"predictions: relative difference {rel:.1e}, same class on {same:.4f} of the test digits; "
-          f"peak memory ratio dense / blocked {d['peak'] / b['peak']:.2f}")
+    print(
+        f"predictions: relative difference {rel:.1e}, same class on {same:.4f} of the test digits; "
+        f"peak memory ratio dense / blocked {d['peak'] / b['peak']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ quadrature, or the arc-cosine closed forms for the kinked callables. The last co
 error the library estimated for itself. A second table compares ntk of kinked callables with the
 closed-form recursion at depths 4, 7 and 10. Takes a minute or two (the scipy references).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -21,7 +22,8 @@ import torch
 from ntk_course import get_activation, ntk
 
 spec = importlib.util.spec_from_file_location(
-    "reference", pathlib.Path(__file__).resolve().parents[1] / "tests" / "test_quadrature.py")
+    "reference", pathlib.Path(__file__).resolve().parents[1] / "tests" / "test_quadrature.py"
+)
 ref = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ref)  # type: ignore[union-attr]
 
@@ -35,7 +37,9 @@ def grid(v: float) -> list[tuple[float, float, float]]:
 
 def closed_form_errors(fn, closed, v: float) -> tuple[float, float]:
     a, c, b = ref._covariances(grid(v))
-    e_s, e_d, estimate = get_activation(fn).expectations_and_error(*(torch.tensor(t) for t in (a, c, b)))
+    e_s, e_d, estimate = get_activation(fn).expectations_and_error(
+        *(torch.tensor(t) for t in (a, c, b))
+    )
     worst = 0.0
     for ours, exact, d_a, d_b in zip((e_s, e_d), closed(a, c, b), closed(a, a, a), closed(b, b, b)):
         worst = max(worst, float(np.max(np.abs(ours.numpy() - exact) / np.sqrt(np.abs(d_a * d_b)))))
@@ -53,14 +57,22 @@ def main() -> None:
         rows.append((name, cells))
     for name, (fn, closed) in list(ref.KINKED.items())[:3]:
         rows.append((name + " (callable)", [closed_form_errors(fn, closed, v) for v in VARIANCES]))
-    print("worst error relative to sqrt(E f(u)^2 E f(v)^2) over rho in [-1, 1] and variances (v, v), (v, v/4);")
+    print(
+        "worst error relative to sqrt(E f(u)^2 E f(v)^2) over rho in [-1, 1] and variances (v, v), (v, v/4);"
+    )
     print("last column: the largest error the library estimated for itself")
-    print(f"{'activation':26s}" + "".join(f"{'v = ' + format(v, 'g'):>11s}" for v in VARIANCES) + f"{'estimated':>11s}")
+    print(
+        f"{'activation':26s}"
+        + "".join(f"{'v = ' + format(v, 'g'):>11s}" for v in VARIANCES)
+        + f"{'estimated':>11s}"
+    )
     for name, cells in rows:
         line = "".join(f"{err:11.1e}" for err, _ in cells)
         print(f"{name:26s}{line}{max(e for _, e in cells):11.1e}")
     print()
-    print("ntk of kinked callables against the closed-form recursion (12 points in R^4 and 5 test points,")
+    print(
+        "ntk of kinked callables against the closed-form recursion (12 points in R^4 and 5 test points,"
+    )
     print("2 of them training points; beta = 0.1): largest relative error")
     x = ref._points(12, 4, 1)
     y = torch.cat([ref._points(3, 4, 2, 3.0), x[:2]])

@@ -20,6 +20,7 @@ One line is printed per redraw; at the end the median and worst redraw per chapt
 the controls whose median exceeds 1 s or whose worst exceeds 3 s (the README's target, meant for a
 2-core CPU: run e.g. under ``taskset -c 0,1`` on an otherwise idle machine).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -115,7 +116,11 @@ def run(client: object, code: str, timeout: float) -> str:
 
 def measure_chapter(chapter: str, scale: str, timeout: float) -> list[Redraw]:
     """Run the chapter in a fresh kernel, then move every control of its figures (printing each redraw)."""
-    cells = [c.source for c in jupytext.read(REPO / "book" / f"{chapter}.md").cells if c.cell_type == "code"]
+    cells = [
+        c.source
+        for c in jupytext.read(REPO / "book" / f"{chapter}.md").cells
+        if c.cell_type == "code"
+    ]
     manager = KernelManager(kernel_name="python3")
     manager.start_kernel(cwd=str(REPO / "book"), env={**os.environ, "NTK_COURSE_SCALE": scale})
     client = manager.blocking_client()
@@ -135,9 +140,14 @@ def measure_chapter(chapter: str, scale: str, timeout: float) -> list[Redraw]:
             output = run(client, f"_ntk_measure({index}, {name!r})", timeout)
             for line in output.splitlines():
                 record = json.loads(line)
-                redraw = Redraw(chapter, index, description, record["value"], record["seconds"], record["path"])
-                print(f"{chapter:<20} widget {index}  {description:>12} = {redraw.value:<24} "
-                      f"{redraw.seconds:7.3f} s  {redraw.path}", flush=True)
+                redraw = Redraw(
+                    chapter, index, description, record["value"], record["seconds"], record["path"]
+                )
+                print(
+                    f"{chapter:<20} widget {index}  {description:>12} = {redraw.value:<24} "
+                    f"{redraw.seconds:7.3f} s  {redraw.path}",
+                    flush=True,
+                )
                 redraws.append(redraw)
     finally:
         client.stop_channels()
@@ -158,23 +168,44 @@ def report(redraws: list[Redraw]) -> None:
     controls: dict[tuple[str, int, str], list[float]] = {}
     for r in redraws:
         controls.setdefault((r.chapter, r.widget, r.control), []).append(r.seconds)
-    over = [(key, times) for key, times in controls.items()
-            if statistics.median(times) > MEDIAN_TARGET or max(times) > WORST_TARGET]
-    print(f"\ncontrols over {MEDIAN_TARGET:g} s median or {WORST_TARGET:g} s worst: {len(over)} of {len(controls)}")
+    over = [
+        (key, times)
+        for key, times in controls.items()
+        if statistics.median(times) > MEDIAN_TARGET or max(times) > WORST_TARGET
+    ]
+    print(
+        f"\ncontrols over {MEDIAN_TARGET:g} s median or {WORST_TARGET:g} s worst: {len(over)} of {len(controls)}"
+    )
     for (chapter, widget, control), times in over:
-        print(f"  {chapter} widget {widget} {control}: median {statistics.median(times):.3f} s, worst {max(times):.3f} s")
+        print(
+            f"  {chapter} widget {widget} {control}: median {statistics.median(times):.3f} s, worst {max(times):.3f} s"
+        )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--chapters", nargs="+", default=None, help="chapter names (book/<name>.md); default: every chapter with a widget")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--chapters",
+        nargs="+",
+        default=None,
+        help="chapter names (book/<name>.md); default: every chapter with a widget",
+    )
     parser.add_argument("--scale", choices=["quick", "default", "paper"], default="default")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per code cell and per control (default 900)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="seconds allowed per code cell and per control (default 900)",
+    )
     args = parser.parse_args()
     chapters = args.chapters or widget_chapters()
     missing = [c for c in chapters if not (REPO / "book" / f"{c}.md").exists()]
     if missing:
-        parser.error(f"no book/<chapter>.md for {missing}; expected names such as {widget_chapters()}")
+        parser.error(
+            f"no book/<chapter>.md for {missing}; expected names such as {widget_chapters()}"
+        )
     print(f"scale {args.scale}, chapters {' '.join(chapters)}", flush=True)
     redraws: list[Redraw] = []
     failed: list[str] = []

@@ -10,8 +10,10 @@ Sec. 5) and the data of Section 6.
 Two subpackages build on the library and are never imported by it: ``ntk_course.chapters`` (what
 the book's chapters run) and ``ntk_course.assignments`` (the assignments and their checks).
 """
+
 from .activations import ACTIVATIONS, Activation, get_activation, polynomial
 from .architecture import Architecture
+from .blocked import BlockedKernel, CGWarning, conjugate_gradient
 from .config import by_scale, default_device, scale
 from .datasets import (
     circle_points,
@@ -47,11 +49,11 @@ from .hermite import (
     sigma2_power_series,
 )
 from .kernels import LayerKernels, layer_kernels, limiting_kernels, nngp, ntk
-from .memory import KernelMemoryError, available_bytes, kernel_bytes
-from .blocked import BlockedKernel, CGWarning, conjugate_gradient
 from .krylov import KrylovWarning, krylov_flow
 from .linearized import Centred, Linearized
+from .memory import KernelMemoryError, available_bytes, kernel_bytes
 from .mlp import NTKMLP
+from .power_laws import PowerLaw, bootstrap_slope, power_law_fit
 from .random_features import RandomFeatures
 from .regression import (
     accuracy,
@@ -61,7 +63,6 @@ from .regression import (
     nested_kernel_regression,
     one_hot_targets,
 )
-from .power_laws import PowerLaw, bootstrap_slope, power_law_fit
 from .sampling import monte_carlo_covariance, sample_layerwise, sample_outputs
 from .spectral import KernelPCA, decompose_along, kernel_pca, max_stable_learning_rate, pin_norm
 from .training import TrainingRecord, train
@@ -82,7 +83,8 @@ __all__ = [
     "BlockedKernel",
     "CGWarning",
     "conjugate_gradient",
-    "krylov_flow", "KrylovWarning",
+    "krylov_flow",
+    "KrylovWarning",
     "kernel_bytes",
     "KernelMemoryError",
     "accuracy_difference",

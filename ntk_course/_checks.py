@@ -3,6 +3,7 @@
 Integer (and boolean) arrays are accepted wherever numbers are and converted to the floating dtype
 the function computes in; complex arrays are refused (a kernel, a point or a target is real).
 """
+
 from __future__ import annotations
 
 import math
@@ -15,7 +16,8 @@ import torch
 
 def as_tensor(x: object) -> torch.Tensor:
     """``x`` as a tensor without losing precision: Python floats (lists, tuples) become float64
-    through NumPy, where ``torch.as_tensor`` would round them to float32; tensors are unchanged."""
+    through NumPy, where ``torch.as_tensor`` would round them to float32; tensors are unchanged.
+    """
     if isinstance(x, torch.Tensor):
         return x
     return torch.as_tensor(np.asarray(x))
@@ -26,7 +28,9 @@ def as_inputs(x: object, name: str = "x", dtype: torch.dtype | None = None) -> t
     try:
         t = as_tensor(x)
     except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{name} must be an array of shape (N, n_0); got {type(x).__name__}") from err
+        raise ValueError(
+            f"{name} must be an array of shape (N, n_0); got {type(x).__name__}"
+        ) from err
     _real(t, name)
     if dtype is not None:
         t = t.to(dtype)
@@ -37,7 +41,9 @@ def as_inputs(x: object, name: str = "x", dtype: torch.dtype | None = None) -> t
     if t.ndim != 2:
         raise ValueError(f"{name} must have shape (N, n_0); got shape {tuple(t.shape)}")
     if t.shape[0] == 0 or t.shape[1] == 0:
-        raise ValueError(f"{name} must hold at least one point of dimension >= 1; got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"{name} must hold at least one point of dimension >= 1; got shape {tuple(t.shape)}"
+        )
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} has non-finite entries (NaN or inf); expected finite numbers")
     return t
@@ -50,7 +56,8 @@ def _real(t: torch.Tensor, name: str) -> None:
 
 def inspectable(t: torch.Tensor) -> bool:
     """False for a tensor inside a torch.func transform (vmap, grad, jvp), whose values Python may not
-    branch on; the public entry points check their points before they transform a model."""
+    branch on; the public entry points check their points before they transform a model.
+    """
     wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
     return wrapped is None or not wrapped(t)
 
@@ -87,15 +94,26 @@ def non_negative(value: object, name: str) -> float:
 def widths_list(widths: Sequence[int]) -> list[int]:
     """Check ``[n_0, n_1, ..., n_L]``: at least two entries, each an integer >= 1."""
     if isinstance(widths, int | str) or len(widths) < 2:
-        raise ValueError(f"widths must be a list [n_0, ..., n_L] of at least two layer sizes; got {widths!r}")
+        raise ValueError(
+            f"widths must be a list [n_0, ..., n_L] of at least two layer sizes; got {widths!r}"
+        )
     return [positive_int(w, f"widths[{i}]") for i, w in enumerate(widths)]
 
 
 def hidden_widths(widths: object, *, distinct: bool = False) -> list[int]:
     """Check a list of hidden widths for a scan over networks: at least one integer >= 1 (distinct if asked)."""
-    if isinstance(widths, int | str) or not isinstance(widths, Sequence | torch.Tensor) or len(widths) < 1:
-        raise ValueError(f"widths must be a sequence of at least one width (hidden layer sizes); got {widths!r}")
-    out = [positive_int(int(w) if isinstance(w, torch.Tensor) else w, f"widths[{i}]") for i, w in enumerate(widths)]
+    if (
+        isinstance(widths, int | str)
+        or not isinstance(widths, Sequence | torch.Tensor)
+        or len(widths) < 1
+    ):
+        raise ValueError(
+            f"widths must be a sequence of at least one width (hidden layer sizes); got {widths!r}"
+        )
+    out = [
+        positive_int(int(w) if isinstance(w, torch.Tensor) else w, f"widths[{i}]")
+        for i, w in enumerate(widths)
+    ]
     if distinct and len(set(out)) != len(out):
         raise ValueError(f"widths must be distinct; got {out}")
     return out
@@ -164,9 +182,13 @@ def finite_array(
         raise ValueError(f"{name} must be {expected}; got shape {tuple(t.shape)}")
     why = f" to match {match}" if match else ""
     if rows is not None and t.shape[0] != rows:
-        raise ValueError(f"{name} must have {rows} rows (first axis){why}; got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"{name} must have {rows} rows (first axis){why}; got shape {tuple(t.shape)}"
+        )
     if cols is not None and (t.ndim < 2 or t.shape[1] != cols):
-        raise ValueError(f"{name} must have {cols} columns (second axis){why}; got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"{name} must have {cols} columns (second axis){why}; got shape {tuple(t.shape)}"
+        )
     if t.numel() == 0:
         raise ValueError(f"{name} is empty; got shape {tuple(t.shape)}")
     if not bool(torch.isfinite(t).all()):
@@ -185,11 +207,14 @@ def kernel_matrix(
     device: torch.device | None = None,
 ) -> torch.Tensor:
     """Return a kernel matrix as a finite 2-d float64 tensor; ``symmetric=True`` also demands a square,
-    symmetric matrix (a Gram matrix on one set of points, up to ``SYMMETRY_RTOL``)."""
+    symmetric matrix (a Gram matrix on one set of points, up to ``SYMMETRY_RTOL``).
+    """
     t = finite_array(k, name, ndims=(2,), rows=rows, cols=cols, match=match, device=device)
     if symmetric:
         if t.shape[0] != t.shape[1]:
-            raise ValueError(f"{name} must be a square (N, N) kernel matrix on the training points; got shape {tuple(t.shape)}")
+            raise ValueError(
+                f"{name} must be a square (N, N) kernel matrix on the training points; got shape {tuple(t.shape)}"
+            )
         gap, top = float((t - t.mT).abs().amax()), float(t.abs().amax())
         if gap > SYMMETRY_RTOL * top:
             raise ValueError(

@@ -1,4 +1,5 @@
 """Small linear-algebra steps shared by the kernels, the flows and the random-features model."""
+
 from __future__ import annotations
 
 import torch

@@ -8,6 +8,7 @@ variances and estimate their own error (App. A.4 uses the same Gaussian integral
 callable gets its derivative from autograd and its kinks from
 :func:`~ntk_course.quadrature.find_breakpoints`.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,10 +52,14 @@ class Activation:
     name: str
     sigma: Fn
     sigma_dot: Fn
-    closed_form: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = field(default=None, repr=False)
+    closed_form: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = field(
+        default=None, repr=False
+    )
     quadrature_points: int = DEFAULT_POINTS
     profile: Profile = field(default=Profile(), repr=False)
-    joint: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = field(default=None, repr=False)
+    joint: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = field(
+        default=None, repr=False
+    )
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         return self.sigma(z)
@@ -69,7 +74,9 @@ class Activation:
         """:meth:`expectations` and the estimated relative error of the quadrature (0 for a closed form)."""
         if self.closed_form is not None:
             return (*self.closed_form(q_xx, q_xy, q_yy), 0.0)
-        return expectations_and_error(self.sigma_and_dot, q_xx, q_xy, q_yy, self.quadrature_points, self.profile)
+        return expectations_and_error(
+            self.sigma_and_dot, q_xx, q_xy, q_yy, self.quadrature_points, self.profile
+        )
 
     def expectations(
         self, q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor
@@ -84,7 +91,9 @@ class Activation:
         return e_s, e_d
 
 
-def _relu_closed_form(q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _relu_closed_form(
+    q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Arc-cosine kernels of degree 1 and 0 (Cho & Saul 2009).
 
     With s = sqrt(q_xx q_yy - q_xy^2) and the angle phi = atan2(s, q_xy):
@@ -98,9 +107,12 @@ def _relu_closed_form(q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor
     return torch.addcmul(s, pi_minus_phi, q_xy).div_(TWO_PI), pi_minus_phi.div_(TWO_PI)
 
 
-def _erf_closed_form(q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _erf_closed_form(
+    q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """E[erf(u)erf(v)] = (2/pi) asin(2 q_xy / sqrt((1+2q_xx)(1+2q_yy))) (Williams 1997) and
-    E[erf'(u)erf'(v)] = (4/pi) / sqrt((1+2q_xx)(1+2q_yy) - 4 q_xy^2)."""
+    E[erf'(u)erf'(v)] = (4/pi) / sqrt((1+2q_xx)(1+2q_yy) - 4 q_xy^2).
+    """
     a = (1.0 + 2.0 * q_xx) * (1.0 + 2.0 * q_yy)
     ratio = (2.0 * q_xy / a.sqrt()).clamp_(-1.0, 1.0)
     det = (a - 4.0 * q_xy * q_xy).clamp_(min=torch.finfo(a.dtype).tiny)
@@ -128,7 +140,9 @@ def _sigmoid_pair(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _gelu_pair(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     cdf = 0.5 * (1.0 + torch.erf(z * (1.0 / math.sqrt(2.0))))
-    return z * cdf, torch.addcmul(cdf, z, torch.exp(-0.5 * z * z), value=1.0 / math.sqrt(2.0 * math.pi))
+    return z * cdf, torch.addcmul(
+        cdf, z, torch.exp(-0.5 * z * z), value=1.0 / math.sqrt(2.0 * math.pi)
+    )
 
 
 def _tanh_dot(z: torch.Tensor) -> torch.Tensor:
@@ -139,7 +153,9 @@ def _first(pair: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], k:
     return lambda z: pair(z)[k]
 
 
-def _named(name: str, sigma: Fn, sigma_dot: Fn, pair, closed_form, profile: Profile, points: int = 64) -> Activation:
+def _named(
+    name: str, sigma: Fn, sigma_dot: Fn, pair, closed_form, profile: Profile, points: int = 64
+) -> Activation:
     return Activation(name, sigma, sigma_dot, closed_form, points, profile, pair)
 
 
@@ -151,10 +167,28 @@ _NAMED: dict[str, Activation] = {
     "relu": _named("relu", torch.relu, _relu_dot, None, _relu_closed_form, Profile((0.0,), None)),
     "erf": _named("erf", torch.erf, _erf_dot, None, _erf_closed_form, Profile((), 1.0, 1.0)),
     "tanh": _named("tanh", torch.tanh, _tanh_dot, _tanh_pair, None, Profile((), 1.0, 0.5)),
-    "sigmoid": _named("sigmoid", torch.sigmoid, _first(_sigmoid_pair, 1), _sigmoid_pair, None, Profile((), 2.0, 2.0)),
-    "softplus": _named("softplus", torch.nn.functional.softplus, torch.sigmoid, None, None, Profile((), 2.0, 3.0)),
-    "gelu": _named("gelu", torch.nn.functional.gelu, _first(_gelu_pair, 1), _gelu_pair, None, Profile((), 1.0, 2.0)),
-    "identity": _named("identity", lambda z: z, torch.ones_like, None, None, Profile((), None, math.inf), 2),
+    "sigmoid": _named(
+        "sigmoid",
+        torch.sigmoid,
+        _first(_sigmoid_pair, 1),
+        _sigmoid_pair,
+        None,
+        Profile((), 2.0, 2.0),
+    ),
+    "softplus": _named(
+        "softplus", torch.nn.functional.softplus, torch.sigmoid, None, None, Profile((), 2.0, 3.0)
+    ),
+    "gelu": _named(
+        "gelu",
+        torch.nn.functional.gelu,
+        _first(_gelu_pair, 1),
+        _gelu_pair,
+        None,
+        Profile((), 1.0, 2.0),
+    ),
+    "identity": _named(
+        "identity", lambda z: z, torch.ones_like, None, None, Profile((), None, math.inf), 2
+    ),
 }
 
 #: The activation names :func:`get_activation` knows (``"polynomial"``: see :func:`polynomial`).
@@ -168,7 +202,9 @@ def polynomial(coefficients: list[float] | tuple[float, ...]) -> Activation:
     """
     coeffs = [float(c) for c in coefficients]
     if not coeffs or not all(math.isfinite(c) for c in coeffs):
-        raise ValueError(f"polynomial coefficients must be a non-empty list of finite numbers; got {coefficients!r}")
+        raise ValueError(
+            f"polynomial coefficients must be a non-empty list of finite numbers; got {coefficients!r}"
+        )
     dcoeffs = [k * c for k, c in enumerate(coeffs)][1:] or [0.0]
 
     def horner(cs: list[float]) -> Fn:
@@ -182,12 +218,20 @@ def polynomial(coefficients: list[float] | tuple[float, ...]) -> Activation:
 
     degree = len(coeffs) - 1
     # Gauss-Hermite with n nodes is exact for polynomials of degree 2n - 1 in each variable.
-    return Activation(f"polynomial{tuple(coeffs)}", horner(coeffs), horner(dcoeffs), None, max(degree + 1, 2),
-                      Profile((), None, math.inf))
+    return Activation(
+        f"polynomial{tuple(coeffs)}",
+        horner(coeffs),
+        horner(dcoeffs),
+        None,
+        max(degree + 1, 2),
+        Profile((), None, math.inf),
+    )
 
 
 def get_activation(
-    activation: str | Activation | Fn, derivative: Fn | None = None, quadrature_points: int = DEFAULT_POINTS
+    activation: str | Activation | Fn,
+    derivative: Fn | None = None,
+    quadrature_points: int = DEFAULT_POINTS,
 ) -> Activation:
     """Resolve a name (see ``ACTIVATIONS``), an :class:`Activation`, or a user's callable.
 
@@ -208,7 +252,11 @@ def get_activation(
         )
     if isinstance(activation, Activation):
         exact = math.isinf(activation.profile.hermite_variance)
-        return activation if points == DEFAULT_POINTS or exact else replace(activation, quadrature_points=points)
+        return (
+            activation
+            if points == DEFAULT_POINTS or exact
+            else replace(activation, quadrature_points=points)
+        )
     if isinstance(activation, str):
         key = activation.strip().lower()
         if key not in _NAMED:
@@ -223,4 +271,6 @@ def get_activation(
             pair = _autograd_pair(activation)
             return Activation(name, activation, _first(pair, 1), None, points, Profile(), pair)
         return Activation(name, activation, derivative, None, points, Profile())
-    raise ValueError(f"activation must be a name from {sorted(_NAMED)}, an Activation or a callable; got {activation!r}")
+    raise ValueError(
+        f"activation must be a name from {sorted(_NAMED)}, an Activation or a callable; got {activation!r}"
+    )

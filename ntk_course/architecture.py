@@ -33,7 +33,7 @@ import torch
 from ._checks import non_negative, positive_int
 from .activations import Activation, Fn, get_activation
 from .kernels import LayerKernels, layer_kernels, limiting_kernels, nngp, ntk
-from .mlp import PARAMETRIZATIONS, NTKMLP
+from .mlp import NTKMLP, PARAMETRIZATIONS
 
 Act = str | Activation | Fn
 
@@ -88,7 +88,9 @@ class Architecture:
                 f"unknown parametrization {self.parametrization!r}; expected one of {PARAMETRIZATIONS}"
             )
         if self.parametrization == "mup" and self.depth < 2:
-            raise ValueError(f"a muP network needs a hidden layer (depth >= 2); got depth {self.depth}")
+            raise ValueError(
+                f"a muP network needs a hidden layer (depth >= 2); got depth {self.depth}"
+            )
 
     @property
     def activation_name(self) -> str:
@@ -199,7 +201,8 @@ class Architecture:
         self, x: object, y: object | None = None, **options: object
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Both limits at once, (Sigma^(L), Theta_infinity^(L)), each (N, M): one pass over the
-        layers (:func:`ntk_course.limiting_kernels`). Raises as :meth:`ntk`."""
+        layers (:func:`ntk_course.limiting_kernels`). Raises as :meth:`ntk`.
+        """
         self._limit("NTK")
         Sigma, Theta = limiting_kernels(x, y, **self._options(), **options)  # type: ignore[arg-type]
         assert Theta is not None
@@ -207,7 +210,8 @@ class Architecture:
 
     def layers(self, x: object, **options: object) -> LayerKernels:
         """Sigma^(l), Sigma_dot^(l) and Theta^(l) for every l = 1..L on the points x (N, n_0), as
-        the proof of Proposition 2 uses them (:func:`ntk_course.layer_kernels`). Raises as :meth:`ntk`."""
+        the proof of Proposition 2 uses them (:func:`ntk_course.layer_kernels`). Raises as :meth:`ntk`.
+        """
         self._limit("NTK")
         return layer_kernels(x, **self._options(), **options)  # type: ignore[arg-type]
 

@@ -3,6 +3,7 @@
 ``quick`` is for CI (the whole book in minutes on 2 CPU cores), ``default`` for a reader's laptop,
 ``paper`` for the settings of Section 6 of Jacot, Gabriel & Hongler (2018), meant for a GPU.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,9 @@ def scale() -> str:
     """The scale chosen by the environment variable ``NTK_COURSE_SCALE`` (``default`` when unset)."""
     value = os.environ.get("NTK_COURSE_SCALE", "default").strip().lower() or "default"
     if value not in SCALES:
-        raise ValueError(f"NTK_COURSE_SCALE={value!r} is not a known scale; expected one of {SCALES}")
+        raise ValueError(
+            f"NTK_COURSE_SCALE={value!r} is not a known scale; expected one of {SCALES}"
+        )
     return value
 
 

@@ -7,6 +7,7 @@
   :func:`mnist_split` draws disjoint training and test sets from them; :func:`load_mnist_idx` reads
   the full sets from IDX files the user already has. Nothing here ever downloads.
 """
+
 from __future__ import annotations
 
 import functools
@@ -74,7 +75,9 @@ def gaussian_inputs(
     global generator is used.
     """
     n, n0 = positive_int(n, "n"), positive_int(n0, "n0")
-    return torch.randn(n, n0, generator=generator_from(generator, seed, device), dtype=dtype, device=device)
+    return torch.randn(
+        n, n0, generator=generator_from(generator, seed, device), dtype=dtype, device=device
+    )
 
 
 def sphere_points(
@@ -97,7 +100,9 @@ def product_target(x: object) -> torch.Tensor:
     """The target ``f*(x) = x_1 x_2`` of Section 6.1, of shape (N, 1) (``n_L = 1``)."""
     t = as_inputs(x)
     if t.shape[1] < 2:
-        raise ValueError(f"f*(x) = x_1 x_2 needs inputs of dimension n_0 >= 2; got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"f*(x) = x_1 x_2 needs inputs of dimension n_0 >= 2; got shape {tuple(t.shape)}"
+        )
     return (t[:, 0] * t[:, 1])[:, None]
 
 
@@ -111,16 +116,20 @@ def read_idx(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise ValueError(f"IDX file {path} does not exist")
     try:
-        with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as f:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as f:
             data = f.read()
     except (OSError, EOFError) as err:
         raise ValueError(f"could not read IDX file {path}: {err}") from err
     magic = int.from_bytes(data[:4], "big")
     if magic not in _IDX_MAGIC:
-        raise ValueError(f"{path} is not a uint8 IDX file: magic number {magic}, expected 2051 (images) or 2049 (labels)")
+        raise ValueError(
+            f"{path} is not a uint8 IDX file: magic number {magic}, expected 2051 (images) or 2049 (labels)"
+        )
     start = 4 + 4 * _IDX_MAGIC[magic]
     if len(data) < start:
-        raise ValueError(f"IDX file {path} is truncated: its header needs {start} bytes, the file has {len(data)}")
+        raise ValueError(
+            f"IDX file {path} is truncated: its header needs {start} bytes, the file has {len(data)}"
+        )
     shape = tuple(int.from_bytes(data[i : i + 4], "big") for i in range(4, start, 4))
     size = math.prod(shape)
     if len(data) - start != size:
@@ -189,7 +198,6 @@ def mnist(
     )
 
 
-
 @dataclass
 class MnistSplit:
     """Disjoint training and test digits drawn from the shipped ones by :func:`mnist_split`."""
@@ -233,7 +241,9 @@ def mnist_split(
 
     def take(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         i = index.numpy()
-        return _scaled(images[i], scaling, dtype, device), torch.tensor(labels[i], dtype=torch.int64, device=device)
+        return _scaled(images[i], scaling, dtype, device), torch.tensor(
+            labels[i], dtype=torch.int64, device=device
+        )
 
     return MnistSplit(*take(train), *take(test), train, test)
 
@@ -266,4 +276,6 @@ def load_mnist_idx(
         raise ValueError(
             f"expected images (N, rows, cols) and labels (N,); got shapes {images.shape} and {labels.shape}"
         )
-    return _scaled(images, scaling, dtype, device), torch.tensor(labels, dtype=torch.int64, device=device)
+    return _scaled(images, scaling, dtype, device), torch.tensor(
+        labels, dtype=torch.int64, device=device
+    )

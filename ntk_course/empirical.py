@@ -14,6 +14,7 @@ Three methods that agree to round-off:
 - ``"jacobian"``: per-parameter Jacobians with ``torch.func.jacrev`` contracted over parameters.
 - ``"ntvp"``: NTK-vector products Theta v = J_x (J_y^T v) with ``torch.func.vjp`` and ``jvp``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -59,7 +60,9 @@ def empirical_ntk(
     same_dimension(xt, yt)
     if method == "structured":
         if not isinstance(model, NTKMLP):
-            raise ValueError(f"method='structured' needs an NTKMLP; got {type(model).__name__} (use 'jacobian' or 'ntvp')")
+            raise ValueError(
+                f"method='structured' needs an NTKMLP; got {type(model).__name__} (use 'jacobian' or 'ntvp')"
+            )
         theta = _structured(model, xt, yt, y is None, output_axes)
     else:
         if isinstance(model, NTKMLP) and model.ensemble is not None:
@@ -67,7 +70,9 @@ def empirical_ntk(
         full = (_jacobian if method == "jacobian" else _ntvp)(model, xt, yt)
         theta = full if output_axes else torch.diagonal(full, dim1=-2, dim2=-1).mean(-1)
     if not bool(torch.isfinite(theta).all()):
-        raise ValueError("the empirical NTK has non-finite entries: the network's outputs or gradients overflowed")
+        raise ValueError(
+            "the empirical NTK has non-finite entries: the network's outputs or gradients overflowed"
+        )
     return theta
 
 
@@ -96,7 +101,9 @@ def _signals(model: NTKMLP, x: torch.Tensor):
             delta = delta.mul_(s).mul_(cache.derivatives[l - 1].unsqueeze(-2))
 
 
-def _structured(model: NTKMLP, x: torch.Tensor, y: torch.Tensor, same: bool, output_axes: bool) -> torch.Tensor:
+def _structured(
+    model: NTKMLP, x: torch.Tensor, y: torch.Tensor, same: bool, output_axes: bool
+) -> torch.Tensor:
     n_out = model.widths[-1]
     signals_y = None if same else _signals(model, y)
     theta = None

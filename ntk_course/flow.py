@@ -14,6 +14,7 @@ Kernels are float64 tensors on any device; results come back on that device in `
 Every array is read as float64, integer arrays included (an integer Gram matrix is a kernel like any
 other; its results come back in float64). ``kernel_flow`` integrates on the CPU with SciPy.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,13 +47,21 @@ class FlowResult:
     eigenvalues: torch.Tensor | None = None
 
 
-def _setup(k_train: object, t: object, k_test_train: object | None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+def _setup(
+    k_train: object, t: object, k_test_train: object | None
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Check the kernels and the times; every later tensor goes to the train kernel's device."""
     k = kernel_matrix(k_train, "k_train", symmetric=True)
     n = k.shape[0]
     kx = None
     if k_test_train is not None:
-        kx = kernel_matrix(k_test_train, "k_test_train", cols=n, match="k_train's N training points", device=k.device)
+        kx = kernel_matrix(
+            k_test_train,
+            "k_test_train",
+            cols=n,
+            match="k_train's N training points",
+            device=k.device,
+        )
     return k, kx, times(t, torch.float64, k.device)
 
 
@@ -66,16 +75,26 @@ def _columns(
     """
     n, dev = y.shape[0], y.device
     if f0_test is not None and kx is None:
-        raise ValueError("f0_test was given without k_test_train; pass the (M, N) test-train kernel too")
-    f0 = None if f0_train is None else finite_array(f0_train, "f0_train", rows=n, match="k_train", device=dev)
+        raise ValueError(
+            "f0_test was given without k_test_train; pass the (M, N) test-train kernel too"
+        )
+    f0 = (
+        None
+        if f0_train is None
+        else finite_array(f0_train, "f0_train", rows=n, match="k_train", device=dev)
+    )
     f0x = None
     if f0_test is not None and kx is not None:
-        f0x = finite_array(f0_test, "f0_test", rows=kx.shape[0], match="k_test_train's M test points", device=dev)
+        f0x = finite_array(
+            f0_test, "f0_test", rows=kx.shape[0], match="k_test_train's M test points", device=dev
+        )
     given = [a for a in (y, f0, f0x) if a is not None]
     widths = {a.shape[1] for a in given if a.ndim == 2} - {1}
     if len(widths) > 1:
         shapes = [tuple(a.shape) for a in given]
-        raise ValueError(f"y_train, f0_train and f0_test must share the number of output columns k (or be 1-d); got shapes {shapes}")
+        raise ValueError(
+            f"y_train, f0_train and f0_test must share the number of output columns k (or be 1-d); got shapes {shapes}"
+        )
     c = widths.pop() if widths else 1
 
     def wide(a: torch.Tensor | None, rows: int) -> torch.Tensor:
@@ -118,7 +137,9 @@ def _linear_solution(
 
         f(train) = y + V decay V^T (f_0 - y),   f(test) = f_0(test) + K_test,train V (phi / N) V^T (y - f_0).
     """
-    y = finite_array(y_train, "y_train", rows=k.shape[0], match="k_train's N training points", device=k.device)
+    y = finite_array(
+        y_train, "y_train", rows=k.shape[0], match="k_train's N training points", device=k.device
+    )
     y2, f0, f0x, vector = _columns(y, f0_train, f0_test, kx)
     lam, v = pi_spectrum(k)
     n, c, steps = k.shape[0], y2.shape[1], t.shape[0]
@@ -134,11 +155,20 @@ def _linear_solution(
         m = kx.shape[0]
         f_test = f0x - (kx @ w[:, steps:].reshape(n, -1)).reshape(m, steps, c).permute(1, 0, 2)
         if not bool(torch.isfinite(f_test).all()):  # only possible for astronomically large t
-            raise ValueError("t is too large: the test predictions overflowed; expected times of a sane size")
+            raise ValueError(
+                "t is too large: the test predictions overflowed; expected times of a sane size"
+            )
         f_test = _shape(f_test, vector, dtype)
     if not bool(torch.isfinite(f_train).all()):
-        raise ValueError("the trajectory overflowed: gradient descent diverges (lr >= 2N / lambda_max); expected a smaller lr")
-    return FlowResult(t=t.to(dtype), f_train=_shape(f_train, vector, dtype), f_test=f_test, eigenvalues=lam.flip(0).to(dtype))
+        raise ValueError(
+            "the trajectory overflowed: gradient descent diverges (lr >= 2N / lambda_max); expected a smaller lr"
+        )
+    return FlowResult(
+        t=t.to(dtype),
+        f_train=_shape(f_train, vector, dtype),
+        f_test=f_test,
+        eigenvalues=lam.flip(0).to(dtype),
+    )
 
 
 def gradient_flow(
@@ -189,15 +219,32 @@ def gradient_flow(
     if is_blocked(k_train):
         from .krylov import krylov_flow  # krylov imports this module
 
-        return krylov_flow(k_train, y_train, t, k_test_train=k_test_train, f0_train=f0_train,
-                           f0_test=f0_test, rtol=rtol, maxiter=maxiter)
+        return krylov_flow(
+            k_train,
+            y_train,
+            t,
+            k_test_train=k_test_train,
+            f0_train=f0_train,
+            f0_test=f0_test,
+            rtol=rtol,
+            maxiter=maxiter,
+        )
     k, kx, tt = _setup(k_train, t, k_test_train)
 
     def coefficients(lam: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.exp(-lam[:, None] * t), _phi(lam, t)
 
-    return _linear_solution(k_train, y_train, tt, coefficients, k_test_train=k_test_train, f0_train=f0_train,
-                            f0_test=f0_test, k=k, kx=kx)
+    return _linear_solution(
+        k_train,
+        y_train,
+        tt,
+        coefficients,
+        k_test_train=k_test_train,
+        f0_train=f0_train,
+        f0_test=f0_test,
+        k=k,
+        kx=kx,
+    )
 
 
 def gradient_descent(
@@ -234,8 +281,17 @@ def gradient_descent(
         safe = torch.where(pos, lam[:, None], torch.ones_like(lam[:, None]))
         return decay, torch.where(pos, (1.0 - decay) / safe, lr * s.expand(lam.shape[0], -1))
 
-    result = _linear_solution(k_train, y_train, tt, coefficients, k_test_train=k_test_train, f0_train=f0_train,
-                              f0_test=f0_test, k=k, kx=kx)
+    result = _linear_solution(
+        k_train,
+        y_train,
+        tt,
+        coefficients,
+        k_test_train=k_test_train,
+        f0_train=f0_train,
+        f0_test=f0_test,
+        k=k,
+        kx=kx,
+    )
     result.t = result.t * lr
     return result
 
@@ -266,12 +322,36 @@ def gaussian_limit(
     """
     th = kernel_matrix(theta_train, "theta_train", symmetric=True)
     n, dev = th.shape[0], th.device
-    sg = kernel_matrix(sigma_train, "sigma_train", rows=n, symmetric=True, match="theta_train", device=dev)
-    y = finite_array(y_train, "y_train", rows=n, match="theta_train's N training points", device=dev)
-    thx = kernel_matrix(theta_test_train, "theta_test_train", cols=n, match="theta_train's N training points", device=dev)
+    sg = kernel_matrix(
+        sigma_train, "sigma_train", rows=n, symmetric=True, match="theta_train", device=dev
+    )
+    y = finite_array(
+        y_train, "y_train", rows=n, match="theta_train's N training points", device=dev
+    )
+    thx = kernel_matrix(
+        theta_test_train,
+        "theta_test_train",
+        cols=n,
+        match="theta_train's N training points",
+        device=dev,
+    )
     m = thx.shape[0]
-    sgx = kernel_matrix(sigma_test_train, "sigma_test_train", rows=m, cols=n, match="theta_test_train (M, N)", device=dev)
-    sgxx = kernel_matrix(sigma_test, "sigma_test", rows=m, symmetric=True, match="the M test points of theta_test_train", device=dev)
+    sgx = kernel_matrix(
+        sigma_test_train,
+        "sigma_test_train",
+        rows=m,
+        cols=n,
+        match="theta_test_train (M, N)",
+        device=dev,
+    )
+    sgxx = kernel_matrix(
+        sigma_test,
+        "sigma_test",
+        rows=m,
+        symmetric=True,
+        match="the M test points of theta_test_train",
+        device=dev,
+    )
     tt = None if t is None else times(t, torch.float64, dev)
 
     if tt is None:
@@ -316,7 +396,14 @@ def percentiles(mean: object, covariance: object, q: object = (10, 50, 90)) -> t
     return mu + z.reshape((-1,) + (1,) * mu.ndim) * std
 
 
-def _targets(loss: str, y_train: object, n: int, f0_train: object | None, f0_test: object | None, dev: torch.device) -> torch.Tensor:
+def _targets(
+    loss: str,
+    y_train: object,
+    n: int,
+    f0_train: object | None,
+    f0_test: object | None,
+    dev: torch.device,
+) -> torch.Tensor:
     """Targets for ``loss``: class labels become one-hot rows; each loss checks its own values."""
     y = finite_array(y_train, "y_train", rows=n, match="k_train's N training points", device=dev)
     if loss == "logistic" and not bool(((y == 1) | (y == -1)).all()):
@@ -325,14 +412,22 @@ def _targets(loss: str, y_train: object, n: int, f0_train: object | None, f0_tes
         return y
     if y.ndim == 2:
         if bool((y < 0).any()) or not torch.allclose(y.sum(1), torch.ones_like(y[:, 0]), atol=1e-6):
-            raise ValueError("cross_entropy targets of shape (N, k) must be one-hot rows or probabilities (>= 0, summing to 1)")
+            raise ValueError(
+                "cross_entropy targets of shape (N, k) must be one-hot rows or probabilities (>= 0, summing to 1)"
+            )
         return y
     if bool((y < 0).any()) or not bool((y == y.round()).all()):
         raise ValueError("cross_entropy labels of shape (N,) must be integer classes 0 .. k-1")
-    f0 = None if f0_train is None else finite_array(f0_train, "f0_train", rows=n, match="k_train", device=dev)
+    f0 = (
+        None
+        if f0_train is None
+        else finite_array(f0_train, "f0_train", rows=n, match="k_train", device=dev)
+    )
     classes = f0.shape[1] if f0 is not None and f0.ndim == 2 else int(y.max()) + 1
     if int(y.max()) >= classes:
-        raise ValueError(f"cross_entropy labels must be < k = {classes}, the number of columns of f0; got {int(y.max())}")
+        raise ValueError(
+            f"cross_entropy labels must be < k = {classes}, the number of columns of f0; got {int(y.max())}"
+        )
     return torch.nn.functional.one_hot(y.long(), classes).to(torch.float64)
 
 
@@ -385,7 +480,9 @@ def kernel_flow(
     kn, yn = k.cpu().numpy(), y2.cpu().numpy()
     s0 = f0.cpu().numpy().ravel()
     if kx is not None:
-        s0 = np.concatenate([s0, np.zeros(n * c)])  # and the integral of d|f_s ds, for the test points
+        s0 = np.concatenate(
+            [s0, np.zeros(n * c)]
+        )  # and the integral of d|f_s ds, for the test points
 
     def rhs(_: float, s: np.ndarray) -> np.ndarray:
         d = _loss_gradient(loss, s[: n * c].reshape(n, c), yn)
@@ -397,12 +494,16 @@ def kernel_flow(
     states = np.tile(s0, (uniq.size, 1))
     later = uniq > 0
     if later.any():
-        sol = solve_ivp(rhs, (0.0, float(uniq[-1])), s0, method=method, t_eval=uniq[later], rtol=rtol, atol=atol)
+        sol = solve_ivp(
+            rhs, (0.0, float(uniq[-1])), s0, method=method, t_eval=uniq[later], rtol=rtol, atol=atol
+        )
         if not sol.success:
             raise RuntimeError(f"solve_ivp ({method}) failed: {sol.message}")
         states[later] = sol.y.T
     if not np.isfinite(states).all():
-        raise RuntimeError("the flow left the finite numbers; use a smaller t or a better-scaled kernel")
+        raise RuntimeError(
+            "the flow left the finite numbers; use a smaller t or a better-scaled kernel"
+        )
     states = torch.as_tensor(states[inverse], device=dev)
     steps, dtype = tn.size, out_dtype(k_train)
     f_train = _shape(states[:, : n * c].reshape(steps, n, c), vector, dtype)

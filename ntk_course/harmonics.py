@@ -22,6 +22,7 @@ Why the angle: the ReLU kernels are functions of sqrt(1 - t^2) and arccos t, wit
 singularities at t = +-1 that slow any rule in t down to algebraic convergence, but they are smooth in
 the angle th on [0, pi]. Gauss-Legendre in th converges exponentially for them and for smooth kernels.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,12 @@ from .quadrature import QuadratureWarning, legendre_nodes
 
 KERNELS = ("ntk", "nngp")
 Profile = Callable[[torch.Tensor], torch.Tensor]
-ACCURACY = 1e-10  # estimated error (relative to max |mu_k|) above which a QuadratureWarning is issued
-CIRCULANT_RTOL = 1e-9  # a kernel on equally spaced points must be circulant to this relative accuracy
+ACCURACY = (
+    1e-10  # estimated error (relative to max |mu_k|) above which a QuadratureWarning is issued
+)
+CIRCULANT_RTOL = (
+    1e-9  # a kernel on equally spaced points must be circulant to this relative accuracy
+)
 NODES = 24  # Gauss-Legendre nodes per panel of the angle
 CHUNK = 1 << 22  # entries of P_k^{(d)}(cos th) held at once (32 MiB in float64)
 
@@ -116,28 +121,42 @@ def sphere_legendre(k_max: int, n0: int, t: object) -> torch.Tensor:
     k_max, d = positive_int(k_max, "k_max", 0), positive_int(n0, "n0", 2)
     tt = finite_array(t, "t", ndims=None)
     if bool((tt.abs() > 1).any()):
-        raise ValueError(f"t must lie in [-1, 1] (a cosine x.x' on the sphere); got values up to |t| = {tt.abs().max():.6g}")
+        raise ValueError(
+            f"t must lie in [-1, 1] (a cosine x.x' on the sphere); got values up to |t| = {tt.abs().max():.6g}"
+        )
     return _legendre(k_max, d, 1.0 - tt.abs(), torch.where(tt < 0, -1.0, 1.0).to(tt))
 
 
-def _profile(kernel: str | Profile, d: int, depth: int | None, activation: Act | None, beta: float | None,
-             options: dict) -> Profile:
+def _profile(
+    kernel: str | Profile,
+    d: int,
+    depth: int | None,
+    activation: Act | None,
+    beta: float | None,
+    options: dict,
+) -> Profile:
     """k(cos th) as a function of the angles th (a 1-d float64 tensor), checked before any work."""
     if callable(kernel):
         if depth is not None or activation is not None or beta is not None or options:
-            raise ValueError("depth, activation, beta and kernel options apply to kernel='ntk' or 'nngp' only, "
-                             "not to a callable k(t)")
+            raise ValueError(
+                "depth, activation, beta and kernel options apply to kernel='ntk' or 'nngp' only, "
+                "not to a callable k(t)"
+            )
 
         def of_angle(th: torch.Tensor) -> torch.Tensor:
             values = torch.as_tensor(kernel(torch.cos(th)), dtype=torch.float64)
             if values.shape != th.shape or not bool(torch.isfinite(values).all()):
-                raise ValueError(f"kernel(t) must map the {th.numel()} cosines t to as many finite values; "
-                                 f"got shape {tuple(values.shape)}")
+                raise ValueError(
+                    f"kernel(t) must map the {th.numel()} cosines t to as many finite values; "
+                    f"got shape {tuple(values.shape)}"
+                )
             return values
 
         return of_angle
     if kernel not in KERNELS:
-        raise ValueError(f"unknown kernel {kernel!r}; expected one of {KERNELS} or a callable k(t) of t = x.x'")
+        raise ValueError(
+            f"unknown kernel {kernel!r}; expected one of {KERNELS} or a callable k(t) of t = x.x'"
+        )
     if depth is None:
         raise ValueError(f"kernel={kernel!r} needs the depth L (number of weight layers, >= 1)")
     fn = ntk if kernel == "ntk" else nngp
@@ -151,17 +170,22 @@ def _profile(kernel: str | Profile, d: int, depth: int | None, activation: Act |
         x[:, 0], x[:, 1] = torch.cos(th), torch.sin(th)
         return fn(e1, x, depth=depth, **settings)[0]
 
-    of_angle(torch.zeros(1, dtype=torch.float64))  # one point: a bad activation, beta or option raises here
+    of_angle(
+        torch.zeros(1, dtype=torch.float64)
+    )  # one point: a bad activation, beta or option raises here
     return of_angle
 
 
 def _funk_hecke(of_angle: Profile, k_max: int, d: int, panels: int) -> torch.Tensor:
     """mu_0 .. mu_{k_max} by composite Gauss-Legendre in the angle th: ``panels`` equal panels of [0, pi],
     NODES nodes each (exact for polynomials of degree 2 NODES - 1 on a panel). Small rules keep their
-    nodes and weights at round-off, where one rule of thousands of nodes loses ~q^2 eps."""
+    nodes and weights at round-off, where one rule of thousands of nodes loses ~q^2 eps.
+    """
     z, w = legendre_nodes(NODES)
     h = math.pi / panels
-    th = (h * (torch.arange(panels, dtype=torch.float64)[:, None] + torch.tensor(z)[None, :])).flatten()
+    th = (
+        h * (torch.arange(panels, dtype=torch.float64)[:, None] + torch.tensor(z)[None, :])
+    ).flatten()
     weights = (h * torch.tensor(w)).repeat(panels) * torch.sin(th) ** (d - 2) * of_angle(th)
     # omega_{d-2} / omega_{d-1} = Gamma(d/2) / (sqrt(pi) Gamma((d-1)/2)), via lgamma for any d.
     ratio = math.exp(math.lgamma(d / 2) - math.lgamma((d - 1) / 2)) / math.sqrt(math.pi)
@@ -170,7 +194,10 @@ def _funk_hecke(of_angle: Profile, k_max: int, d: int, panels: int) -> torch.Ten
         t = th[chunk]
         # 1 - |cos th| = 2 sin^2(th/2) or 2 cos^2(th/2), accurate near the poles where 1 - cos th is not.
         gap = torch.where(t <= math.pi / 2, 2 * torch.sin(t / 2) ** 2, 2 * torch.cos(t / 2) ** 2)
-        mu += _legendre(k_max, d, gap, torch.where(t <= math.pi / 2, 1.0, -1.0).to(t)) @ weights[chunk]
+        mu += (
+            _legendre(k_max, d, gap, torch.where(t <= math.pi / 2, 1.0, -1.0).to(t))
+            @ weights[chunk]
+        )
     return ratio * mu
 
 
@@ -208,13 +235,18 @@ def sphere_eigenvalues(
     error = float((mu - _funk_hecke(of_angle, k_max, d, p + (p + 1) // 2)).abs().max())
     scale = float(mu.abs().max())
     if error > ACCURACY * scale:
-        warnings.warn(f"sphere_eigenvalues: the Funk-Hecke integrals are accurate only to about {error / scale:.1e} "
-                      f"of max |mu_k| (estimated with {p + (p + 1) // 2} against {p} panels); raise panels",
-                      QuadratureWarning, stacklevel=2)
+        warnings.warn(
+            f"sphere_eigenvalues: the Funk-Hecke integrals are accurate only to about {error / scale:.1e} "
+            f"of max |mu_k| (estimated with {p + (p + 1) // 2} against {p} panels); raise panels",
+            QuadratureWarning,
+            stacklevel=2,
+        )
     return mu
 
 
-def circle_eigenvalues(k_max: int, kernel: str | Profile = "ntk", **settings: object) -> torch.Tensor:
+def circle_eigenvalues(
+    k_max: int, kernel: str | Profile = "ntk", **settings: object
+) -> torch.Tensor:
     """mu_k = (1/2pi) int k(cos g) cos(k g) dg for k = 0..k_max: the Fourier coefficients of the kernel on
     the unit circle (n_0 = 2), the eigenvalues of T on cos(k g) and sin(k g) (twice each for k >= 1).
 
@@ -237,8 +269,10 @@ def circulant_eigenvalues(k_matrix: object) -> torch.Tensor:
     rows = torch.stack([torch.roll(k[i], -i) for i in range(n)])
     gap, top = float((rows - k[0]).abs().max()), float(k.abs().max())
     if gap > CIRCULANT_RTOL * top:
-        raise ValueError(f"k_matrix must be circulant (a kernel of the angle on equally spaced points of the circle, "
-                         f"in order); its rows differ from shifts of the first by {gap:.3g} (max |K| = {top:.3g})")
+        raise ValueError(
+            f"k_matrix must be circulant (a kernel of the angle on equally spaced points of the circle, "
+            f"in order); its rows differ from shifts of the first by {gap:.3g} (max |K| = {top:.3g})"
+        )
     return torch.fft.rfft(k[0]).real.to(k.device) / n
 
 

@@ -13,6 +13,7 @@ The proof of Proposition 2 (Jacot, Gabriel & Hongler 2018) runs in three steps, 
 :func:`min_eigenvalue_on_sphere` is the numerical face of Proposition 2 and Remark 5, and
 :func:`rank_bound` says how singular the NTK of a polynomial activation must be.
 """
+
 from __future__ import annotations
 
 import math
@@ -90,7 +91,9 @@ def hermite_coefficients(
 def _rho_array(rho: object) -> np.ndarray:
     r = np.asarray(rho, dtype=np.float64)
     if not np.isfinite(r).all() or (np.abs(r) > 1.0 + RHO_SLACK).any():
-        raise ValueError(f"rho must be a correlation in [-1, 1]; got values up to |rho| = {np.abs(r).max()}")
+        raise ValueError(
+            f"rho must be a correlation in [-1, 1]; got values up to |rho| = {np.abs(r).max()}"
+        )
     return np.clip(r, -1.0, 1.0)
 
 
@@ -142,7 +145,10 @@ def sigma2_power_series(
     beta = non_negative(beta, "beta")
     c = n0 * beta**2
     a = hermite_coefficients(
-        activation, n_terms, scale=math.sqrt(1.0 / n0 + beta**2), quadrature_points=quadrature_points
+        activation,
+        n_terms,
+        scale=math.sqrt(1.0 / n0 + beta**2),
+        quadrature_points=quadrature_points,
     )
     nu = Polynomial(a * a)(Polynomial([c / (c + 1.0), 1.0 / (c + 1.0)])) + beta**2
     b = np.zeros(n_terms)
@@ -150,7 +156,9 @@ def sigma2_power_series(
     return b
 
 
-def schoenberg_positive_definite(coeffs: object, *, rtol: float = 1e-24, tail_start: int | None = None) -> bool:
+def schoenberg_positive_definite(
+    coeffs: object, *, rtol: float = 1e-24, tail_start: int | None = None
+) -> bool:
     """Theorem 3 (Gneiting 2013, after Schoenberg) on a finite list of power-series coefficients b_n.
 
     f(rho) = sum_n b_n rho^n with b_n >= 0 gives a kernel f(x.x') that is positive definite on every
@@ -166,11 +174,15 @@ def schoenberg_positive_definite(coeffs: object, *, rtol: float = 1e-24, tail_st
     """
     b = np.asarray(coeffs, dtype=np.float64)
     if b.ndim != 1 or b.size < 2 or not np.isfinite(b).all():
-        raise ValueError(f"coeffs must be a 1-d array of at least 2 finite numbers; got shape {b.shape}")
+        raise ValueError(
+            f"coeffs must be a 1-d array of at least 2 finite numbers; got shape {b.shape}"
+        )
     rtol = non_negative(rtol, "rtol")
     start = b.size // 4 if tail_start is None else positive_int(tail_start, "tail_start", 0)
     if start > b.size - 2:
-        raise ValueError(f"tail_start must leave an even and an odd index below {b.size}; got {start}")
+        raise ValueError(
+            f"tail_start must leave an even and an odd index below {b.size}; got {start}"
+        )
     size = np.abs(b).max()
     if size == 0.0 or (b < -rtol * size).any():
         return False

@@ -20,6 +20,7 @@ Both run the same layer step, :func:`_layers`. Activations without a closed form
 :mod:`ntk_course.quadrature`; one QuadratureWarning per call reports an estimated error above its
 tolerance.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -39,7 +40,9 @@ Act = str | Activation | Fn
 Pairs = tuple[torch.Tensor, torch.Tensor]
 
 
-def _variances(q: torch.Tensor, depth: int, act: Activation, beta2: float, errors: list[float]) -> list[torch.Tensor]:
+def _variances(
+    q: torch.Tensor, depth: int, act: Activation, beta2: float, errors: list[float]
+) -> list[torch.Tensor]:
     """Sigma^(l)(x, x) for l = 1..depth; only these variances enter the off-diagonal recursion."""
     out = [q]
     for _ in range(depth - 1):
@@ -73,7 +76,9 @@ def _layers(
     Theta = Sigma.clone() if with_theta else None
     yield Sigma, None, Theta
     for l in range(1, len(qx)):
-        e_s, Sigma_dot, err = act.expectations_and_error(qx[l - 1][:, None], Sigma, qy[l - 1][None, :])
+        e_s, Sigma_dot, err = act.expectations_and_error(
+            qx[l - 1][:, None], Sigma, qy[l - 1][None, :]
+        )
         errors.append(err)
         Sigma = e_s.add_(beta2)
         if same is not None:
@@ -83,8 +88,13 @@ def _layers(
         yield Sigma, Sigma_dot, Theta
 
 
-def _identical(xt: torch.Tensor, yt: torch.Tensor, qx: list[torch.Tensor], qy: list[torch.Tensor],
-               symmetric: bool) -> Pairs | None:
+def _identical(
+    xt: torch.Tensor,
+    yt: torch.Tensor,
+    qx: list[torch.Tensor],
+    qy: list[torch.Tensor],
+    symmetric: bool,
+) -> Pairs | None:
     """Every (i, j) with x_i = y_j bitwise (-0.0 = 0.0; i != j when y is x); ties their variances.
 
     Only rows whose Sigma^(1) occurs on both sides are compared, by their bytes: O((N + M) log(N + M))
@@ -120,19 +130,29 @@ def _identical(xt: torch.Tensor, yt: torch.Tensor, qx: list[torch.Tensor], qy: l
                     cols.append(j)
     if not rows:
         return None
-    return (torch.tensor(rows, dtype=torch.long, device=xt.device),
-            torch.tensor(cols, dtype=torch.long, device=xt.device))
+    return (
+        torch.tensor(rows, dtype=torch.long, device=xt.device),
+        torch.tensor(cols, dtype=torch.long, device=xt.device),
+    )
 
 
-def _in_block(same: Pairs | None, rows: slice, cols: slice, diagonal: bool, device: torch.device) -> Pairs | None:
+def _in_block(
+    same: Pairs | None, rows: slice, cols: slice, diagonal: bool, device: torch.device
+) -> Pairs | None:
     """The entries of ``same`` inside the block (rows, cols) in block coordinates, plus the block's
-    diagonal when ``diagonal``."""
+    diagonal when ``diagonal``.
+    """
     parts = []
     if diagonal:
         k = torch.arange(rows.stop - rows.start, device=device)
         parts.append((k, k))
     if same is not None:
-        inside = (same[0] >= rows.start) & (same[0] < rows.stop) & (same[1] >= cols.start) & (same[1] < cols.stop)
+        inside = (
+            (same[0] >= rows.start)
+            & (same[0] < rows.stop)
+            & (same[1] >= cols.start)
+            & (same[1] < cols.stop)
+        )
         if bool(inside.any()):
             parts.append((same[0][inside] - rows.start, same[1][inside] - cols.start))
     if not parts:
@@ -140,11 +160,21 @@ def _in_block(same: Pairs | None, rows: slice, cols: slice, diagonal: bool, devi
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
-def _prepare(x: object, y: object | None, depth: int, activation: Act, beta: float, derivative: Fn | None,
-             dtype: torch.dtype, quadrature_points: int, fits=None):
+def _prepare(
+    x: object,
+    y: object | None,
+    depth: int,
+    activation: Act,
+    beta: float,
+    derivative: Fn | None,
+    dtype: torch.dtype,
+    quadrature_points: int,
+    fits=None,
+):
     """Validate the arguments (before any work), compute the variances of every layer and find the
     identical points. A y equal to x is treated as y = None. ``fits(xt, yt)``, when given, checks the
-    memory the kernel will take (KernelMemoryError) once the shapes are known, before any work."""
+    memory the kernel will take (KernelMemoryError) once the shapes are known, before any work.
+    """
     depth = positive_int(depth, "depth")
     beta2 = non_negative(beta, "beta") ** 2
     act = get_activation(activation, derivative, quadrature_points)
@@ -157,7 +187,11 @@ def _prepare(x: object, y: object | None, depth: int, activation: Act, beta: flo
     yt = xt if symmetric else yt
     errors: list[float] = []
     qx = _variances((xt * xt).sum(1) / xt.shape[1] + beta2, depth, act, beta2, errors)
-    qy = qx if symmetric else _variances((yt * yt).sum(1) / yt.shape[1] + beta2, depth, act, beta2, errors)
+    qy = (
+        qx
+        if symmetric
+        else _variances((yt * yt).sum(1) / yt.shape[1] + beta2, depth, act, beta2, errors)
+    )
     same = _identical(xt, yt, qx, qy, symmetric)
     return xt, yt, qx, qy, act, beta2, symmetric, same, errors
 
@@ -195,13 +229,22 @@ def limiting_kernels(
     store = _out_dtype(out_dtype, dtype)
 
     def fits(xt: torch.Tensor, yt: torch.Tensor) -> None:
-        parts = kernel_bytes(xt.shape[0], yt.shape[0], n0=xt.shape[1], depth=depth, matrices=2 if with_theta else 1,
-                             dtype=dtype, out_dtype=store, block=block)
+        parts = kernel_bytes(
+            xt.shape[0],
+            yt.shape[0],
+            n0=xt.shape[1],
+            depth=depth,
+            matrices=2 if with_theta else 1,
+            dtype=dtype,
+            out_dtype=store,
+            block=block,
+        )
         what = "ntk (Sigma and Theta)" if with_theta else "nngp (Sigma)"
         ensure_fits(f"{what} on {xt.shape[0]:,} x {yt.shape[0]:,} points", parts, xt.device)
 
     xt, yt, qx, qy, act, beta2, symmetric, same, errors = _prepare(
-        x, y, depth, activation, beta, derivative, dtype, quadrature_points, fits)
+        x, y, depth, activation, beta, derivative, dtype, quadrature_points, fits
+    )
     n, m = xt.shape[0], yt.shape[0]
     Sigma = torch.empty(n, m, dtype=store, device=xt.device)
     Theta = torch.empty(n, m, dtype=store, device=xt.device) if with_theta else None
@@ -210,11 +253,21 @@ def limiting_kernels(
         ri = slice(i, min(i + block, n))
         for j in range(i if symmetric else 0, m, block):
             cj = slice(j, min(j + block, m))
-            gram = torch.addmm(torch.full((1, 1), beta2, dtype=dtype, device=xt.device), xs[ri], yt[cj].T)
+            gram = torch.addmm(
+                torch.full((1, 1), beta2, dtype=dtype, device=xt.device), xs[ri], yt[cj].T
+            )
             diagonal = symmetric and j == i
             pairs = _in_block(same, ri, cj, diagonal, xt.device)
-            *_, (s, _, t) = _layers(gram, [q[ri] for q in qx], [q[cj] for q in qy], act, beta2, with_theta,
-                                    pairs, errors)
+            *_, (s, _, t) = _layers(
+                gram,
+                [q[ri] for q in qx],
+                [q[cj] for q in qy],
+                act,
+                beta2,
+                with_theta,
+                pairs,
+                errors,
+            )
             if diagonal:
                 # A diagonal block is symmetric only up to the Gram product's round-off: mirror it.
                 s = mirror_upper(s)
@@ -266,14 +319,23 @@ def layer_kernels(
     :func:`limiting_kernels`, on the whole N x N matrix at once (meant for small N); every matrix is
     mirrored from its upper triangle, so it is exactly symmetric.
     """
+
     def fits(xt: torch.Tensor, _: torch.Tensor) -> None:
-        parts = kernel_bytes(xt.shape[0], n0=xt.shape[1], depth=positive_int(depth, "depth"), dtype=dtype,
-                             every_layer=True)
+        parts = kernel_bytes(
+            xt.shape[0],
+            n0=xt.shape[1],
+            depth=positive_int(depth, "depth"),
+            dtype=dtype,
+            every_layer=True,
+        )
         ensure_fits(f"layer_kernels on {xt.shape[0]:,} points", parts, xt.device)
 
     xt, _, qx, _, act, beta2, _, same, errors = _prepare(
-        x, None, depth, activation, beta, derivative, dtype, quadrature_points, fits)
-    gram = torch.addmm(torch.full((1, 1), beta2, dtype=dtype, device=xt.device), xt / xt.shape[1], xt.T)
+        x, None, depth, activation, beta, derivative, dtype, quadrature_points, fits
+    )
+    gram = torch.addmm(
+        torch.full((1, 1), beta2, dtype=dtype, device=xt.device), xt / xt.shape[1], xt.T
+    )
     n = xt.shape[0]
     pairs = _in_block(same, slice(0, n), slice(0, n), True, xt.device)
     out = LayerKernels([], [], [])
@@ -292,7 +354,9 @@ def _out_dtype(out_dtype: object, dtype: torch.dtype) -> torch.dtype:
     if out_dtype is None:
         return dtype
     if not isinstance(out_dtype, torch.dtype) or not out_dtype.is_floating_point:
-        raise ValueError(f"out_dtype must be a floating torch dtype such as torch.float32 (or None); got {out_dtype!r}")
+        raise ValueError(
+            f"out_dtype must be a floating torch dtype such as torch.float32 (or None); got {out_dtype!r}"
+        )
     return out_dtype
 
 
@@ -304,8 +368,15 @@ def _check_finite(k: torch.Tensor, name: str) -> None:
         )
 
 
-def nngp(x: object, y: object | None = None, *, depth: int, activation: Act = "relu", beta: float = 0.1,
-         **options: object) -> torch.Tensor:
+def nngp(
+    x: object,
+    y: object | None = None,
+    *,
+    depth: int,
+    activation: Act = "relu",
+    beta: float = 0.1,
+    **options: object,
+) -> torch.Tensor:
     """Sigma^(depth)(x, y): the covariance of the output at initialisation in the limit (Proposition 1).
 
     ``depth`` counts weight layers, with Sigma^(1)(x, y) = x.y / n_0 + beta^2. Returns N x M in float64
@@ -324,12 +395,21 @@ def nngp(x: object, y: object | None = None, *, depth: int, activation: Act = "r
     >>> sigma[0]
     tensor([0.1425, 0.0783, 0.1089], dtype=torch.float64)
     """
-    Sigma, _ = limiting_kernels(x, y, depth=depth, activation=activation, beta=beta, with_theta=False, **options)  # type: ignore[arg-type]
+    Sigma, _ = limiting_kernels(
+        x, y, depth=depth, activation=activation, beta=beta, with_theta=False, **options
+    )  # type: ignore[arg-type]
     return Sigma
 
 
-def ntk(x: object, y: object | None = None, *, depth: int, activation: Act = "relu", beta: float = 0.1,
-        **options: object) -> torch.Tensor:
+def ntk(
+    x: object,
+    y: object | None = None,
+    *,
+    depth: int,
+    activation: Act = "relu",
+    beta: float = 0.1,
+    **options: object,
+) -> torch.Tensor:
     """Theta_infinity^(depth)(x, y): the limiting neural tangent kernel of Theorem 1.
 
     Theta^(1) = Sigma^(1) and Theta^(l+1) = Theta^(l) Sigma_dot^(l+1) + Sigma^(l+1). Returns N x M

@@ -21,6 +21,7 @@ of a matrix function: Saad, SIAM J. Numer. Anal. 29, 1992; Golub & Van Loan, Mat
 orthonormal to round-off even for kernels with a wide spectrum; it costs N m numbers per output
 column (60,000 x 300 in float64: 144 MB), checked against the free memory before any work.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -49,8 +50,9 @@ def _phi(lam: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return torch.where(pos, -torch.expm1(-safe * t) / safe, t.expand(lam.shape[0], -1))
 
 
-def _coefficients(alpha: torch.Tensor, beta: torch.Tensor, norm: float, t: torch.Tensor, n: int,
-                  test: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _coefficients(
+    alpha: torch.Tensor, beta: torch.Tensor, norm: float, t: torch.Tensor, n: int, test: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """||r|| e^{-t T/N} e_1 and ||r|| phi_t(T/N) e_1 / N, each (m, T).
 
     From the tridiagonal T's diagonal ``alpha`` (m,) and off-diagonal ``beta`` (m - 1,).
@@ -60,9 +62,11 @@ def _coefficients(alpha: torch.Tensor, beta: torch.Tensor, norm: float, t: torch
     theta = theta / n  # Ritz values of Pi = K/N
     top = float(theta.abs().amax())
     if float(theta[0]) < -PSD_RTOL * top:
-        raise ValueError(f"k_train must be positive semi-definite: K/N has a Ritz value "
-                         f"{float(theta[0]):.3g} < 0 (largest magnitude {top:.3g}); a kernel "
-                         "gradient flow needs a PSD kernel")
+        raise ValueError(
+            f"k_train must be positive semi-definite: K/N has a Ritz value "
+            f"{float(theta[0]):.3g} < 0 (largest magnitude {top:.3g}); a kernel "
+            "gradient flow needs a PSD kernel"
+        )
     theta = theta.clamp_min(0.0)
     first = norm * s[0]  # ||r|| S^T e_1
     decay = s @ (torch.exp(-theta[:, None] * t) * first[:, None])
@@ -83,8 +87,9 @@ def _change(new: torch.Tensor, old: torch.Tensor | None, scale: torch.Tensor) ->
     return float((diff.norm(dim=0) / scale).amax())
 
 
-def _lanczos_terms(op, r: torch.Tensor, t: torch.Tensor, *, test: bool, rtol: float, maxiter: int,
-                   check: int) -> tuple[torch.Tensor, torch.Tensor | None, list[int], float]:
+def _lanczos_terms(
+    op, r: torch.Tensor, t: torch.Tensor, *, test: bool, rtol: float, maxiter: int, check: int
+) -> tuple[torch.Tensor, torch.Tensor | None, list[int], float]:
     """Lanczos from every column of ``r`` (N, c) at once (one product K @ (N, c) per step).
 
     Returns e^{-t K/N} r as (T, N, c), phi_t(K/N) r / N as (N, T, c) (None unless ``test``), the
@@ -170,9 +175,17 @@ def _lanczos_terms(op, r: torch.Tensor, t: torch.Tensor, *, test: bool, rtol: fl
     return decay, gain, dims, max(reached)
 
 
-def krylov_flow(k_train: object, y_train: object, t: object, *, k_test_train: object | None = None,
-                f0_train: object | None = None, f0_test: object | None = None, rtol: float = 1e-8,
-                maxiter: int | None = None) -> FlowResult:
+def krylov_flow(
+    k_train: object,
+    y_train: object,
+    t: object,
+    *,
+    k_test_train: object | None = None,
+    f0_train: object | None = None,
+    f0_test: object | None = None,
+    rtol: float = 1e-8,
+    maxiter: int | None = None,
+) -> FlowResult:
     """The exact least-squares kernel gradient flow at the times ``t``, K only times vectors.
 
     The same flow as :func:`ntk_course.flow.gradient_flow` (Section 5 of Jacot et al. 2018;
@@ -241,12 +254,16 @@ def krylov_flow(k_train: object, y_train: object, t: object, *, k_test_train: ob
     c = y2.shape[1]
     parts = {"Krylov basis": c * (cap + 1) * n * 8, "flow at every time": 2 * len(tt) * n * c * 8}
     ensure_fits(f"the Krylov basis of krylov_flow on {n:,} points", parts, dev)
-    decay, gain, _, reached = _lanczos_terms(op, y2 - f0, tt, test=test is not None,
-                                             rtol=float(rtol), maxiter=cap, check=CHECK_EVERY)
+    decay, gain, _, reached = _lanczos_terms(
+        op, y2 - f0, tt, test=test is not None, rtol=float(rtol), maxiter=cap, check=CHECK_EVERY
+    )
     if reached > rtol:
-        warnings.warn(f"Lanczos reached an estimated relative accuracy {reached:.2e} > rtol = "
-                      f"{rtol:g} at the Krylov dimension maxiter = {cap}; raise maxiter",
-                      KrylovWarning, stacklevel=2)
+        warnings.warn(
+            f"Lanczos reached an estimated relative accuracy {reached:.2e} > rtol = "
+            f"{rtol:g} at the Krylov dimension maxiter = {cap}; raise maxiter",
+            KrylovWarning,
+            stacklevel=2,
+        )
     dtype = out_dtype(k_train)
     f_train = y2 - decay
     f_test = None

@@ -10,6 +10,7 @@ are the offsets theta - theta_0 alone, so ``empirical_ntk(Linearized(net), x)`` 
 f_theta - f_theta_0, zero at initialisation with the tangent kernel of f_theta (Chizat et al.'s
 lazy-training setting, and the usual way to remove the Gaussian initial output of Section 5).
 """
+
 from __future__ import annotations
 
 import copy
@@ -31,7 +32,9 @@ class Linearized(nn.Module):
         super().__init__()
         self.base = copy.deepcopy(model).requires_grad_(False)
         self.names = [name for name, _ in self.base.named_parameters()]
-        self.delta = nn.ParameterList(nn.Parameter(torch.zeros_like(p)) for _, p in self.base.named_parameters())
+        self.delta = nn.ParameterList(
+            nn.Parameter(torch.zeros_like(p)) for _, p in self.base.named_parameters()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         theta0 = dict(self.base.named_parameters())

@@ -20,6 +20,7 @@ leaves is below the direct rules' own error (tests/test_quadrature_speed_path.py
 against scipy); a variance that is
 not (too large for K = 2 * points and for K = 360 nodes, or a kink) is left to the direct rules.
 """
+
 from __future__ import annotations
 
 import functools
@@ -43,7 +44,8 @@ def _analysis(points: int, device: torch.device) -> tuple[torch.Tensor, torch.Te
     """Nodes z_k and the K x K matrix w_k h_n(z_k) (row k, column n): f(z) @ it = the coefficients.
 
     h_n from the normalised three-term recurrence h_{n+1} = (z h_n - sqrt(n) h_{n-1}) / sqrt(n + 1);
-    at K = 360 the largest node is 26 and |h_n| stays below 1e80, far from overflow."""
+    at K = 360 the largest node is 26 and |h_n| stays below 1e80, far from overflow.
+    """
     z, w = hermite_nodes(points)
     h = np.empty((points, points))
     h[0] = 1.0
@@ -51,13 +53,16 @@ def _analysis(points: int, device: torch.device) -> tuple[torch.Tensor, torch.Te
         h[1] = z
     for n in range(1, points - 1):
         h[n + 1] = (z * h[n] - math.sqrt(n) * h[n - 1]) / math.sqrt(n + 1)
-    return (torch.tensor(z, dtype=torch.float64, device=device),
-            torch.tensor((h * w).T.copy(), dtype=torch.float64, device=device))
+    return (
+        torch.tensor(z, dtype=torch.float64, device=device),
+        torch.tensor((h * w).T.copy(), dtype=torch.float64, device=device),
+    )
 
 
 def _coefficients(pair: Pair, q: torch.Tensor, points: int):
     """Coefficients (rows: variances q, columns: n) of sigma and sigma_dot, their shares of the tail
-    R_n / R_0 and whether each variance is resolved, with a K-node rule."""
+    R_n / R_0 and whether each variance is resolved, with a K-node rule.
+    """
     z, u = _analysis(points, q.device)
     roots = q.clamp(min=0.0).sqrt()
     fs = torch.empty(q.numel(), points, dtype=torch.float64, device=q.device)
@@ -79,7 +84,8 @@ def _coefficients(pair: Pair, q: torch.Tensor, points: int):
 
 def _table(pair: Pair, q: torch.Tensor, points: int):
     """The coefficients of the variance vector q (float64, flat), cached: a kernel's row and column
-    blocks recur at every block of a layer. Variances unresolved at K = 2 points are retried at 360."""
+    blocks recur at every block of a layer. Variances unresolved at K = 2 points are retried at 360.
+    """
     key = (pair, points, q.device, q.cpu().numpy().tobytes())
     if key in _cache:
         _cache.move_to_end(key)
@@ -90,17 +96,31 @@ def _table(pair: Pair, q: torch.Tensor, points: int):
         again = ~resolved
         parts2, resolved2 = _coefficients(pair, q[again], MAX_NODES)
         pad = MAX_NODES - k
-        parts = [tuple(torch.nn.functional.pad(t, (0, pad)) if t.dim() == 2 else t.clone() for t in p) for p in parts]
+        parts = [
+            tuple(torch.nn.functional.pad(t, (0, pad)) if t.dim() == 2 else t.clone() for t in p)
+            for p in parts
+        ]
         for (coef, share, total), (c2, s2, t2) in zip(parts, parts2):
             coef[again], share[again], total[again] = c2, s2, t2
         resolved = resolved.clone()
         resolved[again] = resolved2
     entry = []
     for coef, share, total in parts:
-        coef, share = torch.where(resolved[:, None], coef, 0.0), torch.where(resolved[:, None], share, 0.0)
+        coef, share = (
+            torch.where(resolved[:, None], coef, 0.0),
+            torch.where(resolved[:, None], share, 0.0),
+        )
         worst = share.amax(0) if share.numel() else share.new_zeros(share.shape[1])
-        keep = int(torch.nonzero(worst > RESOLVED).max()) + 1 if bool((worst > RESOLVED).any()) else 1
-        entry.append((coef[:, :keep].T.contiguous(), worst[:keep].clone(), torch.where(resolved, total, math.inf)))
+        keep = (
+            int(torch.nonzero(worst > RESOLVED).max()) + 1 if bool((worst > RESOLVED).any()) else 1
+        )
+        entry.append(
+            (
+                coef[:, :keep].T.contiguous(),
+                worst[:keep].clone(),
+                torch.where(resolved, total, math.inf),
+            )
+        )
     _cache[key] = (entry, resolved)
     if len(_cache) > CACHE_SIZE:
         _cache.popitem(last=False)
@@ -109,7 +129,8 @@ def _table(pair: Pair, q: torch.Tensor, points: int):
 
 def _terms(worst_a: torch.Tensor, worst_b: torch.Tensor, rho_max: float) -> tuple[int, float]:
     """The fewest terms T whose truncation bound sqrt(R_T(a) R_T(b)) rho_max^T (relative) is below
-    TOLERANCE, and the bound."""
+    TOLERANCE, and the bound.
+    """
     n = max(worst_a.numel(), worst_b.numel())
     wa = torch.nn.functional.pad(worst_a, (0, n + 1 - worst_a.numel()))
     wb = torch.nn.functional.pad(worst_b, (0, n + 1 - worst_b.numel()))
@@ -119,7 +140,9 @@ def _terms(worst_a: torch.Tensor, worst_b: torch.Tensor, rho_max: float) -> tupl
     return t, float(bound[t])
 
 
-def _horner(ca: torch.Tensor, cb: torch.Tensor, rho: torch.Tensor, terms: int, scale: float) -> torch.Tensor:
+def _horner(
+    ca: torch.Tensor, cb: torch.Tensor, rho: torch.Tensor, terms: int, scale: float
+) -> torch.Tensor:
     """sum_{n < terms} ca[n] cb[n] rho^n over the broadcast shape, skipping negligible terms."""
     size = ca[:terms].reshape(terms, -1).abs().amax(1) * cb[:terms].reshape(terms, -1).abs().amax(1)
     active = torch.nonzero(size > NEGLIGIBLE * scale).flatten().tolist()
@@ -139,15 +162,21 @@ def _horner(ca: torch.Tensor, cb: torch.Tensor, rho: torch.Tensor, terms: int, s
     return acc
 
 
-def series_expectations(pair: Pair, q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor, points: int):
+def series_expectations(
+    pair: Pair, q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor, points: int
+):
     """E[sigma sigma], E[sigma_dot sigma_dot] over the broadcast shape, the estimated relative error
     and a mask of the entries left to the direct rules (None when there are none).
 
     The variances keep their own shapes (a kernel block passes a column and a row), so the
-    coefficients are computed per row and per column and broadcast in each term."""
+    coefficients are computed per row and per column and broadcast in each term.
+    """
     dtype = q_xy.dtype
     shape = torch.broadcast_shapes(q_xx.shape, q_xy.shape, q_yy.shape)
-    sides = [torch.broadcast_to(q, torch.broadcast_shapes(q.shape, (1,) * len(shape))) for q in (q_xx, q_yy)]
+    sides = [
+        torch.broadcast_to(q, torch.broadcast_shapes(q.shape, (1,) * len(shape)))
+        for q in (q_xx, q_yy)
+    ]
     tables = [_table(pair, q.detach().to(torch.float64).reshape(-1), points) for q in sides]
     prod = torch.mul(*sides)  # commutative: swapping the variances changes no bit
     rho = q_xy / prod.sqrt()
@@ -160,7 +189,10 @@ def series_expectations(pair: Pair, q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy
         (ca, wa, ta), (cb, wb, tb) = tables[0][0][k], tables[1][0][k]
         terms, bound = _terms(wa, wb, rho_max)
         terms = max(terms, 1)
-        ca, cb = (torch.nn.functional.pad(t[:terms], (0, 0, 0, terms - min(terms, t.shape[0]))) for t in (ca, cb))
+        ca, cb = (
+            torch.nn.functional.pad(t[:terms], (0, 0, 0, terms - min(terms, t.shape[0])))
+            for t in (ca, cb)
+        )
         ca = ca.to(dtype).reshape((terms,) + sides[0].shape)
         cb = cb.to(dtype).reshape((terms,) + sides[1].shape)
         fa, fb = ta[torch.isfinite(ta)], tb[torch.isfinite(tb)]

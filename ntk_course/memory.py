@@ -17,6 +17,7 @@ Available memory: on the CPU, ``MemAvailable`` of ``/proc/meminfo`` (``os.syscon
 lowered to the free part of a cgroup limit where one applies (containers); on CUDA, the driver's
 free memory plus what PyTorch's caching allocator holds unused (``torch.cuda.mem_get_info``).
 """
+
 from __future__ import annotations
 
 import os
@@ -40,8 +41,15 @@ class KernelMemoryError(MemoryError):
     what the bytes are for (name -> bytes).
     """
 
-    def __init__(self, what: str, needed: int, available: int, device: torch.device | str,
-                 parts: Mapping[str, int] | None = None, ways_out: str | None = None):
+    def __init__(
+        self,
+        what: str,
+        needed: int,
+        available: int,
+        device: torch.device | str,
+        parts: Mapping[str, int] | None = None,
+        ways_out: str | None = None,
+    ):
         self.needed, self.available, self.device = int(needed), int(available), str(device)
         self.parts = dict(parts or {})
         detail = ", ".join(f"{k} {human(v)}" for k, v in self.parts.items())
@@ -74,8 +82,13 @@ def human(n: float) -> str:
 
 def _cgroup_free() -> int | None:
     """Free bytes under a cgroup (v2, then v1) memory limit, or None when there is no limit."""
-    for limit, usage in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                         ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+    for limit, usage in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
         try:
             top = Path(limit).read_text().strip()
             used = int(Path(usage).read_text().strip())
@@ -152,10 +165,15 @@ def kernel_bytes(
     return parts
 
 
-def ensure_fits(what: str, parts: Mapping[str, int], device: torch.device | str | None = None,
-                ways_out: str | None = None) -> int:
+def ensure_fits(
+    what: str,
+    parts: Mapping[str, int],
+    device: torch.device | str | None = None,
+    ways_out: str | None = None,
+) -> int:
     """Raise :class:`KernelMemoryError` when the bytes of ``parts`` exceed :func:`available_bytes`; else
-    return their total."""
+    return their total.
+    """
     needed = int(sum(parts.values()))
     free = available_bytes(device)
     if needed > free:

@@ -22,6 +22,7 @@ inputs and empty batches raise ValueError.
 ``ensemble=E`` stacks E independent networks in one module (parameters with a leading axis E), so
 many initialisations train in one batched pass instead of a Python loop.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,9 +105,13 @@ class NTKMLP(nn.Module):
         self.widths = widths_list(widths)
         self.beta = non_negative(beta, "beta")
         if parametrization not in PARAMETRIZATIONS:
-            raise ValueError(f"unknown parametrization {parametrization!r}; expected one of {PARAMETRIZATIONS}")
+            raise ValueError(
+                f"unknown parametrization {parametrization!r}; expected one of {PARAMETRIZATIONS}"
+            )
         if parametrization == "mup" and len(self.widths) < 3:
-            raise ValueError(f"a muP network needs a hidden layer (depth >= 2); got widths {self.widths}")
+            raise ValueError(
+                f"a muP network needs a hidden layer (depth >= 2); got widths {self.widths}"
+            )
         self.parametrization = parametrization
         self.ensemble = None if ensemble is None else positive_int(ensemble, "ensemble")
         self.act = get_activation(activation)
@@ -129,12 +134,14 @@ class NTKMLP(nn.Module):
     @property
     def lr_scale(self) -> int:
         """The factor between gradient descent's learning rate and the time step eta: n_{L-1} for
-        muP (see the module docstring), 1 for the NTK and standard parametrisations."""
+        muP (see the module docstring), 1 for the NTK and standard parametrisations.
+        """
         return self.widths[-2] if self.parametrization == "mup" else 1
 
     def scales(self, layer: int) -> tuple[float, float]:
         """The factors (on W^(l), on b^(l)) in front of the parameters of layer l (Remark 1; for
-        muP, 1/n and beta/sqrt(n) at the output layer, the NTK parametrisation's elsewhere)."""
+        muP, 1/n and beta/sqrt(n) at the output layer, the NTK parametrisation's elsewhere).
+        """
         n = self.widths[layer]
         if self.parametrization == "standard":
             return 1.0, 1.0
@@ -150,7 +157,9 @@ class NTKMLP(nn.Module):
         """Check the points (N, n_0) (or (E, N, n_0)) and cast them to the network's dtype."""
         x = torch.as_tensor(x)
         if x.ndim not in (2, 3) or x.shape[-1] != self.widths[0]:
-            raise ValueError(f"input must have shape (N, {self.widths[0]}) to match n_0; got {tuple(x.shape)}")
+            raise ValueError(
+                f"input must have shape (N, {self.widths[0]}) to match n_0; got {tuple(x.shape)}"
+            )
         if x.shape[-2] == 0:
             raise ValueError(f"input must hold at least one point; got shape {tuple(x.shape)}")
         if x.is_complex():
@@ -162,7 +171,8 @@ class NTKMLP(nn.Module):
     def forward_cache(self, x: torch.Tensor) -> ForwardCache:
         """Forward pass that keeps alpha^(l) and sigma_dot(h^(l)) for every hidden layer.
 
-        The values of ``x`` are not checked here (``empirical_ntk`` checks them once, before)."""
+        The values of ``x`` are not checked here (``empirical_ntk`` checks them once, before).
+        """
         alpha = self._check_input(x, finite=False)
         activations, derivatives = [], []
         for l, (w, b) in enumerate(zip(self.weights, self.biases)):

@@ -12,6 +12,7 @@ also pass a wrong rate.
   independently, with replacement, and the slope refitted; :meth:`PowerLaw.agrees_with` is the
   two-sided test and :meth:`PowerLaw.window` the interval it accepts.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,8 @@ from ._checks import hidden_widths, positive_int
 @dataclass(frozen=True)
 class PowerLaw:
     """A fit ``value = prefactor * width ** slope``; ``std_error`` is the sampling standard deviation
-    of ``slope`` (NaN when not estimated, as for :func:`power_law_fit`)."""
+    of ``slope`` (NaN when not estimated, as for :func:`power_law_fit`).
+    """
 
     slope: float
     prefactor: float
@@ -55,7 +57,9 @@ def power_law_fit(widths: Sequence[int] | torch.Tensor, values: object) -> Power
     n = torch.as_tensor(widths, dtype=torch.float64).reshape(-1)
     v = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
     if n.numel() < 2 or n.numel() != v.numel():
-        raise ValueError(f"need at least two widths and one value per width; got {n.numel()} widths, {v.numel()} values")
+        raise ValueError(
+            f"need at least two widths and one value per width; got {n.numel()} widths, {v.numel()} values"
+        )
     if not bool(torch.isfinite(v).all()) or bool((v <= 0).any()) or bool((n <= 0).any()):
         raise ValueError("widths and values must be positive and finite for a log-log fit")
     if float(n.log().std()) == 0.0:
@@ -95,20 +99,30 @@ def bootstrap_slope(
     ``std_error`` is the standard deviation of the refitted slopes (it slightly underestimates the
     spread when E is small, by about sqrt((E - 1) / E)). Seeded by ``seed``.
     """
-    ws = hidden_widths([int(w) for w in torch.as_tensor(widths).reshape(-1).tolist()], distinct=True)
+    ws = hidden_widths(
+        [int(w) for w in torch.as_tensor(widths).reshape(-1).tolist()], distinct=True
+    )
     stacks = [torch.as_tensor(s).detach().cpu().double().numpy() for s in samples]
     if len(stacks) != len(ws) or len(ws) < 2:
-        raise ValueError(f"need at least two widths and one sample per width; got {len(ws)} widths, {len(stacks)} samples")
+        raise ValueError(
+            f"need at least two widths and one sample per width; got {len(ws)} widths, {len(stacks)} samples"
+        )
     for w, s in zip(ws, stacks):
         if s.ndim < 1 or s.shape[0] < 2:
-            raise ValueError(f"the sample of width {w} needs at least two draws along its first axis; got shape {tuple(s.shape)}")
+            raise ValueError(
+                f"the sample of width {w} needs at least two draws along its first axis; got shape {tuple(s.shape)}"
+            )
         if not np.isfinite(s).all():
             raise ValueError(f"the sample of width {w} has non-finite entries")
     resamples = positive_int(resamples, "resamples", minimum=2)
     rng = np.random.default_rng(positive_int(seed, "seed", minimum=0))
     fit = power_law_fit(ws, [statistic(s) for s in stacks])
     x = np.log(ws) - np.log(ws).mean()
-    logs = np.array([[math.log(statistic(s[rng.integers(0, s.shape[0], s.shape[0])])) for s in stacks]
-                     for _ in range(resamples)])  # (B, W)
+    logs = np.array(
+        [
+            [math.log(statistic(s[rng.integers(0, s.shape[0], s.shape[0])])) for s in stacks]
+            for _ in range(resamples)
+        ]
+    )  # (B, W)
     slopes = (logs - logs.mean(1, keepdims=True)) @ x / (x @ x)
     return replace(fit, std_error=float(slopes.std(ddof=1)))

@@ -26,6 +26,7 @@ serves the whole library, :mod:`ntk_course.hermite` included. A smooth activatio
 a polynomial) goes first to :mod:`ntk_course.mehler`, a Hermite series in rho with a certified
 truncation bound; only the entries whose variances it cannot resolve come to the rules above.
 """
+
 from __future__ import annotations
 
 import functools
@@ -44,7 +45,9 @@ Pair = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 # numpy.polynomial.hermite_e.hermegauss returns finite weights up to about 370 nodes and NaN from
 # 400 on (its weights underflow past 1e-308); 360 leaves a margin.
 MAX_NODES = 360
-CLIP = 6.0  # edges are kept within +-6 standard deviations (the tails beyond carry 2e-9 of the mass)
+CLIP = (
+    6.0  # edges are kept within +-6 standard deviations (the tails beyond carry 2e-9 of the mass)
+)
 BASE = 3.0  # fixed edges at 0 and +-3: no Gauss-Legendre piece is longer than 3 standard deviations
 LAYERS = (1.5, 7.0)  # edges at k * rho' / |rho| on both sides of a breakpoint's image in H
 GRADING = 3.0  # ratio of consecutive edges around the activation's transition at u = 0
@@ -76,7 +79,11 @@ class Profile:
 
 def check_nodes(points: object, name: str = "quadrature_points", minimum: int = 2) -> int:
     """Check a node count: an integer in [minimum, MAX_NODES]."""
-    if isinstance(points, bool) or not isinstance(points, int | np.integer) or not minimum <= int(points) <= MAX_NODES:
+    if (
+        isinstance(points, bool)
+        or not isinstance(points, int | np.integer)
+        or not minimum <= int(points) <= MAX_NODES
+    ):
         raise ValueError(f"{name} must be an integer in [{minimum}, {MAX_NODES}]; got {points!r}")
     return int(points)
 
@@ -88,7 +95,9 @@ def hermite_nodes(points: int) -> tuple[np.ndarray, np.ndarray]:
     The rule is exact for polynomials of degree <= 2 points - 1; ``hermegauss`` solves an
     eigenproblem, so every rule is computed once per process.
     """
-    z, w = np.polynomial.hermite_e.hermegauss(check_nodes(positive_int(points, "points"), "points", 1))
+    z, w = np.polynomial.hermite_e.hermegauss(
+        check_nodes(positive_int(points, "points"), "points", 1)
+    )
     return _read_only(z, w / math.sqrt(2.0 * math.pi))
 
 
@@ -121,7 +130,9 @@ def tail_nodes(points: int) -> tuple[np.ndarray, np.ndarray]:
         p, p_prev = (y - alpha[k]) * p - (norm / norm_prev if k else 0.0) * p_prev, p
         norm_prev, norm = norm, (wy * p * p).sum()
         beta[k] = norm / norm_prev
-    nodes, vectors = np.linalg.eigh(np.diag(alpha) + np.diag(np.sqrt(beta[:-1]), 1) + np.diag(np.sqrt(beta[:-1]), -1))
+    nodes, vectors = np.linalg.eigh(
+        np.diag(alpha) + np.diag(np.sqrt(beta[:-1]), 1) + np.diag(np.sqrt(beta[:-1]), -1)
+    )
     return _read_only(nodes, mass * vectors[0] ** 2 * np.exp(nodes * nodes / 2.0))
 
 
@@ -132,14 +143,18 @@ def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 @functools.lru_cache(maxsize=64)
-def _torch_rule(kind: str, points: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _torch_rule(
+    kind: str, points: int, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A cached rule as tensors; the piecewise ones carry the density's constant 1/sqrt(2 pi) in their weights."""
     z, w = {"hermite": hermite_nodes, "legendre": legendre_nodes, "tail": tail_nodes}[kind](points)
     w = w if kind == "hermite" else w / math.sqrt(2.0 * math.pi)
     return torch.tensor(z, dtype=dtype, device=device), torch.tensor(w, dtype=dtype, device=device)
 
 
-def piecewise_rule(edges: torch.Tensor, pieces: int, tails: int) -> tuple[torch.Tensor, torch.Tensor]:
+def piecewise_rule(
+    edges: torch.Tensor, pieces: int, tails: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Nodes and weights (..., M) with sum weights * h(nodes) ~ E[h(Z)], Z ~ N(0, 1), for h smooth between edges.
 
     ``edges`` (..., K) lie in [-CLIP, CLIP] and include 0, so the tails start at a non-negative
@@ -206,7 +221,8 @@ def find_breakpoints(pair: Pair, radius: float) -> tuple[float, ...]:
 
 def _edges(columns: list[torch.Tensor]) -> torch.Tensor:
     """Stack candidate edges, move them into [-CLIP, CLIP] (NaN: out of range) and drop columns out
-    of range everywhere; the first three (0 and +-BASE) always stay."""
+    of range everywhere; the first three (0 and +-BASE) always stay.
+    """
     e = torch.stack(columns, -1).nan_to_num_(nan=CLIP).clamp_(-CLIP, CLIP)
     keep = (e.abs() < CLIP).flatten(0, -2).any(0)
     keep[:3] = True
@@ -215,7 +231,8 @@ def _edges(columns: list[torch.Tensor]) -> torch.Tensor:
 
 def _piecewise(pair: Pair, sa, sb, rho, rhop, breaks, levels, pieces: int, tails: int):
     """The piecewise rule on one chunk of entries (module docstring); the inner integrals are taken a
-    slice of outer nodes at a time, so that no more than BUDGET nodes are evaluated at once."""
+    slice of outer nodes at a time, so that no more than BUDGET nodes are evaluated at once.
+    """
     zero = torch.zeros_like(sa)
     inv_a = 1.0 / sa
     cols = [zero, zero + BASE, zero - BASE] + [s * g * inv_a for g in levels for s in (1, -1)]
@@ -236,7 +253,10 @@ def _piecewise(pair: Pair, sa, sb, rho, rhop, breaks, levels, pieces: int, tails
     for k in range(0, z.shape[1], step):
         w, ww = piecewise_rule(edges[:, k : k + step], pieces, tails)
         gs, gd = pair(w.mul_(spread).add_(m[:, k : k + step, None]))
-        hs[:, k : k + step], hd[:, k : k + step] = torch.linalg.vecdot(gs, ww), torch.linalg.vecdot(gd, ww)
+        hs[:, k : k + step], hd[:, k : k + step] = (
+            torch.linalg.vecdot(gs, ww),
+            torch.linalg.vecdot(gd, ww),
+        )
     return torch.linalg.vecdot(fs * wz, hs), torch.linalg.vecdot(fd * wz, hd)
 
 
@@ -267,21 +287,24 @@ def _levels(profile: Profile, largest_variance: float) -> list[float]:
 def _sizes(points: int, finer: bool = False) -> tuple[int, int]:
     """Gauss-Legendre nodes per piece and half-range Gauss-Hermite nodes per tail for ``points``
     (twice as many when ``finer``). The tails start at least BASE standard deviations out, where they
-    carry 0.13% of the mass; at most 24 nodes, where the computed rule is still exact to 1e-13."""
+    carry 0.13% of the mass; at most 24 nodes, where the computed rule is still exact to 1e-13.
+    """
     k = max(3, points // 6) * (2 if finer else 1)
     return k, min(24, k)
 
 
 def _largest(variances: torch.Tensor) -> float:
     """The largest finite variance (1 if none): an overflowed one yields a non-finite kernel, which
-    the kernels refuse, and must not steer the rules."""
+    the kernels refuse, and must not steer the rules.
+    """
     finite = variances[torch.isfinite(variances)]
     return float(finite.max()) if finite.numel() else 1.0
 
 
 def _integrate(pair: Pair, hi, lo, c, profile: Profile, points: int, finer: bool = False):
     """E[sigma sigma] and E[sigma_dot sigma_dot] for flat tensors of variances hi >= lo and covariance c;
-    ``finer``: the piecewise rule alone, with twice the nodes per piece and per tail."""
+    ``finer``: the piecewise rule alone, with twice the nodes per piece and per tail.
+    """
     sa, sb = hi.sqrt(), lo.sqrt()
     root = torch.mul(hi, lo).sqrt_()
     spread = torch.mul(hi, lo).sub_(torch.mul(c, c)).clamp_(min=0.0).sqrt_()
@@ -298,7 +321,11 @@ def _integrate(pair: Pair, hi, lo, c, profile: Profile, points: int, finer: bool
     out_s, out_d = torch.empty_like(hi), torch.empty_like(hi)
     for mask, chunk, run in (
         (fast, max(1, BUDGET // points**2), lambda *a: _hermite(pair, *a, points)),
-        (~fast, max(1, BUDGET // size), lambda *a: _piecewise(pair, *a, breaks, levels, pieces, tails)),
+        (
+            ~fast,
+            max(1, BUDGET // size),
+            lambda *a: _piecewise(pair, *a, breaks, levels, pieces, tails),
+        ),
     ):
         index = torch.nonzero(mask).flatten()
         for start in range(0, index.numel(), chunk):
@@ -309,7 +336,8 @@ def _integrate(pair: Pair, hi, lo, c, profile: Profile, points: int, finer: bool
 
 def _error(pair: Pair, hi, lo, c, rhop, e_s, e_d, profile: Profile, points: int) -> float:
     """Largest |rule - finer rule| / sqrt(E[f(u)^2] E[f(v)^2]) over a sample of the finite entries (the
-    largest variances, the correlations nearest +-1 but not equal, a spread), f = sigma, sigma_dot."""
+    largest variances, the correlations nearest +-1 but not equal, a spread), f = sigma, sigma_dot.
+    """
     if math.isinf(profile.hermite_variance) or hi.numel() == 0:
         return 0.0
     usable = torch.isfinite(hi) & torch.isfinite(e_s) & torch.isfinite(e_d)
@@ -317,12 +345,19 @@ def _error(pair: Pair, hi, lo, c, rhop, e_s, e_d, profile: Profile, points: int)
         return 0.0
     k = min(SAMPLE, hi.numel())
     near = torch.where(usable & (rhop > 0), rhop, math.inf)
-    index = torch.cat([torch.where(usable, hi, -math.inf).topk(k).indices, near.topk(k, largest=False).indices,
-                       torch.linspace(0, hi.numel() - 1, k, device=hi.device).long()]).unique()
+    index = torch.cat(
+        [
+            torch.where(usable, hi, -math.inf).topk(k).indices,
+            near.topk(k, largest=False).indices,
+            torch.linspace(0, hi.numel() - 1, k, device=hi.device).long(),
+        ]
+    ).unique()
     index = index[usable[index]]
     h, l_, cc = hi[index], lo[index], c[index]
     both = torch.cat([h, h, l_])
-    ref_s, ref_d, _ = _integrate(pair, both, torch.cat([l_, h, l_]), torch.cat([cc, h, l_]), profile, points, True)
+    ref_s, ref_d, _ = _integrate(
+        pair, both, torch.cat([l_, h, l_]), torch.cat([cc, h, l_]), profile, points, True
+    )
     m = index.numel()
     worst = 0.0
     for ref, ours in ((ref_s, e_s[index]), (ref_d, e_d[index])):
@@ -333,7 +368,11 @@ def _error(pair: Pair, hi, lo, c, rhop, e_s, e_d, profile: Profile, points: int)
 
 
 def expectations_and_error(
-    pair: Pair, q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor, points: int = 64,
+    pair: Pair,
+    q_xx: torch.Tensor,
+    q_xy: torch.Tensor,
+    q_yy: torch.Tensor,
+    points: int = 64,
     profile: Profile = Profile(),
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """E[sigma(u)sigma(v)], E[sigma_dot(u)sigma_dot(v)] (elementwise, broadcast) and the estimated error.
@@ -356,7 +395,9 @@ def expectations_and_error(
         profile = Profile(find_breakpoints(pair, radius), profile.scale, profile.hermite_variance)
     rest, fast = None, None
     if not profile.breakpoints and math.isfinite(profile.hermite_variance) and math.prod(shape):
-        from .mehler import series_expectations  # a smooth activation: Mehler's formula (ntk_course.mehler)
+        from .mehler import (
+            series_expectations,  # a smooth activation: Mehler's formula (ntk_course.mehler)
+        )
 
         *fast, rest = series_expectations(pair, q_xx, q_xy, q_yy, points)
         if rest is None:
@@ -368,7 +409,9 @@ def expectations_and_error(
     hi, lo = torch.maximum(a, b), torch.minimum(a, b)
     e_s, e_d, rhop = _integrate(pair, hi, lo, c, profile, points)
     err = _error(pair, hi, lo, c, rhop, e_s, e_d, profile, points)
-    if fast is not None:  # the entries of variances the series does not resolve, by the direct rules
+    if (
+        fast is not None
+    ):  # the entries of variances the series does not resolve, by the direct rules
         fast[0].view(-1)[index], fast[1].view(-1)[index] = e_s, e_d
         return fast[0], fast[1], max(err, fast[2])
     return e_s.reshape(shape), e_d.reshape(shape), err
@@ -376,7 +419,8 @@ def expectations_and_error(
 
 def warn_if_inaccurate(err: float, name: str, dtype: torch.dtype = torch.float64) -> None:
     """Issue a QuadratureWarning when the estimated relative error exceeds ``TOLERANCE`` (or, in a
-    low precision, 1000 times its machine epsilon: 1.2e-4 in float32)."""
+    low precision, 1000 times its machine epsilon: 1.2e-4 in float32).
+    """
     tolerance = max(TOLERANCE, 1e3 * torch.finfo(dtype).eps)
     if err > tolerance:
         warnings.warn(
@@ -402,6 +446,8 @@ def gaussian_expectations(
     when the estimated error exceeds ``TOLERANCE``. Symmetric in (q_xx, q_yy) to the last bit: the
     variable of larger variance is always the outer one.
     """
-    e_s, e_d, err = expectations_and_error(lambda z: (sigma(z), sigma_dot(z)), q_xx, q_xy, q_yy, points, profile)
+    e_s, e_d, err = expectations_and_error(
+        lambda z: (sigma(z), sigma_dot(z)), q_xx, q_xy, q_yy, points, profile
+    )
     warn_if_inaccurate(err, getattr(sigma, "__name__", "sigma"), e_s.dtype)
     return e_s, e_d

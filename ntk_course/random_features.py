@@ -11,6 +11,7 @@ error of order 1/sqrt(P)): the toy version of the infinite-width limit of Theore
 The cost is the paper's, C = 1/(2N) sum_i ||f(x_i) - y_i||^2, so one step of size lr moves
 f by -(lr / N) K_tilde (f - y).
 """
+
 from __future__ import annotations
 
 import math
@@ -71,8 +72,14 @@ class RandomFeatures:
         return self.features.shape[1]
 
     def _theta(self, theta: object) -> torch.Tensor:
-        return finite_array(theta, "theta", rows=self.n_functions, match="P, the number of random functions",
-                            dtype=self.features.dtype, device=self.features.device)
+        return finite_array(
+            theta,
+            "theta",
+            rows=self.n_functions,
+            match="P, the number of random functions",
+            dtype=self.features.dtype,
+            device=self.features.device,
+        )
 
     def function(self, theta: object) -> torch.Tensor:
         """f_theta = (1/sqrt(P)) sum_p theta_p f^(p) on the N points: shape (N,) or (N, k) for theta (P,) or (P, k)."""
@@ -86,7 +93,9 @@ class RandomFeatures:
         k = self.features @ self.features.T / self.n_functions
         return mirror_upper(k)
 
-    def train(self, y: object, *, steps: int, lr: float, theta: object | None = None) -> torch.Tensor:
+    def train(
+        self, y: object, *, steps: int, lr: float, theta: object | None = None
+    ) -> torch.Tensor:
         """Gradient descent on theta for C(theta) = 1/(2N) sum_i ||f_theta(x_i) - y_i||^2 (Sec. 3.1).
 
         The gradient is taken by autograd, as for a network; each step is theta <- theta - lr dC/dtheta,
@@ -98,12 +107,20 @@ class RandomFeatures:
         """
         steps = positive_int(steps, "steps", 0)
         lr = non_negative(lr, "lr")
-        target = finite_array(y, "y", rows=self.n_points, match="the N points of the kernel",
-                              dtype=self.features.dtype, device=self.features.device)
+        target = finite_array(
+            y,
+            "y",
+            rows=self.n_points,
+            match="the N points of the kernel",
+            dtype=self.features.dtype,
+            device=self.features.device,
+        )
         start = torch.zeros(self.n_functions, *target.shape[1:]) if theta is None else theta
         th = self._theta(start).clone()
         if th.shape[1:] != target.shape[1:]:
-            raise ValueError(f"theta of shape {tuple(th.shape)} does not match y of shape {tuple(target.shape)}")
+            raise ValueError(
+                f"theta of shape {tuple(th.shape)} does not match y of shape {tuple(target.shape)}"
+            )
         values = [self.function(th)]
         with torch.enable_grad():
             th.requires_grad_(True)
@@ -125,7 +142,9 @@ def relative_kernel_error(k_tilde: object, k: object) -> float:
     kk = kernel_matrix(k, "K")
     kt = kernel_matrix(k_tilde, "K_tilde", device=kk.device)
     if kt.shape != kk.shape:
-        raise ValueError(f"K_tilde and K must be matrices of the same shape; got {tuple(kt.shape)} and {tuple(kk.shape)}")
+        raise ValueError(
+            f"K_tilde and K must be matrices of the same shape; got {tuple(kt.shape)} and {tuple(kk.shape)}"
+        )
     norm = torch.linalg.matrix_norm(kk)
     if float(norm) == 0.0:
         raise ValueError("K must be non-zero: the relative error divides by ||K||_F")

@@ -15,6 +15,7 @@ Classification as in Lee et al. (2018, 2019): the targets are one-hot rows, cent
 predicted class is the argmax of the k outputs, and the accuracy on M test points has the standard
 error sqrt(p (1 - p) / M) of a binomial proportion.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,10 +35,20 @@ def one_hot_targets(labels: object, classes: int = 10, *, centred: bool = True) 
     """
     classes = positive_int(classes, "classes", 2)
     y = torch.as_tensor(labels)
-    if y.ndim != 1 or y.numel() == 0 or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise ValueError(f"labels must be a non-empty 1-d array of integer classes; got {y.dtype} of shape {tuple(y.shape)}")
+    if (
+        y.ndim != 1
+        or y.numel() == 0
+        or y.is_floating_point()
+        or y.is_complex()
+        or y.dtype == torch.bool
+    ):
+        raise ValueError(
+            f"labels must be a non-empty 1-d array of integer classes; got {y.dtype} of shape {tuple(y.shape)}"
+        )
     if bool((y < 0).any()) or bool((y >= classes).any()):
-        raise ValueError(f"labels must lie in 0 .. {classes - 1} for classes={classes}; got {int(y.min())} .. {int(y.max())}")
+        raise ValueError(
+            f"labels must lie in 0 .. {classes - 1} for classes={classes}; got {int(y.min())} .. {int(y.max())}"
+        )
     out = torch.nn.functional.one_hot(y.long(), classes).to(torch.float64)
     return out - 1.0 / classes if centred else out
 
@@ -57,16 +68,29 @@ def _solve(k: torch.Tensor, ridge: float, name: str = "k_train") -> torch.Tensor
     return chol
 
 
-def _arguments(k_train: object, y_train: object, k_test_train: object) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _arguments(
+    k_train: object, y_train: object, k_test_train: object
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     k = kernel_matrix(k_train, "k_train", symmetric=True)
     n = k.shape[0]
-    y = finite_array(y_train, "y_train", rows=n, match="k_train's N training points", device=k.device)
-    kx = kernel_matrix(k_test_train, "k_test_train", cols=n, match="k_train's N training points", device=k.device)
+    y = finite_array(
+        y_train, "y_train", rows=n, match="k_train's N training points", device=k.device
+    )
+    kx = kernel_matrix(
+        k_test_train, "k_test_train", cols=n, match="k_train's N training points", device=k.device
+    )
     return k, y, kx
 
 
-def kernel_regression(k_train: object, y_train: object, k_test_train: object, *, ridge: float = 0.0,
-                      rtol: float = 1e-8, maxiter: int | None = None) -> torch.Tensor:
+def kernel_regression(
+    k_train: object,
+    y_train: object,
+    k_test_train: object,
+    *,
+    ridge: float = 0.0,
+    rtol: float = 1e-8,
+    maxiter: int | None = None,
+) -> torch.Tensor:
     """Predictions f(x) = K(x, X) (K(X, X) + N rho I)^{-1} Y on the test points: the flow at t = infinity.
 
     ``k_train`` (N, N) symmetric positive definite (or PSD with ``ridge`` rho > 0), ``y_train`` (N,)
@@ -96,11 +120,17 @@ def kernel_regression(k_train: object, y_train: object, k_test_train: object, *,
     tensor([[0.7712]], dtype=torch.float64)
     """
     if is_blocked(k_train):
-        return blocked_regression(k_train, y_train, k_test_train, ridge=ridge, rtol=rtol, maxiter=maxiter)
+        return blocked_regression(
+            k_train, y_train, k_test_train, ridge=ridge, rtol=rtol, maxiter=maxiter
+        )
     k, y, kx = _arguments(k_train, y_train, k_test_train)
     ridge = non_negative(ridge, "ridge")
     chol = _solve(k, ridge)
-    return (kx @ torch.cholesky_solve(y if y.ndim == 2 else y[:, None], chol)).reshape(kx.shape[0], *y.shape[1:]).to(out_dtype(k_train))
+    return (
+        (kx @ torch.cholesky_solve(y if y.ndim == 2 else y[:, None], chol))
+        .reshape(kx.shape[0], *y.shape[1:])
+        .to(out_dtype(k_train))
+    )
 
 
 def nested_kernel_regression(
@@ -136,7 +166,9 @@ def accuracy(outputs: object, labels: object) -> float | torch.Tensor:
     f = finite_array(outputs, "outputs", ndims=None, dtype=None)
     y = torch.as_tensor(labels, device=f.device)
     if f.ndim < 2 or y.ndim != 1 or f.shape[-2] != y.shape[0]:
-        raise ValueError(f"outputs must be (..., M, k) and labels (M,); got shapes {tuple(f.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"outputs must be (..., M, k) and labels (M,); got shapes {tuple(f.shape)} and {tuple(y.shape)}"
+        )
     hits = (f.argmax(-1) == y).to(torch.float64).mean(-1)
     return float(hits) if hits.ndim == 0 else hits
 

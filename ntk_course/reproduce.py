@@ -2,6 +2,7 @@
 
 A command, not part of the library: it only forwards to the chapters' reproduction script.
 """
+
 from .chapters.reproduce import main
 
 if __name__ == "__main__":

@@ -95,7 +95,9 @@ def sample_outputs(
     with torch.no_grad():
         for start in range(0, ensemble, chunk):
             size = min(chunk, ensemble - start)
-            nets = arch.network(xt.shape[1], width, n_out, ensemble=size, generator=gen, device=device)
+            nets = arch.network(
+                xt.shape[1], width, n_out, ensemble=size, generator=gen, device=device
+            )
             out.append(nets(xt))
     return torch.cat(out)
 
@@ -147,18 +149,20 @@ def sample_layerwise(
     """
     arch = _architecture(arch)
     if arch.parametrization == "mup":
-        raise ValueError("sample_layerwise draws the NTK (and standard) parametrisation's law; "
-                         "got a muP architecture, use sample_outputs")
+        raise ValueError(
+            "sample_layerwise draws the NTK (and standard) parametrisation's law; "
+            "got a muP architecture, use sample_outputs"
+        )
     width = positive_int(width, "width")
     ensemble = positive_int(ensemble, "ensemble")
     gen = seeded_generator(seed)
     act = get_activation(arch.activation)
     beta2 = arch.beta**2
     xt = as_inputs(x, "x", torch.float64).cpu()
-    alpha = xt.T.expand(ensemble, *xt.T.shape)                        # (E, n_0, m): alpha^(0) = x
+    alpha = xt.T.expand(ensemble, *xt.T.shape)  # (E, n_0, m): alpha^(0) = x
     for layer in range(arch.depth):
         rows = 1 if layer == arch.depth - 1 else width
-        cov = alpha.mT @ alpha / alpha.shape[1] + beta2                # (E, m, m): Sigma-tilde^(l+1)
+        cov = alpha.mT @ alpha / alpha.shape[1] + beta2  # (E, m, m): Sigma-tilde^(l+1)
         values, vectors = torch.linalg.eigh(cov)
         root = vectors * values.clamp(min=0.0).sqrt()[:, None, :]
         h = torch.randn(ensemble, rows, xt.shape[0], generator=gen, dtype=torch.float64) @ root.mT

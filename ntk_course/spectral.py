@@ -10,6 +10,7 @@ Shapes: a function on the data is a tensor whose LAST axis runs over the N point
 (..., N); for a k-output function (N, k) pass ``f.mT``. The p_in seminorm of Section 2 is
 ||f||_{p_in}^2 = (1/N) sum_j f(x_j)^2.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,7 +40,13 @@ class KernelPCA:
         no such extension: ValueError.
         """
         n = self.components.shape[0]
-        kx = kernel_matrix(k_test_train, "k_test_train", cols=n, match="the N training points", device=self.components.device)
+        kx = kernel_matrix(
+            k_test_train,
+            "k_test_train",
+            cols=n,
+            match="the N training points",
+            device=self.components.device,
+        )
         zero = (self.eigenvalues == 0).nonzero().flatten().tolist()
         if zero:
             raise ValueError(
@@ -97,11 +104,29 @@ def decompose_along(
     """
     ft = finite_array(f_t, "f_t", ndims=None, dtype=None)
     n = ft.shape[-1]
-    fs = finite_array(f_star, "f_star", ndims=(1,), rows=n, match="the last axis of f_t", dtype=ft.dtype, device=ft.device)
-    u = finite_array(component, "component", ndims=(1,), rows=n, match="the last axis of f_t", dtype=ft.dtype, device=ft.device)
+    fs = finite_array(
+        f_star,
+        "f_star",
+        ndims=(1,),
+        rows=n,
+        match="the last axis of f_t",
+        dtype=ft.dtype,
+        device=ft.device,
+    )
+    u = finite_array(
+        component,
+        "component",
+        ndims=(1,),
+        rows=n,
+        match="the last axis of f_t",
+        dtype=ft.dtype,
+        device=ft.device,
+    )
     size = float(pin_norm(u))
     if size == 0:
-        raise ValueError("component is zero on the data; expected a non-zero function to decompose along")
+        raise ValueError(
+            "component is zero on the data; expected a non-zero function to decompose along"
+        )
     u = u / size
     diff = ft - fs
     c = (diff * u).mean(-1)

@@ -7,6 +7,7 @@ the parameters are disjoint, so each follows its own gradient). Only parameters 
 ``requires_grad`` are trained; points and targets of any real dtype (integers included) are cast to
 the dtype of those parameters.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -68,7 +69,9 @@ def _per_member_norm(t: torch.Tensor, ensemble: bool) -> torch.Tensor:
 
 def _relative(moved: torch.Tensor, start: torch.Tensor) -> torch.Tensor:
     """moved / start, or moved itself where start is 0 (a tensor that starts at zero)."""
-    return torch.where(start > 0, moved / torch.where(start > 0, start, torch.ones_like(start)), moved)
+    return torch.where(
+        start > 0, moved / torch.where(start > 0, start, torch.ones_like(start)), moved
+    )
 
 
 def _record_steps(record_at: Iterable[int] | None, steps: int) -> set[int]:
@@ -105,7 +108,9 @@ def _targets(y: object, out0: torch.Tensor) -> torch.Tensor:
     try:
         yt = torch.broadcast_to(yt, out0.shape)
     except RuntimeError as err:
-        raise ValueError(f"y must broadcast to the output shape {tuple(out0.shape)}; got {tuple(yt.shape)}") from err
+        raise ValueError(
+            f"y must broadcast to the output shape {tuple(out0.shape)}; got {tuple(yt.shape)}"
+        ) from err
     if not bool(torch.isfinite(yt).all()):
         raise ValueError("y has non-finite entries; expected finite targets")
     return yt
@@ -136,14 +141,18 @@ def train(
     lr = non_negative(lr, "lr")
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
-        raise ValueError(f"model ({type(model).__name__}) has no trainable parameters (requires_grad); nothing to train")
+        raise ValueError(
+            f"model ({type(model).__name__}) has no trainable parameters (requires_grad); nothing to train"
+        )
     param = trainable[0]
     record = _record_steps(record_at, steps)
     xt = as_inputs(x, "x", param.dtype).to(param.device)
     xe = xt if x_eval is None else as_inputs(x_eval, "x_eval", param.dtype).to(param.device)
     same_dimension(xt, xe)
     if isinstance(kernel_points, tuple) and len(kernel_points) != 2:
-        raise ValueError(f"kernel_points must be points a or a pair (a, b); got a tuple of {len(kernel_points)}")
+        raise ValueError(
+            f"kernel_points must be points a or a pair (a, b); got a tuple of {len(kernel_points)}"
+        )
     ka, kb = kernel_points if isinstance(kernel_points, tuple) else (kernel_points, None)
     if ka is not None:
         ka = as_inputs(ka, "kernel_points", param.dtype).to(param.device)
@@ -156,11 +165,17 @@ def train(
     ensemble = out0.ndim == 3
     w0 = [w.detach().clone() for w in weight_tensors(model)]
     w0_norm = [_per_member_norm(w, ensemble) for w in w0]
-    k0 = None if ka is None else empirical_ntk(model, ka, kb)  # Theta_0, whether step 0 is recorded or not
+    k0 = (
+        None if ka is None else empirical_ntk(model, ka, kb)
+    )  # Theta_0, whether step 0 is recorded or not
     if k0 is not None and bool((k0.flatten(-2).norm(dim=-1) == 0).any()):
-        raise ValueError("the empirical NTK at step 0 is zero on kernel_points, so its relative drift is undefined")
+        raise ValueError(
+            "the empirical NTK at step 0 is zero on kernel_points, so its relative drift is undefined"
+        )
 
-    rec: dict[str, list[torch.Tensor]] = {k: [] for k in ("steps", "loss", "outputs", "weights", "kernels")}
+    rec: dict[str, list[torch.Tensor]] = {
+        k: [] for k in ("steps", "loss", "outputs", "weights", "kernels")
+    }
     optimizer = torch.optim.SGD(trainable, lr=lr)
     for step in tqdm(range(steps + 1), disable=not progress, desc="training", leave=False):
         out = model(xt)
@@ -170,13 +185,17 @@ def train(
                 rec["steps"].append(torch.tensor(step))
                 rec["loss"].append(loss.detach().clone())
                 rec["outputs"].append(model(xe).detach().clone())
-                moved = [_relative(_per_member_norm(w - a, ensemble), n)
-                         for w, a, n in zip(weight_tensors(model), w0, w0_norm)]
+                moved = [
+                    _relative(_per_member_norm(w - a, ensemble), n)
+                    for w, a, n in zip(weight_tensors(model), w0, w0_norm)
+                ]
                 rec["weights"].append(torch.stack(moved, -1))
                 if k0 is not None:
                     rec["kernels"].append(k0 if step == 0 else empirical_ntk(model, ka, kb))
         if not bool(torch.isfinite(loss).all()):
-            raise ValueError(f"training diverged at step {step} (non-finite cost); use a smaller learning rate")
+            raise ValueError(
+                f"training diverged at step {step} (non-finite cost); use a smaller learning rate"
+            )
         if step == steps:
             break
         optimizer.zero_grad(set_to_none=True)

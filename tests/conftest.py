@@ -13,6 +13,7 @@ numbers (``from conftest import points, random_psd``). Each draws from its own
 Hypothesis runs derandomised for the whole suite (the examples are a fixed function of each test),
 so a failure on CI is the same failure on a laptop; no example database is written.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,6 +54,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # ------------------------------------------------------------------------------ seeded factories
+
 
 def generator(seed: int) -> torch.Generator:
     """A fresh CPU generator seeded with ``seed``."""

@@ -19,6 +19,7 @@
   (written to ``tests/reference_outputs.json`` at the end of the run): do this after a deliberate
   change of a chapter's numbers, and review the diff.
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,7 +42,11 @@ SOURCE_KEY = "ntk_course_source"  # notebook metadata: the MyST file the noteboo
 
 def sources() -> list[Path]:
     """The chapters and assignments that execute: MyST notebooks (a kernelspec in the front matter)."""
-    return sorted(p for p in (ROOT / "book").rglob("*.md") if re.match(r"---\n(?:.*\n)*?kernelspec:", p.read_text(encoding="utf-8")))
+    return sorted(
+        p
+        for p in (ROOT / "book").rglob("*.md")
+        if re.match(r"---\n(?:.*\n)*?kernelspec:", p.read_text(encoding="utf-8"))
+    )
 
 
 def cell_key(source: str) -> str:
@@ -80,7 +85,10 @@ def prepare(outdir: Path) -> list[Path]:
                     cell.outputs, cell.execution_count = [nbformat.from_dict(o) for o in outputs], 1
                 elif compare and not record:
                     missing.append(f"{rel}: {cell.source.strip().splitlines()[0][:70]}")
-        path = outdir / (md.relative_to(ROOT / "book").as_posix().replace("/", "_").removesuffix(".md") + ".ipynb")
+        path = outdir / (
+            md.relative_to(ROOT / "book").as_posix().replace("/", "_").removesuffix(".md")
+            + ".ipynb"
+        )
         jupytext.write(nb, path, fmt="ipynb")
         written.append(path)
     if missing:
@@ -96,7 +104,22 @@ def _clean(output: dict):
     """nbval's record of one output as an nbformat output (only the fields nbformat allows)."""
     import nbformat
 
-    out = {k: v for k, v in output.items() if k in {"output_type", "name", "text", "data", "metadata", "execution_count", "ename", "evalue", "traceback"}}
+    out = {
+        k: v
+        for k, v in output.items()
+        if k
+        in {
+            "output_type",
+            "name",
+            "text",
+            "data",
+            "metadata",
+            "execution_count",
+            "ename",
+            "evalue",
+            "traceback",
+        }
+    }
     if out["output_type"] == "execute_result":
         out.setdefault("execution_count", None)
     return nbformat.from_dict(out)
@@ -118,7 +141,9 @@ class _Collector:
         if report.failed:
             self.failed.add(path)
         if call.when == "call" and report.passed and item.test_outputs is not None:
-            self.outputs.setdefault(path, {})[item.cell_num] = [_clean(o) for o in item.test_outputs]
+            self.outputs.setdefault(path, {})[item.cell_num] = [
+                _clean(o) for o in item.test_outputs
+            ]
 
     def executed(self, path: str):
         """The notebook with every code cell's outputs, or None if a cell failed or did not run."""
@@ -152,17 +177,32 @@ class _Collector:
             if cache is not None:
                 from jupyter_cache.base import CacheBundleIn
 
-                cache.cache_notebook_bundle(CacheBundleIn(nb, str(ROOT / source)), check_validity=False, overwrite=True)
+                cache.cache_notebook_bundle(
+                    CacheBundleIn(nb, str(ROOT / source)), check_validity=False, overwrite=True
+                )
             if refs is not None:
-                tagged = {cell_key(c.source): c.outputs for c in nb.cells
-                          if c.cell_type == "code" and CHECK_TAG in c.metadata.get("tags", [])}
-                pictures = [k for k, outs in tagged.items() if any(o.get("output_type") != "stream" for o in outs)]
-                if pictures:  # figures and rich outputs are not numbers to compare: tag a cell that prints
-                    raise RuntimeError(f"{source}: cells tagged {CHECK_TAG} must only print text; cells {pictures} show more")
+                tagged = {
+                    cell_key(c.source): c.outputs
+                    for c in nb.cells
+                    if c.cell_type == "code" and CHECK_TAG in c.metadata.get("tags", [])
+                }
+                pictures = [
+                    k
+                    for k, outs in tagged.items()
+                    if any(o.get("output_type") != "stream" for o in outs)
+                ]
+                if (
+                    pictures
+                ):  # figures and rich outputs are not numbers to compare: tag a cell that prints
+                    raise RuntimeError(
+                        f"{source}: cells tagged {CHECK_TAG} must only print text; cells {pictures} show more"
+                    )
                 refs["notebooks"][source] = tagged
         if refs is not None:
             refs["notebooks"] = dict(sorted(refs["notebooks"].items()))
-            REFERENCES.write_text(json.dumps(refs, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            REFERENCES.write_text(
+                json.dumps(refs, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+            )
 
 
 def pytest_configure(config) -> None:  # noqa: ANN001
@@ -180,7 +220,9 @@ def build_config(path: Path) -> None:
     config["execute"].update(execute_notebooks="cache", cache=cache)
     # Jupyter Book resolves local_extensions against the folder of the configuration file.
     extensions = config["sphinx"].get("local_extensions") or {}
-    config["sphinx"]["local_extensions"] = {name: str(ROOT / where) for name, where in extensions.items()}
+    config["sphinx"]["local_extensions"] = {
+        name: str(ROOT / where) for name, where in extensions.items()
+    }
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 

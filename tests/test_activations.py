@@ -1,6 +1,7 @@
 """Tests of ntk_course.activations: the Gaussian expectations E[sigma(u)sigma(v)] and
 E[sigma_dot(u)sigma_dot(v)] that drive the kernel recursions (Sec. 2, Theorem 1), closed forms
 against the quadrature of the same function."""
+
 import math
 
 import pytest
@@ -88,5 +89,8 @@ def test_relu_closed_form_at_equal_points_is_half_the_variance() -> None:
     torch.testing.assert_close(d, torch.full_like(q, 0.5), rtol=1e-15, atol=0)
     s, d = get_activation("relu").expectations(q, -q, q)
     assert float(s.abs().max()) < 1e-15 * float(q.max()) and float(d.abs().max()) < 1e-15
-    assert math.isclose(float(get_activation("erf").expectations(q[:1], q[:1], q[:1])[0]),
-                        2 / math.pi * math.asin(2 * 0.5 / (1 + 2 * 0.5)), rel_tol=1e-14)
+    assert math.isclose(
+        float(get_activation("erf").expectations(q[:1], q[:1], q[:1])[0]),
+        2 / math.pi * math.asin(2 * 0.5 / (1 + 2 * 0.5)),
+        rel_tol=1e-14,
+    )

@@ -41,7 +41,9 @@ def test_network_tangent_kernel_converges_to_the_architectures_ntk(activation: s
     """Thm. 1 through the one object: the empirical NTK of wide ``arch.network`` -> ``arch.ntk``."""
     arch = Architecture(depth=3, activation=activation, beta=0.3)
     x = _points(5, 4, 2)
-    net = arch.network(4, 2048, ensemble=8, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    net = arch.network(
+        4, 2048, ensemble=8, dtype=torch.float64, generator=torch.Generator().manual_seed(3)
+    )
     emp = empirical_ntk(net, x)
     mean, stderr = emp.mean(0), emp.std(0) / math.sqrt(emp.shape[0])
     theta = arch.ntk(x)
@@ -81,8 +83,15 @@ def test_standard_parametrisation_shares_the_nngp_but_has_no_ntk_limit() -> None
     with pytest.raises(ValueError, match="grows like the width"):
         standard.ntk(x)
     # ... and indeed its empirical NTK grows about linearly with the width (x8 width, about x8 kernel).
-    k = [empirical_ntk(standard.network(2, n, ensemble=4, generator=torch.Generator().manual_seed(n)), x.float())
-         .diagonal(dim1=-2, dim2=-1).mean() for n in (64, 512)]
+    k = [
+        empirical_ntk(
+            standard.network(2, n, ensemble=4, generator=torch.Generator().manual_seed(n)),
+            x.float(),
+        )
+        .diagonal(dim1=-2, dim2=-1)
+        .mean()
+        for n in (64, 512)
+    ]
     assert 5.0 < float(k[1] / k[0]) < 11.0
 
 
@@ -95,8 +104,12 @@ def test_mup_has_neither_limit_and_its_scaled_kernel_is_the_ntk_networks() -> No
     b = ntk_param.network(3, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     assert a.lr_scale == 32 and b.lr_scale == 1
     torch.testing.assert_close(a(x), b(x) / math.sqrt(32), rtol=1e-12, atol=1e-14)
-    torch.testing.assert_close(a.lr_scale * empirical_ntk(a, x, method="jacobian"), empirical_ntk(b, x),
-                               rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(
+        a.lr_scale * empirical_ntk(a, x, method="jacobian"),
+        empirical_ntk(b, x),
+        rtol=1e-10,
+        atol=1e-14,
+    )
     for method in (mup.nngp, mup.ntk, mup.kernels, mup.layers):
         with pytest.raises(ValueError, match="muP network has no infinite-width"):
             method(x)
@@ -137,7 +150,9 @@ def test_replace_validates_again_and_bad_sizes_are_refused() -> None:
     beta=st.floats(0.0, 2.0),
     seed=st.integers(0, 10_000),
 )
-def test_kernels_of_random_architectures_are_symmetric_and_psd(depth, activation, beta, seed) -> None:
+def test_kernels_of_random_architectures_are_symmetric_and_psd(
+    depth, activation, beta, seed
+) -> None:
     """For any architecture, Sigma and Theta on random points are exactly symmetric and PSD (up to
     round-off relative to their largest eigenvalue)."""
     x = _points(12, 3, seed)
@@ -150,4 +165,5 @@ def test_kernels_of_random_architectures_are_symmetric_and_psd(depth, activation
 
 def test_str_names_the_architecture() -> None:
     assert str(Architecture(3, "erf", 0.25, "standard")) == (
-        "erf network of depth 3, beta = 0.25, standard parametrisation")
+        "erf network of depth 3, beta = 0.25, standard parametrisation"
+    )

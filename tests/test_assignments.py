@@ -6,6 +6,7 @@ solutions full marks, the stubs zero and known wrong formulas exactly the points
 get right; the grade command, through ``otter run``, must give the solved notebook full marks, the
 blank one zero (it runs to the end), a notebook with one wrong answer the points of the others, and a
 submission that does not run zeros with the reason; the website must still fold every solution."""
+
 from __future__ import annotations
 
 import ast
@@ -64,10 +65,14 @@ def otter_tests(handouts: Path, question: str) -> ExceptionTestFile:
     assignment, name = question.split(".")
     [zip_path] = (handouts / assignment / "autograder").glob("*.zip")
     with zipfile.ZipFile(zip_path) as z:
-        return ExceptionTestFile.from_string(z.read(f"tests/{name}.py").decode(), path=f"tests/{name}.py")
+        return ExceptionTestFile.from_string(
+            z.read(f"tests/{name}.py").decode(), path=f"tests/{name}.py"
+        )
 
 
-def otter_score(handouts: Path, question: str, answer: object, tests: ExceptionTestFile | None = None) -> tuple[float, float]:
+def otter_score(
+    handouts: Path, question: str, answer: object, tests: ExceptionTestFile | None = None
+) -> tuple[float, float]:
     """(points, possible) that Otter's tests of ``question`` give ``answer``."""
     tests = tests or otter_tests(handouts, question)
     name = re.search(r"def test_public\((\w+)\)", tests.source).group(1)  # type: ignore[union-attr]
@@ -106,8 +111,13 @@ for i in range(2):
     assert master["f"](4) == 4 and master["g"](3) == 6  # type: ignore[operator]
     student = "\n".join(replace_solutions(marked.splitlines(), "python"))  # Otter's own stripping
     assert "SECRET" not in student and "return" not in student
-    assert student.count("# Question a9.q1: your code here") == 1  # one prompt for the consecutive statements
-    assert '@staticmethod\ndef f(x,\n      y=2):\n    """Docstring kept."""\n    raise NotImplementedError("Question a9.q1: write your answer here")' in student
+    assert (
+        student.count("# Question a9.q1: your code here") == 1
+    )  # one prompt for the consecutive statements
+    assert (
+        '@staticmethod\ndef f(x,\n      y=2):\n    """Docstring kept."""\n    raise NotImplementedError("Question a9.q1: write your answer here")'
+        in student
+    )
     namespace: dict[str, object] = {}
     exec(student, namespace)
     with pytest.raises(NotImplementedError, match="Question a9.q1"):
@@ -121,8 +131,15 @@ def test_master_notebook_holds_every_question_and_its_tests() -> None:
     raw = [c.source for c in nb.cells if c.cell_type == "raw"]
     assert raw[0].startswith("# ASSIGNMENT CONFIG\nname: a1\n")
     asked = [q for q in questions() if q.startswith("a1.")]
-    assert [r.split("name: ")[1] for r in raw if r.startswith("# BEGIN QUESTION")] == [q.split(".")[1] for q in asked]
-    assert raw.count("# BEGIN TESTS") == raw.count("# END QUESTION") == raw.count("# BEGIN SOLUTION") == len(asked)
+    assert [r.split("name: ")[1] for r in raw if r.startswith("# BEGIN QUESTION")] == [
+        q.split(".")[1] for q in asked
+    ]
+    assert (
+        raw.count("# BEGIN TESTS")
+        == raw.count("# END QUESTION")
+        == raw.count("# BEGIN SOLUTION")
+        == len(asked)
+    )
     text = "\n".join(c.source for c in nb.cells)
     assert "{cite" not in text.split("# BEGIN SOLUTION")[0] and "Jacot et al. (2018)" in text
     for q in asked:  # public test 1 point, the hidden ones the rest, one per part
@@ -135,9 +152,15 @@ def test_master_notebook_holds_every_question_and_its_tests() -> None:
 def test_a_question_without_its_check_cell_is_refused(tmp_path: Path) -> None:
     source = PATHS[0].read_text(encoding="utf-8")
     (tmp_path / "assignments").mkdir()
-    (tmp_path / "assignments" / "a1.md").write_text(source.replace('check("a1.q3", relu_ntk)', "relu_ntk"), encoding="utf-8")
-    (tmp_path / "references.bib").write_text((REPO / "book/references.bib").read_text(encoding="utf-8"), encoding="utf-8")
-    with pytest.raises(ValueError, match="is not a registered question, or a1.q3 has no check cell"):
+    (tmp_path / "assignments" / "a1.md").write_text(
+        source.replace('check("a1.q3", relu_ntk)', "relu_ntk"), encoding="utf-8"
+    )
+    (tmp_path / "references.bib").write_text(
+        (REPO / "book/references.bib").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    with pytest.raises(
+        ValueError, match="is not a registered question, or a1.q3 has no check cell"
+    ):
         master_notebook(tmp_path / "assignments" / "a1.md")
 
 
@@ -149,15 +172,23 @@ def solution_text(path: Path) -> list[str]:
     source = path.read_text(encoding="utf-8")
     public = re.sub(r"\{solution-start\}.*?\{solution-end\}", "", source, flags=re.S)
     secret: list[str] = []
-    for block in re.findall(r"\{solution-start\}.*?\n`{3,}\n(.*?)`{3,}\{solution-end\}", source, re.S):
-        secret += [ln.strip() for ln in re.sub(r"```\{code-cell\}.*?```", "", block, flags=re.S).splitlines() if len(ln.strip()) > 25]
+    for block in re.findall(
+        r"\{solution-start\}.*?\n`{3,}\n(.*?)`{3,}\{solution-end\}", source, re.S
+    ):
+        secret += [
+            ln.strip()
+            for ln in re.sub(r"```\{code-cell\}.*?```", "", block, flags=re.S).splitlines()
+            if len(ln.strip()) > 25
+        ]
     for cell in jupytext.read(path).cells:
         if cell.cell_type == "code" and "solution" in cell.metadata.get("tags", []):
             lines = cell.source.splitlines()
             for node in ast.parse(cell.source).body:
                 if isinstance(node, ast.FunctionDef):
                     body = node.body[1:] if isinstance(node.body[0], ast.Expr) else node.body
-                    secret += [ln.strip() for s in body for ln in lines[s.lineno - 1 : s.end_lineno]]
+                    secret += [
+                        ln.strip() for s in body for ln in lines[s.lineno - 1 : s.end_lineno]
+                    ]
                 elif not isinstance(node, ast.Import | ast.ImportFrom):
                     secret += [ln.strip() for ln in lines[node.lineno - 1 : node.end_lineno]]
     return [s for s in secret if len(s) > 12 and s not in public]
@@ -165,23 +196,36 @@ def solution_text(path: Path) -> list[str]:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_student_notebook_holds_no_solution_nor_hidden_test(name: str, handouts: Path) -> None:
-    student = (handouts / name / "student" / f"{name}.ipynb").read_text(encoding="utf-8")  # cells and metadata
+    student = (handouts / name / "student" / f"{name}.ipynb").read_text(
+        encoding="utf-8"
+    )  # cells and metadata
     [zip_path] = (handouts / name / "autograder").glob("*.zip")
     with zipfile.ZipFile(zip_path) as z:
         autograder = "\n".join(z.read(n).decode() for n in z.namelist() if n.startswith("tests/"))
     solved = (handouts / name / "autograder" / f"{name}.ipynb").read_text(encoding="utf-8")
     secret = solution_text(REPO / "book/assignments" / f"{name}.md")
     assert len(secret) > 30
-    assert all(json.dumps(s, ensure_ascii=False)[1:-1] in solved for s in secret)  # the solved notebook has them: the search finds text
+    assert all(
+        json.dumps(s, ensure_ascii=False)[1:-1] in solved for s in secret
+    )  # the solved notebook has them: the search finds text
     leaked = [s for s in secret if json.dumps(s, ensure_ascii=False)[1:-1] in student]
     assert not leaked, f"solution text in the student notebook: {leaked[:5]}"
     asked = [q for q in questions() if q.startswith(f"{name}.")]
-    hidden = [seed_of(q, f"hidden {p or str()}") for q in asked for p, _ in grading.QUESTIONS[q].parts or ((None, None),)]
+    hidden = [
+        seed_of(q, f"hidden {p or ''}")
+        for q in asked
+        for p, _ in grading.QUESTIONS[q].parts or ((None, None),)
+    ]
     assert all(f"seed={s}" in autograder for s in hidden) and "test_hidden_1" in autograder
     assert not [s for s in hidden if str(s) in student] and "test_hidden" not in student
     for q in asked:  # what the student does get: the stub, the instant check, the public test
-        assert f"Question {q}: write your answer here" in student and f'check(\\"{q}\\", ' in student
-        assert f'grader.check(\\"{q.split(".")[1]}\\")' in student and f"seed={seed_of(q, 'public')}" in student
+        assert (
+            f"Question {q}: write your answer here" in student and f'check(\\"{q}\\", ' in student
+        )
+        assert (
+            f'grader.check(\\"{q.split(".")[1]}\\")' in student
+            and f"seed={seed_of(q, 'public')}" in student
+        )
     assert '"assignment_name": "' + name in student
 
 
@@ -189,7 +233,9 @@ def test_student_notebook_holds_no_solution_nor_hidden_test(name: str, handouts:
 # Otter's tests, question by question
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", NAMES)
-def test_otter_tests_give_model_solutions_full_marks_and_stubs_zero(name: str, handouts: Path, answers: dict[str, object]) -> None:
+def test_otter_tests_give_model_solutions_full_marks_and_stubs_zero(
+    name: str, handouts: Path, answers: dict[str, object]
+) -> None:
     def stub(*args: object, **kwargs: object) -> object:
         raise NotImplementedError("write your answer here")
 
@@ -199,12 +245,22 @@ def test_otter_tests_give_model_solutions_full_marks_and_stubs_zero(name: str, h
         assert otter_score(handouts, q, None)[0] == 0, q  # the function is missing or renamed
 
 
-def ntk_without_sigma(x: torch.Tensor, y: torch.Tensor, depth: int, beta: float = 0.1) -> torch.Tensor:
+def ntk_without_sigma(
+    x: torch.Tensor, y: torch.Tensor, depth: int, beta: float = 0.1
+) -> torch.Tensor:
     """Theta^(l+1) = Theta^(l) Sigma_dot^(l+1): the NTK recursion without its + Sigma^(l+1) term."""
     theta = x @ y.T / x.shape[1] + beta**2
     for ell in range(1, depth):
-        s, sx, sy = nngp(x, y, depth=ell, beta=beta), nngp(x, depth=ell, beta=beta).diagonal(), nngp(y, depth=ell, beta=beta).diagonal()
-        theta = theta * (math.pi - torch.arccos((s / (sx[:, None] * sy[None, :]).sqrt()).clamp(-1, 1))) / (2 * math.pi)
+        s, sx, sy = (
+            nngp(x, y, depth=ell, beta=beta),
+            nngp(x, depth=ell, beta=beta).diagonal(),
+            nngp(y, depth=ell, beta=beta).diagonal(),
+        )
+        theta = (
+            theta
+            * (math.pi - torch.arccos((s / (sx[:, None] * sy[None, :]).sqrt()).clamp(-1, 1)))
+            / (2 * math.pi)
+        )
     return theta
 
 
@@ -212,18 +268,41 @@ def wrong_answers(answers: dict[str, object]) -> dict[str, tuple[object, float]]
     """Known wrong formulas and the points they keep: those of the parts that they get right."""
     a = answers
     return {
-        "a1.q2": (lambda x, y, depth, beta=0.1: nngp(x, y, depth=depth, beta=math.sqrt(beta)), 0),  # beta for beta^2
-        "a1.q3": (ntk_without_sigma, 1),  # right at depth 1, where Theta = Sigma: the base-case part
-        "a1.q4": (lambda x, width, depth, beta, n_networks, seed: ntk(x, depth=depth, beta=beta), 0),
-        "a1.q5": (lambda sq_norm, n0, depth: (sq_norm / n0 / 2 ** (depth - 1),) * 2, 1),  # Theta = Sigma: the Sigma part
-        "a2.q3": (lambda W0, b0, W1, x, y, beta: a["a2.q3"](W0, b0, torch.ones_like(W1), x, y, beta), 0),  # no (W1_i)^2
-        "a3.q1": (lambda K, y, f0, t: a["a3.q1"](K * K.shape[0], y, f0, t), 0),  # the flow without the 1/N
+        "a1.q2": (
+            lambda x, y, depth, beta=0.1: nngp(x, y, depth=depth, beta=math.sqrt(beta)),
+            0,
+        ),  # beta for beta^2
+        "a1.q3": (
+            ntk_without_sigma,
+            1,
+        ),  # right at depth 1, where Theta = Sigma: the base-case part
+        "a1.q4": (
+            lambda x, width, depth, beta, n_networks, seed: ntk(x, depth=depth, beta=beta),
+            0,
+        ),
+        "a1.q5": (
+            lambda sq_norm, n0, depth: (sq_norm / n0 / 2 ** (depth - 1),) * 2,
+            1,
+        ),  # Theta = Sigma: the Sigma part
+        "a2.q3": (
+            lambda W0, b0, W1, x, y, beta: a["a2.q3"](W0, b0, torch.ones_like(W1), x, y, beta),
+            0,
+        ),  # no (W1_i)^2
+        "a3.q1": (
+            lambda K, y, f0, t: a["a3.q1"](K * K.shape[0], y, f0, t),
+            0,
+        ),  # the flow without the 1/N
         "a3.q4": (lambda K, K_test, y, y_test, t: float(t[-1]), 0),  # trained to convergence
-        "a4.q2": (lambda coeffs, rho: np.polynomial.polynomial.polyval(rho, coeffs), 0),  # a_i for a_i^2
+        "a4.q2": (
+            lambda coeffs, rho: np.polynomial.polynomial.polyval(rho, coeffs),
+            0,
+        ),  # a_i for a_i^2
     }
 
 
-def test_hidden_tests_catch_known_wrong_formulas(handouts: Path, answers: dict[str, object]) -> None:
+def test_hidden_tests_catch_known_wrong_formulas(
+    handouts: Path, answers: dict[str, object]
+) -> None:
     for q, (answer, kept) in wrong_answers(answers).items():
         tests = otter_tests(handouts, q)
         assert otter_score(handouts, q, answer, tests) == (kept, grading.QUESTIONS[q].points), q
@@ -253,26 +332,81 @@ def test_grade_a_class_without_docker(handouts: Path, tmp_path: Path) -> None:
     solved, blank = handouts / "a1/autograder/a1.ipynb", handouts / "a1/student/a1.ipynb"
     (subs / "solved.ipynb").write_bytes(solved.read_bytes())
     (subs / "blank.ipynb").write_bytes(blank.read_bytes())
-    _edited(solved, subs / "wrong_q2.ipynb", "return relu_kernels(x, y, depth, beta)[0]", "return relu_kernels(x, y, depth, beta**0.5)[0]")
-    _edited(solved, subs / "import_fails.ipynb", "import math\n", "import math\nimport ntk_course_typo\n")
+    _edited(
+        solved,
+        subs / "wrong_q2.ipynb",
+        "return relu_kernels(x, y, depth, beta)[0]",
+        "return relu_kernels(x, y, depth, beta**0.5)[0]",
+    )
+    _edited(
+        solved,
+        subs / "import_fails.ipynb",
+        "import math\n",
+        "import math\nimport ntk_course_typo\n",
+    )
     (subs / "broken.ipynb").write_text("{not json", encoding="utf-8")
     (subs / "other.ipynb").write_bytes((handouts / "a2/student/a2.ipynb").read_bytes())
     (subs / "notes.txt").write_text("not a submission", encoding="utf-8")
     out = tmp_path / "grades.csv"
-    assert main(["grade", str(subs), "--out", str(out), "--handouts", str(handouts), "--assignment", "a1"]) == 0
+    assert (
+        main(
+            [
+                "grade",
+                str(subs),
+                "--out",
+                str(out),
+                "--handouts",
+                str(handouts),
+                "--assignment",
+                "a1",
+            ]
+        )
+        == 0
+    )
     grades = read_grades(out)
-    assert list(grades) == ["blank.ipynb", "broken.ipynb", "import_fails.ipynb", "other.ipynb", "solved.ipynb", "wrong_q2.ipynb"]
-    assert list(grades["solved.ipynb"]) == ["submission", "q1", "q2", "q3", "q4", "q5", "total", "error"]
-    points = {q.split(".")[1]: grading.QUESTIONS[q].points for q in questions() if q.startswith("a1.")}
-    assert {q: float(grades["solved.ipynb"][q]) for q in points} == points and grades["solved.ipynb"]["error"] == ""
+    assert list(grades) == [
+        "blank.ipynb",
+        "broken.ipynb",
+        "import_fails.ipynb",
+        "other.ipynb",
+        "solved.ipynb",
+        "wrong_q2.ipynb",
+    ]
+    assert list(grades["solved.ipynb"]) == [
+        "submission",
+        "q1",
+        "q2",
+        "q3",
+        "q4",
+        "q5",
+        "total",
+        "error",
+    ]
+    points = {
+        q.split(".")[1]: grading.QUESTIONS[q].points for q in questions() if q.startswith("a1.")
+    }
+    assert {q: float(grades["solved.ipynb"][q]) for q in points} == points and grades[
+        "solved.ipynb"
+    ]["error"] == ""
     assert float(grades["solved.ipynb"]["total"]) == sum(points.values()) == 15
-    assert float(grades["blank.ipynb"]["total"]) == 0 and grades["blank.ipynb"]["error"] == ""  # ran to the end
+    assert (
+        float(grades["blank.ipynb"]["total"]) == 0 and grades["blank.ipynb"]["error"] == ""
+    )  # ran to the end
     wrong = {q: float(grades["wrong_q2.ipynb"][q]) for q in points}
-    assert wrong == {**points, "q2": 0} and float(grades["wrong_q2.ipynb"]["total"]) == 15 - points["q2"]
+    assert (
+        wrong == {**points, "q2": 0}
+        and float(grades["wrong_q2.ipynb"]["total"]) == 15 - points["q2"]
+    )
     fails = grades["import_fails.ipynb"]
     assert float(fails["total"]) == 0 and all(float(fails[q]) == 0 for q in points)
-    assert fails["error"].startswith("does not run:") and "ModuleNotFoundError: No module named 'ntk_course_typo'" in fails["error"]
-    assert float(grades["broken.ipynb"]["total"]) == 0 and "Otter could not grade it" in grades["broken.ipynb"]["error"]
+    assert (
+        fails["error"].startswith("does not run:")
+        and "ModuleNotFoundError: No module named 'ntk_course_typo'" in fails["error"]
+    )
+    assert (
+        float(grades["broken.ipynb"]["total"]) == 0
+        and "Otter could not grade it" in grades["broken.ipynb"]["error"]
+    )
     assert float(grades["other.ipynb"]["total"]) == 0 and "a2" in grades["other.ipynb"]["error"]
 
 
@@ -281,9 +415,25 @@ def test_blank_handouts_run_to_the_end_and_score_zero(handouts: Path, tmp_path: 
 
     def grade(name: str) -> dict[str, str]:
         (tmp_path / name).mkdir()
-        (tmp_path / name / "student.ipynb").write_bytes((handouts / name / "student" / f"{name}.ipynb").read_bytes())
+        (tmp_path / name / "student.ipynb").write_bytes(
+            (handouts / name / "student" / f"{name}.ipynb").read_bytes()
+        )
         out = tmp_path / f"{name}.csv"
-        assert main(["grade", str(tmp_path / name), "--out", str(out), "--handouts", str(handouts), "--jobs", "1"]) == 0
+        assert (
+            main(
+                [
+                    "grade",
+                    str(tmp_path / name),
+                    "--out",
+                    str(out),
+                    "--handouts",
+                    str(handouts),
+                    "--jobs",
+                    "1",
+                ]
+            )
+            == 0
+        )
         return read_grades(out)["student.ipynb"]  # the assignment was read from the notebook
 
     with ThreadPoolExecutor(len(NAMES) - 1) as pool:
@@ -296,7 +446,12 @@ def test_blank_handouts_run_to_the_end_and_score_zero(handouts: Path, tmp_path: 
 
 def test_an_endless_submission_is_stopped(handouts: Path, tmp_path: Path) -> None:
     (tmp_path / "subs").mkdir()
-    _edited(handouts / "a1/student/a1.ipynb", tmp_path / "subs/loop.ipynb", "import math\n", "import math\nwhile True:\n    pass\n")
+    _edited(
+        handouts / "a1/student/a1.ipynb",
+        tmp_path / "subs/loop.ipynb",
+        "import math\n",
+        "import math\nwhile True:\n    pass\n",
+    )
     [zip_path] = (handouts / "a1" / "autograder").glob("*.zip")
     [grade] = grade_class(tmp_path / "subs", zip_path, "a1", tmp_path / "g.csv", timeout=3)
     assert grade.total == 0 and grade.error == "did not finish within 3 s (an endless loop?)"
@@ -310,7 +465,9 @@ def test_an_endless_submission_is_stopped(handouts: Path, tmp_path: Path) -> Non
         grade_class(tmp_path / "subs", zip_path, "a9", tmp_path / "g.csv")
 
 
-def test_command_line_errors(handouts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_line_errors(
+    handouts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["build", str(tmp_path / "x"), "--only", "a7"]) == 2
     assert "no assignment named ['a7']" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
@@ -318,10 +475,18 @@ def test_command_line_errors(handouts: Path, tmp_path: Path, capsys: pytest.Capt
     assert "no submissions (*.ipynb, *.zip)" in capsys.readouterr().err
     (tmp_path / "mixed").mkdir()
     for name in ("a1", "a2"):
-        (tmp_path / "mixed" / f"{name}.ipynb").write_bytes((handouts / name / "student" / f"{name}.ipynb").read_bytes())
+        (tmp_path / "mixed" / f"{name}.ipynb").write_bytes(
+            (handouts / name / "student" / f"{name}.ipynb").read_bytes()
+        )
     assert main(["grade", str(tmp_path / "mixed"), "--handouts", str(handouts)]) == 2
-    assert "the submissions name ['a1', 'a2']; say which with --assignment a1" in capsys.readouterr().err
-    assert main(["grade", str(tmp_path / "mixed"), "--assignment", "a1", "--handouts", str(tmp_path)]) == 2
+    assert (
+        "the submissions name ['a1', 'a2']; say which with --assignment a1"
+        in capsys.readouterr().err
+    )
+    assert (
+        main(["grade", str(tmp_path / "mixed"), "--assignment", "a1", "--handouts", str(tmp_path)])
+        == 2
+    )
     assert f"no autograder for a1 in {tmp_path}; build it first" in capsys.readouterr().err
     assert main(["list"]) == 0
     assert capsys.readouterr().out.count("\n") == len(questions())
@@ -336,18 +501,41 @@ def test_website_folds_every_solution(tmp_path: Path, answers: dict[str, object]
     src = tmp_path / "src"
     (src / "assignments").mkdir(parents=True)
     for path in PATHS:
-        (src / "assignments" / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
-    (src / "references.bib").write_text((REPO / "book/references.bib").read_text(encoding="utf-8"), encoding="utf-8")
-    (src / "conf.py").write_text('extensions = ["myst_nb", "sphinx_exercise", "sphinx_togglebutton", "sphinxcontrib.bibtex"]\n'
-                                 'nb_execution_mode = "off"\nmyst_enable_extensions = ["amsmath", "dollarmath"]\n'
-                                 'bibtex_bibfiles = ["references.bib"]\n', encoding="utf-8")
-    (src / "index.md").write_text("# Assignments\n\n```{toctree}\n" + "\n".join(f"assignments/{n}" for n in NAMES) + "\n```\n", encoding="utf-8")
-    subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(tmp_path / "html")], check=True, capture_output=True)
+        (src / "assignments" / path.name).write_text(
+            path.read_text(encoding="utf-8"), encoding="utf-8"
+        )
+    (src / "references.bib").write_text(
+        (REPO / "book/references.bib").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    (src / "conf.py").write_text(
+        'extensions = ["myst_nb", "sphinx_exercise", "sphinx_togglebutton", "sphinxcontrib.bibtex"]\n'
+        'nb_execution_mode = "off"\nmyst_enable_extensions = ["amsmath", "dollarmath"]\n'
+        'bibtex_bibfiles = ["references.bib"]\n',
+        encoding="utf-8",
+    )
+    (src / "index.md").write_text(
+        "# Assignments\n\n```{toctree}\n"
+        + "\n".join(f"assignments/{n}" for n in NAMES)
+        + "\n```\n",
+        encoding="utf-8",
+    )
+    subprocess.run(
+        [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(tmp_path / "html")],
+        check=True,
+        capture_output=True,
+    )
     for name in NAMES:
         page = (tmp_path / "html" / "assignments" / f"{name}.html").read_text(encoding="utf-8")
         asked = [q for q in questions() if q.startswith(f"{name}.")]
-        assert page.count('<div class="exercise admonition"') == page.count('<div class="solution dropdown admonition"') == len(asked)
+        assert (
+            page.count('<div class="exercise admonition"')
+            == page.count('<div class="solution dropdown admonition"')
+            == len(asked)
+        )
         assert "togglebutton" in page
-        solutions = [c.split('<div class="exercise admonition"')[0] for c in page.split('<div class="solution dropdown admonition"')[1:]]
+        solutions = [
+            c.split('<div class="exercise admonition"')[0]
+            for c in page.split('<div class="solution dropdown admonition"')[1:]
+        ]
         for q, solution in zip(asked, solutions):  # each model answer sits in its folded solution
             assert f'<span class="nf">{answers[q].__name__}</span>' in solution, q

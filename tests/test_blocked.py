@@ -1,16 +1,25 @@
 """Blocked kernels: any block equals that block of the whole kernel; conjugate gradients over the
 blocks (in this process, on disk, or a Dask array on a LocalCluster of 2 workers) give the dense
 solve's predictions to the stated tolerance; bad input is refused with a ValueError."""
+
 from __future__ import annotations
 
 import warnings
 
 import pytest
 import torch
-
-from ntk_course import BlockedKernel, CGWarning, conjugate_gradient, kernel_regression, mnist, nngp, ntk, one_hot_targets
-
 from conftest import randn
+
+from ntk_course import (
+    BlockedKernel,
+    CGWarning,
+    conjugate_gradient,
+    kernel_regression,
+    mnist,
+    nngp,
+    ntk,
+    one_hot_targets,
+)
 
 DEPTH = 3
 X, LABELS = mnist(360, scaling="pixel")
@@ -31,7 +40,9 @@ def test_blocks_are_the_blocks_of_the_whole_kernel(kernel, full):
     """Block size a multiple of the kernel's inner block (256): bitwise; any other: to 1e-12."""
     whole, cross = full(X_TRAIN, depth=DEPTH), full(X_TEST, X_TRAIN, depth=DEPTH)
     assert torch.equal(BlockedKernel(X_TRAIN, kernel=kernel, depth=DEPTH, block=256).dense(), whole)
-    assert torch.equal(BlockedKernel(X_TEST, X_TRAIN, kernel=kernel, depth=DEPTH, block=256).dense(), cross)
+    assert torch.equal(
+        BlockedKernel(X_TEST, X_TRAIN, kernel=kernel, depth=DEPTH, block=256).dense(), cross
+    )
     odd = BlockedKernel(X_TRAIN, kernel=kernel, depth=DEPTH, block=70, cache=False)
     assert float((odd.dense() - whole).abs().max()) <= 1e-12 * float(whole.abs().max())
     assert torch.equal(odd.dense(), odd.dense().T)
@@ -81,8 +92,12 @@ def test_dask_on_a_local_cluster_of_two_workers():
     distributed = pytest.importorskip("distributed")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
             k = client.persist(BlockedKernel(X_TRAIN, depth=DEPTH, block=256).to_dask())
             kx = client.persist(BlockedKernel(X_TEST, X_TRAIN, depth=DEPTH, block=256).to_dask())
             assert k.chunks == ((256, 44), (256, 44))
@@ -124,6 +139,10 @@ def test_bad_input():
     with pytest.raises(ValueError, match="rows and cols must be slices"):
         bk.block_at(0, 1)
     with pytest.raises(ValueError, match="not positive definite"):
-        conjugate_gradient(torch.diag(torch.tensor([1.0, -3.0], dtype=torch.float64)), torch.ones(2), preconditioner=None)
+        conjugate_gradient(
+            torch.diag(torch.tensor([1.0, -3.0], dtype=torch.float64)),
+            torch.ones(2),
+            preconditioner=None,
+        )
     with pytest.raises(ValueError, match="diagonal entry <= 0"):
         conjugate_gradient(-torch.eye(4, dtype=torch.float64), torch.ones(4))

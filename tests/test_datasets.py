@@ -1,4 +1,5 @@
 """Tests of ntk_course.datasets: the inputs of Section 6 and the 10,000 shipped MNIST test digits."""
+
 from __future__ import annotations
 
 import gzip
@@ -27,7 +28,9 @@ from ntk_course.datasets import (
 # published with the source (ntk_course/data/README.md; ../shared/data/mnist/README.md).
 SOURCE_IMAGES_MD5 = "2646ac647ad5339dbf082846283269ea"  # t10k-images-idx3-ubyte
 SOURCE_LABELS_MD5 = "27ae3e4e09519cfbb04c329615203637"  # t10k-labels-idx1-ubyte
-FIRST_4096_IMAGES_MD5 = "bdba6d4171faf978e24c1fc739237ea1"  # the 4,096 digits the package shipped before
+FIRST_4096_IMAGES_MD5 = (
+    "bdba6d4171faf978e24c1fc739237ea1"  # the 4,096 digits the package shipped before
+)
 FIRST_4096_LABELS_MD5 = "91bab651f321395ac870825853418a9c"
 LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # digits 0..9, as published
 
@@ -66,7 +69,9 @@ def test_shipped_digits_match_the_published_statistics():
     x, labels = mnist(10_000, scaling="pixel")
     assert labels.dtype == torch.int64
     assert torch.bincount(labels, minlength=10).tolist() == LABEL_COUNTS
-    assert round(float(x.mean()), 5) == 0.13251 and round(float(x.std(unbiased=False)), 5) == 0.31048
+    assert (
+        round(float(x.mean()), 5) == 0.13251 and round(float(x.std(unbiased=False)), 5) == 0.31048
+    )
 
 
 def test_the_shipped_file_is_compact():
@@ -95,9 +100,16 @@ def test_mnist_split_is_disjoint_nested_and_seeded():
     small, large = mnist_split(1_000, 2_000), mnist_split(4_000, 2_000)
     assert small.x_train.shape == (1_000, 784) and small.x_test.shape == (2_000, 784)
     assert not set(large.index_train.tolist()) & set(large.index_test.tolist())
-    assert len(set(large.index_train.tolist())) == 4_000 and len(set(large.index_test.tolist())) == 2_000
-    assert torch.equal(small.x_test, large.x_test) and torch.equal(small.labels_test, large.labels_test)
-    assert torch.equal(small.x_train, large.x_train[:1_000]) and torch.equal(small.index_train, large.index_train[:1_000])
+    assert (
+        len(set(large.index_train.tolist())) == 4_000
+        and len(set(large.index_test.tolist())) == 2_000
+    )
+    assert torch.equal(small.x_test, large.x_test) and torch.equal(
+        small.labels_test, large.labels_test
+    )
+    assert torch.equal(small.x_train, large.x_train[:1_000]) and torch.equal(
+        small.index_train, large.index_train[:1_000]
+    )
     other = mnist_split(1_000, 2_000, seed=1)
     overlap = len(set(other.index_test.tolist()) & set(small.index_test.tolist()))
     assert abs(overlap - 400) < 100  # hypergeometric: mean 2,000 x 0.2 = 400, standard deviation 16
@@ -107,7 +119,9 @@ def test_mnist_split_is_disjoint_nested_and_seeded():
 def test_mnist_split_takes_the_digits_and_labels_it_names():
     split = mnist_split(300, 200, seed=3, scaling="pixel", dtype=torch.float32)
     x_all, labels_all = mnist(10_000, scaling="pixel", dtype=torch.float32)
-    assert torch.equal(split.x_train, x_all[split.index_train]) and torch.equal(split.x_test, x_all[split.index_test])
+    assert torch.equal(split.x_train, x_all[split.index_train]) and torch.equal(
+        split.x_test, x_all[split.index_test]
+    )
     assert torch.equal(split.labels_train, labels_all[split.index_train])
     assert torch.equal(split.labels_test, labels_all[split.index_test])
     full = mnist_split(8_000, 2_000)
@@ -200,8 +214,12 @@ def test_circle_points_are_evenly_spaced_on_the_unit_circle():
     torch.testing.assert_close(x.norm(dim=1), torch.ones(12, dtype=torch.float64))
     torch.testing.assert_close(torch.atan2(x[:, 1], x[:, 0]), g)
     assert float(g[0]) == -math.pi and float(g[-1]) < math.pi
-    torch.testing.assert_close(torch.diff(g), torch.full((11,), 2 * math.pi / 12, dtype=torch.float64))
-    assert bool((x[6] == torch.tensor([1.0, 0.0], dtype=torch.float64)).all())  # x_0 = (1, 0) of Figure 1
+    torch.testing.assert_close(
+        torch.diff(g), torch.full((11,), 2 * math.pi / 12, dtype=torch.float64)
+    )
+    assert bool(
+        (x[6] == torch.tensor([1.0, 0.0], dtype=torch.float64)).all()
+    )  # x_0 = (1, 0) of Figure 1
 
 
 def test_circle_training_set():

@@ -4,6 +4,7 @@ Every test here takes the ``gpu`` fixture, so it runs on CUDA only and is report
 elsewhere (CI): on a CPU-only machine it would compare the CPU with itself. ``bash tests/gpu_check.sh``
 runs them (they are marked ``cuda``). The CPU reference is computed in float64 from CPU tensors.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,7 +26,12 @@ from ntk_course.datasets import circle_points, mnist
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, rtol: float) -> None:
-    torch.testing.assert_close(a.detach().cpu().double(), b.detach().cpu().double(), rtol=rtol, atol=rtol * float(b.abs().max()))
+    torch.testing.assert_close(
+        a.detach().cpu().double(),
+        b.detach().cpu().double(),
+        rtol=rtol,
+        atol=rtol * float(b.abs().max()),
+    )
 
 
 def test_limiting_kernels_for_closed_forms_and_quadrature(gpu: torch.device) -> None:
@@ -47,7 +53,9 @@ def test_empirical_ntk_methods_and_training(gpu: torch.device) -> None:
     moved = net.to(gpu)
     for method in ("structured", "jacobian", "ntvp"):
         _close(empirical_ntk(moved, x.to(gpu), method=method), ref, 1e-10)
-    record = train(moved, x.to(gpu), y.to(gpu), steps=20, lr=1.0, record_at=[0, 20], kernel_points=x.to(gpu))
+    record = train(
+        moved, x.to(gpu), y.to(gpu), steps=20, lr=1.0, record_at=[0, 20], kernel_points=x.to(gpu)
+    )
     assert record.outputs.device.type == gpu.type and float(record.loss[-1]) < float(record.loss[0])
     cpu_net = NTKMLP([2, 64, 64, 1], generator=generator(0), dtype=torch.float64)
     cpu_record = train(cpu_net, x, y, steps=20, lr=1.0, record_at=[0, 20], kernel_points=x)
@@ -66,10 +74,22 @@ def test_flows_and_spectra(gpu: torch.device) -> None:
     y = torch.sin(3 * torch.atan2(x[:, 1], x[:, 0]))
     ts = [0.0, 10.0, 1000.0]
     d = lambda t: t.to(gpu)  # noqa: E731
-    _close(gradient_flow(d(k), d(y), ts, k_test_train=d(kx)).f_test, gradient_flow(k, y, ts, k_test_train=kx).f_test, 1e-9)
-    _close(gradient_descent(d(k), d(y), [5, 50], lr=2.0).f_train, gradient_descent(k, y, [5, 50], lr=2.0).f_train, 1e-9)
-    mean_d, cov_d = gaussian_limit(d(k), d(s), d(y), theta_test_train=d(kx), sigma_test_train=d(sx), sigma_test=d(sxx), t=ts)
-    mean_c, cov_c = gaussian_limit(k, s, y, theta_test_train=kx, sigma_test_train=sx, sigma_test=sxx, t=ts)
+    _close(
+        gradient_flow(d(k), d(y), ts, k_test_train=d(kx)).f_test,
+        gradient_flow(k, y, ts, k_test_train=kx).f_test,
+        1e-9,
+    )
+    _close(
+        gradient_descent(d(k), d(y), [5, 50], lr=2.0).f_train,
+        gradient_descent(k, y, [5, 50], lr=2.0).f_train,
+        1e-9,
+    )
+    mean_d, cov_d = gaussian_limit(
+        d(k), d(s), d(y), theta_test_train=d(kx), sigma_test_train=d(sx), sigma_test=d(sxx), t=ts
+    )
+    mean_c, cov_c = gaussian_limit(
+        k, s, y, theta_test_train=kx, sigma_test_train=sx, sigma_test=sxx, t=ts
+    )
     assert mean_d.device.type == gpu.type
     _close(mean_d, mean_c, 1e-9)
     _close(cov_d, cov_c, 1e-8)

@@ -1,15 +1,15 @@
 """Rates of the kernel drift against width (Theorem 2) and the bootstrap spread of a fitted slope
 (``ntk_course.bootstrap_slope``, which ``LazyTrainingScan.fit`` and ``plot_scaling`` use)."""
+
 import math
 
 import pytest
 import torch
+from test_finite_width import lazy_scan
 
 from ntk_course import Architecture
-from ntk_course.power_laws import bootstrap_slope
 from ntk_course.datasets import gaussian_inputs, product_target
-
-from test_finite_width import lazy_scan
+from ntk_course.power_laws import bootstrap_slope
 
 WIDTHS = (32, 64, 128, 256, 512)
 
@@ -18,7 +18,11 @@ def _lognormal_power(slope: float, e: int, tau: float, seed: int) -> torch.Tenso
     """values[w, k] = 2 n_w^slope exp(tau z) with z iid N(0, 1): (W, E)."""
     g = torch.Generator().manual_seed(seed)
     n = torch.tensor(WIDTHS, dtype=torch.float64)[:, None]
-    return 2.0 * n**slope * torch.exp(tau * torch.randn(len(WIDTHS), e, generator=g, dtype=torch.float64))
+    return (
+        2.0
+        * n**slope
+        * torch.exp(tau * torch.randn(len(WIDTHS), e, generator=g, dtype=torch.float64))
+    )
 
 
 def test_bootstrap_standard_error_matches_the_delta_method() -> None:
@@ -39,7 +43,9 @@ def test_standard_error_windows_cover_the_true_slope() -> None:
     and +- 3 SE almost always."""
     trials, within2, within3 = 300, 0, 0
     for k in range(trials):
-        fit = bootstrap_slope(WIDTHS, _lognormal_power(-1.0, 8, 0.3, seed=100 + k), resamples=400, seed=k)
+        fit = bootstrap_slope(
+            WIDTHS, _lognormal_power(-1.0, 8, 0.3, seed=100 + k), resamples=400, seed=k
+        )
         within2 += abs(fit.slope + 1.0) < 2 * fit.std_error
         within3 += abs(fit.slope + 1.0) < 3 * fit.std_error
     # binomial standard deviation of the coverage over 300 trials is about 0.015
@@ -52,8 +58,15 @@ def test_an_exact_power_law_has_no_spread() -> None:
     assert fit.slope == pytest.approx(-0.5, abs=1e-12) and fit.std_error < 1e-12
 
 
-@pytest.mark.parametrize("values, match", [(torch.ones(5), "shape"), (torch.ones(5, 1), "at least two draws"),
-                                           (-torch.ones(5, 3), "positive"), (torch.ones(4, 3), "one sample per width")])
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        (torch.ones(5), "shape"),
+        (torch.ones(5, 1), "at least two draws"),
+        (-torch.ones(5, 3), "positive"),
+        (torch.ones(4, 3), "one sample per width"),
+    ],
+)
 def test_bootstrap_slope_rejects_bad_input(values: torch.Tensor, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         bootstrap_slope(WIDTHS, values)
@@ -70,8 +83,18 @@ def test_smooth_kernel_drift_falls_like_inverse_width(activation: str) -> None:
     (Dyer & Gur-Ari 2020, Huang & Yau 2020), faster than the n^(-1/2) bound of Theorem 2's proof:
     a two-sided window of 3 bootstrap standard errors around -1 that rejects -1/2."""
     x = gaussian_inputs(12, 2, seed=0)
-    scan = lazy_scan(Architecture(3, activation), x, product_target(x), (64, 128, 256, 512), ensemble=10, steps=25,
-                     linearized=False, seed=1)
+    scan = lazy_scan(
+        Architecture(3, activation),
+        x,
+        product_target(x),
+        (64, 128, 256, 512),
+        ensemble=10,
+        steps=25,
+        linearized=False,
+        seed=1,
+    )
     fit = scan.fit("kernel_drift")
-    assert fit.std_error < 0.12, fit  # 10 networks per width make the window narrow enough to mean something
+    assert fit.std_error < 0.12, (
+        fit
+    )  # 10 networks per width make the window narrow enough to mean something
     assert abs(fit.slope + 1) < 3 * fit.std_error and abs(fit.slope + 0.5) > 3 * fit.std_error, fit

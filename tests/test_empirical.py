@@ -1,5 +1,6 @@
 """Tests of ntk_course.empirical: the empirical NTK of Section 4: three methods against each other, against closed forms derived by
 hand, and against Theorem 1's form; only trainable parameters count."""
+
 import copy
 import math
 
@@ -16,14 +17,23 @@ from ntk_course import NTKMLP, Linearized, empirical_ntk, ntk
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 @pytest.mark.parametrize("n_out", [1, 3])
 def test_three_methods_agree_in_float64(parametrization: str, activation: str, n_out: int) -> None:
-    net = NTKMLP([4, 24, 16, n_out], activation, parametrization=parametrization, dtype=torch.float64,
-                 generator=generator(0))
+    net = NTKMLP(
+        [4, 24, 16, n_out],
+        activation,
+        parametrization=parametrization,
+        dtype=torch.float64,
+        generator=generator(0),
+    )
     x, y = points(5, 4, 1), points(3, 4, 2)
     for output_axes in (False, True):
         ref = empirical_ntk(net, x, y, method="structured", output_axes=output_axes)
         for method in ("jacobian", "ntvp"):
-            torch.testing.assert_close(empirical_ntk(net, x, y, method=method, output_axes=output_axes), ref,
-                                       rtol=1e-11, atol=1e-12)
+            torch.testing.assert_close(
+                empirical_ntk(net, x, y, method=method, output_axes=output_axes),
+                ref,
+                rtol=1e-11,
+                atol=1e-12,
+            )
 
 
 def test_three_methods_agree_to_float32_round_off() -> None:
@@ -39,7 +49,9 @@ def test_three_methods_agree_to_float32_round_off() -> None:
 def test_generic_model_jacobian_and_ntvp_agree() -> None:
     """Any nn.Module works with the torch.func methods (here a LayerNorm MLP with two outputs)."""
     with seeded(5):
-        model = nn.Sequential(nn.Linear(3, 32), nn.LayerNorm(32), nn.GELU(), nn.Linear(32, 2)).double()
+        model = nn.Sequential(
+            nn.Linear(3, 32), nn.LayerNorm(32), nn.GELU(), nn.Linear(32, 2)
+        ).double()
     x, y = points(6, 3, 6), points(4, 3, 7)
     a = empirical_ntk(model, x, y, output_axes=True)
     b = empirical_ntk(model, x, y, method="ntvp", output_axes=True)
@@ -49,7 +61,9 @@ def test_generic_model_jacobian_and_ntvp_agree() -> None:
     grads = []
     for point in torch.cat([x, y]):
         out = model(point[None])[0, 0]
-        grads.append(torch.cat([g.flatten() for g in torch.autograd.grad(out, list(model.parameters()))]))
+        grads.append(
+            torch.cat([g.flatten() for g in torch.autograd.grad(out, list(model.parameters()))])
+        )
     g = torch.stack(grads)
     torch.testing.assert_close(a[..., 0, 0], g[:6] @ g[6:].T, rtol=1e-10, atol=1e-12)
 
@@ -97,7 +111,9 @@ def test_cpu_points_are_moved_to_the_model_on_the_gpu(gpu: torch.device) -> None
     for method in ("structured", "jacobian", "ntvp"):
         k = empirical_ntk(copy.deepcopy(net).to(gpu), x, method=method)
         assert k.device.type == gpu.type
-        torch.testing.assert_close(k.cpu(), empirical_ntk(net, x, method=method), rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(
+            k.cpu(), empirical_ntk(net, x, method=method), rtol=1e-10, atol=1e-12
+        )
 
 
 @pytest.mark.parametrize(
@@ -105,10 +121,21 @@ def test_cpu_points_are_moved_to_the_model_on_the_gpu(gpu: torch.device) -> None
     [
         (lambda net: empirical_ntk(net, torch.ones(2, 3), method="fast"), "unknown method"),
         (lambda net: empirical_ntk(net, torch.ones(2, 4)), "n_0"),
-        (lambda net: empirical_ntk(net, torch.ones(2, 3), torch.ones(2, 5)), "same feature dimension"),
+        (
+            lambda net: empirical_ntk(net, torch.ones(2, 3), torch.ones(2, 5)),
+            "same feature dimension",
+        ),
         (lambda net: empirical_ntk(net, torch.tensor([[1.0, float("inf"), 0.0]])), "non-finite"),
-        (lambda net: empirical_ntk(nn.Linear(3, 1), torch.ones(2, 3), method="structured"), "needs an NTKMLP"),
-        (lambda net: empirical_ntk(NTKMLP([3, 4, 1], ensemble=2), torch.ones(2, 3), method="jacobian"), "ensemble"),
+        (
+            lambda net: empirical_ntk(nn.Linear(3, 1), torch.ones(2, 3), method="structured"),
+            "needs an NTKMLP",
+        ),
+        (
+            lambda net: empirical_ntk(
+                NTKMLP([3, 4, 1], ensemble=2), torch.ones(2, 3), method="jacobian"
+            ),
+            "ensemble",
+        ),
     ],
 )
 def test_bad_input_raises_a_clear_value_error(call, message: str) -> None:
@@ -117,6 +144,7 @@ def test_bad_input_raises_a_clear_value_error(call, message: str) -> None:
 
 
 # ------------------------------------------------ exact closed forms, trainable parameters, dtypes
+
 
 def _hand_jacobian(net: NTKMLP, x: torch.Tensor, output: int) -> np.ndarray:
     """d f_output / d theta for every parameter of a depth-1 or depth-2 NTKMLP, derived by hand.
@@ -154,27 +182,44 @@ def _hand_jacobian(net: NTKMLP, x: torch.Tensor, output: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("parametrization", ["ntk", "standard"])
-def test_depth_one_kernel_is_exactly_the_linear_kernel_plus_the_bias_term(parametrization: str) -> None:
+def test_depth_one_kernel_is_exactly_the_linear_kernel_plus_the_bias_term(
+    parametrization: str,
+) -> None:
     """Depth 1: Theta(x, x') = x.x'/n_0 + beta^2 (Theta^(1) of the paper) in the NTK parametrisation,
     x.x' + 1 in the standard one, at every width: checked to round-off, far below the beta^2 = 0.01 term."""
-    net = NTKMLP([4, 2], parametrization=parametrization, beta=0.1, dtype=torch.float64,
-                 generator=generator(12))
+    net = NTKMLP(
+        [4, 2],
+        parametrization=parametrization,
+        beta=0.1,
+        dtype=torch.float64,
+        generator=generator(12),
+    )
     x, y = points(5, 4, 13), points(3, 4, 14)
     expected = x @ y.T / 4 + 0.01 if parametrization == "ntk" else x @ y.T + 1.0
     eye = torch.eye(2, dtype=torch.float64)
     for method in ("structured", "jacobian", "ntvp"):
-        torch.testing.assert_close(empirical_ntk(net, x, y, method=method), expected, rtol=1e-13, atol=0)
+        torch.testing.assert_close(
+            empirical_ntk(net, x, y, method=method), expected, rtol=1e-13, atol=0
+        )
         full = empirical_ntk(net, x, y, method=method, output_axes=True)
         torch.testing.assert_close(full, expected[..., None, None] * eye, rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("parametrization", ["ntk", "standard"])
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
-def test_depth_two_kernel_is_the_sum_over_parameters_derived_by_hand(parametrization: str, activation: str) -> None:
+def test_depth_two_kernel_is_the_sum_over_parameters_derived_by_hand(
+    parametrization: str, activation: str
+) -> None:
     """Depth 2: Theta(x, x') = sum over W^(0), b^(0), W^(1), b^(1) of d f(x) d f(x'), each gradient
     written out by hand (see _hand_jacobian): exact to round-off for both parametrisations."""
-    net = NTKMLP([3, 40, 2], activation, beta=0.1, parametrization=parametrization, dtype=torch.float64,
-                 generator=generator(15))
+    net = NTKMLP(
+        [3, 40, 2],
+        activation,
+        beta=0.1,
+        parametrization=parametrization,
+        dtype=torch.float64,
+        generator=generator(15),
+    )
     x, y = points(6, 3, 16), points(4, 3, 17)
     for a in range(2):
         jx, jy = _hand_jacobian(net, x, a), _hand_jacobian(net, y, a)
@@ -199,7 +244,7 @@ def _kernel_by_autograd(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> t
         out = model(point[None]).reshape(-1)[0]
         grads.append(torch.cat([g.flatten() for g in torch.autograd.grad(out, trainable)]))
     g = torch.stack(grads)
-    return g[: len(x)] @ g[len(x):].T
+    return g[: len(x)] @ g[len(x) :].T
 
 
 def test_frozen_parameters_do_not_count() -> None:
@@ -212,11 +257,15 @@ def test_frozen_parameters_do_not_count() -> None:
     expected = _kernel_by_autograd(net, x, y)
     assert float((full - expected).abs().min()) > 1e-3  # the frozen terms were not negligible
     for method in ("structured", "jacobian", "ntvp"):
-        torch.testing.assert_close(empirical_ntk(net, x, y, method=method), expected, rtol=1e-11, atol=1e-13)
+        torch.testing.assert_close(
+            empirical_ntk(net, x, y, method=method), expected, rtol=1e-11, atol=1e-13
+        )
     # with every weight matrix frozen only the biases are left: beta^2 (1 + back-propagated terms)
     for w in net.weights:
         w.requires_grad_(False)
-    torch.testing.assert_close(empirical_ntk(net, x, y), _kernel_by_autograd(net, x, y), rtol=1e-11, atol=1e-13)
+    torch.testing.assert_close(
+        empirical_ntk(net, x, y), _kernel_by_autograd(net, x, y), rtol=1e-11, atol=1e-13
+    )
 
 
 @pytest.mark.parametrize("base", ["ntkmlp", "sequential"])
@@ -232,8 +281,12 @@ def test_linearized_model_has_the_kernel_of_the_network(base: str) -> None:
     expected = empirical_ntk(net, x, y, method="jacobian", output_axes=True)
     lin = Linearized(net)
     for method in ("jacobian", "ntvp"):
-        torch.testing.assert_close(empirical_ntk(lin, x, y, method=method, output_axes=True), expected,
-                                   rtol=1e-12, atol=1e-13)
+        torch.testing.assert_close(
+            empirical_ntk(lin, x, y, method=method, output_axes=True),
+            expected,
+            rtol=1e-12,
+            atol=1e-13,
+        )
 
 
 def test_float32_kernel_matches_float64_to_single_precision() -> None:

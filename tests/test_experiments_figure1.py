@@ -1,4 +1,5 @@
 """Figure 1 (Section 6.1) at a tiny size: Theorem 1 at t = 0, Theorem 2 at t = T, bad settings."""
+
 import dataclasses
 import json
 
@@ -17,7 +18,15 @@ TINY = Figure1Settings(widths=(32, 512), ensemble=16, steps=0, n_train=16, n_cir
 
 def test_paper_settings_are_the_papers() -> None:
     s = Figure1Settings.for_scale("paper")
-    assert (s.depth, s.widths, s.ensemble, s.steps, s.lr, s.beta, s.activation) == (4, (500, 10_000), 10, 200, 1.0, 0.1, "relu")
+    assert (s.depth, s.widths, s.ensemble, s.steps, s.lr, s.beta, s.activation) == (
+        4,
+        (500, 10_000),
+        10,
+        200,
+        1.0,
+        0.1,
+        "relu",
+    )
     for scale in ("quick", "default"):
         small = Figure1Settings.for_scale(scale)
         # the smaller scales narrow the networks but keep the meaning: depth, t = 200, lr, beta
@@ -49,8 +58,10 @@ def test_drift_is_smaller_for_the_wider_network() -> None:
     assert float(wide.kernel_drift.mean()) * 2 < float(narrow.kernel_drift.mean())
     assert torch.all(wide.loss[-1] < wide.loss[0])  # training did decrease the cost
     assert wide.weight_change.shape == (4, 4)
-    assert torch.allclose(result.run_for(32).kernel_initial, figure1.run(
-        dataclasses.replace(s, steps=0), device="cpu").run_for(32).kernel_initial)  # seeded
+    assert torch.allclose(
+        result.run_for(32).kernel_initial,
+        figure1.run(dataclasses.replace(s, steps=0), device="cpu").run_for(32).kernel_initial,
+    )  # seeded
 
 
 def test_result_to_json_and_plot() -> None:
@@ -78,9 +89,18 @@ def test_the_loop_on_the_page_is_run() -> None:
     records = {}
     for k, n in enumerate(s.widths):
         nets = s.arch.network(2, n, ensemble=s.ensemble, generator=s.generator(k))
-        records[n] = train(nets, x_train, y_train, steps=s.steps, lr=s.lr, record_at=[0, s.steps],
-                           kernel_points=(x0, circle))
-    on_page = figure1.Figure1Result.from_records(s, records, s.arch.ntk(x0.double(), circle.double())[0], gamma)
+        records[n] = train(
+            nets,
+            x_train,
+            y_train,
+            steps=s.steps,
+            lr=s.lr,
+            record_at=[0, s.steps],
+            kernel_points=(x0, circle),
+        )
+    on_page = figure1.Figure1Result.from_records(
+        s, records, s.arch.ntk(x0.double(), circle.double())[0], gamma
+    )
     by_run = figure1.run(s, device="cpu")
     for a, b in zip(on_page.runs, by_run.runs):
         assert torch.equal(a.kernel_final, b.kernel_final) and torch.equal(a.loss, b.loss)
@@ -89,13 +109,26 @@ def test_the_loop_on_the_page_is_run() -> None:
         figure1.Figure1Result.from_records(s, {8: records[8]}, on_page.limit, gamma)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(depth=0), "depth"), (dict(widths=()), "non-empty"), (dict(widths=(0, 4)), "widths\\[0\\]"),
-    (dict(widths=(4, 4)), "distinct"), (dict(widths=5), "non-empty sequence"), (dict(ensemble=0), "ensemble"),
-    (dict(steps=-1), "steps"), (dict(lr=-1.0), "lr"), (dict(lr=float("nan")), "lr"), (dict(beta=-0.1), "beta"),
-    (dict(n_train=0), "n_train"), (dict(n_circle=0), "n_circle"), (dict(seed=-2), "seed"),
-    (dict(activation="swish"), "unknown activation"), (dict(steps=2.5), "steps"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(depth=0), "depth"),
+        (dict(widths=()), "non-empty"),
+        (dict(widths=(0, 4)), "widths\\[0\\]"),
+        (dict(widths=(4, 4)), "distinct"),
+        (dict(widths=5), "non-empty sequence"),
+        (dict(ensemble=0), "ensemble"),
+        (dict(steps=-1), "steps"),
+        (dict(lr=-1.0), "lr"),
+        (dict(lr=float("nan")), "lr"),
+        (dict(beta=-0.1), "beta"),
+        (dict(n_train=0), "n_train"),
+        (dict(n_circle=0), "n_circle"),
+        (dict(seed=-2), "seed"),
+        (dict(activation="swish"), "unknown activation"),
+        (dict(steps=2.5), "steps"),
+    ],
+)
 def test_bad_settings_raise(bad: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         Figure1Settings(**bad)

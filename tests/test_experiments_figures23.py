@@ -3,6 +3,7 @@
 Each statistical tolerance is justified where it is used; all draws are seeded, so the tests are
 deterministic, and the tolerances say how unlikely a failure would be for another seed.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,12 +24,30 @@ from ntk_course.mlp import NTKMLP  # noqa: E402
 
 # ---------------------------------------------------------------- settings
 
+
 def test_paper_scales_are_the_papers_settings() -> None:
     s2 = figure2.Figure2Settings.for_scale("paper")
-    assert (s2.depth, s2.widths, s2.ensemble, s2.steps, s2.lr, s2.beta, s2.n_train) == (4, (50, 1000), 10, 1000, 1.0, 0.1, 4)
+    assert (s2.depth, s2.widths, s2.ensemble, s2.steps, s2.lr, s2.beta, s2.n_train) == (
+        4,
+        (50, 1000),
+        10,
+        1000,
+        1.0,
+        0.1,
+        4,
+    )
     s3 = figure3.Figure3Settings.for_scale("paper")
-    assert (s3.n_digits, s3.depth, s3.widths, s3.ensemble, s3.steps, s3.lr, s3.beta, s3.component, s3.amplitude) == (
-        512, 5, (100, 1000, 10000), 2, 4000, 1.0, 0.1, 2, 0.5)
+    assert (
+        s3.n_digits,
+        s3.depth,
+        s3.widths,
+        s3.ensemble,
+        s3.steps,
+        s3.lr,
+        s3.beta,
+        s3.component,
+        s3.amplitude,
+    ) == (512, 5, (100, 1000, 10000), 2, 4000, 1.0, 0.1, 2, 0.5)
     # every scale reaches the paper's time t = lr x steps for Figure 3 (the quick one with fewer steps)
     for scale in ("quick", "default"):
         s = figure3.Figure3Settings.for_scale(scale)
@@ -43,10 +62,20 @@ def test_for_scale_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [(dict(widths=()), "widths"), (dict(widths=(50, 0)), "width"), (dict(widths=5), "widths"),
-     (dict(ensemble=1), "ensemble"), (dict(steps=0), "steps"), (dict(lr=0.0), "lr"), (dict(lr=-1.0), "lr"),
-     (dict(beta=0.0), "beta"), (dict(depth=1), "depth"), (dict(n_circle=4), "n_circle"), (dict(seed=-1), "seed"),
-     (dict(lr=float("nan")), "lr")],
+    [
+        (dict(widths=()), "widths"),
+        (dict(widths=(50, 0)), "width"),
+        (dict(widths=5), "widths"),
+        (dict(ensemble=1), "ensemble"),
+        (dict(steps=0), "steps"),
+        (dict(lr=0.0), "lr"),
+        (dict(lr=-1.0), "lr"),
+        (dict(beta=0.0), "beta"),
+        (dict(depth=1), "depth"),
+        (dict(n_circle=4), "n_circle"),
+        (dict(seed=-1), "seed"),
+        (dict(lr=float("nan")), "lr"),
+    ],
 )
 def test_figure2_bad_settings(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -55,11 +84,21 @@ def test_figure2_bad_settings(kwargs: dict, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [(dict(widths=()), "widths"), (dict(widths=(10, -1)), "width"), (dict(n_digits=1), "n_digits"),
-     (dict(n_digits=SHIPPED + 1), "n_digits"), (dict(scaling="raw"), "scaling"), (dict(component=0), "component"),
-     (dict(n_digits=8, component=9), "component"), (dict(amplitude=0.0), "amplitude"),
-     (dict(record_every=0), "record_every"), (dict(ensemble=0), "ensemble"), (dict(lr=0.0), "lr"),
-     (dict(depth=1), "depth"), (dict(beta=-0.1), "beta")],
+    [
+        (dict(widths=()), "widths"),
+        (dict(widths=(10, -1)), "width"),
+        (dict(n_digits=1), "n_digits"),
+        (dict(n_digits=SHIPPED + 1), "n_digits"),
+        (dict(scaling="raw"), "scaling"),
+        (dict(component=0), "component"),
+        (dict(n_digits=8, component=9), "component"),
+        (dict(amplitude=0.0), "amplitude"),
+        (dict(record_every=0), "record_every"),
+        (dict(ensemble=0), "ensemble"),
+        (dict(lr=0.0), "lr"),
+        (dict(depth=1), "depth"),
+        (dict(beta=-0.1), "beta"),
+    ],
 )
 def test_figure3_bad_settings(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -77,13 +116,20 @@ def test_bad_scale_and_bad_run_arguments() -> None:
         figure3.run(figure2.Figure2Settings())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="n_components"):
         figure3.digits_pca(figure3.Figure3Settings().arch, 8, n_components=9)
-    one_run = figure3.Figure3Result(figure3.Figure3Settings(ensemble=1), torch.ones(2), torch.ones(2, 2),
-                                    torch.zeros(2), torch.zeros(1), h_norm={1: torch.ones(1, 1), 2: torch.ones(1, 1)})
+    one_run = figure3.Figure3Result(
+        figure3.Figure3Settings(ensemble=1),
+        torch.ones(2),
+        torch.ones(2, 2),
+        torch.zeros(2),
+        torch.zeros(1),
+        h_norm={1: torch.ones(1, 1), 2: torch.ones(1, 1)},
+    )
     with pytest.raises(ValueError, match="two runs"):
         figure3.deviation_slope(one_run)
 
 
 # ---------------------------------------------------------------- Figure 2
+
 
 @pytest.fixture(scope="module")
 def fig2() -> figure2.Figure2Result:
@@ -94,7 +140,10 @@ def fig2() -> figure2.Figure2Result:
 
 def test_figure2_shapes_and_limit(fig2: figure2.Figure2Result) -> None:
     s = fig2.settings
-    assert fig2.band.shape == (3, s.n_circle) and fig2.outputs[256].shape == (s.ensemble, s.n_circle)
+    assert fig2.band.shape == (3, s.n_circle) and fig2.outputs[256].shape == (
+        s.ensemble,
+        s.n_circle,
+    )
     # P10 <= P50 <= P90 everywhere, P50 is the mean (a Gaussian), the eigenvalues of Theta/N are positive.
     assert bool((fig2.band[0] <= fig2.band[1]).all()) and bool((fig2.band[1] <= fig2.band[2]).all())
     torch.testing.assert_close(fig2.band[1], fig2.mean, rtol=0, atol=1e-12)
@@ -109,7 +158,9 @@ def test_figure2_shapes_and_limit(fig2: figure2.Figure2Result) -> None:
     assert 0 < fig2.finite_time_gap < bound
 
 
-def test_figure2_ensemble_mean_matches_the_finite_time_gaussian(fig2: figure2.Figure2Result) -> None:
+def test_figure2_ensemble_mean_matches_the_finite_time_gaussian(
+    fig2: figure2.Figure2Result,
+) -> None:
     # The mean of E = 10 independent networks has standard deviation sd_t(x)/sqrt(10) at each x.
     # Over 64 correlated grid points a 5-sigma bound fails with probability < 1e-4 per seed for exact
     # Gaussian draws; the finite-width bias at n = 256 is O(1/n). A wrong mean (e.g. 0, or the
@@ -159,7 +210,9 @@ def test_figure2_json_plot_and_errors(fig2: figure2.Figure2Result) -> None:
     assert d["figure"] == 2 and set(d["widths"]) == {"8", "256"} and len(d["band_infinity"]) == 3
     ax = figure2.plot(fig2)
     assert ax.get_xlabel() == r"$\gamma$" and len(ax.get_legend().get_texts()) == 5
-    assert len(ax.get_lines()) == 2 * 10 + 3  # at most 10 networks per width, and the three percentiles
+    assert (
+        len(ax.get_lines()) == 2 * 10 + 3
+    )  # at most 10 networks per width, and the three percentiles
     assert len(figure2.plot(fig2, max_curves=3).get_lines()) == 2 * 3 + 3
     figure2.plot(fig2, band="t")
     plt.close("all")
@@ -175,9 +228,12 @@ def test_figure2_json_plot_and_errors(fig2: figure2.Figure2Result) -> None:
 
 # ---------------------------------------------------------------- Figure 3
 
+
 @pytest.fixture(scope="module")
 def fig3() -> figure3.Figure3Result:
-    s = figure3.Figure3Settings(n_digits=32, widths=(16, 256), ensemble=2, steps=100, lr=10.0, record_every=10)
+    s = figure3.Figure3Settings(
+        n_digits=32, widths=(16, 256), ensemble=2, steps=100, lr=10.0, record_every=10
+    )
     return figure3.run(s, device="cpu")
 
 
@@ -193,7 +249,9 @@ def test_figure3_spectrum(fig3: figure3.Figure3Result) -> None:
 def test_figure3_starts_on_the_line_and_wider_deviates_less(fig3: figure3.Figure3Result) -> None:
     # f_0 - f* = -0.5 f^(2) by construction, up to float32 rounding of the target (~1e-7).
     for n in fig3.g_norm:
-        torch.testing.assert_close(fig3.g_norm[n][:, 0], torch.full((2,), 0.5, dtype=torch.float64), rtol=0, atol=1e-5)
+        torch.testing.assert_close(
+            fig3.g_norm[n][:, 0], torch.full((2,), 0.5, dtype=torch.float64), rtol=0, atol=1e-5
+        )
         assert float(fig3.h_norm[n][:, 0].max()) < 1e-5
     # Fluctuations around the limit scale like 1/sqrt(n): 16x the width should divide the deviation
     # by ~4; we only ask for a factor 2, so two runs per width leave a wide margin.
@@ -211,7 +269,9 @@ def test_figure3_starts_on_the_line_and_wider_deviates_less(fig3: figure3.Figure
 
 
 def test_effective_rate_is_the_quadratic_form_of_the_empirical_ntk() -> None:
-    model = NTKMLP([5, 30, 30, 1], ensemble=3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    model = NTKMLP(
+        [5, 30, 30, 1], ensemble=3, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     x = torch.randn(7, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     u = torch.randn(7, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     theta = empirical_ntk(model, x)  # (3, 7, 7)
@@ -236,8 +296,12 @@ def test_figure3_json_and_plots(fig3: figure3.Figure3Result) -> None:
 def test_digits_pca_is_the_course_reproduction_of_the_paper() -> None:
     # Depth 5, pixel scaling, first 512 digits: the numbers quoted in the brief and the MNIST chapter.
     pca = figure3.digits_pca(figure3.Figure3Settings().arch, 512, n_components=3, device="cpu")
-    torch.testing.assert_close(pca.eigenvalues, torch.tensor([0.04430, 0.001176, 0.000848], dtype=torch.float64),
-                               rtol=5e-3, atol=0)
+    torch.testing.assert_close(
+        pca.eigenvalues,
+        torch.tensor([0.04430, 0.001176, 0.000848], dtype=torch.float64),
+        rtol=5e-3,
+        atol=0,
+    )
     assert pca.images.shape == (512, 784) and pca.labels.shape == (512,)
 
 

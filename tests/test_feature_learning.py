@@ -1,5 +1,6 @@
 """Tests of ntk_course.chapters.feature_learning and kernel_dynamics: the muP network, how far features
 and kernels move in the NTK and muP parametrisations, kernel velocity and kernel-target alignment."""
+
 from __future__ import annotations
 
 import math
@@ -19,17 +20,18 @@ from ntk_course.chapters.kernel_dynamics import (
     kernel_velocity,
     plot_kernel_dynamics,
 )
-from ntk_course.power_laws import bootstrap_slope
 from ntk_course.datasets import circle_training_set
 from ntk_course.empirical import empirical_ntk
 from ntk_course.mlp import NTKMLP
+from ntk_course.power_laws import bootstrap_slope
 
 
 def _pair(widths: list[int], dtype: torch.dtype = torch.float64) -> tuple[NTKMLP, NTKMLP]:
     """An NTK and a muP network drawn from the same random numbers."""
     arch = Architecture(len(widths) - 1)
     make = lambda p: arch.replace(parametrization=p).network(  # noqa: E731
-        widths[0], widths[1], generator=torch.Generator().manual_seed(3), dtype=dtype)
+        widths[0], widths[1], generator=torch.Generator().manual_seed(3), dtype=dtype
+    )
     return make("ntk"), make("mup")
 
 
@@ -45,11 +47,15 @@ def test_mup_is_the_ntk_network_with_the_output_divided_by_sqrt_n(depth: int) ->
     torch.testing.assert_close(mup_net(x), ntk_net(x) / math.sqrt(n), rtol=1e-12, atol=1e-14)
     theta_mup = empirical_ntk(mup_net, x, method="jacobian")
     torch.testing.assert_close(empirical_ntk(mup_net, x), theta_mup, rtol=1e-10, atol=1e-14)
-    torch.testing.assert_close(mup_net.lr_scale * theta_mup, empirical_ntk(ntk_net, x), rtol=1e-10, atol=1e-14)
+    torch.testing.assert_close(
+        mup_net.lr_scale * theta_mup, empirical_ntk(ntk_net, x), rtol=1e-10, atol=1e-14
+    )
 
 
 def test_mup_hidden_layers_keep_the_ntk_scales() -> None:
-    mup_net = NTKMLP([2, 16, 8, 1], parametrization="mup", generator=torch.Generator().manual_seed(3))
+    mup_net = NTKMLP(
+        [2, 16, 8, 1], parametrization="mup", generator=torch.Generator().manual_seed(3)
+    )
     assert mup_net.scales(0) == (1 / math.sqrt(2), 0.1) and mup_net.scales(1) == (1 / 4, 0.1)
     assert mup_net.scales(2) == (1 / 8, 0.1 / math.sqrt(8)) and mup_net.lr_scale == 8
     assert "mup" in repr(mup_net)
@@ -86,10 +92,17 @@ def test_ntk_features_settle_and_mup_features_keep_moving(movement) -> None:
 
 def test_mup_starts_from_a_vanishing_function_and_both_learn(movement) -> None:
     # The same draws in both parametrisations: f_0 of muP is that of the NTK network divided by sqrt(n).
-    ratio = movement.output_scale["mup"] * movement.widths.double().sqrt() / movement.output_scale["ntk"]
+    ratio = (
+        movement.output_scale["mup"]
+        * movement.widths.double().sqrt()
+        / movement.output_scale["ntk"]
+    )
     torch.testing.assert_close(ratio, torch.ones_like(ratio), rtol=0, atol=1e-6)
     for p in ("ntk", "mup"):
-        assert float(movement.cost[p].max()) < 0.1 * 0.04, (p, movement.cost[p])  # C = 0.04 for f = 0
+        assert float(movement.cost[p].max()) < 0.1 * 0.04, (
+            p,
+            movement.cost[p],
+        )  # C = 0.04 for f = 0
     assert movement.w_final["mup"].shape == movement.w_initial["mup"].shape == (200, 2)
     left, right = plot_feature_movement(movement)
     assert left.get_xlabel() == "hidden width $n$" and len(left.get_legend().get_texts()) == 4
@@ -115,11 +128,15 @@ def test_feature_movement_refuses_bad_input() -> None:
 
 # ---------------------------------------------------------------- velocity and alignment
 
+
 def test_kernel_velocity_of_kernels_moving_on_a_line() -> None:
     # K_t = K_0 + t D: the relative change between t_r and t_{r+1} per unit time is ||D|| / ||K_{t_r}||.
     g = torch.Generator().manual_seed(0)
     a = torch.randn(5, 5, generator=g, dtype=torch.float64)
-    k0, d = a @ a.T + torch.eye(5, dtype=torch.float64), torch.randn(5, 5, generator=g, dtype=torch.float64)
+    k0, d = (
+        a @ a.T + torch.eye(5, dtype=torch.float64),
+        torch.randn(5, 5, generator=g, dtype=torch.float64),
+    )
     t = torch.tensor([0.0, 0.5, 2.0, 3.0], dtype=torch.float64)
     kernels = k0 + t[:, None, None] * d
     expected = d.norm() / kernels[:-1].flatten(1).norm(dim=1)
@@ -136,7 +153,9 @@ def test_kernel_alignment_closed_forms() -> None:
     yc = y - y.mean()
     assert float(kernel_alignment(torch.outer(yc, yc), y)) == pytest.approx(1.0, abs=1e-12)
     # The identity: H I H = H, ||H||_F = sqrt(N - 1), <H, yc yc^T> = ||yc||^2, so A = 1 / sqrt(N - 1).
-    assert float(kernel_alignment(torch.eye(4, dtype=torch.float64), y)) == pytest.approx(1 / math.sqrt(3), abs=1e-12)
+    assert float(kernel_alignment(torch.eye(4, dtype=torch.float64), y)) == pytest.approx(
+        1 / math.sqrt(3), abs=1e-12
+    )
     # Centring: a constant added to every entry changes nothing; a negated kernel has alignment -A.
     k = torch.randn(4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     k = k @ k.T
@@ -169,7 +188,10 @@ def test_feature_learning_runs_align_the_kernel_with_the_target() -> None:
         # the kernel moves fastest at the start, where the residual is largest
         assert bool((run.velocity[:10].max(0).values > run.velocity[-10:].max(0).values).all())
     left, right = plot_kernel_dynamics(dyn)
-    assert left.get_xlabel() == right.get_xlabel() == "time $t$" and len(right.get_legend().get_texts()) == 3
+    assert (
+        left.get_xlabel() == right.get_xlabel() == "time $t$"
+        and len(right.get_legend().get_texts()) == 3
+    )
     plt.close("all")
     with pytest.raises(ValueError, match="runs"):
         kernel_dynamics(x, y, runs=())

@@ -1,5 +1,6 @@
 """Proposition 1 by simulation: ntk_course.sampling and the pictures of the chapter on networks at
 initialisation (ntk_course.chapters.initialisation)."""
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,8 @@ from scipy import stats  # noqa: E402
 
 from ntk_course import Architecture, nngp  # noqa: E402
 from ntk_course.chapters.initialisation import ellipse, gaussian_density, plot_joint, plot_marginal  # noqa: E402
-from ntk_course.sampling import monte_carlo_covariance, sample_layerwise, sample_outputs  # noqa: E402
 from ntk_course.datasets import circle_points  # noqa: E402
+from ntk_course.sampling import monte_carlo_covariance, sample_layerwise, sample_outputs  # noqa: E402
 
 TWO = Architecture(2)  # ReLU, beta = 0.1, one hidden layer
 
@@ -138,20 +139,40 @@ def test_plots_draw():
     [
         (lambda: sample_outputs(torch.zeros(3, 2), TWO, 4, ensemble=0), "ensemble"),
         (lambda: sample_outputs(torch.zeros(3, 2), TWO, 0, ensemble=2), "width"),
-        (lambda: sample_outputs(torch.zeros(3, 2), (2, "relu", 0.1), 4, ensemble=2), "Architecture"),
-        (lambda: sample_outputs(torch.full((3, 2), float("nan")), TWO, 4, ensemble=2), "non-finite"),
-        (lambda: sample_outputs(torch.zeros(3, 2), TWO, 4, ensemble=2, max_elements=0), "max_elements"),
+        (
+            lambda: sample_outputs(torch.zeros(3, 2), (2, "relu", 0.1), 4, ensemble=2),
+            "Architecture",
+        ),
+        (
+            lambda: sample_outputs(torch.full((3, 2), float("nan")), TWO, 4, ensemble=2),
+            "non-finite",
+        ),
+        (
+            lambda: sample_outputs(torch.zeros(3, 2), TWO, 4, ensemble=2, max_elements=0),
+            "max_elements",
+        ),
         (lambda: monte_carlo_covariance(torch.zeros(1, 3)), "at least two draws"),
         (lambda: monte_carlo_covariance(torch.zeros(4)), "2-d"),
         (lambda: ellipse(torch.eye(3), 1.0), "shape \\(2, 2\\)"),
         (lambda: ellipse(torch.tensor([[1.0, 0.0], [0.0, -1.0]]), 1.0), "positive semi-definite"),
         (lambda: ellipse(torch.eye(2), -1.0), "radius"),
         (lambda: gaussian_density([0.0], 0.0), "variance"),
-        (lambda: plot_joint(None, torch.zeros(5, 3), torch.eye(2)), "samples must have shape \\(E, 2\\)"),
+        (
+            lambda: plot_joint(None, torch.zeros(5, 3), torch.eye(2)),
+            "samples must have shape \\(E, 2\\)",
+        ),
         (lambda: sample_layerwise(torch.zeros(3, 2), TWO, 0, ensemble=2), "width"),
         (lambda: sample_layerwise(torch.zeros(3, 2), TWO, 4, ensemble=0), "ensemble"),
-        (lambda: sample_layerwise(torch.full((3, 2), float("nan")), TWO, 4, ensemble=2), "non-finite"),
-        (lambda: sample_layerwise(torch.zeros(3, 2), Architecture(2, parametrization="mup"), 4, ensemble=2), "muP"),
+        (
+            lambda: sample_layerwise(torch.full((3, 2), float("nan")), TWO, 4, ensemble=2),
+            "non-finite",
+        ),
+        (
+            lambda: sample_layerwise(
+                torch.zeros(3, 2), Architecture(2, parametrization="mup"), 4, ensemble=2
+            ),
+            "muP",
+        ),
     ],
 )
 def test_bad_input_raises_value_error(call, match):
@@ -159,8 +180,14 @@ def test_bad_input_raises_value_error(call, match):
         call()
 
 
-@pytest.mark.parametrize("bad, match", [(dict(depth=0), "depth"), (dict(beta=-1.0), "beta"),
-                                        (dict(activation="nonsense"), "nonsense")])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(depth=0), "depth"),
+        (dict(beta=-1.0), "beta"),
+        (dict(activation="nonsense"), "nonsense"),
+    ],
+)
 def test_the_architecture_refuses_what_the_samplers_used_to_check(bad, match):
     """Depth, beta and activation are the Architecture's to check (issue 18): before any draw."""
     with pytest.raises(ValueError, match=match):

@@ -3,6 +3,7 @@
 Kernels are random-feature Gram matrices K = F F^T / P (+ ridge), PSD by construction, so the tests do
 not depend on the kernel modules. Values are O(1), so absolute tolerances are relative ones.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,6 +46,7 @@ def mse(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 # ---------------------------------------------------------------- gradient_flow
 
+
 def test_time_zero_returns_the_start() -> None:
     r = gradient_flow(K, Y, [0.0], k_test_train=KX, f0_train=F0, f0_test=F0X)
     assert isinstance(r, FlowResult) and r.f_train.shape == (1, N) and r.f_test.shape == (1, M)
@@ -72,12 +74,21 @@ def test_training_residual_vanishes_for_a_pd_kernel() -> None:
 def test_matches_a_fine_numerical_integration() -> None:
     ts = np.array([0.0, 0.3, 2.0, 15.0, 80.0])
 
-    def rhs(_: float, s: np.ndarray) -> np.ndarray:  # train and test jointly, d f/dt = -(1/N) K (f - y)
+    def rhs(
+        _: float, s: np.ndarray
+    ) -> np.ndarray:  # train and test jointly, d f/dt = -(1/N) K (f - y)
         resid = s[:N] - Y.numpy()
         return -np.concatenate([K.numpy() @ resid, KX.numpy() @ resid]) / N
 
-    sol = solve_ivp(rhs, (0, ts[-1]), np.concatenate([F0.numpy(), F0X.numpy()]), method="DOP853",
-                    t_eval=ts, rtol=1e-12, atol=1e-14)
+    sol = solve_ivp(
+        rhs,
+        (0, ts[-1]),
+        np.concatenate([F0.numpy(), F0X.numpy()]),
+        method="DOP853",
+        t_eval=ts,
+        rtol=1e-12,
+        atol=1e-14,
+    )
     assert sol.success
     r = gradient_flow(K, Y, ts, k_test_train=KX, f0_train=F0, f0_test=F0X)
     # DOP853 at rtol 1e-12 keeps the global error below ~1e-10 over this stable, smooth flow;
@@ -159,7 +170,11 @@ def test_columns_are_independent_flows() -> None:
 
 def test_result_dtype_follows_the_kernel() -> None:
     r = gradient_flow(K.float(), Y, [1.0], k_test_train=KX.float())
-    assert r.f_train.dtype == torch.float32 and r.f_test.dtype == torch.float32 and r.t.dtype == torch.float32
+    assert (
+        r.f_train.dtype == torch.float32
+        and r.f_test.dtype == torch.float32
+        and r.t.dtype == torch.float32
+    )
 
 
 def test_float32_kernels_give_the_float64_flows_to_single_precision() -> None:
@@ -168,11 +183,18 @@ def test_float32_kernels_give_the_float64_flows_to_single_precision() -> None:
     ts = [0.0, 1.0, 20.0, 1e3]
     k32, kx32 = K.float(), KX.float()
     runs = {
-        "gradient_flow": lambda k, kx: gradient_flow(k, Y, ts, k_test_train=kx, f0_train=F0, f0_test=F0X).f_test,
-        "gradient_descent": lambda k, kx: gradient_descent(k, Y, [0, 5, 50], lr=2.0, k_test_train=kx, f0_train=F0).f_test,
-        "kernel_flow": lambda k, kx: kernel_flow(k, Y, ts[:3], loss="mse", k_test_train=kx, rtol=1e-10, atol=1e-12).f_test,
-        "gaussian_limit": lambda k, kx: gaussian_limit(k, SIG, Y, theta_test_train=kx, sigma_test_train=SIGX,
-                                                       sigma_test=SIGXX, t=ts)[1],
+        "gradient_flow": lambda k, kx: (
+            gradient_flow(k, Y, ts, k_test_train=kx, f0_train=F0, f0_test=F0X).f_test
+        ),
+        "gradient_descent": lambda k, kx: (
+            gradient_descent(k, Y, [0, 5, 50], lr=2.0, k_test_train=kx, f0_train=F0).f_test
+        ),
+        "kernel_flow": lambda k, kx: (
+            kernel_flow(k, Y, ts[:3], loss="mse", k_test_train=kx, rtol=1e-10, atol=1e-12).f_test
+        ),
+        "gaussian_limit": lambda k, kx: gaussian_limit(
+            k, SIG, Y, theta_test_train=kx, sigma_test_train=SIGX, sigma_test=SIGXX, t=ts
+        )[1],
     }
     for name, run in runs.items():
         low, high = run(k32, kx32), run(K, KX)
@@ -188,7 +210,9 @@ def test_float32_kernels_give_the_float64_flows_to_single_precision() -> None:
     seed=st.integers(0, 10_000),
     ts=st.lists(st.floats(0, 1e4, allow_nan=False), min_size=1, max_size=8),
 )
-def test_random_psd_kernels_give_finite_shrinking_residuals(n: int, p: int, seed: int, ts: list[float]) -> None:
+def test_random_psd_kernels_give_finite_shrinking_residuals(
+    n: int, p: int, seed: int, ts: list[float]
+) -> None:
     k = random_psd(n, p=p, ridge=0.0, seed=seed)  # often singular (p < n)
     y, f0 = randn(n, seed=seed + 1), randn(n, seed=seed + 2)
     ts = sorted(ts)
@@ -209,18 +233,27 @@ SIG, SIGX, SIGXX = split(SIGMA_ALL, N)
 
 
 def limit(t: object = None, y: torch.Tensor = Y) -> tuple[torch.Tensor, torch.Tensor]:
-    return gaussian_limit(K, SIG, y, theta_test_train=KX, sigma_test_train=SIGX, sigma_test=SIGXX, t=t)
+    return gaussian_limit(
+        K, SIG, y, theta_test_train=KX, sigma_test_train=SIGX, sigma_test=SIGXX, t=t
+    )
 
 
 def test_infinite_time_equals_a_large_finite_time() -> None:
     mean, cov = limit()
     mean_t, cov_t = limit([1.0, 1e6])
-    assert mean.shape == (M,) and cov.shape == (M, M) and mean_t.shape == (2, M) and cov_t.shape == (2, M, M)
+    assert (
+        mean.shape == (M,)
+        and cov.shape == (M, M)
+        and mean_t.shape == (2, M)
+        and cov_t.shape == (2, M, M)
+    )
     # e^{-lam_min 1e6} = 0 exactly; solve vs eigh differ by cond(K) eps ~ 1e-14.
     torch.testing.assert_close(mean_t[-1], mean, rtol=0, atol=1e-11)
     torch.testing.assert_close(cov_t[-1], cov, rtol=0, atol=1e-11)
     # and the mean is the ensemble mean of gradient_flow (f0 = 0).
-    torch.testing.assert_close(mean_t, gradient_flow(K, Y, [1.0, 1e6], k_test_train=KX).f_test, rtol=0, atol=1e-11)
+    torch.testing.assert_close(
+        mean_t, gradient_flow(K, Y, [1.0, 1e6], k_test_train=KX).f_test, rtol=0, atol=1e-11
+    )
 
 
 def test_covariance_is_psd_and_zero_at_time_zero_is_the_prior() -> None:
@@ -277,7 +310,9 @@ def test_percentiles_are_mean_plus_z_sd_with_clamped_variance() -> None:
     assert p.shape == (3, 3)
     z90 = 1.2815515655446004  # Phi^{-1}(0.9)
     torch.testing.assert_close(p[1], mean, rtol=0, atol=0)
-    torch.testing.assert_close(p[2] - p[1], torch.tensor([2 * z90, 0.0, 0.0], dtype=F64), rtol=0, atol=1e-14)
+    torch.testing.assert_close(
+        p[2] - p[1], torch.tensor([2 * z90, 0.0, 0.0], dtype=F64), rtol=0, atol=1e-14
+    )
     torch.testing.assert_close(p[0] - p[1], -(p[2] - p[1]), rtol=0, atol=1e-14)
     assert percentiles(torch.zeros(2, 3), torch.eye(3).expand(2, 3, 3)).shape == (3, 2, 3)
     with pytest.raises(ValueError, match="percentiles"):
@@ -289,15 +324,20 @@ def test_singular_theta_raises_at_infinity_only() -> None:
     th, thx, _ = split(k_all, N)
     with pytest.raises(ValueError, match="positive definite"):
         gaussian_limit(th, SIG, Y, theta_test_train=thx, sigma_test_train=SIGX, sigma_test=SIGXX)
-    mean, cov = gaussian_limit(th, SIG, Y, theta_test_train=thx, sigma_test_train=SIGX, sigma_test=SIGXX, t=[1.0, 1e3])
+    mean, cov = gaussian_limit(
+        th, SIG, Y, theta_test_train=thx, sigma_test_train=SIGX, sigma_test=SIGXX, t=[1.0, 1e3]
+    )
     assert bool(torch.isfinite(mean).all()) and bool(torch.isfinite(cov).all())
 
 
 # ---------------------------------------------------------------- kernel_flow
 
+
 def test_kernel_flow_mse_agrees_with_the_exact_flow() -> None:
     ts = [0.0, 0.7, 4.0, 30.0]
-    num = kernel_flow(K, Y, ts, loss="mse", k_test_train=KX, f0_train=F0, f0_test=F0X, rtol=1e-11, atol=1e-13)
+    num = kernel_flow(
+        K, Y, ts, loss="mse", k_test_train=KX, f0_train=F0, f0_test=F0X, rtol=1e-11, atol=1e-13
+    )
     ex = gradient_flow(K, Y, ts, k_test_train=KX, f0_train=F0, f0_test=F0X)
     assert num.eigenvalues is None and num.f_train.shape == ex.f_train.shape
     # DOP853 at rtol 1e-11: global error ~1e-10 on O(1) values.
@@ -312,7 +352,12 @@ def test_kernel_flow_keeps_the_order_of_the_given_times() -> None:
 
 
 def cross_entropy(f: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    return -torch.log_softmax(f, -1).gather(-1, labels.expand(f.shape[:-1])[..., None]).squeeze(-1).mean(-1)
+    return (
+        -torch.log_softmax(f, -1)
+        .gather(-1, labels.expand(f.shape[:-1])[..., None])
+        .squeeze(-1)
+        .mean(-1)
+    )
 
 
 def test_cross_entropy_lowers_the_loss_and_raises_the_correct_logit() -> None:
@@ -327,8 +372,12 @@ def test_cross_entropy_lowers_the_loss_and_raises_the_correct_logit() -> None:
     # Section 3: dC/dt = -||d||_K^2 <= 0; solver error (rtol 1e-8) is far below the steps between times.
     assert bool((loss[1:] < loss[:-1]).all())
     assert float(loss[-1]) < 0.1 * float(loss[0])
-    margin = r.f_train.gather(-1, labels.expand(len(ts), n)[..., None]).squeeze(-1) - r.f_train.mean(-1)
-    assert bool((margin[-1] > margin[0]).all())  # the correct logit rose against the others, point by point
+    margin = r.f_train.gather(-1, labels.expand(len(ts), n)[..., None]).squeeze(
+        -1
+    ) - r.f_train.mean(-1)
+    assert bool(
+        (margin[-1] > margin[0]).all()
+    )  # the correct logit rose against the others, point by point
     assert bool((r.f_train[-1].argmax(-1) == labels).all())
     # one-hot targets are the same problem.
     r2 = kernel_flow(k, torch.nn.functional.one_hot(labels, classes).to(F64), ts, f0_train=f0)
@@ -351,7 +400,10 @@ def test_logistic_fits_the_signs() -> None:
         (lambda: gradient_flow(K, Y[:-1], [1.0]), "y_train must have 10 rows"),
         (lambda: gradient_flow(K[:, :-1], Y, [1.0]), "square"),
         (lambda: gradient_flow(K + torch.triu(torch.ones_like(K), 1), Y, [1.0]), "symmetric"),
-        (lambda: gradient_flow(K, Y, [1.0], k_test_train=KX[:, :-1]), "k_test_train must have 10 columns"),
+        (
+            lambda: gradient_flow(K, Y, [1.0], k_test_train=KX[:, :-1]),
+            "k_test_train must have 10 columns",
+        ),
         (lambda: gradient_flow(K, Y, [1.0], f0_test=F0X), "f0_test"),
         (lambda: gradient_flow(K, torch.full((N,), float("nan")), [1.0]), "non-finite"),
         (lambda: gradient_flow(K, randn(N, 2), [1.0], f0_train=randn(N, 3)), "columns"),
@@ -363,8 +415,18 @@ def test_logistic_fits_the_signs() -> None:
         (lambda: kernel_flow(K, Y, [1.0], loss="logistic"), "-1, \\+1"),
         (lambda: kernel_flow(K, torch.arange(N) % 3, [1.0], f0_train=randn(N, 2)), "< k = 2"),
         (lambda: kernel_flow(K, Y, [1.0]), "integer classes"),
-        (lambda: gaussian_limit(K, SIG[:-1, :-1], Y, theta_test_train=KX, sigma_test_train=SIGX, sigma_test=SIGXX), "sigma_train"),
-        (lambda: gaussian_limit(K, SIG, Y, theta_test_train=KX, sigma_test_train=SIGX, sigma_test=SIGXX, t=[-1.0]), ">= 0"),
+        (
+            lambda: gaussian_limit(
+                K, SIG[:-1, :-1], Y, theta_test_train=KX, sigma_test_train=SIGX, sigma_test=SIGXX
+            ),
+            "sigma_train",
+        ),
+        (
+            lambda: gaussian_limit(
+                K, SIG, Y, theta_test_train=KX, sigma_test_train=SIGX, sigma_test=SIGXX, t=[-1.0]
+            ),
+            ">= 0",
+        ),
     ],
 )
 def test_bad_input_raises_value_error(call, match: str) -> None:  # type: ignore[no-untyped-def]
@@ -380,12 +442,16 @@ def test_unknown_loss_lists_the_known_ones() -> None:
 
 def test_results_stay_on_the_gpu_and_equal_the_cpu_results(gpu: torch.device) -> None:
     k, kx, sg, sgx, sgxx = (a.to(gpu) for a in (K, KX, SIG, SIGX, SIGXX))
-    r = gradient_flow(k, Y, [0.0, 2.0], k_test_train=kx, f0_train=F0.to(gpu))  # CPU targets are moved over
+    r = gradient_flow(
+        k, Y, [0.0, 2.0], k_test_train=kx, f0_train=F0.to(gpu)
+    )  # CPU targets are moved over
     assert r.f_train.device == r.f_test.device == r.eigenvalues.device == r.t.device == k.device
     cpu = gradient_flow(K, Y, [0.0, 2.0], k_test_train=KX, f0_train=F0)
     # another BLAS / eigensolver on the GPU: agreement to ~cond(K) eps.
     torch.testing.assert_close(r.f_test.cpu(), cpu.f_test, rtol=0, atol=1e-11)
-    mean, cov = gaussian_limit(k, sg, Y, theta_test_train=kx, sigma_test_train=sgx, sigma_test=sgxx, t=[1.0])
+    mean, cov = gaussian_limit(
+        k, sg, Y, theta_test_train=kx, sigma_test_train=sgx, sigma_test=sgxx, t=[1.0]
+    )
     assert mean.device == cov.device == k.device
     assert percentiles(mean, cov).device == k.device
     assert kernel_flow(k, Y, [1.0], loss="mse", k_test_train=kx).f_test.device == k.device
@@ -394,7 +460,10 @@ def test_results_stay_on_the_gpu_and_equal_the_cpu_results(gpu: torch.device) ->
 def test_gradient_descent_matches_the_recursion_and_the_flow() -> None:
     """The exact discrete solution equals the step-by-step recursion, on and off the data, from any start."""
     g = generator(11)
-    x, xt = torch.randn(8, 3, generator=g, dtype=torch.float64), torch.randn(16, 3, generator=g, dtype=torch.float64)
+    x, xt = (
+        torch.randn(8, 3, generator=g, dtype=torch.float64),
+        torch.randn(16, 3, generator=g, dtype=torch.float64),
+    )
     k, kx = ntk(x, depth=3), ntk(xt, x, depth=3)
     y, f0, f0x = (torch.randn(n, generator=g, dtype=torch.float64) for n in (8, 8, 16))
     run = gradient_descent(k, y, [0, 5, 37], lr=2.0, k_test_train=kx, f0_train=f0, f0_test=f0x)

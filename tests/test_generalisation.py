@@ -1,6 +1,7 @@
 """Kernel regression and classification (ntk_course.regression) and the experiments of the chapter on
 generalisation (ntk_course.chapters.generalisation), checked against independent solvers, the exact
 flow, closed forms and Monte Carlo with tolerances tied to the sample size."""
+
 from __future__ import annotations
 
 import math
@@ -38,13 +39,22 @@ def test_one_hot_targets_are_centred_rows():
     torch.testing.assert_close(y.sum(1), torch.zeros(3, dtype=torch.float64), atol=1e-15, rtol=0)
     assert y[0, 3] == pytest.approx(0.9) and y[0, 0] == pytest.approx(-0.1)
     assert y.argmax(1).tolist() == [3, 0, 9]
-    assert torch.equal(one_hot_targets(torch.tensor([1]), 3, centred=False), torch.tensor([[0.0, 1.0, 0.0]], dtype=torch.float64))
+    assert torch.equal(
+        one_hot_targets(torch.tensor([1]), 3, centred=False),
+        torch.tensor([[0.0, 1.0, 0.0]], dtype=torch.float64),
+    )
 
 
-@pytest.mark.parametrize(("labels", "message"), [
-    (torch.tensor([0.0, 1.0]), "integer"), (torch.tensor([[1, 2]]), "1-d"), (torch.tensor([0, 10]), "0 .. 9"),
-    (torch.tensor([-1]), "0 .. 9"), (torch.tensor([], dtype=torch.int64), "non-empty"),
-])
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (torch.tensor([0.0, 1.0]), "integer"),
+        (torch.tensor([[1, 2]]), "1-d"),
+        (torch.tensor([0, 10]), "0 .. 9"),
+        (torch.tensor([-1]), "0 .. 9"),
+        (torch.tensor([], dtype=torch.int64), "non-empty"),
+    ],
+)
 def test_one_hot_targets_reject_bad_labels(labels, message):
     with pytest.raises(ValueError, match=message):
         one_hot_targets(labels)
@@ -55,10 +65,18 @@ def test_kernel_regression_matches_scipy_and_the_gaussian_limit(device):
     k, kx = theta[:n, :n], theta[n:, :n]
     f = kernel_regression(k, y, kx)
     assert f.device.type == torch.device(device).type and f.shape == (15, 3)
-    reference = kx.cpu().numpy() @ scipy.linalg.solve(k.cpu().numpy(), y.cpu().numpy(), assume_a="pos")
+    reference = kx.cpu().numpy() @ scipy.linalg.solve(
+        k.cpu().numpy(), y.cpu().numpy(), assume_a="pos"
+    )
     np.testing.assert_allclose(f.cpu().numpy(), reference, rtol=1e-9, atol=1e-11)
-    mean, _ = gaussian_limit(k, sigma[:n, :n], y, theta_test_train=kx, sigma_test_train=sigma[n:, :n],
-                             sigma_test=sigma[n:, n:])
+    mean, _ = gaussian_limit(
+        k,
+        sigma[:n, :n],
+        y,
+        theta_test_train=kx,
+        sigma_test_train=sigma[n:, :n],
+        sigma_test=sigma[n:, n:],
+    )
     torch.testing.assert_close(f, mean, rtol=1e-9, atol=1e-11)
     torch.testing.assert_close(kernel_regression(k, y[:, 0], kx), f[:, 0], rtol=1e-12, atol=1e-14)
 
@@ -67,7 +85,9 @@ def test_kernel_regression_is_the_end_of_the_flow():
     """Proposition (chapter): the flow from f_0 = 0 tends to kernel regression, on and off the data."""
     theta, _, y, n = kernel_problem()
     k, kx = theta[:n, :n], theta[n:, :n]
-    flow = gradient_flow(k, y, [50.0 / float(torch.linalg.eigvalsh(k / n)[0])], k_test_train=kx)  # e^{-50}
+    flow = gradient_flow(
+        k, y, [50.0 / float(torch.linalg.eigvalsh(k / n)[0])], k_test_train=kx
+    )  # e^{-50}
     torch.testing.assert_close(flow.f_test[0], kernel_regression(k, y, kx), rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(flow.f_train[0], y, rtol=1e-9, atol=1e-9)  # it interpolates
 
@@ -76,8 +96,12 @@ def test_ridge_is_the_regularised_solution_and_filters_like_early_stopping():
     theta, _, y, n = kernel_problem()
     k, kx = theta[:n, :n], theta[n:, :n]
     rho = 0.03
-    reference = kx.numpy() @ scipy.linalg.solve(k.numpy() + n * rho * np.eye(n), y.numpy(), assume_a="pos")
-    np.testing.assert_allclose(kernel_regression(k, y, kx, ridge=rho).numpy(), reference, rtol=1e-9, atol=1e-12)
+    reference = kx.numpy() @ scipy.linalg.solve(
+        k.numpy() + n * rho * np.eye(n), y.numpy(), assume_a="pos"
+    )
+    np.testing.assert_allclose(
+        kernel_regression(k, y, kx, ridge=rho).numpy(), reference, rtol=1e-9, atol=1e-12
+    )
     # On the data, ridge 1/t and the flow at t apply the filters u/(1+u) and 1 - e^{-u} (u = lambda t) to
     # orthonormal components of Y; the filters differ by at most max_u 1/(1+u) - e^{-u} = 0.2036.
     for t in (0.3, 3.0, 30.0, 300.0):
@@ -101,13 +125,22 @@ def test_a_singular_kernel_needs_a_ridge():
     assert bool(torch.isfinite(f).all())
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"k_train": torch.ones(3, 4)}, "square"), ({"y_train": torch.ones(5)}, "rows"),
-    ({"k_test_train": torch.ones(2, 5)}, "columns"), ({"ridge": -1.0}, "ridge"),
-    ({"y_train": torch.tensor([1.0, float("nan"), 0.0, 0.0])}, "non-finite"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"k_train": torch.ones(3, 4)}, "square"),
+        ({"y_train": torch.ones(5)}, "rows"),
+        ({"k_test_train": torch.ones(2, 5)}, "columns"),
+        ({"ridge": -1.0}, "ridge"),
+        ({"y_train": torch.tensor([1.0, float("nan"), 0.0, 0.0])}, "non-finite"),
+    ],
+)
 def test_kernel_regression_rejects_bad_input(kwargs, message):
-    args = {"k_train": 2 * torch.eye(4, dtype=torch.float64), "y_train": torch.ones(4), "k_test_train": torch.ones(2, 4)}
+    args = {
+        "k_train": 2 * torch.eye(4, dtype=torch.float64),
+        "y_train": torch.ones(4),
+        "k_test_train": torch.ones(2, 4),
+    }
     with pytest.raises(ValueError, match=message):
         kernel_regression(**(args | kwargs))
 
@@ -117,7 +150,9 @@ def test_nested_regression_equals_separate_fits(device):
     k, kx = theta[:n, :n], theta[n:, :n]
     sizes = [5, 17, n]
     for size, f in zip(sizes, nested_kernel_regression(k, y, kx, sizes)):
-        torch.testing.assert_close(f, kernel_regression(k[:size, :size], y[:size], kx[:, :size]), rtol=1e-9, atol=1e-10)
+        torch.testing.assert_close(
+            f, kernel_regression(k[:size, :size], y[:size], kx[:, :size]), rtol=1e-9, atol=1e-10
+        )
     with pytest.raises(ValueError, match="sizes"):
         nested_kernel_regression(k, y, kx, [n + 1])
     with pytest.raises(ValueError, match="sizes"):
@@ -138,7 +173,9 @@ def test_standard_errors_match_monte_carlo():
     g = torch.Generator().manual_seed(0)
     m, reps, p = 500, 4000, 0.9
     hits = (torch.rand(reps, m, generator=g) < p).double()
-    sd = hits.mean(1).std().item()  # its own relative sampling error is about 1/sqrt(2 reps) = 1.1 %
+    sd = (
+        hits.mean(1).std().item()
+    )  # its own relative sampling error is about 1/sqrt(2 reps) = 1.1 %
     assert abs(sd / accuracy_standard_error(p, m) - 1) < 0.05
     # Two classifiers that disagree on about 4 % of the points: b wrong where a is right 2 %, and back.
     flip = torch.rand(reps, m, generator=g)
@@ -166,12 +203,12 @@ def test_power_law_fit_recovers_a_planted_learning_curve():
     sizes = (100, 200, 400, 800, 1600)
     m = 20_000
     g = torch.Generator().manual_seed(4)
-    errors = torch.tensor([2.0 * s ** -0.5 for s in sizes], dtype=torch.float64)
+    errors = torch.tensor([2.0 * s**-0.5 for s in sizes], dtype=torch.float64)
     hits = torch.rand(len(sizes), m, generator=g, dtype=torch.float64) > errors[:, None]
     fit, table = gen.power_law_errors(sizes, hits, resamples=200)
     se = table[:, 0].std().item()
     assert 0 < se < 0.05 and abs(fit.slope + 0.5) < 4 * se
-    assert abs(fit(60_000).item() / (2.0 * 60_000 ** -0.5) - 1) < 0.3
+    assert abs(fit(60_000).item() / (2.0 * 60_000**-0.5) - 1) < 0.3
 
 
 def test_check_windows_uses_the_binomial_error():
@@ -187,19 +224,34 @@ def test_learning_curve_is_kernel_regression_on_nested_digits():
     y = one_hot_targets(split.labels_train)
     direct = kernel_regression(ks["NNGP"][0][:30, :30], y[:30], ks["NNGP"][1][:, :30]).argmax(1)
     assert torch.equal(curve.predicted["NNGP"][0], direct)
-    assert curve.accuracy("NTK")[-1] == accuracy(kernel_regression(*ks["NTK"][:1], y, ks["NTK"][1]), split.labels_test)
+    assert curve.accuracy("NTK")[-1] == accuracy(
+        kernel_regression(*ks["NTK"][:1], y, ks["NTK"][1]), split.labels_test
+    )
     scan = gen.depth_scan(split, arch, (2, 3), (30, 60), known={3: ks})
-    assert torch.equal(scan[3].predicted["NTK"][1], gen.learning_curve(split, ks, (60,)).predicted["NTK"][0])
+    assert torch.equal(
+        scan[3].predicted["NTK"][1], gen.learning_curve(split, ks, (60,)).predicted["NTK"][0]
+    )
 
 
 def test_wide_centred_networks_follow_the_kernel_flow():
     """g = f - f_0 starts at 0 and, for a wide network, tracks the kernel flow's test accuracy."""
     split = mnist_split(100, 300, seed=5)
-    settings = gen.Settings(n_test=300, sizes=(100,), scan_sizes=(100,), depths=(2,), n_net=100,
-                            widths=(8, 4096), steps=30, ensemble=1, records=2)
+    settings = gen.Settings(
+        n_test=300,
+        sizes=(100,),
+        scan_sizes=(100,),
+        depths=(2,),
+        n_net=100,
+        widths=(8, 4096),
+        steps=30,
+        ensemble=1,
+        records=2,
+    )
     run = gen.train_networks(split, settings)
     assert run.t.tolist() == [0.0, 60.0]
-    assert run.networks[8][0, 0] == run.networks[4096][0, 0] == run.kernel[0]  # all start at g = 0 (class 0)
+    assert (
+        run.networks[8][0, 0] == run.networks[4096][0, 0] == run.kernel[0]
+    )  # all start at g = 0 (class 0)
     wide_gap = accuracy_difference(run.hits[4096][0].double(), run.kernel_hits.double())
     narrow_gap = accuracy_difference(run.hits[8][0].double(), run.kernel_hits.double())
     assert abs(wide_gap[0]) <= 3 * max(wide_gap[1], 1 / 300) and narrow_gap[0] < wide_gap[0]

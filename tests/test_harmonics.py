@@ -5,6 +5,7 @@ functions (the plane-wave expansion of exp(s x.x')), the Fourier coefficients of
 kernels (Cho & Saul 2009) worked out by hand, adaptive quadrature (scipy.integrate.quad), the
 eigenvalues of K/N on equally spaced points of the circle (circulant) and on random points of S^2.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -50,7 +51,13 @@ def _kernel_at(t: float, d: int, kernel=ntk, **settings) -> float:
 # ------------------------------------------------------------------------ polynomials and counts
 @pytest.mark.parametrize("d", [2, 3, 5, 8])
 def test_sphere_legendre_matches_scipy(d: int) -> None:
-    t = np.concatenate([np.linspace(-1, 1, 41), 1 - np.geomspace(1e-12, 1e-2, 9), -1 + np.geomspace(1e-12, 1e-2, 9)])
+    t = np.concatenate(
+        [
+            np.linspace(-1, 1, 41),
+            1 - np.geomspace(1e-12, 1e-2, 9),
+            -1 + np.geomspace(1e-12, 1e-2, 9),
+        ]
+    )
     ks = np.arange(0, 61)
     if d == 2:
         ref = special.eval_chebyt(ks[:, None], t[None, :])
@@ -58,7 +65,10 @@ def test_sphere_legendre_matches_scipy(d: int) -> None:
         ref = special.eval_legendre(ks[:, None], t[None, :])
     else:
         a = (d - 2) / 2
-        ref = special.eval_gegenbauer(ks[:, None], a, t[None, :]) / special.eval_gegenbauer(ks, a, 1.0)[:, None]
+        ref = (
+            special.eval_gegenbauer(ks[:, None], a, t[None, :])
+            / special.eval_gegenbauer(ks, a, 1.0)[:, None]
+        )
     got = sphere_legendre(60, d, t).numpy()
     # SciPy's recurrences lose up to ~k^2 eps near t = +-1; 1e-11 leaves room for that at k = 60.
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-11)
@@ -79,12 +89,18 @@ def test_sphere_legendre_is_accurate_near_the_poles_at_high_degree() -> None:
 def test_harmonic_multiplicity_matches_the_textbook_formula_and_counts_polynomials(d: int) -> None:
     # N(d, k) = (2k + d - 2) (k + d - 3)! / (k! (d - 2)!) (Atkinson & Han 2012, eq. 2.10), a different formula.
     for k in range(1, 25):
-        assert harmonic_multiplicity(d, k) == (2 * k + d - 2) * math.factorial(k + d - 3) // (math.factorial(k) * math.factorial(d - 2))
+        assert harmonic_multiplicity(d, k) == (2 * k + d - 2) * math.factorial(k + d - 3) // (
+            math.factorial(k) * math.factorial(d - 2)
+        )
     # Harmonics of degree <= k span the polynomials of degree <= k restricted to the sphere.
     for k in range(12):
         total = sum(harmonic_multiplicity(d, j) for j in range(k + 1))
         assert total == math.comb(k + d - 1, d - 1) + (math.comb(k + d - 2, d - 1) if k else 0)
-    assert harmonic_multiplicity(2, 0) == 1 and harmonic_multiplicity(2, 7) == 2 and harmonic_multiplicity(3, 4) == 9
+    assert (
+        harmonic_multiplicity(2, 0) == 1
+        and harmonic_multiplicity(2, 7) == 2
+        and harmonic_multiplicity(3, 4) == 9
+    )
 
 
 # ------------------------------------------------------------------------ closed forms
@@ -99,8 +115,12 @@ def test_relu_kernels_of_depth_two_on_the_circle_have_the_arc_cosine_coefficient
     theta[0], theta[1] = 3 / (2 * math.pi**2), 1 / 8
     sigma = np.where(even, 1 / (math.pi**2 * np.maximum(k**2 - 1, 1) ** 2), 0.0)
     sigma[0], sigma[1] = 1 / math.pi**2, 1 / 16
-    np.testing.assert_allclose(_quiet(circle_eigenvalues, 40, depth=2, beta=0.0).numpy(), theta, rtol=0, atol=1e-15)
-    np.testing.assert_allclose(_quiet(circle_eigenvalues, 40, "nngp", depth=2, beta=0.0).numpy(), sigma, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        _quiet(circle_eigenvalues, 40, depth=2, beta=0.0).numpy(), theta, rtol=0, atol=1e-15
+    )
+    np.testing.assert_allclose(
+        _quiet(circle_eigenvalues, 40, "nngp", depth=2, beta=0.0).numpy(), sigma, rtol=0, atol=1e-15
+    )
 
 
 @pytest.mark.parametrize("d", [2, 3, 6])
@@ -115,7 +135,10 @@ def test_exponential_kernel_has_bessel_eigenvalues(d: int) -> None:
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize(("kernel", "activation", "d"), [(ntk, "relu", 3), (nngp, "relu", 3), (ntk, "erf", 4), (ntk, "tanh", 3)])
+@pytest.mark.parametrize(
+    ("kernel", "activation", "d"),
+    [(ntk, "relu", 3), (nngp, "relu", 3), (ntk, "erf", 4), (ntk, "tanh", 3)],
+)
 def test_funk_hecke_integrals_against_adaptive_quadrature(kernel, activation: str, d: int) -> None:
     """mu_k = (omega_{d-2}/omega_{d-1}) int_{-1}^1 k(t) P_k(t) (1 - t^2)^{(d-3)/2} dt by scipy.integrate.quad in t,
     with SciPy's Gegenbauer polynomials: a different rule, variable and polynomial code."""
@@ -125,13 +148,16 @@ def test_funk_hecke_integrals_against_adaptive_quadrature(kernel, activation: st
     ratio = special.gamma(d / 2) / (math.sqrt(math.pi) * special.gamma((d - 1) / 2))
     a = (d - 2) / 2
     for k in range(7):
+
         def integrand(t: float, k: int = k) -> float:
             p = special.eval_gegenbauer(k, a, t) / special.eval_gegenbauer(k, a, 1.0)
             return _kernel_at(t, d, kernel, **settings) * p * (1 - t * t) ** ((d - 3) / 2)
 
         ref, err = integrate.quad(integrand, -1, 1, limit=200, epsabs=1e-13)
         # quad's own error estimate, and tanh's kernel is only good to ~1e-9 (64-node Gauss-Hermite).
-        assert abs(got[k] - ratio * ref) <= 10 * ratio * err + (1e-9 if activation == "tanh" else 1e-12), k
+        assert abs(got[k] - ratio * ref) <= 10 * ratio * err + (
+            1e-9 if activation == "tanh" else 1e-12
+        ), k
 
 
 def test_trace_and_parseval_on_the_sphere() -> None:
@@ -139,10 +165,16 @@ def test_trace_and_parseval_on_the_sphere() -> None:
     d, settings = 3, {"depth": 3, "beta": 0.1}
     mult = np.array([harmonic_multiplicity(d, k) for k in range(301)])
     mu_erf = _quiet(sphere_eigenvalues, 300, d, activation="erf", **settings).numpy()
-    assert abs((mult * mu_erf).sum() - _kernel_at(1.0, d, activation="erf", **settings)) < 1e-13  # erf's mu_k decay geometrically
-    mu = _quiet(sphere_eigenvalues, 300, d, **settings).numpy()  # ReLU: mu_k ~ k^-3, so N mu^2 ~ k^-5, tail ~1e-11
+    assert (
+        abs((mult * mu_erf).sum() - _kernel_at(1.0, d, activation="erf", **settings)) < 1e-13
+    )  # erf's mu_k decay geometrically
+    mu = _quiet(
+        sphere_eigenvalues, 300, d, **settings
+    ).numpy()  # ReLU: mu_k ~ k^-3, so N mu^2 ~ k^-5, tail ~1e-11
     # On S^2 with x' uniform, t = x.x' is uniform on [-1, 1].
-    second_moment, err = integrate.quad(lambda t: _kernel_at(t, d, **settings) ** 2 / 2, -1, 1, limit=200, epsabs=1e-14)
+    second_moment, err = integrate.quad(
+        lambda t: _kernel_at(t, d, **settings) ** 2 / 2, -1, 1, limit=200, epsabs=1e-14
+    )
     assert abs((mult * mu**2).sum() - second_moment) < 1e-10 + 10 * err
 
 
@@ -154,8 +186,12 @@ def test_circulant_eigenvalues_are_the_spectrum_of_k_over_n(n: int) -> None:
     lam = circulant_eigenvalues(k)
     assert lam.shape == (n // 2 + 1,)
     # lambda_0 once, lambda_k twice for 0 < k < n/2, lambda_{n/2} once (n even): the full spectrum.
-    with_multiplicity = torch.cat([lam[:1], lam[1:(n + 1) // 2].repeat_interleave(2), lam[(n + 1) // 2:]])
-    torch.testing.assert_close(with_multiplicity.sort().values, torch.linalg.eigvalsh(k / n), rtol=0, atol=1e-14)
+    with_multiplicity = torch.cat(
+        [lam[:1], lam[1 : (n + 1) // 2].repeat_interleave(2), lam[(n + 1) // 2 :]]
+    )
+    torch.testing.assert_close(
+        with_multiplicity.sort().values, torch.linalg.eigvalsh(k / n), rtol=0, atol=1e-14
+    )
     # and the Fourier modes are the eigenvectors: K/N cos(k g) = lambda_k cos(k g).
     g = torch.atan2(x[:, 1], x[:, 0])
     for freq in (1, 5, n // 2):
@@ -179,7 +215,9 @@ def test_circulant_eigenvalues_are_the_aliased_fourier_coefficients() -> None:
     gaps = [float((lam - aliased_eigenvalues(mu[: m * n + 1], n)).min()) for m in (8, 16, 32, 64)]
     tails = [float((lam - aliased_eigenvalues(mu[: m * n + 1], n)).max()) for m in (8, 16, 32, 64)]
     assert min(gaps) > 0
-    assert all(1.7 < a / b < 2.3 for a, b in itertools.pairwise(tails))  # 1/K: halves when K doubles
+    assert all(
+        1.7 < a / b < 2.3 for a, b in itertools.pairwise(tails)
+    )  # 1/K: halves when K doubles
 
 
 @settings(max_examples=60)
@@ -189,7 +227,9 @@ def test_circulant_eigenvalues_are_the_aliased_fourier_coefficients() -> None:
     decay=st.floats(0.0, 3.0),
     seed=st.integers(0, 2**31 - 1),
 )
-def test_aliased_fourier_coefficients_are_the_circulant_spectrum(n: int, k_max: int, decay: float, seed: int) -> None:
+def test_aliased_fourier_coefficients_are_the_circulant_spectrum(
+    n: int, k_max: int, decay: float, seed: int
+) -> None:
     """For any kernel of the angle with finitely many Fourier coefficients mu_0 .. mu_K (random,
     non-negative, decaying like (k + 1)^-decay; K below, at or far above N), the eigenvalues of K/N
     on N equally spaced points of the circle are exactly the aliased sums: K_ij = mu_0 + 2 sum_k mu_k
@@ -202,7 +242,9 @@ def test_aliased_fourier_coefficients_are_the_circulant_spectrum(n: int, k_max: 
     kernel = (weights * torch.cos((g[:, None, None] - g[None, :, None]) * k)).sum(-1)
     lam = circulant_eigenvalues((kernel + kernel.T) / 2)
     assert lam.shape == (n // 2 + 1,)
-    torch.testing.assert_close(aliased_eigenvalues(mu, n), lam, rtol=0, atol=1e-12 * float(weights.sum()))
+    torch.testing.assert_close(
+        aliased_eigenvalues(mu, n), lam, rtol=0, atol=1e-12 * float(weights.sum())
+    )
 
 
 def test_eigenvalues_on_random_sphere_points_converge_with_multiplicities() -> None:
@@ -218,7 +260,7 @@ def test_eigenvalues_on_random_sphere_points_converge_with_multiplicities() -> N
     lam = torch.linalg.eigvalsh(ntk(sphere_points(n, d, seed=3), depth=3) / n).flip(0).numpy()
     start = 0
     for k in range(4):
-        cluster = lam[start:start + mult[k]]
+        cluster = lam[start : start + mult[k]]
         start += mult[k]
         others = np.arange(201) != k
         b = (mult[others] * mu[others] / (mu[k] - mu[others])).sum() / n

@@ -1,5 +1,6 @@
 """Tests of ntk_course.hermite (Appendix A.4): Hermite coefficients, Lemma 2, the power series of
 Sigma^(2), Theorem 3, Proposition 2."""
+
 from __future__ import annotations
 
 import math
@@ -36,7 +37,9 @@ def relu_coefficients(n: int) -> np.ndarray:
     a[0], a[1] = 1 / math.sqrt(2 * math.pi), 0.5
     for k in range(1, (n + 1) // 2):
         double_factorial = math.prod(range(2 * k - 3, 0, -2))  # (2k-3)!!, 1 for k = 1
-        a[2 * k] = (-1) ** (k + 1) * double_factorial / math.sqrt(2 * math.pi * math.factorial(2 * k))
+        a[2 * k] = (
+            (-1) ** (k + 1) * double_factorial / math.sqrt(2 * math.pi * math.factorial(2 * k))
+        )
     return a
 
 
@@ -45,14 +48,19 @@ def gaussian_second_moment(name: str, scale: float) -> float:
     f = {"erf": math.erf, "tanh": math.tanh}[name]
     value, _ = integrate.quad(
         lambda x: f(scale * x) ** 2 * math.exp(-x * x / 2) / math.sqrt(2 * math.pi),
-        -np.inf, np.inf, epsabs=1e-14, epsrel=1e-13,
+        -np.inf,
+        np.inf,
+        epsabs=1e-14,
+        epsrel=1e-13,
     )
     return value
 
 
 def test_orthonormal_basis_matches_numpy_hermite_e():
     z = np.linspace(-6, 6, 41)
-    expected = hermite_e.hermevander(z, 19).T / np.sqrt([math.factorial(i) for i in range(20)])[:, None]
+    expected = (
+        hermite_e.hermevander(z, 19).T / np.sqrt([math.factorial(i) for i in range(20)])[:, None]
+    )
     np.testing.assert_allclose(_orthonormal_hermite(z, 20), expected, rtol=1e-12, atol=1e-12)
 
 
@@ -77,7 +85,10 @@ def test_relu_coefficients_match_closed_form():
 
 def test_relu_quadrature_error_is_order_one_over_q():
     exact = relu_coefficients(20)
-    err = [np.abs(hermite_coefficients("relu", 20, quadrature_points=q) - exact).max() for q in (100, 200)]
+    err = [
+        np.abs(hermite_coefficients("relu", 20, quadrature_points=q) - exact).max()
+        for q in (100, 200)
+    ]
     assert err[0] / err[1] == pytest.approx(2.0, rel=0.1)  # observed 2.004
 
 
@@ -92,9 +103,15 @@ def test_parseval(name, scale):
 @pytest.mark.parametrize(
     "name, tol",
     [
-        ("relu", 2e-3),  # quadrature error of the kink, dominated by 2 a_0 (a_0 error 8e-4): 6.6e-4 observed
+        (
+            "relu",
+            2e-3,
+        ),  # quadrature error of the kink, dominated by 2 a_0 (a_0 error 8e-4): 6.6e-4 observed
         ("erf", 1e-13),  # closed form against a geometric series: round-off
-        ("tanh", 1e-11),  # 100-term tail at |rho| = 1 is 2e-13; the 128^2-node reference is converged to 1e-13
+        (
+            "tanh",
+            1e-11,
+        ),  # 100-term tail at |rho| = 1 is 2e-13; the 128^2-node reference is converged to 1e-13
     ],
 )
 @pytest.mark.parametrize("scale", [1.0, 0.7])
@@ -102,7 +119,9 @@ def test_dual_activation_matches_gaussian_expectation(name, tol, scale):
     act = get_activation(name, quadrature_points=128)  # closed form for relu and erf
     var = torch.full((RHOS.size,), scale * scale, dtype=torch.float64)
     direct, _ = act.expectations(var, torch.as_tensor(RHOS) * scale * scale, var)
-    np.testing.assert_allclose(dual_activation(name, RHOS, scale=scale), direct.numpy(), rtol=0, atol=tol)
+    np.testing.assert_allclose(
+        dual_activation(name, RHOS, scale=scale), direct.numpy(), rtol=0, atol=tol
+    )
 
 
 def test_dual_activation_keeps_shape_and_accepts_round_off_at_one():
@@ -117,7 +136,9 @@ def test_dual_activation_rejects_rho_outside_unit_interval(rho):
         dual_activation("erf", rho)
 
 
-@pytest.mark.parametrize("kwargs", [{"n_terms": 0}, {"n_terms": -3}, {"n_terms": 2.5}, {"n_terms": True}])
+@pytest.mark.parametrize(
+    "kwargs", [{"n_terms": 0}, {"n_terms": -3}, {"n_terms": 2.5}, {"n_terms": True}]
+)
 def test_bad_n_terms(kwargs):
     with pytest.raises(ValueError, match="n_terms"):
         hermite_coefficients("relu", **kwargs)
@@ -140,7 +161,8 @@ def test_bad_quadrature_scale_and_activation():
 
 @pytest.mark.parametrize(
     "name, n0, beta",
-    [("erf", n0, beta) for n0 in (2, 3, 5) for beta in (0.1, 0.5)] + [("tanh", 2, 0.5), ("tanh", 5, 0.1)],
+    [("erf", n0, beta) for n0 in (2, 3, 5) for beta in (0.1, 0.5)]
+    + [("tanh", 2, 0.5), ("tanh", 5, 0.1)],
 )
 def test_sigma2_power_series_reproduces_nngp(name, n0, beta):
     x = sphere_points(8, n0, seed=n0)
@@ -148,7 +170,9 @@ def test_sigma2_power_series_reproduces_nngp(name, n0, beta):
     # tanh: 96 nodes per dimension make the reference exact to 2e-13 in the worst case here
     # (n0 = 2, beta = 0.5; the default 64: 6e-12; 32: 6e-6, with a QuadratureWarning).
     reference = nngp(x, depth=2, activation=get_activation(name, quadrature_points=96), beta=beta)
-    np.testing.assert_allclose(Polynomial(b)((x @ x.T).numpy()), reference.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        Polynomial(b)((x @ x.T).numpy()), reference.numpy(), rtol=0, atol=1e-12
+    )
 
 
 def test_sigma2_power_series_of_a_polynomial_stops_at_its_degree():
@@ -167,7 +191,9 @@ def test_schoenberg_holds_for_non_polynomial_activations(name, n0):
 
 @pytest.mark.parametrize("coefficients", [[0, 0, 1], [0, 1, 0, 1], [1, 1]])
 def test_schoenberg_fails_for_polynomial_activations(coefficients):
-    assert not schoenberg_positive_definite(sigma2_power_series(polynomial(coefficients), n0=2, beta=0.1))
+    assert not schoenberg_positive_definite(
+        sigma2_power_series(polynomial(coefficients), n0=2, beta=0.1)
+    )
 
 
 @pytest.mark.parametrize("name", ["relu", "erf"])
@@ -180,7 +206,9 @@ def test_odd_activation_without_bias_is_singular_on_antipodal_points():
     # What the failure above means: Theta^(2)(x, -x) = -Theta^(2)(x, x) for odd sigma and beta = 0.
     x = sphere_points(1, 3, seed=0)
     for beta, singular in [(0.0, True), (0.1, False)]:
-        values = torch.linalg.eigvalsh(ntk(torch.cat([x, -x]), depth=2, activation="erf", beta=beta))
+        values = torch.linalg.eigvalsh(
+            ntk(torch.cat([x, -x]), depth=2, activation="erf", beta=beta)
+        )
         assert (float(values[0] / values[-1]) < 1e-12) == singular
 
 
@@ -208,8 +236,12 @@ def test_polynomial_activation_is_singular_with_rank_bound(depth, rank):
     # z^2 on the circle: Theta^(depth) is a polynomial of degree 2^(depth-1) in x.x', i.e. a
     # trigonometric polynomial of that degree: rank 5 (depth 2) or 9 (depth 3) < 30 points.
     assert rank_bound(2, 2, depth) == rank
-    assert abs(min_eigenvalue_on_sphere(30, 2, depth=depth, activation=SQUARE, relative=True)) < 1e-10
-    values = torch.linalg.eigvalsh(ntk(sphere_points(30, 2, seed=0), depth=depth, activation=SQUARE))
+    assert (
+        abs(min_eigenvalue_on_sphere(30, 2, depth=depth, activation=SQUARE, relative=True)) < 1e-10
+    )
+    values = torch.linalg.eigvalsh(
+        ntk(sphere_points(30, 2, seed=0), depth=depth, activation=SQUARE)
+    )
     assert int((values > 1e-10 * values[-1]).sum()) == rank
 
 

@@ -1,5 +1,6 @@
 """Tests of ntk_course.kernels: Proposition 1 and Theorem 1 against wide random networks, and the
 kernels' numerical properties (the Gaussian expectations themselves: tests/test_activations.py)."""
+
 import math
 
 import numpy as np
@@ -26,7 +27,9 @@ def test_output_covariance_of_wide_networks_is_sigma(activation: str) -> None:
     beta = 1.0
     x = points(4, 3, 0)
     width, samples = 200, 3000
-    net = NTKMLP([3, width, width, 1], activation, beta=beta, ensemble=samples, generator=generator(1))
+    net = NTKMLP(
+        [3, width, width, 1], activation, beta=beta, ensemble=samples, generator=generator(1)
+    )
     with torch.no_grad():
         f = net(x.float())[..., 0].double()  # (samples, N)
     products = f[:, :, None] * f[:, None, :]
@@ -51,8 +54,14 @@ def test_empirical_ntk_of_wide_networks_converges_to_theta(activation: str) -> N
     beta = 1.0
     x = points(5, 4, 2)
     theta = ntk(x, depth=3, activation=activation, beta=beta)
-    net = NTKMLP([4, 2048, 2048, 1], activation, beta=beta, ensemble=8, dtype=torch.float64,
-                 generator=generator(3))
+    net = NTKMLP(
+        [4, 2048, 2048, 1],
+        activation,
+        beta=beta,
+        ensemble=8,
+        dtype=torch.float64,
+        generator=generator(3),
+    )
     emp = empirical_ntk(net, x)
     mean, stderr = emp.mean(0), emp.std(0) / math.sqrt(emp.shape[0])
     band = 5 * stderr + 2e-3 * theta.abs().max()
@@ -66,8 +75,9 @@ def test_ntk_fluctuations_shrink_like_inverse_sqrt_width() -> None:
     x = points(4, 3, 4)
     spread = []
     for width in (64, 1024):
-        net = NTKMLP([3, width, width, 1], ensemble=64, dtype=torch.float64,
-                     generator=generator(width))
+        net = NTKMLP(
+            [3, width, width, 1], ensemble=64, dtype=torch.float64, generator=generator(width)
+        )
         spread.append(empirical_ntk(net, x).std(0).mean().item())
     assert 2.8 < spread[0] / spread[1] < 5.5
 
@@ -98,7 +108,9 @@ def test_user_callable_with_autograd_matches_named_activation() -> None:
     seed=st.integers(0, 2**31 - 1),
     scale=st.floats(1e-3, 1.0),
 )
-def test_kernels_are_symmetric_and_positive_semidefinite(n, n0, depth, beta, activation, seed, scale) -> None:
+def test_kernels_are_symmetric_and_positive_semidefinite(
+    n, n0, depth, beta, activation, seed, scale
+) -> None:
     """Theta and Sigma are covariances (of gradients and outputs): symmetric PSD for any inputs.
 
     ReLU and erf (closed forms) are tried up to |x|^2 / n_0 = 10^4, the quadrature activations up to
@@ -144,7 +156,9 @@ def test_relu_kernel_of_identical_points_is_the_diagonal() -> None:
     s, t = limiting_kernels(x, torch.cat([x, x]), depth=2, beta=0.0)
     q = (x * x).sum() / 2
     torch.testing.assert_close(s[0], torch.full((2,), q.item() / 2, dtype=torch.float64))
-    torch.testing.assert_close(t[0], torch.full((2,), q.item() / 2 + q.item() / 2, dtype=torch.float64))
+    torch.testing.assert_close(
+        t[0], torch.full((2,), q.item() / 2 + q.item() / 2, dtype=torch.float64)
+    )
 
 
 def test_float32_points_give_a_float64_kernel_on_their_device(device: torch.device) -> None:

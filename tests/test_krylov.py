@@ -1,6 +1,7 @@
 """The least-squares flow over a blocked kernel (Lanczos, ntk_course.krylov) agrees with the dense
 eigendecomposition of gradient_flow at every time, and its t -> infinity limit with kernel
 regression."""
+
 from __future__ import annotations
 
 import warnings
@@ -46,8 +47,9 @@ def _circle(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_blocked_flow_matches_the_dense_flow_on_digits() -> None:
     dense = gradient_flow(K, Y, TIMES, k_test_train=KX, f0_train=F0, f0_test=F0X)
-    blocked = gradient_flow(_blocked(X), Y, TIMES, k_test_train=_blocked(X_TEST, X), f0_train=F0,
-                            f0_test=F0X)
+    blocked = gradient_flow(
+        _blocked(X), Y, TIMES, k_test_train=_blocked(X_TEST, X), f0_train=F0, f0_test=F0X
+    )
     assert blocked.f_train.shape == (6, 300, 10) and blocked.f_test.shape == (6, 40, 10)
     _close(blocked.f_train, dense.f_train)
     _close(blocked.f_test, dense.f_test)
@@ -58,8 +60,9 @@ def test_blocked_flow_matches_the_dense_flow_on_digits() -> None:
 
 
 def test_infinite_time_is_kernel_regression() -> None:
-    flow = gradient_flow(_blocked(X), Y, [30 / LAM_MIN], k_test_train=_blocked(X_TEST, X),
-                         f0_train=F0, f0_test=F0X)
+    flow = gradient_flow(
+        _blocked(X), Y, [30 / LAM_MIN], k_test_train=_blocked(X_TEST, X), f0_train=F0, f0_test=F0X
+    )
     limit = F0X + kernel_regression(_blocked(X), Y - F0, _blocked(X_TEST, X))
     assert float((flow.f_test[0] - limit).norm()) <= TOL * float(limit.norm())
     assert float((flow.f_train[0] - Y).norm()) <= TOL * float(Y.norm())  # the targets are fitted
@@ -78,10 +81,14 @@ def test_wide_spectrum_and_one_column() -> None:
     dense = gradient_flow(k, y, times, k_test_train=k_test, f0_train=f0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # converges within maxiter = N: no KrylovWarning
-        blocked = gradient_flow(BlockedKernel(x, depth=DEPTH, beta=0.1, block=96), y, times,
-                                k_test_train=BlockedKernel(x_test, x, depth=DEPTH, beta=0.1,
-                                                           block=96),
-                                f0_train=f0, maxiter=250)
+        blocked = gradient_flow(
+            BlockedKernel(x, depth=DEPTH, beta=0.1, block=96),
+            y,
+            times,
+            k_test_train=BlockedKernel(x_test, x, depth=DEPTH, beta=0.1, block=96),
+            f0_train=f0,
+            maxiter=250,
+        )
     assert blocked.f_train.shape == (6, 250) and blocked.f_test.shape == (6, 30)
     _close(blocked.f_train, dense.f_train)
     _close(blocked.f_test[1:], dense.f_test[1:])  # f_0 = 0 off the data: f_test at t = 0 is 0
@@ -92,8 +99,12 @@ def test_dense_and_dask_kernels_take_the_same_path() -> None:
     dense = gradient_flow(K, Y[:, :3], TIMES[:4], k_test_train=KX)
     _close(krylov_flow(K, Y[:, :3], TIMES[:4], k_test_train=KX).f_test, dense.f_test)
     da = pytest.importorskip("dask.array")
-    flow = gradient_flow(da.from_array(K.numpy(), chunks=128), Y[:, :3], TIMES[:4],
-                         k_test_train=da.from_array(KX.numpy(), chunks=128))
+    flow = gradient_flow(
+        da.from_array(K.numpy(), chunks=128),
+        Y[:, :3],
+        TIMES[:4],
+        k_test_train=da.from_array(KX.numpy(), chunks=128),
+    )
     _close(flow.f_test, dense.f_test)
 
 
@@ -112,8 +123,9 @@ def test_an_invariant_subspace_stops_lanczos_exactly() -> None:
 
 def test_maxiter_warns_with_the_accuracy_reached() -> None:
     with pytest.warns(KrylovWarning, match=r"relative accuracy .* > rtol = 1e-08 .* maxiter = 10"):
-        gradient_flow(_blocked(X), Y[:, 0], [30 / LAM_MIN], k_test_train=_blocked(X_TEST, X),
-                      maxiter=10)
+        gradient_flow(
+            _blocked(X), Y[:, 0], [30 / LAM_MIN], k_test_train=_blocked(X_TEST, X), maxiter=10
+        )
 
 
 def test_bad_input() -> None:

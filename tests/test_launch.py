@@ -4,6 +4,7 @@ Binder builds from ``binder/`` (repo2docker reads that folder and ignores the to
 opens the paired ``.ipynb`` of a chapter, whose hidden first cell installs the course from the
 repository URL that ``_config.yml`` holds (and that the launch buttons are made from).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -41,16 +42,27 @@ def test_binder_installs_a_cpu_build_of_torch_and_the_course() -> None:
     torch = [r for r in reqs if r.name == "torch"]
     assert len(torch) == 1, "binder/requirements.txt must pin torch once"
     (spec,) = torch[0].specifier
-    assert spec.operator == "==" and spec.version.endswith("+cpu"), f"Binder's torch must be a CPU build (==X+cpu); got {torch[0]}"
+    assert spec.operator == "==" and spec.version.endswith("+cpu"), (
+        f"Binder's torch must be a CPU build (==X+cpu); got {torch[0]}"
+    )
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in options
     included = [o.split(None, 1)[1] for o in options if o.startswith("-r ")]
-    assert included == ["../requirements.txt"] and (BINDER / included[0]).resolve() == ROOT / "requirements.txt"
+    assert (
+        included == ["../requirements.txt"]
+        and (BINDER / included[0]).resolve() == ROOT / "requirements.txt"
+    )
     top_options, top = _requirements(ROOT / "requirements.txt")
     (top_torch,) = [r for r in top if r.name == "torch"]
     (top_spec,) = top_torch.specifier
-    assert top_spec.version == spec.version.removesuffix("+cpu"), "Binder's torch and requirements.txt's must be the same release"
-    assert "-e ." in top_options, "requirements.txt installs the course itself (-e .), which Binder relies on"
-    assert all(len(r.specifier) == 1 and next(iter(r.specifier)).operator == "==" for r in top), "every requirement is pinned"
+    assert top_spec.version == spec.version.removesuffix("+cpu"), (
+        "Binder's torch and requirements.txt's must be the same release"
+    )
+    assert "-e ." in top_options, (
+        "requirements.txt installs the course itself (-e .), which Binder relies on"
+    )
+    assert all(len(r.specifier) == 1 and next(iter(r.specifier)).operator == "==" for r in top), (
+        "every requirement is pinned"
+    )
 
 
 def test_binder_opens_the_chapters_as_notebooks_and_uses_the_tested_python() -> None:
@@ -58,7 +70,9 @@ def test_binder_opens_the_chapters_as_notebooks_and_uses_the_tested_python() -> 
     assert "jupytext-config set-default-viewer" in post
     assert (BINDER / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"
     assert re.fullmatch(r"python-3\.11\s*", (BINDER / "runtime.txt").read_text())
-    assert not (ROOT / "postBuild").exists(), "a top-level postBuild would be ignored by Binder (binder/ wins): keep one"
+    assert not (ROOT / "postBuild").exists(), (
+        "a top-level postBuild would be ignored by Binder (binder/ wins): keep one"
+    )
 
 
 def test_colab_install_cells_and_launch_buttons_use_the_one_repository_url() -> None:
@@ -67,9 +81,17 @@ def test_colab_install_cells_and_launch_buttons_use_the_one_repository_url() -> 
     assert url == config["repository"]["url"].rstrip("/")
     books = colab.notebooks()
     chapters = [p for p in (ROOT / "book").glob("*.md") if "kernelspec:" in p.read_text()]
-    assert {p.with_suffix(".md") for p in books} >= set(chapters), "every chapter has a Colab install cell"
-    wrong = {str(p.relative_to(ROOT)): colab.installed_urls(p) for p in books if set(colab.installed_urls(p)) != {url}}
-    assert not wrong, f"install cells that do not install from {url} (fix with python tools/colab.py): {wrong}"
+    assert {p.with_suffix(".md") for p in books} >= set(chapters), (
+        "every chapter has a Colab install cell"
+    )
+    wrong = {
+        str(p.relative_to(ROOT)): colab.installed_urls(p)
+        for p in books
+        if set(colab.installed_urls(p)) != {url}
+    }
+    assert not wrong, (
+        f"install cells that do not install from {url} (fix with python tools/colab.py): {wrong}"
+    )
     assert config["launch_buttons"]["colab_url"] and config["launch_buttons"]["binderhub_url"]
 
 
@@ -86,9 +108,16 @@ def test_paper_results_without_a_checkout_say_so(tmp_path: Path, monkeypatch) ->
     # and nothing is downloaded; the chapter's cell stops with a message that says where they are.
     from ntk_course.chapters import stored
 
-    assert stored.results_path().resolve() == (ROOT / "book" / "_static" / "paper" / "results.json").resolve()
+    assert (
+        stored.results_path().resolve()
+        == (ROOT / "book" / "_static" / "paper" / "results.json").resolve()
+    )
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(stored.ntk_course, "__file__", str(tmp_path / "site-packages" / "ntk_course" / "__init__.py"))
+    monkeypatch.setattr(
+        stored.ntk_course,
+        "__file__",
+        str(tmp_path / "site-packages" / "ntk_course" / "__init__.py"),
+    )
     with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
         stored.paper_results("figure1")
     with pytest.raises(ValueError, match="unknown figure"):

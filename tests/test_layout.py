@@ -1,5 +1,6 @@
 """The package's layout says what is what: the library at the top, the chapters' and assignments'
 code in their own subpackages, which the library never imports, and no module too long to read."""
+
 from __future__ import annotations
 
 import ast
@@ -33,8 +34,12 @@ def _imported_modules(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.name)
 def test_the_library_never_imports_the_chapters_or_the_assignments(path: Path) -> None:
-    bad = {m for m in _imported_modules(path) if m.split(".")[1:2] and m.split(".")[1] in SUBPACKAGES}
-    assert not bad, f"{path.name} imports {sorted(bad)}; the library must not depend on {SUBPACKAGES}"
+    bad = {
+        m for m in _imported_modules(path) if m.split(".")[1:2] and m.split(".")[1] in SUBPACKAGES
+    }
+    assert not bad, (
+        f"{path.name} imports {sorted(bad)}; the library must not depend on {SUBPACKAGES}"
+    )
 
 
 def test_the_import_check_sees_relative_imports() -> None:
@@ -43,10 +48,14 @@ def test_the_import_check_sees_relative_imports() -> None:
     assert "ntk_course.chapters.reproduce" in found
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize(
+    "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
 def test_no_module_is_too_long_to_read(path: Path) -> None:
     lines = len(path.read_text().splitlines())
-    assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE)} has {lines} lines; split it (about 400 at most)"
+    assert lines <= MAX_LINES, (
+        f"{path.relative_to(PACKAGE)} has {lines} lines; split it (about 400 at most)"
+    )
 
 
 def test_all_lists_exactly_the_documented_public_names_of_the_library() -> None:
@@ -56,12 +65,17 @@ def test_all_lists_exactly_the_documented_public_names_of_the_library() -> None:
     assignments) and has a docstring."""
     names = ntk_course.__all__
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
-    bound = {n for n, v in vars(ntk_course).items() if not n.startswith("_") and not inspect.ismodule(v)}
+    bound = {
+        n for n, v in vars(ntk_course).items() if not n.startswith("_") and not inspect.ismodule(v)
+    }
     assert set(names) == bound, (sorted(bound - set(names)), sorted(set(names) - bound))
     for name in names:
         obj = getattr(ntk_course, name)
         if not callable(obj):  # a constant such as ACTIVATIONS
             continue
         module = obj.__module__.split(".")
-        assert module[0] == "ntk_course" and module[1:2] and module[1] not in SUBPACKAGES, (name, obj.__module__)
+        assert module[0] == "ntk_course" and module[1:2] and module[1] not in SUBPACKAGES, (
+            name,
+            obj.__module__,
+        )
         assert inspect.getdoc(obj), f"ntk_course.{name} has no docstring"

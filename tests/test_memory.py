@@ -1,17 +1,27 @@
 """Memory is predicted, not discovered: kernel_bytes against what the kernels allocate, and the
 KernelMemoryError raised with the numbers and the ways out before any work; float32 storage."""
+
 from __future__ import annotations
 
 import time
 
 import pytest
 import torch
+from conftest import randn
 
 import ntk_course.memory as memory
-from ntk_course import BlockedKernel, KernelMemoryError, available_bytes, kernel_bytes, layer_kernels, limiting_kernels, mnist, nngp, ntk
-from ntk_course import kernels
-
-from conftest import randn
+from ntk_course import (
+    BlockedKernel,
+    KernelMemoryError,
+    available_bytes,
+    kernel_bytes,
+    kernels,
+    layer_kernels,
+    limiting_kernels,
+    mnist,
+    nngp,
+    ntk,
+)
 
 
 def test_prediction_counts_the_returned_tensors():
@@ -52,8 +62,15 @@ def test_error_before_any_work_with_the_numbers(monkeypatch: pytest.MonkeyPatch)
     assert isinstance(err, MemoryError)
     assert err.available == 10**10 and err.needed > 25_600_000_000
     text = str(err)
-    for fragment in (f"{err.needed:,} bytes", "10,000,000,000 bytes", "25.6 GB", "out_dtype=torch.float32",
-                     "BlockedKernel", "Dask", "nothing was computed"):
+    for fragment in (
+        f"{err.needed:,} bytes",
+        "10,000,000,000 bytes",
+        "25.6 GB",
+        "out_dtype=torch.float32",
+        "BlockedKernel",
+        "Dask",
+        "nothing was computed",
+    ):
         assert fragment in text
     with pytest.raises(KernelMemoryError, match="nngp"):
         nngp(x, depth=5)
@@ -82,7 +99,11 @@ def test_blocked_cache_is_checked_when_made(monkeypatch: pytest.MonkeyPatch):
 
 def test_available_bytes_is_plausible():
     free = available_bytes()
-    total = next(int(line.split()[1]) * 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal:"))
+    total = next(
+        int(line.split()[1]) * 1024
+        for line in open("/proc/meminfo")
+        if line.startswith("MemTotal:")
+    )
     assert 0 < free <= total
 
 

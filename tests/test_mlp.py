@@ -1,4 +1,5 @@
 """Tests of ntk_course.mlp: the network of Section 2 and Remark 1."""
+
 import copy
 import math
 
@@ -11,7 +12,9 @@ from ntk_course import NTKMLP, empirical_ntk, nngp
 
 @pytest.mark.parametrize("parametrization", ["ntk", "standard"])
 @pytest.mark.parametrize("widths", [[2, 1], [2, 128, 1]])
-def test_both_parametrisations_have_the_nngp_law_at_initialisation(parametrization: str, widths: list) -> None:
+def test_both_parametrisations_have_the_nngp_law_at_initialisation(
+    parametrization: str, widths: list
+) -> None:
     """Remark 1: the two parametrisations define the same random function at initialisation.
 
     At depths 1 and 2 the covariance E[f(x) f(x')] is Sigma^(L) exactly at every width (the last
@@ -20,8 +23,14 @@ def test_both_parametrisations_have_the_nngp_law_at_initialisation(parametrizati
     is checked to be narrower than half of that."""
     x = torch.tensor([[1.0, 0.0], [0.6, 0.8], [-1.0, 0.2]], dtype=torch.float64)
     samples, beta = 4000, 1.0
-    net = NTKMLP(widths, beta=beta, parametrization=parametrization, ensemble=samples, dtype=torch.float64,
-                 generator=generator(0))
+    net = NTKMLP(
+        widths,
+        beta=beta,
+        parametrization=parametrization,
+        ensemble=samples,
+        dtype=torch.float64,
+        generator=generator(0),
+    )
     with torch.no_grad():
         f = net(x)[..., 0]
     cov = f.T @ f / samples
@@ -36,13 +45,25 @@ def test_parameters_are_drawn_as_documented(parametrization: str) -> None:
     b ~ N(0, beta^2) (Remark 1's classical b ~ N(0, 1) is beta = 1), so the laws at t = 0 agree.
     Sample variances within 5 standard errors (relative se sqrt(2 / draws))."""
     beta, members = 0.3, 2000
-    net = NTKMLP([3, 64, 1], beta=beta, parametrization=parametrization, ensemble=members,
-                 dtype=torch.float64, generator=generator(4))
+    net = NTKMLP(
+        [3, 64, 1],
+        beta=beta,
+        parametrization=parametrization,
+        ensemble=members,
+        dtype=torch.float64,
+        generator=generator(4),
+    )
     standard = parametrization == "standard"
     for l, (w, b) in enumerate(zip(net.weights, net.biases)):
-        for p, var in ((w, 1.0 / net.widths[l] if standard else 1.0), (b, beta**2 if standard else 1.0)):
+        for p, var in (
+            (w, 1.0 / net.widths[l] if standard else 1.0),
+            (b, beta**2 if standard else 1.0),
+        ):
             draws = p.detach().reshape(-1)
-            assert abs(float(draws.var()) / var - 1) < 5 * math.sqrt(2 / draws.numel()), (l, p.shape)
+            assert abs(float(draws.var()) / var - 1) < 5 * math.sqrt(2 / draws.numel()), (
+                l,
+                p.shape,
+            )
 
 
 def test_forward_casts_integers_and_agrees_in_float32_and_float64() -> None:
@@ -71,9 +92,18 @@ def test_standard_parametrisation_kernel_grows_with_width_ntk_one_does_not() -> 
     x = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
     diag = {}
     for p in ("ntk", "standard"):
-        diag[p] = [empirical_ntk(NTKMLP([2, n, n, 1], parametrization=p, dtype=torch.float64,
-                                        generator=generator(n)), x).diagonal().mean().item()
-                   for n in (64, 1024)]
+        diag[p] = [
+            empirical_ntk(
+                NTKMLP(
+                    [2, n, n, 1], parametrization=p, dtype=torch.float64, generator=generator(n)
+                ),
+                x,
+            )
+            .diagonal()
+            .mean()
+            .item()
+            for n in (64, 1024)
+        ]
     assert 0.7 < diag["ntk"][1] / diag["ntk"][0] < 1.4
     assert diag["standard"][1] / diag["standard"][0] > 8  # ~16x: linear in the width
 

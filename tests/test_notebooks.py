@@ -1,13 +1,17 @@
 """Each chapter and assignment (a MyST .md) has a paired .ipynb beside it, which is what the Colab
 and Binder buttons open: it must hold exactly the chapter's cells."""
+
 from pathlib import Path
 
 import jupytext
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = sorted(p for p in [*(REPO / "book").glob("*.md"), *(REPO / "book/assignments").glob("*.md")]
-                 if "\nkernelspec:" in p.read_text())
+SOURCES = sorted(
+    p
+    for p in [*(REPO / "book").glob("*.md"), *(REPO / "book/assignments").glob("*.md")]
+    if "\nkernelspec:" in p.read_text()
+)
 
 
 def test_every_chapter_is_a_notebook() -> None:
@@ -22,7 +26,9 @@ def test_paired_notebook_holds_the_same_cells(md: Path) -> None:
     text, notebook = jupytext.read(md), jupytext.read(ipynb)
     cells = lambda nb: [(c.cell_type, c.source.strip()) for c in nb.cells]  # noqa: E731
     assert cells(notebook) == cells(text), f"{ipynb.relative_to(REPO)} is out of date; {fix}"
-    assert not any(c.get("outputs") for c in notebook.cells if c.cell_type == "code"), "commit notebooks without outputs"
+    assert not any(c.get("outputs") for c in notebook.cells if c.cell_type == "code"), (
+        "commit notebooks without outputs"
+    )
 
 
 def test_no_sanitizer_changes_a_stored_reference() -> None:
@@ -37,8 +43,14 @@ def test_no_sanitizer_changes_a_stored_reference() -> None:
     config.read(REPO / "tests" / "nbval_sanitize.cfg")
     rules = [(re.compile(config[s]["regex"]), config[s]["replace"]) for s in config.sections()]
     refs = json.loads((REPO / "tests" / "reference_outputs.json").read_text())
-    texts = ["".join(o.get("text", "")) for cells in refs["notebooks"].values()
-             for outputs in cells.values() for o in outputs]
+    texts = [
+        "".join(o.get("text", ""))
+        for cells in refs["notebooks"].values()
+        for outputs in cells.values()
+        for o in outputs
+    ]
     assert texts, "no stored reference outputs to check"
     changed = [t for t in texts if any(r.search(t) for r, _ in rules)]
-    assert not changed, f"sanitizers erase parts of {len(changed)} reference outputs, e.g. {changed[0][:120]!r}"
+    assert not changed, (
+        f"sanitizers erase parts of {len(changed)} reference outputs, e.g. {changed[0][:120]!r}"
+    )

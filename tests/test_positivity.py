@@ -1,4 +1,5 @@
 """The kernel-side steps of the proof of Proposition 2 (App. A.4): layer kernels, step 2, flows."""
+
 from __future__ import annotations
 
 import math
@@ -61,7 +62,9 @@ def test_quadratic_form_identity_of_step2(activation):
     x = sphere_points(6, 3, seed=2)
     lk = layer_kernels(x, depth=3, activation=activation, beta=0.3)
     c = torch.tensor([1.0, -2.0, 0.5, 0.0, 1.5, -1.0], dtype=torch.float64)
-    estimate, se = quadratic_form_monte_carlo(lk.Sigma[1], c, Architecture(3, activation, 0.3), samples=200_000, seed=3)
+    estimate, se = quadratic_form_monte_carlo(
+        lk.Sigma[1], c, Architecture(3, activation, 0.3), samples=200_000, seed=3
+    )
     exact = float(c @ lk.Sigma[2] @ c)
     assert abs(estimate - exact) < 4 * se  # four standard errors
     assert se < 0.02 * exact  # and the test is sharp enough to mean something
@@ -73,7 +76,9 @@ def test_quadratic_form_detects_a_wrong_kernel():
     c = torch.tensor([1.0, -2.0, 0.5, 0.0, 1.5, -1.0], dtype=torch.float64)
     lk = layer_kernels(x, depth=3, activation="relu", beta=0.3)
     wrong = float(c @ layer_kernels(x, depth=3, activation="erf", beta=0.3).Sigma[2] @ c)
-    estimate, se = quadratic_form_monte_carlo(lk.Sigma[1], c, Architecture(3, "relu", 0.3), samples=50_000)
+    estimate, se = quadratic_form_monte_carlo(
+        lk.Sigma[1], c, Architecture(3, "relu", 0.3), samples=50_000
+    )
     assert abs(estimate - wrong) > 10 * se
 
 
@@ -98,7 +103,9 @@ def test_min_eigenvalues_on_circle_polynomial_cliff_at_rank_bound():
     relu = min_eigenvalues_on_circle([4, 12, 24], RELU)
     assert bool((relu > 1e-4).all())
     absolute = min_eigenvalues_on_circle([12], RELU, relative=False)
-    assert float(absolute[0]) == pytest.approx(float(torch.linalg.eigvalsh(ntk(circle_points(12)[0], depth=2))[0]))
+    assert float(absolute[0]) == pytest.approx(
+        float(torch.linalg.eigvalsh(ntk(circle_points(12)[0], depth=2))[0])
+    )
 
 
 @pytest.mark.parametrize("activation, depth", [("relu", 2), ("erf", 3), ("relu", 4)])
@@ -107,7 +114,9 @@ def test_min_eigenvalues_on_circle_match_the_full_gram_matrix(activation, depth)
     sizes = list(range(2, 21))
     fast = min_eigenvalues_on_circle(sizes, Architecture(depth, activation, 0.2))
     for n, value in zip(sizes, fast):
-        v = torch.linalg.eigvalsh(ntk(circle_points(n)[0], depth=depth, activation=activation, beta=0.2))
+        v = torch.linalg.eigvalsh(
+            ntk(circle_points(n)[0], depth=depth, activation=activation, beta=0.2)
+        )
         assert abs(float(value) - float(v[0] / v[-1])) < 1e-12
 
 
@@ -132,7 +141,9 @@ def test_least_squares_cost_rate_and_plateau():
     c = least_squares_cost(k, y, [t0 - h, t0 + h])
     r = gradient_flow(k, y, [t0]).f_train[0] - y
     assert float(c[1] - c[0]) / (2 * h) == pytest.approx(-float(r @ k @ r) / n**2, rel=1e-6)
-    assert float(least_squares_cost(k, y, [0.0])[0]) == pytest.approx(0.5 * float(y @ y) / n, rel=1e-14)
+    assert float(least_squares_cost(k, y, [0.0])[0]) == pytest.approx(
+        0.5 * float(y @ y) / n, rel=1e-14
+    )
     # A polynomial kernel cannot see sin(3 gamma): the cost stops at its energy, 1/4.
     k_poly = ntk(x, depth=2, activation=polynomial([0, 1, 0.5]))
     assert float(least_squares_cost(k_poly, y, [1e5])[0]) == pytest.approx(0.25, abs=1e-8)

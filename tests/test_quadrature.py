@@ -6,6 +6,7 @@ density of u times the conditional expectation E[f(v) | u], with the kinks passe
 and Monte Carlo with tolerances of 5 standard errors. The scipy references are computed once per
 module on a small grid: variances 0.01, 1 and 100, correlations from -1 to 1.
 """
+
 import math
 import warnings
 
@@ -45,22 +46,47 @@ def scipy_expectation(f, a: float, c: float, b: float, kinks: tuple[float, ...] 
     if det <= 1e-14 * a * b:  # rho = +-1: v = (c / a) u
         r = c / a
         pts = sorted({t for t in kinks if lo < t < hi} | {t / r for t in kinks if lo < t / r < hi})
-        return integrate.quad(lambda u: f(u) * f(r * u) * _gauss(u, a), lo, hi, points=pts or None,
-                              limit=200, epsabs=1e-13, epsrel=1e-11)[0]
+        return integrate.quad(
+            lambda u: f(u) * f(r * u) * _gauss(u, a),
+            lo,
+            hi,
+            points=pts or None,
+            limit=200,
+            epsabs=1e-13,
+            epsrel=1e-11,
+        )[0]
     s = math.sqrt(det / a)
 
     def inner(u: float) -> float:
         m = c * u / a
         pts = [t for t in kinks if m - 12 * s < t < m + 12 * s]
-        return integrate.quad(lambda v: f(v) * _gauss(v - m, s * s), m - 12 * s, m + 12 * s,
-                              points=pts or None, limit=200, epsabs=1e-13, epsrel=1e-11)[0]
+        return integrate.quad(
+            lambda v: f(v) * _gauss(v - m, s * s),
+            m - 12 * s,
+            m + 12 * s,
+            points=pts or None,
+            limit=200,
+            epsabs=1e-13,
+            epsrel=1e-11,
+        )[0]
 
     # E[f(v) | u] changes over a width s a / |c| around the u where the conditional mean crosses a kink.
-    layer = [t * a / c + k * s * a / abs(c) for t in layer_kinks for k in (-6, -2, 0, 2, 6)] if c else []
+    layer = (
+        [t * a / c + k * s * a / abs(c) for t in layer_kinks for k in (-6, -2, 0, 2, 6)]
+        if c
+        else []
+    )
     layer += [t * a / c for t in kinks] if c else []
     pts = sorted({t for t in kinks if lo < t < hi} | {u for u in layer if lo < u < hi})
-    return integrate.quad(lambda u: f(u) * inner(u) * _gauss(u, a), lo, hi, points=pts or None,
-                          limit=400, epsabs=1e-13, epsrel=1e-10)[0]
+    return integrate.quad(
+        lambda u: f(u) * inner(u) * _gauss(u, a),
+        lo,
+        hi,
+        points=pts or None,
+        limit=400,
+        epsabs=1e-13,
+        epsrel=1e-10,
+    )[0]
 
 
 def arccos_relu(a, c, b):
@@ -120,19 +146,38 @@ SCIPY_CASES = {
     "tanh": ("tanh", math.tanh, lambda u: 1.0 - math.tanh(u) ** 2, ()),
     "sigmoid": ("sigmoid", _sigmoid, lambda u: _sigmoid(u) * (1.0 - _sigmoid(u)), ()),
     "softplus": ("softplus", lambda u: max(u, 0.0) + math.log1p(math.exp(-abs(u))), _sigmoid, ()),
-    "gelu": ("gelu", _gelu, lambda u: 0.5 * (1.0 + math.erf(u / math.sqrt(2.0))) + u * _gauss(u, 1.0), ()),
-    "polynomial": (polynomial(POLY), lambda u: POLY[0] + u * (POLY[1] + u * (POLY[2] + u * POLY[3])),
-                   lambda u: POLY[1] + u * (2 * POLY[2] + 3 * u * POLY[3]), ()),
+    "gelu": (
+        "gelu",
+        _gelu,
+        lambda u: 0.5 * (1.0 + math.erf(u / math.sqrt(2.0))) + u * _gauss(u, 1.0),
+        (),
+    ),
+    "polynomial": (
+        polynomial(POLY),
+        lambda u: POLY[0] + u * (POLY[1] + u * (POLY[2] + u * POLY[3])),
+        lambda u: POLY[1] + u * (2 * POLY[2] + 3 * u * POLY[3]),
+        (),
+    ),
     "relu": ("relu", lambda u: max(u, 0.0), lambda u: float(u > 0), (0.0,)),
     "erf": ("erf", math.erf, lambda u: 2.0 / math.sqrt(math.pi) * math.exp(-u * u), ()),
-    "hard-tanh (callable)": (lambda z: torch.clamp(z, -1.0, 1.0), lambda u: max(-1.0, min(1.0, u)),
-                             lambda u: float(-1.0 < u < 1.0), (-1.0, 1.0)),
-    "SiLU (smooth callable)": (lambda z: z * torch.sigmoid(z), lambda u: u * _sigmoid(u),
-                               lambda u: _sigmoid(u) * (1.0 + u * (1.0 - _sigmoid(u))), ()),
+    "hard-tanh (callable)": (
+        lambda z: torch.clamp(z, -1.0, 1.0),
+        lambda u: max(-1.0, min(1.0, u)),
+        lambda u: float(-1.0 < u < 1.0),
+        (-1.0, 1.0),
+    ),
+    "SiLU (smooth callable)": (
+        lambda z: z * torch.sigmoid(z),
+        lambda u: u * _sigmoid(u),
+        lambda u: _sigmoid(u) * (1.0 + u * (1.0 - _sigmoid(u))),
+        (),
+    ),
 }
 VARIANCES = (0.01, 1.0, 100.0)
 RHOS = (-1.0, -0.999, 0.3, 0.999, 1.0)
-GRID = [(v, v, r) for v in VARIANCES for r in RHOS] + [(v, v / 4, r) for v in (1.0, 100.0) for r in (-0.999, 0.6)]
+GRID = [(v, v, r) for v in VARIANCES for r in RHOS] + [
+    (v, v / 4, r) for v in (1.0, 100.0) for r in (-0.999, 0.6)
+]
 
 
 def _covariances(grid):
@@ -141,7 +186,9 @@ def _covariances(grid):
     return a, c, b
 
 
-def reference_table(cases=SCIPY_CASES, grid=GRID) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+def reference_table(
+    cases=SCIPY_CASES, grid=GRID
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """For each case: the scipy references of E[sigma sigma], E[sigma_dot sigma_dot] on ``grid`` and
     the Cauchy-Schwarz scales sqrt(E[f(u)^2] E[f(v)^2]) that errors are measured against."""
     a, c, b = _covariances(grid)
@@ -188,7 +235,9 @@ def test_tail_rule_is_exact_for_polynomials_times_a_half_gaussian(points: int) -
 def test_piecewise_rule_integrates_a_kinked_function() -> None:
     """E[|Z - 0.7| Z^2]: with an edge on the kink, ten nodes per piece and per tail give 1e-10."""
     z, w = quad.piecewise_rule(torch.tensor([[0.0, 3.0, -3.0, 0.7]], dtype=torch.float64), 10, 10)
-    exact = integrate.quad(lambda u: abs(u - 0.7) * u * u * _gauss(u, 1.0), -40, 40, points=[0.7], epsabs=1e-14)[0]
+    exact = integrate.quad(
+        lambda u: abs(u - 0.7) * u * u * _gauss(u, 1.0), -40, 40, points=[0.7], epsabs=1e-14
+    )[0]
     assert float((w * (z - 0.7).abs() * z * z).sum()) == pytest.approx(exact, rel=1e-10)
 
 
@@ -211,7 +260,10 @@ def test_one_table_of_nodes_per_rule_and_size() -> None:
         (lambda z: torch.nn.functional.leaky_relu(z, 0.1), (0.0,)),
         (lambda z: torch.clamp(z, -1.0, 1.0), (-1.0, 1.0)),
         (lambda z: torch.clamp(z, 0.0, 6.0), (0.0, 6.0)),
-        (lambda z: torch.where(z > math.pi / 7, z, 0.5 * z * z), (math.pi / 7,)),  # a jump and a kink
+        (
+            lambda z: torch.where(z > math.pi / 7, z, 0.5 * z * z),
+            (math.pi / 7,),
+        ),  # a jump and a kink
         (torch.tanh, ()),
         (lambda z: z * torch.sigmoid(z), ()),
     ],
@@ -259,7 +311,9 @@ def test_kinked_callables_match_the_arc_cosine_kernels(name: str) -> None:
     a, b, r = (t.ravel() for t in np.meshgrid(v, v, r, indexing="ij"))
     c = r * np.where(a == b, a, np.sqrt(a * b))
     e_s, e_d = act.expectations(*(torch.tensor(t) for t in (a, c, b)))
-    for ours, exact, diag in zip((e_s, e_d), closed(a, c, b), zip(closed(a, a, a), closed(b, b, b))):
+    for ours, exact, diag in zip(
+        (e_s, e_d), closed(a, c, b), zip(closed(a, a, a), closed(b, b, b))
+    ):
         scale = np.sqrt(np.abs(diag[0] * diag[1]))
         assert np.max(np.abs(ours.numpy() - exact) / scale) < 1e-8
 
@@ -275,8 +329,12 @@ def test_kinked_callables_match_monte_carlo() -> None:
             u = math.sqrt(a) * z
             v = math.sqrt(b) * (rho * z + math.sqrt(1 - rho * rho) * w)
             c = torch.tensor(rho * math.sqrt(a * b) if a != b else rho * a, dtype=torch.float64)
-            ours = act.expectations(torch.tensor(a, dtype=torch.float64), c, torch.tensor(b, dtype=torch.float64))
-            for value, samples in zip(ours, (act.sigma(u) * act.sigma(v), act.sigma_dot(u) * act.sigma_dot(v))):
+            ours = act.expectations(
+                torch.tensor(a, dtype=torch.float64), c, torch.tensor(b, dtype=torch.float64)
+            )
+            for value, samples in zip(
+                ours, (act.sigma(u) * act.sigma(v), act.sigma_dot(u) * act.sigma_dot(v))
+            ):
                 stderr = samples.std() / math.sqrt(n)
                 assert abs(float(value) - float(samples.mean())) < 5 * float(stderr) + 1e-10
 
@@ -298,7 +356,10 @@ def test_an_inaccurate_rule_warns_with_its_estimated_error() -> None:
     b = torch.tensor([1.0, 0.3, 4.0], dtype=torch.float64)
     c = torch.tensor([0.9, -0.5, 0.2], dtype=torch.float64) * (a * b).sqrt()
     exact = arccos_abs(a.numpy(), c.numpy(), b.numpy())
-    scale = [np.sqrt(np.abs(np.array(d1) * d2)) for d1, d2 in zip(arccos_abs(a, a, a), arccos_abs(b, b, b))]
+    scale = [
+        np.sqrt(np.abs(np.array(d1) * d2))
+        for d1, d2 in zip(arccos_abs(a, a, a), arccos_abs(b, b, b))
+    ]
     coarse = get_activation(torch.abs, quadrature_points=12)
     e_s, e_d, estimate = coarse.expectations_and_error(a, c, b)
     true = max(np.max(np.abs(e.numpy() - x) / s) for e, x, s in zip((e_s, e_d), exact, scale))
@@ -332,7 +393,9 @@ def test_memory_does_not_grow_with_the_square_of_the_node_count() -> None:
 
     a = torch.linspace(0.5, 50.0, 300, dtype=torch.float64)
     for points in (64, 160):
-        quad.gaussian_expectations(sigma, lambda z: 1 - torch.tanh(z) ** 2, a, 0.3 * a, a.flip(0), points)
+        quad.gaussian_expectations(
+            sigma, lambda z: 1 - torch.tanh(z) ** 2, a, 0.3 * a, a.flip(0), points
+        )
     assert largest <= 1 << 16
 
 
@@ -342,14 +405,18 @@ def test_results_are_symmetric_in_the_two_variances_to_the_last_bit() -> None:
     c = torch.tensor([0.4, -0.1, 49.0], dtype=torch.float64)
     for name in ("tanh", "gelu", "sigmoid"):
         act = get_activation(name)
-        assert all(torch.equal(p, q) for p, q in zip(act.expectations(a, c, b), act.expectations(b, c, a)))
+        assert all(
+            torch.equal(p, q) for p, q in zip(act.expectations(a, c, b), act.expectations(b, c, a))
+        )
 
 
 # ----------------------------------------------------------------------------- kernels
 
 
 def _points(n: int, n0: int, seed: int, scale: float = 1.0) -> torch.Tensor:
-    return scale * torch.randn(n, n0, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return scale * torch.randn(
+        n, n0, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
 
 
 @pytest.mark.parametrize("name", list(KINKED)[:3])
@@ -372,11 +439,16 @@ def test_ntk_of_hard_tanh_matches_a_scipy_recursion() -> None:
 
     def kernel(a, c, b):
         cells = np.broadcast_arrays(a, c, b)
-        out = [np.vectorize(lambda p, q, r, g=g: scipy_expectation(g, p, q, r, (-1.0, 1.0)))(*cells) for g in (f, fd)]
+        out = [
+            np.vectorize(lambda p, q, r, g=g: scipy_expectation(g, p, q, r, (-1.0, 1.0)))(*cells)
+            for g in (f, fd)
+        ]
         return out[0], out[1]
 
     ref = recursion(x, x, 3, 0.1, kernel)
-    np.testing.assert_allclose(ntk(x, depth=3, activation=lambda z: torch.clamp(z, -1, 1)).numpy(), ref, rtol=1e-8)
+    np.testing.assert_allclose(
+        ntk(x, depth=3, activation=lambda z: torch.clamp(z, -1, 1)).numpy(), ref, rtol=1e-8
+    )
 
 
 def test_tanh_ntk_of_inputs_scaled_by_6_matches_a_scipy_recursion() -> None:
@@ -386,16 +458,25 @@ def test_tanh_ntk_of_inputs_scaled_by_6_matches_a_scipy_recursion() -> None:
 
     def kernel(a, c, b):
         cells = np.broadcast_arrays(a, c, b)
-        return tuple(np.vectorize(lambda p, q, r, g=g: scipy_expectation(g, p, q, r))(*cells) for g in (f, fd))
+        return tuple(
+            np.vectorize(lambda p, q, r, g=g: scipy_expectation(g, p, q, r))(*cells)
+            for g in (f, fd)
+        )
 
-    np.testing.assert_allclose(ntk(x, depth=3, activation="tanh").numpy(), recursion(x, x, 3, 0.1, kernel), rtol=1e-8)
+    np.testing.assert_allclose(
+        ntk(x, depth=3, activation="tanh").numpy(), recursion(x, x, 3, 0.1, kernel), rtol=1e-8
+    )
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", torch.abs])
 def test_ntk_of_x_and_x_is_ntk_of_x_exactly(activation) -> None:
     x = _points(20, 3, 5)
-    assert torch.equal(ntk(x, x, depth=4, activation=activation), ntk(x, depth=4, activation=activation))
-    assert torch.equal(ntk(x, x.clone(), depth=4, activation=activation), ntk(x, depth=4, activation=activation))
+    assert torch.equal(
+        ntk(x, x, depth=4, activation=activation), ntk(x, depth=4, activation=activation)
+    )
+    assert torch.equal(
+        ntk(x, x.clone(), depth=4, activation=activation), ntk(x, depth=4, activation=activation)
+    )
 
 
 @pytest.mark.parametrize("activation", ["relu", "erf", "tanh", torch.abs])
@@ -417,7 +498,9 @@ def test_a_test_point_equal_to_a_training_point_keeps_angle_zero(activation) -> 
 
 def test_derivative_is_used_for_a_callable_and_refused_otherwise() -> None:
     x = _points(4, 3, 8)
-    twice = layer_kernels(x, depth=3, activation=torch.tanh, derivative=lambda z: 2 / torch.cosh(z) ** 2)
+    twice = layer_kernels(
+        x, depth=3, activation=torch.tanh, derivative=lambda z: 2 / torch.cosh(z) ** 2
+    )
     plain = layer_kernels(x, depth=3, activation=torch.tanh)
     torch.testing.assert_close(twice.Sigma_dot[2], 4 * plain.Sigma_dot[2], rtol=1e-12, atol=0)
     for named in ("tanh", get_activation("gelu")):
@@ -432,12 +515,16 @@ def test_quadrature_points_are_validated_and_used(function) -> None:
     x = _points(5, 3, 9)
     args = (x,) if function is layer_kernels else (x, x[:2] + 1.0)
     for bad in (1, 361, 2.5, "64", True):
-        with pytest.raises(ValueError, match="quadrature_points must be an integer in \\[2, 360\\]"):
+        with pytest.raises(
+            ValueError, match="quadrature_points must be an integer in \\[2, 360\\]"
+        ):
             function(*args, depth=3, activation="tanh", quadrature_points=bad)
     with pytest.warns(quad.QuadratureWarning):
         coarse = function(*args, depth=3, activation=torch.abs, quadrature_points=24)
     fine = function(*args, depth=3, activation=torch.abs, quadrature_points=96)
-    first = lambda k: k.Theta[-1] if function is layer_kernels else k[0] if isinstance(k, tuple) else k
+    first = lambda k: (
+        k.Theta[-1] if function is layer_kernels else k[0] if isinstance(k, tuple) else k
+    )
     assert 0 < (first(coarse) - first(fine)).abs().max() < 1e-2 * first(fine).abs().max()
 
 
@@ -457,4 +544,6 @@ def test_float32_kernels_agree_with_float64(activation) -> None:
     k32 = ntk(x, x[:5] * 2, depth=4, activation=activation, dtype=torch.float32)
     k64 = ntk(x, x[:5] * 2, depth=4, activation=activation)
     assert k32.dtype == torch.float32
-    np.testing.assert_allclose(k32.double().numpy(), k64.numpy(), rtol=2e-5, atol=1e-6 * float(k64.abs().max()))
+    np.testing.assert_allclose(
+        k32.double().numpy(), k64.numpy(), rtol=2e-5, atol=1e-6 * float(k64.abs().max())
+    )

@@ -3,6 +3,7 @@ adaptive quadrature (an independent reference) and against the direct rules it r
 
 No timings here: the speed is measured side by side in benchmarks/benchmark.py.
 """
+
 import math
 
 import numpy as np
@@ -12,13 +13,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_quadrature import _gelu, _sigmoid, scipy_expectation
 
-from ntk_course import get_activation, ntk
-from ntk_course import mehler
+from ntk_course import get_activation, mehler, ntk
 from ntk_course import quadrature as quad
 
 SMOOTH = {
     "tanh": (math.tanh, lambda u: 1.0 - math.tanh(u) ** 2),
-    "gelu": (_gelu, lambda u: 0.5 * (1.0 + math.erf(u / math.sqrt(2.0))) + u * math.exp(-u * u / 2) / math.sqrt(2 * math.pi)),
+    "gelu": (
+        _gelu,
+        lambda u: (
+            0.5 * (1.0 + math.erf(u / math.sqrt(2.0)))
+            + u * math.exp(-u * u / 2) / math.sqrt(2 * math.pi)
+        ),
+    ),
     "sigmoid": (_sigmoid, lambda u: _sigmoid(u) * (1.0 - _sigmoid(u))),
     "softplus": (lambda u: max(u, 0.0) + math.log1p(math.exp(-abs(u))), _sigmoid),
 }
@@ -33,8 +39,12 @@ def _direct(act, a, c, b):
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=st.sampled_from(sorted(SMOOTH)), a=st.floats(1e-3, 2.0), b=st.floats(1e-3, 2.0),
-       rho=st.one_of(st.floats(-1.0, 1.0), st.sampled_from([-1.0, 1.0, 0.999999, -0.9999])))
+@given(
+    name=st.sampled_from(sorted(SMOOTH)),
+    a=st.floats(1e-3, 2.0),
+    b=st.floats(1e-3, 2.0),
+    rho=st.one_of(st.floats(-1.0, 1.0), st.sampled_from([-1.0, 1.0, 0.999999, -0.9999])),
+)
 def test_series_matches_scipy_adaptive_quadrature(name, a, b, rho) -> None:
     """Random covariances and activations: within 1e-8 of scipy, relative to sqrt(E f(u)^2 E f(v)^2),
     taken by the series (not handed to the direct rules), with an error estimate that says so."""
@@ -55,7 +65,10 @@ def test_series_matches_the_direct_rules_on_a_kernel_block(name) -> None:
     column variances), variances 0.01 to 1.5 and every correlation up to 1: within 1e-9 of the
     direct rules, entry by entry, relative to the Cauchy-Schwarz scale."""
     g = torch.Generator().manual_seed(1)
-    x = torch.randn(40, 6, generator=g, dtype=torch.float64) * torch.linspace(0.1, 1.2, 40, dtype=torch.float64)[:, None]
+    x = (
+        torch.randn(40, 6, generator=g, dtype=torch.float64)
+        * torch.linspace(0.1, 1.2, 40, dtype=torch.float64)[:, None]
+    )
     x[5] = x[3]
     q = (x * x).sum(1)
     gram = x @ x.T
@@ -67,7 +80,9 @@ def test_series_matches_the_direct_rules_on_a_kernel_block(name) -> None:
     for ours, ref, diag in ((e_s, ref_s, diag_s), (e_d, ref_d, diag_d)):
         scale = (diag[:, None] * diag[None, :]).abs().sqrt().reshape(-1)
         assert float(((ours.reshape(-1) - ref).abs() / scale).max()) < 1e-9
-    assert estimate < 1e-8  # the largest variances (gelu at 8) may take the direct rules, 1e-10 or so
+    assert (
+        estimate < 1e-8
+    )  # the largest variances (gelu at 8) may take the direct rules, 1e-10 or so
 
 
 def test_unresolved_variances_go_to_the_direct_rules() -> None:
@@ -79,7 +94,9 @@ def test_unresolved_variances_go_to_the_direct_rules() -> None:
     *_, rest = mehler.series_expectations(act.sigma_and_dot, q[:, None], c, q[None, :], 64)
     assert rest is not None and rest.tolist() == [[False, True], [True, True]]
     e_s, e_d, _ = act.expectations_and_error(q[:, None], c, q[None, :])
-    ref_s, ref_d = _direct(act, q[:, None].expand(2, 2).reshape(-1), c.reshape(-1), q[None, :].expand(2, 2).reshape(-1))
+    ref_s, ref_d = _direct(
+        act, q[:, None].expand(2, 2).reshape(-1), c.reshape(-1), q[None, :].expand(2, 2).reshape(-1)
+    )
     np.testing.assert_allclose(e_s.reshape(-1).numpy(), ref_s.numpy(), rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(e_d.reshape(-1).numpy(), ref_d.numpy(), rtol=1e-10, atol=1e-14)
 
@@ -117,7 +134,12 @@ def test_tanh_ntk_of_mnist_like_inputs_matches_the_direct_rules() -> None:
 
     def nothing(pair, a, c, b, points):  # every entry left to the direct rules
         shape = torch.broadcast_shapes(a.shape, c.shape, b.shape)
-        return torch.zeros(shape, dtype=c.dtype), torch.zeros(shape, dtype=c.dtype), 0.0, torch.ones(shape, dtype=torch.bool)
+        return (
+            torch.zeros(shape, dtype=c.dtype),
+            torch.zeros(shape, dtype=c.dtype),
+            0.0,
+            torch.ones(shape, dtype=torch.bool),
+        )
 
     mehler.series_expectations = nothing
     try:

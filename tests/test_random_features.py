@@ -1,5 +1,6 @@
 """Tests of ntk_course.random_features (Section 3.1): random functions f^(p) ~ N(0, K), the linear
 model they span and its tangent kernel."""
+
 from __future__ import annotations
 
 import math
@@ -24,7 +25,12 @@ def kernel() -> torch.Tensor:
 
 
 def errors(kernel: torch.Tensor, p: int) -> np.ndarray:
-    return np.array([relative_kernel_error(RandomFeatures(kernel, p, seed=s).tangent_kernel(), kernel) for s in SEEDS])
+    return np.array(
+        [
+            relative_kernel_error(RandomFeatures(kernel, p, seed=s).tangent_kernel(), kernel)
+            for s in SEEDS
+        ]
+    )
 
 
 def test_shapes_reproducibility_and_device(kernel, device):
@@ -38,7 +44,9 @@ def test_shapes_reproducibility_and_device(kernel, device):
     k_tilde = rf.tangent_kernel()
     assert k_tilde.device == k.device and torch.equal(k_tilde, k_tilde.T)
     theta = torch.randn(7, dtype=torch.float64)
-    torch.testing.assert_close(rf.function(theta), rf.features @ theta.to(device) / math.sqrt(7), rtol=0, atol=0)
+    torch.testing.assert_close(
+        rf.function(theta), rf.features @ theta.to(device) / math.sqrt(7), rtol=0, atol=0
+    )
     values = rf.train(torch.ones(20), steps=2, lr=0.1)
     assert values.device == k.device and values.shape == (3, 20)
 
@@ -102,7 +110,9 @@ def test_singular_kernel_is_sampled_in_its_range():
     rf = RandomFeatures(k, 1000, seed=0)
     residual = rf.features - torch.outer(v, v @ rf.features) / float(v @ v)
     assert float(residual.abs().max()) < 1e-12 * float(rf.features.abs().max())
-    assert relative_kernel_error(rf.tangent_kernel(), k) < 0.2  # |chi^2_1000/1000 - 1| < 0.2: 9 sigma
+    assert (
+        relative_kernel_error(rf.tangent_kernel(), k) < 0.2
+    )  # |chi^2_1000/1000 - 1| < 0.2: 9 sigma
 
 
 def test_training_defaults_and_zero_steps(kernel):
@@ -175,8 +185,12 @@ def test_float32_features_train_like_the_float64_recursion(kernel):
     lr = n / float(torch.linalg.eigvalsh(k_tilde)[-1])
     values = rf.train(y, steps=steps, lr=lr)
     assert values.dtype == torch.float32
-    expected = y + torch.linalg.matrix_power(torch.eye(n, dtype=torch.float64) - lr * k_tilde / n, steps) @ (0 - y)
+    expected = y + torch.linalg.matrix_power(
+        torch.eye(n, dtype=torch.float64) - lr * k_tilde / n, steps
+    ) @ (0 - y)
     # 20 steps, each with float32 round-off ~1e-7 on O(1) values, contracting: below 1e-5
     torch.testing.assert_close(values[-1].double(), expected, rtol=0, atol=1e-5)
     ki = torch.tensor([[2, 1], [1, 2]])
-    assert torch.equal(RandomFeatures(ki, 4, seed=0).features, RandomFeatures(ki.double(), 4, seed=0).features)
+    assert torch.equal(
+        RandomFeatures(ki, 4, seed=0).features, RandomFeatures(ki.double(), 4, seed=0).features
+    )

@@ -1,13 +1,13 @@
 """Experiments beyond the kernel regime: parametrisation (Remark 1), laziness, finite width, depth."""
+
 from __future__ import annotations
 
 import copy
 import math
 
+import matplotlib
 import pytest
 import torch
-
-import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -69,8 +69,15 @@ def test_centered_network_starts_at_zero_with_the_same_kernel():
     model = NTKMLP([2, 32, 1], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     centred = Centred(model)
     assert float(centred(X8).detach().abs().max()) == 0.0
-    assert sum(p.numel() for p in centred.parameters()) == sum(p.numel() for p in model.parameters())
-    torch.testing.assert_close(empirical_ntk(centred, X8, method="jacobian"), empirical_ntk(model, X8), rtol=1e-10, atol=1e-12)
+    assert sum(p.numel() for p in centred.parameters()) == sum(
+        p.numel() for p in model.parameters()
+    )
+    torch.testing.assert_close(
+        empirical_ntk(centred, X8, method="jacobian"),
+        empirical_ntk(model, X8),
+        rtol=1e-10,
+        atol=1e-12,
+    )
 
 
 def test_width_sweep_ntk_is_flat_and_standard_grows_linearly():
@@ -91,7 +98,9 @@ def test_width_sweep_ntk_is_flat_and_standard_grows_linearly():
 
 
 def test_final_costs_diverge_far_above_the_threshold():
-    costs = final_costs([16, 1024], X4, Y4, lr=0.3, steps=30, arch=Architecture(3, parametrization="standard"))
+    costs = final_costs(
+        [16, 1024], X4, Y4, lr=0.3, steps=30, arch=Architecture(3, parametrization="standard")
+    )
     assert float(costs[0]) < 1e-2 and math.isinf(float(costs[1]))  # eta/eta_max ~ 0.6 and ~ 20
     ntk_costs = final_costs([16, 1024], X4, Y4, lr=0.3, steps=30)
     assert bool(torch.isfinite(ntk_costs).all())
@@ -102,7 +111,9 @@ def test_final_costs_diverge_far_above_the_threshold():
 def _train_lazily(alphas, width, steps, x_test):
     """The chapter's lazy-training run: one initialisation copied to every member, member a trains
     the centred network towards y / alpha_a."""
-    net = Architecture(3).network(2, width, ensemble=len(alphas), generator=torch.Generator().manual_seed(0))
+    net = Architecture(3).network(
+        2, width, ensemble=len(alphas), generator=torch.Generator().manual_seed(0)
+    )
     with torch.no_grad():
         for p in net.parameters():
             p.copy_(p[:1].expand_as(p))
@@ -117,14 +128,22 @@ def _train_lazily(alphas, width, steps, x_test):
 def test_lazy_training_becomes_lazy_as_alpha_grows():
     run, net = _train_lazily([0.1, 1.0, 10.0], 64, 100, circle_points(32)[0])
     drift, moved, dev = run.kernel_drift, run.weight_change, run.deviation
-    assert float(drift[0]) > float(drift[1]) > float(drift[2]) and float(drift[0]) > 30 * float(drift[2])
+    assert float(drift[0]) > float(drift[1]) > float(drift[2]) and float(drift[0]) > 30 * float(
+        drift[2]
+    )
     assert float(moved[0]) > float(moved[1]) > float(moved[2])
-    assert float(moved[1] / moved[2]) == pytest.approx(10.0, rel=0.5)  # movement ~ 1/alpha when lazy
+    assert float(moved[1] / moved[2]) == pytest.approx(
+        10.0, rel=0.5
+    )  # movement ~ 1/alpha when lazy
     assert float(dev[2]) < float(dev[0]) and float(dev[2]) < 0.05
-    assert bool((run.cost < 0.1 * 0.5 * float(Y8.square().mean())).all())  # every alpha fits the data
+    assert bool(
+        (run.cost < 0.1 * 0.5 * float(Y8.square().mean())).all()
+    )  # every alpha fits the data
     assert run.f_test.shape == (3, 32) and run.f_kernel.shape == (32,)
     assert run.w_initial.shape == (64, 2) and run.w_final.shape == (3, 64, 2)
-    assert float((run.w_final[2] - run.w_initial).norm() / run.w_initial.norm()) == pytest.approx(float(moved[2]), rel=1e-5)
+    assert float((run.w_final[2] - run.w_initial).norm() / run.w_initial.norm()) == pytest.approx(
+        float(moved[2]), rel=1e-5
+    )
     with pytest.raises(ValueError, match="alphas must be a non-empty list of finite numbers > 0"):
         LazyTraining.measure([0.0, 1.0, 2.0], net, X8, net.weights[0], torch.eye(8), None, None)
     with pytest.raises(ValueError, match="one member per alpha"):
@@ -146,7 +165,11 @@ def test_learning_rate_sweep_catapult_and_divergence():
     run = LearningRateSweep.measure([0.5, 2.0, 20.0], lr_max, k0, runs)
     assert sorted(runs) == [0.5, 2.0] and run.lr_max == lr_max
     assert float(run.kernel_drift[0]) < 0.15 and float(run.top_eigenvalue_ratio[0]) > 0.85
-    assert float(run.kernel_drift[1]) > 0.3 and float(run.top_eigenvalue_ratio[1]) < 0.7 and float(run.cost[1]) < 1e-3
+    assert (
+        float(run.kernel_drift[1]) > 0.3
+        and float(run.top_eigenvalue_ratio[1]) < 0.7
+        and float(run.cost[1]) < 1e-3
+    )
     assert math.isinf(float(run.cost[2])) and math.isnan(float(run.kernel_drift[2]))
     with pytest.raises(ValueError, match="factors must be a non-empty list of finite numbers > 0"):
         LearningRateSweep.measure([-1.0], lr_max, k0, {})
@@ -156,17 +179,25 @@ def test_learning_rate_sweep_catapult_and_divergence():
 
 def test_leaving_the_lazy_regime_is_drawn():
     lazy, _ = _train_lazily([0.3, 3.0], 16, 5, X8)
-    sweep = LearningRateSweep.measure([0.5, 9.0], 1.0, torch.eye(8, dtype=torch.float64),
-                                      {0.5: (2 * torch.eye(8, dtype=torch.float64), 1e-3)})
+    sweep = LearningRateSweep.measure(
+        [0.5, 9.0],
+        1.0,
+        torch.eye(8, dtype=torch.float64),
+        {0.5: (2 * torch.eye(8, dtype=torch.float64), 1e-3)},
+    )
     left, right = plot_leaving_the_lazy_regime(lazy, sweep)
-    assert left.get_xlabel() == r"output scale $\alpha$" and len(right.get_legend().get_texts()) == 3
+    assert (
+        left.get_xlabel() == r"output scale $\alpha$" and len(right.get_legend().get_texts()) == 3
+    )
     plt.close("all")
 
 
 def test_finite_width_sweep_shrinks_with_width():
     run = finite_width_sweep([16, 512], X4, Y4, Architecture(3), steps=40, ensemble=4)
     assert run.init_deviation.shape == run.kernel_drift.shape == run.weight_change.shape == (2, 4)
-    init, drift, moved = (v.mean(1) for v in (run.init_deviation, run.kernel_drift, run.weight_change))
+    init, drift, moved = (
+        v.mean(1) for v in (run.init_deviation, run.kernel_drift, run.weight_change)
+    )
     # n^(-1/2) over a factor 32 in width is a factor 5.7; 0.4 leaves room for the spread of 4 networks.
     assert float(init[1]) < 0.4 * float(init[0])
     assert float(drift[1]) < 0.4 * float(drift[0])
@@ -178,9 +209,16 @@ def test_finite_width_sweep_shrinks_with_width():
 def test_gain_activation_scales_both_expectations():
     g = 1.5
     scaled = gain_activation("erf", g)
-    by_quadrature = get_activation(lambda z: g * torch.erf(z), lambda z: g * 2 / math.sqrt(math.pi) * torch.exp(-z * z))
+    by_quadrature = get_activation(
+        lambda z: g * torch.erf(z), lambda z: g * 2 / math.sqrt(math.pi) * torch.exp(-z * z)
+    )
     x = circle_points(7)[0]
-    torch.testing.assert_close(ntk(x, depth=3, activation=scaled), ntk(x, depth=3, activation=by_quadrature), rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(
+        ntk(x, depth=3, activation=scaled),
+        ntk(x, depth=3, activation=by_quadrature),
+        rtol=1e-9,
+        atol=1e-10,
+    )
     # He's ReLU: the diagonal obeys q -> q + beta^2 and Theta -> Theta + q (exercise of the chapter).
     he = gain_activation("relu", math.sqrt(2.0))
     one = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
@@ -206,15 +244,31 @@ def test_gain_activation_is_a_fixed_gain_not_trained_weights_of_variance_gain_sq
     he = gain_activation("relu", g)
     by_gain = ntk(x, depth=2, activation=he, beta=beta)
     layers = layer_kernels(x, depth=2, activation=he, beta=beta)
-    by_variance = layers.Theta[0] * layers.Sigma_dot[1] + (layers.Sigma[1] - beta**2) / g**2 + beta**2
+    by_variance = (
+        layers.Theta[0] * layers.Sigma_dot[1] + (layers.Sigma[1] - beta**2) / g**2 + beta**2
+    )
     # the two differ by about 25 % on the unit circle (diagonal: 0.775 against 1.03)
     assert 0.24 < float(1 - (by_variance / by_gain).diagonal().mean()) < 0.26
-    gain_net, variance_net = (NTKMLP([2, 512, 1], act, beta, ensemble=members, dtype=torch.float64,
-                                     generator=torch.Generator().manual_seed(3)) for act in (he, "relu"))
+    gain_net, variance_net = (
+        NTKMLP(
+            [2, 512, 1],
+            act,
+            beta,
+            ensemble=members,
+            dtype=torch.float64,
+            generator=torch.Generator().manual_seed(3),
+        )
+        for act in (he, "relu")
+    )
     with torch.no_grad():
         variance_net.weights[1].mul_(g)  # W^(1) ~ N(0, 2), trained as it is
-        torch.testing.assert_close(variance_net(x), gain_net(x), rtol=1e-12, atol=1e-14)  # same function
-    for net, limit, other in ((gain_net, by_gain, by_variance), (variance_net, by_variance, by_gain)):
+        torch.testing.assert_close(
+            variance_net(x), gain_net(x), rtol=1e-12, atol=1e-14
+        )  # same function
+    for net, limit, other in (
+        (gain_net, by_gain, by_variance),
+        (variance_net, by_variance, by_gain),
+    ):
         k = empirical_ntk(net, x)
         se = k.std(0) / math.sqrt(members)
         assert bool(((k.mean(0) - limit).abs() <= 5 * se).all())

@@ -4,6 +4,7 @@
 (The regression tests written with the generalisation chapter, against SciPy and the Gaussian
 limit, are in tests/test_generalisation.py.)
 """
+
 from __future__ import annotations
 
 import torch

@@ -6,6 +6,7 @@ finite numbers, and that the MNIST eigenvalues of Figure 3 (the first 64 digits 
 are those of an independent computation: the ReLU NTK recursion of Theorem 1 written out here in
 NumPy (arc-cosine formulas, no ntk_course code) on the same digits, and numpy.linalg.eigvalsh.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-FILES = ["figure1.png", "figure2.png", "figure3a.png", "figure3b.png", "figure3c.png", "results.json"]
+FILES = [
+    "figure1.png",
+    "figure2.png",
+    "figure3a.png",
+    "figure3b.png",
+    "figure3c.png",
+    "results.json",
+]
 
 
 def _relu_ntk_eigenvalues(x: np.ndarray, depth: int, beta: float, count: int) -> np.ndarray:
@@ -27,8 +35,12 @@ def _relu_ntk_eigenvalues(x: np.ndarray, depth: int, beta: float, count: int) ->
     theta = sigma.copy()
     for _ in range(depth - 1):
         qq = np.outer(np.diag(sigma), np.diag(sigma))
-        angle = np.arctan2(np.sqrt(np.maximum(qq - sigma**2, 0.0)), sigma)  # accurate near 0, unlike arccos
-        sigma_next = (np.sqrt(np.maximum(qq - sigma**2, 0.0)) + (np.pi - angle) * sigma) / (2 * np.pi) + beta**2
+        angle = np.arctan2(
+            np.sqrt(np.maximum(qq - sigma**2, 0.0)), sigma
+        )  # accurate near 0, unlike arccos
+        sigma_next = (np.sqrt(np.maximum(qq - sigma**2, 0.0)) + (np.pi - angle) * sigma) / (
+            2 * np.pi
+        ) + beta**2
         sigma_dot = (np.pi - angle) / (2 * np.pi)
         theta = theta * sigma_dot + sigma_next
         sigma = sigma_next
@@ -47,8 +59,22 @@ def _numbers(node: object) -> list[float]:
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
     out = tmp_path_factory.mktemp("reproduction")
     done = subprocess.run(
-        [sys.executable, "-m", "ntk_course.reproduce", "--scale", "quick", "--device", "cpu", "--out", str(out), "--no-progress"],
-        capture_output=True, text=True, timeout=900, env=dict(os.environ, MPLBACKEND="Agg"),
+        [
+            sys.executable,
+            "-m",
+            "ntk_course.reproduce",
+            "--scale",
+            "quick",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=dict(os.environ, MPLBACKEND="Agg"),
     )
     assert done.returncode == 0, f"python -m ntk_course.reproduce failed:\n{done.stderr[-4000:]}"
     return out, json.loads((out / "results.json").read_text()), done.stdout
@@ -70,11 +96,15 @@ def test_results_hold_the_promised_keys_with_finite_numbers(run: tuple[Path, dic
     assert set(results["figures"]) == {"figure1", "figure2", "figure3"}
     f1, f3 = results["figures"]["figure1"], results["figures"]["figure3"]
     for width, run_ in f1["widths"].items():
-        assert {"kernel_drift", "distance_to_limit", "weight_change", "loss_final"} <= set(run_), width
+        assert {"kernel_drift", "distance_to_limit", "weight_change", "loss_final"} <= set(run_), (
+            width
+        )
     assert {"eigenvalues", "paper_eigenvalues", "limit_g_norm", "widths"} <= set(f3)
     assert all(f["wall_time_s"] > 0 for f in results["figures"].values())
     numbers = _numbers(results)
-    assert numbers and all(math.isfinite(v) for v in numbers), "results.json holds a NaN or an infinity"
+    assert numbers and all(math.isfinite(v) for v in numbers), (
+        "results.json holds a NaN or an infinity"
+    )
 
 
 def test_mnist_eigenvalues_match_an_independent_computation(run: tuple[Path, dict, str]) -> None:

@@ -3,6 +3,7 @@
 Kernels are random-feature Gram matrices K = F F^T / P + ridge I (``conftest.random_psd``, PSD by
 construction); values O(1).
 """
+
 from __future__ import annotations
 
 import math
@@ -26,7 +27,11 @@ K, KX = K_ALL[:N, :N], K_ALL[N:, :N]
 
 def test_eigenvalues_descend_and_sum_to_the_trace() -> None:
     pca = kernel_pca(K)
-    assert isinstance(pca, KernelPCA) and pca.eigenvalues.shape == (N,) and pca.components.shape == (N, N)
+    assert (
+        isinstance(pca, KernelPCA)
+        and pca.eigenvalues.shape == (N,)
+        and pca.components.shape == (N, N)
+    )
     lam = pca.eigenvalues
     assert bool((lam[:-1] >= lam[1:]).all()) and float(lam[-1]) > 0
     # sum of the eigenvalues of K/N = trace(K)/N; eigh is backward stable, error ~ N eps max|K|.
@@ -48,7 +53,9 @@ def test_components_are_orthonormal_in_pin_and_eigenfunctions() -> None:
 def test_signs_are_fixed_and_reproducible() -> None:
     pca = kernel_pca(K)
     pivot = pca.components.abs().argmax(0)
-    assert bool((pca.components[pivot, torch.arange(N)] > 0).all())  # largest-magnitude entry positive
+    assert bool(
+        (pca.components[pivot, torch.arange(N)] > 0).all()
+    )  # largest-magnitude entry positive
     # the same kernel presented with its points permuted gives the same (permuted) components:
     # eigh may return either sign of each eigenvector, the rule removes that freedom.
     perm = torch.randperm(N, generator=generator(3))
@@ -87,7 +94,9 @@ def test_singular_kernel_reports_zero_eigenvalues_and_extend_refuses_them() -> N
     assert int((pca.eigenvalues > 0).sum()) == p and bool((pca.eigenvalues[p:] == 0).all())
     with pytest.raises(ValueError, match="eigenvalue 0"):
         pca.extend(k)
-    torch.testing.assert_close(kernel_pca(k, n_components=p).extend(k), pca.components[:, :p], rtol=0, atol=1e-9)
+    torch.testing.assert_close(
+        kernel_pca(k, n_components=p).extend(k), pca.components[:, :p], rtol=0, atol=1e-9
+    )
 
 
 @pytest.mark.parametrize("i", [0, 1, 5])
@@ -117,23 +126,32 @@ def test_a_start_along_a_component_converges_along_a_straight_line(i: int) -> No
     log_scale=st.floats(-3.0, 3.0),
     factor=st.floats(1e-3, 1e3) | st.floats(-1e3, -1e-3),
 )
-def test_decomposition_is_pythagorean_for_any_functions(n: int, steps: int, seed: int, log_scale: float,
-                                                         factor: float) -> None:
+def test_decomposition_is_pythagorean_for_any_functions(
+    n: int, steps: int, seed: int, log_scale: float, factor: float
+) -> None:
     """Section 6.3's split f_t - f* = g_t + h_t, for random trajectories, targets and components on
     1..40 points, at any scale: Pythagoras in p_in, ||f_t - f*||^2 = ||g_t||^2 + ||h_t||^2 (h_t is
     orthogonal to the component); ||g_t|| = |c_t| with c_t = <f_t - f*, u> for the normalised
     component u; rescaling the component by any factor leaves (g_t, h_t) unchanged and multiplies c_t
     by the factor's sign. All to round-off (1e-12 relative to ||f_t - f*||)."""
     scale = 10.0**log_scale
-    f_t, f_star, comp = scale * randn(steps, n, seed=seed), scale * randn(n, seed=seed + 1), randn(n, seed=seed + 2)
+    f_t, f_star, comp = (
+        scale * randn(steps, n, seed=seed),
+        scale * randn(n, seed=seed + 1),
+        randn(n, seed=seed + 2),
+    )
     g, h, c = decompose_along(f_t, f_star, comp)
     assert g.shape == h.shape == c.shape == (steps,)
     size = pin_norm(f_t - f_star)
     torch.testing.assert_close(g**2 + h**2, size**2, rtol=1e-12, atol=0)
     u = comp / pin_norm(comp)
-    torch.testing.assert_close(c, ((f_t - f_star) * u).mean(-1), rtol=0, atol=1e-12 * float(size.max()))
+    torch.testing.assert_close(
+        c, ((f_t - f_star) * u).mean(-1), rtol=0, atol=1e-12 * float(size.max())
+    )
     torch.testing.assert_close(g, c.abs(), rtol=0, atol=0)
-    g2, h2, c2 = decompose_along(f_t, f_star, factor * comp)  # the component is normalised internally
+    g2, h2, c2 = decompose_along(
+        f_t, f_star, factor * comp
+    )  # the component is normalised internally
     tolerance = dict(rtol=0, atol=1e-12 * float(size.max()))
     torch.testing.assert_close(g2, g, **tolerance)
     torch.testing.assert_close(h2, h, **tolerance)
@@ -150,7 +168,9 @@ def test_decompose_along_rejects_a_zero_component_and_a_mismatched_target() -> N
 
 def test_pin_norm_is_the_root_mean_square_over_the_last_axis() -> None:
     f = torch.tensor([[3.0, 4.0], [1.0, 1.0]], dtype=F64)
-    torch.testing.assert_close(pin_norm(f), torch.tensor([math.sqrt(12.5), 1.0], dtype=F64), rtol=1e-15, atol=0)
+    torch.testing.assert_close(
+        pin_norm(f), torch.tensor([math.sqrt(12.5), 1.0], dtype=F64), rtol=1e-15, atol=0
+    )
     assert pin_norm(torch.ones(2, 3, 7)).shape == (2, 3)
     with pytest.raises(ValueError, match="non-finite"):
         pin_norm(torch.tensor([1.0, float("inf")]))
@@ -172,10 +192,17 @@ def test_kernel_pca_rejects_bad_kernels(k: torch.Tensor, match: str) -> None:
 
 def test_results_stay_on_the_gpu_and_equal_the_cpu_results(gpu: torch.device) -> None:
     pca = kernel_pca(K.to(gpu))
-    assert pca.eigenvalues.device == pca.components.device == pca.extend(KX.to(gpu)).device == K.to(gpu).device
+    assert (
+        pca.eigenvalues.device
+        == pca.components.device
+        == pca.extend(KX.to(gpu)).device
+        == K.to(gpu).device
+    )
     # the sign rule makes the components comparable across eigensolvers (here CPU vs GPU), to ~N eps.
     torch.testing.assert_close(pca.components.cpu(), kernel_pca(K).components, rtol=0, atol=1e-10)
-    g, h, c = decompose_along(pca.components.T[:3], torch.zeros(N, dtype=F64, gpu=gpu), pca.components[:, 0])
+    g, h, c = decompose_along(
+        pca.components.T[:3], torch.zeros(N, dtype=F64, gpu=gpu), pca.components[:, 0]
+    )
     assert g.device == h.device == c.device == pca.components.device
 
 
@@ -191,7 +218,9 @@ def test_float32_and_integer_kernels() -> None:
     pi = kernel_pca(ki)
     assert pi.eigenvalues.dtype == F64
     torch.testing.assert_close(pi.eigenvalues, kernel_pca(ki.double()).eigenvalues, rtol=0, atol=0)
-    torch.testing.assert_close(pin_norm(torch.tensor([3, 4])), torch.tensor(12.5, dtype=F64).sqrt(), rtol=1e-15, atol=0)
+    torch.testing.assert_close(
+        pin_norm(torch.tensor([3, 4])), torch.tensor(12.5, dtype=F64).sqrt(), rtol=1e-15, atol=0
+    )
 
 
 @pytest.mark.parametrize(
@@ -201,9 +230,18 @@ def test_float32_and_integer_kernels() -> None:
         (lambda: kernel_pca(K.to(torch.complex128)), "k_train must be real"),
         (lambda: pin_norm(torch.zeros(0)), "f is empty"),
         (lambda: pin_norm(torch.tensor(1.0)), "f must be at least 1-d"),
-        (lambda: decompose_along(torch.ones(3, N), torch.zeros(N), torch.ones(N - 1)), "component must have 16 rows"),
-        (lambda: decompose_along(torch.ones(3, N), torch.zeros(N, 2), torch.ones(N)), "f_star must be 1-d"),
-        (lambda: kernel_pca(K).extend(torch.full((2, N), float("nan"))), "k_test_train has non-finite"),
+        (
+            lambda: decompose_along(torch.ones(3, N), torch.zeros(N), torch.ones(N - 1)),
+            "component must have 16 rows",
+        ),
+        (
+            lambda: decompose_along(torch.ones(3, N), torch.zeros(N, 2), torch.ones(N)),
+            "f_star must be 1-d",
+        ),
+        (
+            lambda: kernel_pca(K).extend(torch.full((2, N), float("nan"))),
+            "k_test_train has non-finite",
+        ),
     ],
 )
 def test_bad_input_raises(call, match: str) -> None:  # type: ignore[no-untyped-def]

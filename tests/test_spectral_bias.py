@@ -6,6 +6,7 @@ frequency k (an independent eigensolver); trained networks must stay within the 
 kernel at initialisation predicts before any training, and the measured finite-width bound must
 shrink like 1/sqrt(width).
 """
+
 from __future__ import annotations
 
 import math
@@ -17,7 +18,14 @@ from ntk_course import circle_points, ntk, sphere_points
 from ntk_course.chapters import spectral_bias as sb
 from ntk_course.harmonics import sphere_eigenvalues
 
-SMALL = {"width": 256, "ensemble": 2, "t": 200.0, "n_points": 16, "frequencies": (1, 2, 4), "seed": 1}
+SMALL = {
+    "width": 256,
+    "ensemble": 2,
+    "t": 200.0,
+    "n_points": 16,
+    "frequencies": (1, 2, 4),
+    "seed": 1,
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +36,10 @@ def small() -> sb.SpectralBiasResult:
 def test_fourier_coefficient_of_a_cosine() -> None:
     _, g = circle_points(20)
     f = 0.7 * torch.cos(3 * (g + 0.4)) + 0.2
-    assert abs(complex(sb.fourier_coefficient(f, 3)) - 0.7 * complex(math.cos(1.2), math.sin(1.2))) < 1e-14
+    assert (
+        abs(complex(sb.fourier_coefficient(f, 3)) - 0.7 * complex(math.cos(1.2), math.sin(1.2)))
+        < 1e-14
+    )
     assert all(abs(complex(sb.fourier_coefficient(f, k))) < 1e-14 for k in (1, 2, 4, 9))
 
 
@@ -41,13 +52,17 @@ def test_flow_and_limit_decay_at_the_eigenvalues_of_k_over_n(small: sb.SpectralB
         assert (values - lam).abs().min() < 1e-14
     t = small.t[:, None]
     torch.testing.assert_close(small.flow, torch.exp(-small.lam * t), rtol=0, atol=1e-12)
-    torch.testing.assert_close(small.limit, (1 - s.lr * small.lam) ** (t / s.lr), rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        small.limit, (1 - s.lr * small.lam) ** (t / s.lr), rtol=0, atol=1e-12
+    )
     flow, limit, _ = small.fitted_rates()
     torch.testing.assert_close(flow, small.lam, rtol=1e-10, atol=0)
     torch.testing.assert_close(limit, small.discrete_rate, rtol=1e-10, atol=0)
 
 
-def test_networks_stay_within_the_bound_their_initial_kernel_predicts(small: sb.SpectralBiasResult) -> None:
+def test_networks_stay_within_the_bound_their_initial_kernel_predicts(
+    small: sb.SpectralBiasResult,
+) -> None:
     """The a-priori bound uses only the networks at initialisation (their kernel Theta_0 and residual r_0),
     not the run: it holds if the kernel stays near Theta_0 during training (Theorem 2). A network whose
     kernel drifted by as much as it differs from the limit at the start, or that left the lazy regime,
@@ -55,7 +70,9 @@ def test_networks_stay_within_the_bound_their_initial_kernel_predicts(small: sb.
     projection falls from 1 to 0), and the run stays inside it."""
     prior = sb.prior_bound(sb.SpectralBiasSettings(**SMALL))  # (E, F), before any training
     assert prior.shape == (SMALL["ensemble"], len(SMALL["frequencies"]))
-    gap = (small.network - small.limit[:, None, :]).abs().amax(0)  # (E, F): the run's largest deviation
+    gap = (
+        (small.network - small.limit[:, None, :]).abs().amax(0)
+    )  # (E, F): the run's largest deviation
     assert bool((gap <= prior).all()), (gap, prior)
     assert float(prior[:, 0].max()) < 0.6
     # a learning rate at which a step can grow the residual voids the bound, and is refused
@@ -70,7 +87,9 @@ def test_the_finite_width_bound_shrinks_like_one_over_root_width() -> None:
     means = []
     for width in (256, 4096):
         r = sb.run(sb.SpectralBiasSettings(**{**SMALL, "width": width, "ensemble": 8, "t": 40.0}))
-        means.append(float(r.bound[-1].mean()))  # the bound at t = 40, averaged over networks and frequencies
+        means.append(
+            float(r.bound[-1].mean())
+        )  # the bound at t = 40, averaged over networks and frequencies
     assert 2.5 < means[0] / means[1] < 7, means
 
 
@@ -104,6 +123,9 @@ def test_settings_refuse_bad_values(kwargs: dict, message: str) -> None:
 
 
 def test_for_scale_knows_the_scales() -> None:
-    assert sb.SpectralBiasSettings.for_scale("quick").width < sb.SpectralBiasSettings.for_scale("default").width
+    assert (
+        sb.SpectralBiasSettings.for_scale("quick").width
+        < sb.SpectralBiasSettings.for_scale("default").width
+    )
     with pytest.raises(ValueError, match="unknown scale"):
         sb.SpectralBiasSettings.for_scale("huge")

@@ -1,5 +1,6 @@
 """Tests of ntk_course.training: training finite networks (Theorem 2, Section 5), trained ensembles
 against the kernel flow."""
+
 import copy
 import math
 
@@ -30,8 +31,15 @@ def test_trained_wide_ensemble_matches_the_gaussian_of_section_5() -> None:
     s_tr, th_tr = limiting_kernels(x, depth=2)
     s_te_tr, th_te_tr = limiting_kernels(xt, x, depth=2)
     s_te = limiting_kernels(xt, depth=2, with_theta=False)[0]
-    mean, cov = gaussian_limit(th_tr, s_tr, y, theta_test_train=th_te_tr, sigma_test_train=s_te_tr,
-                               sigma_test=s_te, t=[float(steps)])
+    mean, cov = gaussian_limit(
+        th_tr,
+        s_tr,
+        y,
+        theta_test_train=th_te_tr,
+        sigma_test_train=s_te_tr,
+        sigma_test=s_te,
+        t=[float(steps)],
+    )
     mean, var = mean[0].reshape(-1), cov[0].diagonal()
     se_mean = f.std(0) / math.sqrt(samples)
     # 5 Monte Carlo standard errors + O(1/sqrt(width)) finite-width and O(lr) discretisation effects.
@@ -112,7 +120,9 @@ def test_linearized_training_keeps_its_kernel_and_reports_finite_weight_changes(
     assert float(r.kernel_drift.max()) < 1e-12
     assert r.weight_change.shape == (3, 3) and bool(torch.isfinite(r.weight_change).all())
     offsets = dict(zip(lin.names, lin.delta))
-    moved = torch.stack([offsets[f"weights.{l}"].detach().norm() / w.norm() for l, w in enumerate(net.weights)])
+    moved = torch.stack(
+        [offsets[f"weights.{l}"].detach().norm() / w.norm() for l, w in enumerate(net.weights)]
+    )
     torch.testing.assert_close(r.weight_change[-1], moved, rtol=1e-12, atol=0)
     assert bool((r.weight_change[-1] > 0).all())
 
@@ -142,12 +152,16 @@ def test_frozen_parameters_stay_put_and_weights_that_start_at_zero_report_absolu
     assert torch.equal(net.weights[0].detach(), w0) and float(r.weight_change[-1, 0]) == 0.0
     assert float(r.weight_change[-1, 1]) > 0
 
-    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)).double()
+    model = torch.nn.Sequential(
+        torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)
+    ).double()
     with torch.no_grad():
         model[2].weight.zero_()
     r = train(model, x, y, steps=5, record_at=[0, 5])
     assert bool(torch.isfinite(r.weight_change).all())
-    torch.testing.assert_close(r.weight_change[-1, 1], model[2].weight.detach().norm(), rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        r.weight_change[-1, 1], model[2].weight.detach().norm(), rtol=1e-12, atol=0
+    )
 
     class Scale(torch.nn.Module):  # f(x) = a . x + c with vector parameters only
         def __init__(self) -> None:
@@ -185,8 +199,12 @@ def test_bad_kernel_points_are_refused_before_any_step() -> None:
     x, y = circle_training_set(4)
     net = NTKMLP([2, 16, 1], generator=generator(9))
     before = [p.detach().clone() for p in net.parameters()]
-    for bad, match in (((x, torch.ones(2, 3)), "same feature dimension"), ((x, x, x), "pair"),
-                       (torch.ones(0, 2), "at least one point"), (torch.full((2, 2), float("nan")), "non-finite")):
+    for bad, match in (
+        ((x, torch.ones(2, 3)), "same feature dimension"),
+        ((x, x, x), "pair"),
+        (torch.ones(0, 2), "at least one point"),
+        (torch.full((2, 2), float("nan")), "non-finite"),
+    ):
         with pytest.raises(ValueError, match=match):
             train(net, x, y, steps=3, kernel_points=bad)
     assert all(torch.equal(p, q) for p, q in zip(net.parameters(), before))

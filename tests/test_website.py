@@ -23,6 +23,7 @@ checks for the browser before any work and never leaves pytest's "no tests ran" 
 A full-page screenshot of every page is written to ``NTK_COURSE_SCREENSHOTS`` (default
 ``<repo>/_build/screenshots``); the folder is printed at the end of the session.
 """
+
 from __future__ import annotations
 
 import functools
@@ -100,9 +101,13 @@ def _find_chromium() -> Path | None:
 _found = _find_chromium()
 if _found is None:  # pragma: no cover - depends on the machine
     if "NTK_COURSE_CHROMIUM" in os.environ:
-        _missing(f"no browser at NTK_COURSE_CHROMIUM={CHROMIUM} (unset it, or point it at a Chromium)")
-    _missing(f"no browser at {CHROMIUM} nor Playwright's own Chromium "
-             "(fix: python -m playwright install --with-deps chromium)")
+        _missing(
+            f"no browser at NTK_COURSE_CHROMIUM={CHROMIUM} (unset it, or point it at a Chromium)"
+        )
+    _missing(
+        f"no browser at {CHROMIUM} nor Playwright's own Chromium "
+        "(fix: python -m playwright install --with-deps chromium)"
+    )
 CHROMIUM = _found
 
 
@@ -193,13 +198,20 @@ class Site:
     build_seconds: float
     screenshots: Path
     browse_seconds: float = 0.0
-    visits: dict[str, "Visit"] = field(default_factory=dict)
+    visits: dict[str, Visit] = field(default_factory=dict)
 
 
 def _build_site(out: Path) -> tuple[Path, int, str, float]:
     command = [
-        sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
-        "build", str(REPO), "-W", "--keep-going", "--path-output", str(out),
+        sys.executable,
+        "-c",
+        "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
+        "build",
+        str(REPO),
+        "-W",
+        "--keep-going",
+        "--path-output",
+        str(out),
     ]
     env = dict(os.environ, NTK_COURSE_SCALE="quick")
     start = time.perf_counter()
@@ -223,13 +235,19 @@ def site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReques
     if prebuilt:
         html_dir, returncode, log, seconds = Path(prebuilt).resolve(), None, "", 0.0
         if not (html_dir / "index.html").is_file():
-            pytest.fail(f"NTK_COURSE_SITE={prebuilt} has no index.html: point it at a built _build/html folder")
+            pytest.fail(
+                f"NTK_COURSE_SITE={prebuilt} has no index.html: point it at a built _build/html folder"
+            )
     else:
         html_dir, returncode, log, seconds = _build_site(tmp_path_factory.mktemp("website"))
         if not (html_dir / "index.html").is_file():
-            pytest.fail(f"the book build wrote no {html_dir}/index.html; end of its log:\n{log[-6000:]}")
+            pytest.fail(
+                f"the book build wrote no {html_dir}/index.html; end of its log:\n{log[-6000:]}"
+            )
 
-    shots = Path(os.environ.get("NTK_COURSE_SCREENSHOTS", REPO / "_build" / "screenshots")).resolve()
+    shots = Path(
+        os.environ.get("NTK_COURSE_SCREENSHOTS", REPO / "_build" / "screenshots")
+    ).resolve()
     shots.mkdir(parents=True, exist_ok=True)
     handler = functools.partial(_QuietHandler, directory=str(html_dir))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -299,7 +317,11 @@ class _Ids(html.parser.HTMLParser):
         # The search box (a form) and the search/index pages the theme links in the head.
         if tag == "form" and values.get("action"):
             self.links.append(values["action"])
-        if tag == "link" and values.get("href") and (values.get("rel") or "") in {"search", "index", "next", "prev"}:
+        if (
+            tag == "link"
+            and values.get("href")
+            and (values.get("rel") or "") in {"search", "index", "next", "prev"}
+        ):
             self.links.append(values["href"])
         if tag == "meta" and (values.get("http-equiv") or "").lower() == "refresh":
             target = re.search(r"url=(.+)", values.get("content") or "", re.I)
@@ -307,7 +329,7 @@ class _Ids(html.parser.HTMLParser):
                 self.links.append(target.group(1).strip())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fetch(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
@@ -318,7 +340,7 @@ def _fetch(url: str) -> tuple[int, str]:
         return error.code, ""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parsed(url: str) -> _Ids:
     parser = _Ids()
     parser.feed(_fetch(url)[1])
@@ -361,7 +383,7 @@ def crawl(site: Site) -> set[str]:
             absolute = urllib.parse.urljoin(url, href).partition("#")[0].partition("?")[0]
             if not _is_internal(absolute, site):
                 continue
-            rel = absolute[len(site.url):] or "index.html"
+            rel = absolute[len(site.url) :] or "index.html"
             if rel.endswith("/"):
                 rel += "index.html"
             if rel.endswith(".html") and rel not in seen and (site.html / rel).is_file():
@@ -563,7 +585,11 @@ def visit(site: Site, browser, path: str) -> Visit:
 
     def on_response(response) -> None:
         # Chromium asks for /favicon.ico by itself; the book has none and no page links one.
-        if _is_internal(response.url, site) and response.status >= 400 and not response.url.endswith("/favicon.ico"):
+        if (
+            _is_internal(response.url, site)
+            and response.status >= 400
+            and not response.url.endswith("/favicon.ico")
+        ):
             failed_internal.append(f"{response.url} -> HTTP {response.status}")
 
     loaded: list[int] = []
@@ -589,7 +615,18 @@ def visit(site: Site, browser, path: str) -> Visit:
         moves = tab.evaluate(_WIDGET_JS)
     finally:
         tab.close()
-    result = Visit(path, url, console_errors, page_errors, external, failed_internal, facts, shot, sum(loaded), moves)
+    result = Visit(
+        path,
+        url,
+        console_errors,
+        page_errors,
+        external,
+        failed_internal,
+        facts,
+        shot,
+        sum(loaded),
+        moves,
+    )
     site.visits[path] = result
     site.browse_seconds += time.perf_counter() - start
     return result
@@ -611,7 +648,9 @@ def math_problems(v: Visit, site: Site) -> list[str]:
     if f["mathCount"]:
         local = [s for s in f["mathjaxScripts"] if _is_internal(s, site)]
         if not local:
-            problems.append(f"the page has math but loads no MathJax from the site itself (scripts: {f['mathjaxScripts']})")
+            problems.append(
+                f"the page has math but loads no MathJax from the site itself (scripts: {f['mathjaxScripts']})"
+            )
         if f["mathTypeset"] < f["mathCount"]:
             problems.append(
                 f"{f['mathCount'] - f['mathTypeset']} of {f['mathCount']} math elements were not typeset "
@@ -622,7 +661,7 @@ def math_problems(v: Visit, site: Site) -> list[str]:
     text = f["visibleText"]
     for label, pattern in RAW_MATH:
         for match in list(pattern.finditer(text))[:3]:
-            context = " ".join(text[max(0, match.start() - 60): match.end() + 60].split())
+            context = " ".join(text[max(0, match.start() - 60) : match.end() + 60].split())
             problems.append(f"raw LaTeX '{label}' in the visible text: ...{context}...")
     return problems
 
@@ -632,7 +671,9 @@ def figure_problems(v: Visit) -> list[str]:
     for img in v.facts["images"]:
         name = img["src"]
         if not img["complete"] or img["naturalWidth"] == 0 or img["naturalHeight"] == 0:
-            problems.append(f"image {name} did not load (complete={img['complete']}, natural size {img['naturalWidth']}x{img['naturalHeight']})")
+            problems.append(
+                f"image {name} did not load (complete={img['complete']}, natural size {img['naturalWidth']}x{img['naturalHeight']})"
+            )
             continue
         if not img["content"]:
             continue
@@ -645,7 +686,9 @@ def figure_problems(v: Visit) -> list[str]:
                 f"luminance {img['cornerLuminance']:.0f}): its dark text would vanish on a dark page"
             )
         if img["darkest"] > 90:
-            problems.append(f"figure {name} has no dark ink (darkest luminance {img['darkest']:.0f}): light text or axes")
+            problems.append(
+                f"figure {name} has no dark ink (darkest luminance {img['darkest']:.0f}): light text or axes"
+            )
         scale = img["width"] / img["naturalWidth"]
         if img["width"] > 0 and scale < MIN_FIGURE_SCALE:
             problems.append(
@@ -654,12 +697,16 @@ def figure_problems(v: Visit) -> list[str]:
                 "make the figure narrower (new_axes width) or split it"
             )
         if img["width"] > img["parentWidth"] + 1:
-            problems.append(f"figure {name} ({img['width']:.0f} px) overflows its column ({img['parentWidth']:.0f} px)")
+            problems.append(
+                f"figure {name} ({img['width']:.0f} px) overflows its column ({img['parentWidth']:.0f} px)"
+            )
     return problems
 
 
 def script_problems(v: Visit) -> list[str]:
-    return [f"console error: {e}" for e in v.console_errors] + [f"page error: {e}" for e in v.page_errors]
+    return [f"console error: {e}" for e in v.console_errors] + [
+        f"page error: {e}" for e in v.page_errors
+    ]
 
 
 def offline_problems(v: Visit) -> list[str]:
@@ -668,7 +715,10 @@ def offline_problems(v: Visit) -> list[str]:
 
 def link_problems(v: Visit, site: Site) -> list[str]:
     problems = [f"resource failed: {r}" for r in v.failed_internal]
-    problems += [f"broken link: {b}" for b in broken_links(v.facts["hrefs"], v.url, set(v.facts["ids"]), site)]
+    problems += [
+        f"broken link: {b}"
+        for b in broken_links(v.facts["hrefs"], v.url, set(v.facts["ids"]), site)
+    ]
     return problems
 
 
@@ -676,7 +726,9 @@ def layout_problems(v: Visit) -> list[str]:
     f = v.facts
     problems = []
     if f["scrollWidth"] > f["clientWidth"] + 1:
-        problems.append(f"the page scrolls sideways at {VIEWPORT['width']} px: {f['scrollWidth']} px wide")
+        problems.append(
+            f"the page scrolls sideways at {VIEWPORT['width']} px: {f['scrollWidth']} px wide"
+        )
     for eq in f["wideEquations"]:
         problems.append(
             f"display equation {eq['width']} px wide in a {eq['column']} px column, cut off on a laptop "
@@ -694,19 +746,27 @@ def widget_problems(v: Visit) -> list[str]:
         if move["values"] < 2:
             problems.append(f"{where} has a single value: nothing to move")
         elif move["frames"] < min(3, move["values"]):
-            problems.append(f"{where}: moving it over {move['values']} values showed {move['frames']} different frames")
+            problems.append(
+                f"{where}: moving it over {move['values']} values showed {move['frames']} different frames"
+            )
         if not move["complete"]:
             problems.append(f"{where}: the frame image is broken")
         if len(set(move["labels"])) < min(3, move["values"]):
-            problems.append(f"{where}: the value shown does not follow the control ({move['labels']})")
+            problems.append(
+                f"{where}: the value shown does not follow the control ({move['labels']})"
+            )
     if v.bytes_loaded > MAX_PAGE_MIB * 2**20:
-        problems.append(f"the page loads {v.bytes_loaded / 2**20:.2f} MiB; expected at most {MAX_PAGE_MIB} MiB")
+        problems.append(
+            f"the page loads {v.bytes_loaded / 2**20:.2f} MiB; expected at most {MAX_PAGE_MIB} MiB"
+        )
     return problems
 
 
 def _fail_if(problems: list[str], v: Visit) -> None:
     if problems:
-        pytest.fail(f"{v.path} (screenshot {v.screenshot}):\n  - " + "\n  - ".join(problems), pytrace=False)
+        pytest.fail(
+            f"{v.path} (screenshot {v.screenshot}):\n  - " + "\n  - ".join(problems), pytrace=False
+        )
 
 
 # --------------------------------------------------------------------------- tests
@@ -716,17 +776,27 @@ def test_book_builds_without_warnings(site: Site) -> None:
     came from nbval's execution (jupyter-cache) rather than being executed a second time."""
     if site.build_returncode is None:
         log_path = os.environ.get("NTK_COURSE_BUILD_LOG")
-        assert log_path, "NTK_COURSE_SITE gives a prebuilt site: give its build log too (NTK_COURSE_BUILD_LOG)"
-        log = re.sub(r"\x1b\[[0-9;]*m", "", Path(log_path).read_text(encoding="utf-8", errors="replace"))
+        assert log_path, (
+            "NTK_COURSE_SITE gives a prebuilt site: give its build log too (NTK_COURSE_BUILD_LOG)"
+        )
+        log = re.sub(
+            r"\x1b\[[0-9;]*m", "", Path(log_path).read_text(encoding="utf-8", errors="replace")
+        )
         assert "build succeeded" in log, f"{log_path} does not show a successful build"
         executed = [line for line in log.splitlines() if "Executing notebook" in line]
         assert not executed, "the book build executed notebooks again:\n" + "\n".join(executed)
         cached = [p for p in NOTEBOOKS if f"{p.name}.md: Using cached notebook" not in log]
-        assert not cached, f"notebooks the build did not take from the cache: {[p.name for p in cached]}"
+        assert not cached, (
+            f"notebooks the build did not take from the cache: {[p.name for p in cached]}"
+        )
     else:
         log = site.build_log
-        assert site.build_returncode == 0, f"jupyter-book build -W failed (exit {site.build_returncode}):\n" + log[-3000:]
-    warnings = [line for line in log.splitlines() if "WARNING" in line and "IPKernelApp" not in line]
+        assert site.build_returncode == 0, (
+            f"jupyter-book build -W failed (exit {site.build_returncode}):\n" + log[-3000:]
+        )
+    warnings = [
+        line for line in log.splitlines() if "WARNING" in line and "IPKernelApp" not in line
+    ]
     assert not warnings, "the book build warned:\n" + "\n".join(warnings[:30])
 
 
@@ -794,11 +864,22 @@ def test_colab_button_opens_a_notebook(site: Site, browser, page: TocPage) -> No
     """
     v = visit(site, browser, page.html)
     if not COLAB_CONFIGURED:
-        _fail_if([f"Colab button present although colab_url is not configured: {h}" for h in v.facts["colab"]], v)
+        _fail_if(
+            [
+                f"Colab button present although colab_url is not configured: {h}"
+                for h in v.facts["colab"]
+            ],
+            v,
+        )
         return
-    problems = [] if v.facts["colab"] else ["no Colab launch button although colab_url is configured"]
-    problems += [f"Colab button links to a non-notebook: {h}" for h in v.facts["colab"]
-                 if not urllib.parse.urlsplit(h).path.endswith(".ipynb")]
+    problems = (
+        [] if v.facts["colab"] else ["no Colab launch button although colab_url is configured"]
+    )
+    problems += [
+        f"Colab button links to a non-notebook: {h}"
+        for h in v.facts["colab"]
+        if not urllib.parse.urlsplit(h).path.endswith(".ipynb")
+    ]
     _fail_if(problems, v)
 
 
@@ -809,7 +890,9 @@ def test_chapter_has_theorems_exercises_and_figures(site: Site, browser, page: T
     f = v.facts
     problems = []
     if not f["statements"]:
-        problems.append("no theorem-like block (sphinx-proof div.proof: theorem, proposition, lemma, definition ...)")
+        problems.append(
+            "no theorem-like block (sphinx-proof div.proof: theorem, proposition, lemma, definition ...)"
+        )
     if not f["exercises"]:
         problems.append("no exercise block (sphinx-exercise div.exercise)")
     if f["solutions"] < f["exercises"]:
@@ -820,7 +903,9 @@ def test_chapter_has_theorems_exercises_and_figures(site: Site, browser, page: T
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
-def test_interactive_figures_move_without_a_kernel_and_pages_stay_light(site: Site, browser, page: TocPage) -> None:
+def test_interactive_figures_move_without_a_kernel_and_pages_stay_light(
+    site: Site, browser, page: TocPage
+) -> None:
     """Each static player's controls change its frame; every chapter with a code widget has a player."""
     v = visit(site, browser, page.html)
     problems = widget_problems(v)
@@ -836,7 +921,13 @@ def test_pages_outside_the_toc(site: Site, browser) -> None:
     problems = []
     for path in sorted(crawl(site) - toc):
         v = visit(site, browser, path)
-        for problem in math_problems(v, site) + figure_problems(v) + script_problems(v) + offline_problems(v) + link_problems(v, site):
+        for problem in (
+            math_problems(v, site)
+            + figure_problems(v)
+            + script_problems(v)
+            + offline_problems(v)
+            + link_problems(v, site)
+        ):
             problems.append(f"{path}: {problem}")
     assert not problems, "\n".join(problems)
 
@@ -845,14 +936,20 @@ def test_search_works_offline(site: Site, browser) -> None:
     """The search box finds the course's main word with no network (search index served locally)."""
     tab = browser.new_page()
     errors: list[str] = []
-    tab.route("**/*", lambda route: route.continue_() if _is_internal(route.request.url, site) else route.abort())
+    tab.route(
+        "**/*",
+        lambda route: route.continue_() if _is_internal(route.request.url, site) else route.abort(),
+    )
     tab.on("pageerror", lambda error: errors.append(str(error)))
     try:
         tab.goto(site.url + "search.html?q=kernel", wait_until="load")
         tab.wait_for_function(
-            "() => document.querySelectorAll('#search-results ul.search li').length > 0", timeout=PAGE_TIMEOUT_MS
+            "() => document.querySelectorAll('#search-results ul.search li').length > 0",
+            timeout=PAGE_TIMEOUT_MS,
         )
-        hits = tab.evaluate("() => document.querySelectorAll('#search-results ul.search li').length")
+        hits = tab.evaluate(
+            "() => document.querySelectorAll('#search-results ul.search li').length"
+        )
     finally:
         tab.close()
     assert hits > 0 and not errors, f"search for 'kernel' found {hits} pages; page errors: {errors}"

@@ -1,4 +1,5 @@
 """Interactive figures: grids of control values, precomputed frames, the static player and live redraws."""
+
 from __future__ import annotations
 
 import base64
@@ -35,8 +36,17 @@ def test_grids_follow_the_controls() -> None:
     assert control_grid("a", IntSlider(value=2, min=1, max=5))[0] == [1, 2, 3, 4, 5]
     values, labels = control_grid("w", IntSlider(value=256, min=16, max=4096, step=16))
     assert len(values) <= 9 and values[0] == 16 and values[-1] == 4096 and 256 in values
-    assert control_grid("s", SelectionSlider(options=[("tiny", 1), ("big", 9)], value=9)) == ([1, 9], ["tiny", "big"])
-    assert control_grid("f", FloatSlider(value=0.5, min=0.0, max=1.0, step=0.25))[1] == ["0", "0.25", "0.5", "0.75", "1"]
+    assert control_grid("s", SelectionSlider(options=[("tiny", 1), ("big", 9)], value=9)) == (
+        [1, 9],
+        ["tiny", "big"],
+    )
+    assert control_grid("f", FloatSlider(value=0.5, min=0.0, max=1.0, step=0.25))[1] == [
+        "0",
+        "0.25",
+        "0.5",
+        "0.75",
+        "1",
+    ]
     assert control_grid("a", IntSlider(value=3, min=1, max=50), [1, 3, 50])[0] == [1, 3, 50]
     with pytest.raises(ValueError, match="must be one of the grid values"):
         control_grid("a", IntSlider(value=4, min=1, max=50), [1, 3, 50])
@@ -46,12 +56,21 @@ def test_grids_follow_the_controls() -> None:
 
 def test_every_combination_is_drawn_once_and_the_player_indexes_them_row_major() -> None:
     CALLS.clear()
-    controls = {"a": IntSlider(value=2, min=1, max=3, description="a"), "b": Dropdown(options=["x", "y"], value="y", description="b")}
+    controls = {
+        "a": IntSlider(value=2, min=1, max=3, description="a"),
+        "b": Dropdown(options=["x", "y"], value="y", description="b"),
+    }
     frames = precompute(draw, controls)
-    assert len(CALLS) == 6 and {(c["a"], c["b"]) for c in CALLS} == set(itertools.product([1, 2, 3], ["x", "y"]))
+    assert len(CALLS) == 6 and {(c["a"], c["b"]) for c in CALLS} == set(
+        itertools.product([1, 2, 3], ["x", "y"])
+    )
     assert len(set(frames.frames.values())) == 6  # six different pictures
     page = frames.html("two lines")
-    data = json.loads(re.search(r'<script type="application/json" class="ntk-widget-data">(.*?)</script>', page).group(1))
+    data = json.loads(
+        re.search(
+            r'<script type="application/json" class="ntk-widget-data">(.*?)</script>', page
+        ).group(1)
+    )
     assert data["sizes"] == [3, 2]
     # the JavaScript computes index = i_a * 2 + i_b: frame (a=3, b="x") is at 2 * 2 + 0
     assert base64.b64decode(data["frames"][4]) == frames.frames[(3, "x")]
@@ -62,17 +81,27 @@ def test_every_combination_is_drawn_once_and_the_player_indexes_them_row_major()
 
 def test_too_many_frames_or_unknown_names_are_refused_before_drawing() -> None:
     CALLS.clear()
-    big = {"a": IntSlider(value=1, min=1, max=12), "b": Dropdown(options=list("xy"), value="x"),
-           "c": IntSlider(value=1, min=1, max=12)}
+    big = {
+        "a": IntSlider(value=1, min=1, max=12),
+        "b": Dropdown(options=list("xy"), value="x"),
+        "c": IntSlider(value=1, min=1, max=12),
+    }
     with pytest.raises(ValueError, match=f"at most {MAX_FRAMES}"):
         precompute(lambda a, b, c: draw(a, b), big)
     with pytest.raises(ValueError, match="not controls"):
-        precompute(draw, {"a": IntSlider(value=1, min=1, max=2), "b": Dropdown(options=["x"], value="x")}, {"q": [1]})
+        precompute(
+            draw,
+            {"a": IntSlider(value=1, min=1, max=2), "b": Dropdown(options=["x"], value="x")},
+            {"q": [1]},
+        )
     assert CALLS == []
 
 
 def test_live_redraw_shows_a_precomputed_frame_or_computes_a_new_value() -> None:
-    controls = {"a": IntSlider(value=1, min=1, max=40), "b": Dropdown(options=["x", "y"], value="x")}
+    controls = {
+        "a": IntSlider(value=1, min=1, max=40),
+        "b": Dropdown(options=["x", "y"], value="x"),
+    }
     frames = precompute(draw, controls, {"a": [1, 2]})
     widget = FigureWidget(draw, controls, frames, "lines")
     CALLS.clear()
@@ -86,13 +115,21 @@ def test_live_redraw_shows_a_precomputed_frame_or_computes_a_new_value() -> None
 
 
 def test_frames_are_small() -> None:
-    frames = precompute(draw, {"a": IntSlider(value=1, min=1, max=2), "b": Dropdown(options=["x"], value="x")})
-    assert all(png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 30_000 for png in frames.frames.values())
+    frames = precompute(
+        draw, {"a": IntSlider(value=1, min=1, max=2), "b": Dropdown(options=["x"], value="x")}
+    )
+    assert all(
+        png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 30_000 for png in frames.frames.values()
+    )
 
 
-def test_the_quick_scale_keeps_the_ends_and_the_current_value(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_quick_scale_keeps_the_ends_and_the_current_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("NTK_COURSE_SCALE", "quick")
-    frames = precompute(draw, {"a": IntSlider(value=4, min=1, max=9), "b": Dropdown(options=["x", "y"], value="x")})
+    frames = precompute(
+        draw, {"a": IntSlider(value=4, min=1, max=9), "b": Dropdown(options=["x", "y"], value="x")}
+    )
     assert frames.values == [[1, 4, 9], ["x", "y"]] and len(frames.frames) == 6
 
 

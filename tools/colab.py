@@ -7,6 +7,7 @@ it, run ``python tools/colab.py`` (from a checkout) to rewrite the install line 
 (``book/**/*.md`` and their paired ``.ipynb``); ``--check`` only reports the ones that differ
 (tests/test_launch.py runs that check).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,13 +26,19 @@ def repository_url(config: Path = ROOT / "_config.yml") -> str:
     """``repository.url`` of the Jupyter Book configuration."""
     url = (yaml.safe_load(config.read_text(encoding="utf-8")).get("repository") or {}).get("url")
     if not isinstance(url, str) or not url.startswith("https://"):
-        raise ValueError(f"{config} must set repository.url to the course's https:// repository; got {url!r}")
+        raise ValueError(
+            f"{config} must set repository.url to the course's https:// repository; got {url!r}"
+        )
     return url.rstrip("/")
 
 
 def notebooks(root: Path = ROOT) -> list[Path]:
     """Every notebook of the book that carries an install cell: MyST sources and their .ipynb pairs."""
-    return sorted(p for p in (root / "book").rglob("*") if p.suffix in {".md", ".ipynb"} and INSTALL_RE.search(p.read_text(encoding="utf-8")))
+    return sorted(
+        p
+        for p in (root / "book").rglob("*")
+        if p.suffix in {".md", ".ipynb"} and INSTALL_RE.search(p.read_text(encoding="utf-8"))
+    )
 
 
 def installed_urls(path: Path) -> list[str]:
@@ -52,14 +59,20 @@ def stamp(paths: Sequence[Path], url: str) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python tools/colab.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="only list the notebooks whose install line differs")
+    parser = argparse.ArgumentParser(
+        prog="python tools/colab.py", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="only list the notebooks whose install line differs"
+    )
     args = parser.parse_args(argv)
     url = repository_url()
     wrong = [p for p in notebooks() if set(installed_urls(p)) != {url}]
     if args.check:
         for p in wrong:
-            print(f"{p.relative_to(ROOT)}: installs from {installed_urls(p)}, _config.yml says {url}")
+            print(
+                f"{p.relative_to(ROOT)}: installs from {installed_urls(p)}, _config.yml says {url}"
+            )
         return 1 if wrong else 0
     for p in stamp(wrong, url):
         print(f"rewrote {p.relative_to(ROOT)}")

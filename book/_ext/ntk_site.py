@@ -18,6 +18,7 @@ what a reader would otherwise see:
   (the static players of the interactive figures, see ``ntk_course/chapters/widgets.py``) are added
   to every page.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,7 +40,9 @@ def _add_static_files(app: Any) -> None:
             return
 
 
-def _drop_repeated_inline_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+def _drop_repeated_inline_scripts(
+    app: Any, pagename: str, templatename: str, context: dict, doctree: Any
+) -> None:
     scripts = context.get("script_files")
     if not scripts:
         return

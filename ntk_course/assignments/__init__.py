@@ -7,6 +7,7 @@ live in their own module (:mod:`.a1` .. :mod:`.a4`). Otter-Grader makes the hand
 call :func:`require`; :mod:`.grade` grades a class with ``otter run``. Command line:
 ``python -m ntk_course.assignments build|grade|list``. The library (``ntk_course``) never imports from here.
 """
+
 from . import a1, a2, a3, a4  # noqa: F401  (each registers its questions with check)
 from .grading import STRICT_ENV, CheckResult, check, describe, questions, require
 

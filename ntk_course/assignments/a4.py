@@ -1,4 +1,5 @@
 """Assignment 4: Hermite expansions and positive-definiteness. The graders of questions a4.q*, registered with :func:`check`."""
+
 from __future__ import annotations
 
 import math
@@ -53,9 +54,12 @@ _TEST_ACTIVATIONS = {
 }
 
 
-@_register("a4.q1", "Hermite coefficients of an activation",
-           "a function hermite_coeffs(sigma, n_terms) returning the array (n_terms,) of a_i = E[sigma(X) h_i(X)], "
-           "X ~ N(0, 1), h_i = He_i / sqrt(i!); sigma accepts a numpy array")
+@_register(
+    "a4.q1",
+    "Hermite coefficients of an activation",
+    "a function hermite_coeffs(sigma, n_terms) returning the array (n_terms,) of a_i = E[sigma(X) h_i(X)], "
+    "X ~ N(0, 1), h_i = He_i / sqrt(i!); sigma accepts a numpy array",
+)
 def _a4_q1(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     rng = np.random.default_rng(seed)
     names = list(rng.choice(list(_TEST_ACTIVATIONS), size=3, replace=False))
@@ -67,18 +71,38 @@ def _a4_q1(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
         def variants(sigma=sigma, k=k) -> dict[str, np.ndarray]:
             ref = hermite_coefficients(sigma, k)
             fact = np.sqrt([math.factorial(i) for i in range(k)])
-            return {"the coefficients of He_i without the 1/sqrt(i!) (a_i sqrt(i!))": ref * fact,
-                    "E[sigma(X) He_i(X)] / i! (dividing by i! instead of sqrt(i!))": ref / fact}
+            return {
+                "the coefficients of He_i without the 1/sqrt(i!) (a_i sqrt(i!))": ref * fact,
+                "E[sigma(X) He_i(X)] / i! (dividing by i! instead of sqrt(i!))": ref / fact,
+            }
 
-        inputs.append(_Input(f"sigma = {name}, n_terms = {k}", (sigma, k), {},
-                             lambda sigma=sigma, k=k: hermite_coefficients(sigma, k), (k,), "(n_terms,)", variants))
-    cases, hints, _, _ = _grade_function(answer, "hermite_coeffs(sigma, n_terms)", inputs, 1e-6, output="the result of hermite_coeffs")
+        inputs.append(
+            _Input(
+                f"sigma = {name}, n_terms = {k}",
+                (sigma, k),
+                {},
+                lambda sigma=sigma, k=k: hermite_coefficients(sigma, k),
+                (k,),
+                "(n_terms,)",
+                variants,
+            )
+        )
+    cases, hints, _, _ = _grade_function(
+        answer,
+        "hermite_coeffs(sigma, n_terms)",
+        inputs,
+        1e-6,
+        output="the result of hermite_coeffs",
+    )
     return cases, hints
 
 
-@_register("a4.q2", "the dual activation as a power series",
-           "a function dual_from_coeffs(a, rho) of Hermite coefficients a (K,) and correlations rho (M,) returning "
-           "mu_hat(rho) = E[mu(X) mu(Y)], shape (M,)")
+@_register(
+    "a4.q2",
+    "the dual activation as a power series",
+    "a function dual_from_coeffs(a, rho) of Hermite coefficients a (K,) and correlations rho (M,) returning "
+    "mu_hat(rho) = E[mu(X) mu(Y)], shape (M,)",
+)
 def _a4_q2(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     rng = np.random.default_rng(seed)
     inputs = []
@@ -86,42 +110,81 @@ def _a4_q2(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
         k = int(rng.integers(10, 25))
         a = hermite_coefficients(_TEST_ACTIVATIONS[name], k, scale=float(rng.uniform(0.5, 1.5)))
         rho = np.concatenate([[-1.0, 0.0, 1.0], rng.uniform(-1, 1, 12)])
-        inputs.append(_Input(
-            f"Hermite coefficients of a rescaled {name}, K = {k}, 15 values of rho in [-1, 1]", (a, rho), {},
-            lambda a=a, rho=rho: np.polynomial.polynomial.polyval(rho, a * a), (15,), "(M,): one value per rho",
-            lambda a=a, rho=rho: {"sum_i a_i rho^i, with a_i in place of a_i^2": np.polynomial.polynomial.polyval(rho, a)}))
-    cases, hints, _, _ = _grade_function(answer, "dual_from_coeffs(a, rho)", inputs, 1e-10, output="the result of dual_from_coeffs")
+        inputs.append(
+            _Input(
+                f"Hermite coefficients of a rescaled {name}, K = {k}, 15 values of rho in [-1, 1]",
+                (a, rho),
+                {},
+                lambda a=a, rho=rho: np.polynomial.polynomial.polyval(rho, a * a),
+                (15,),
+                "(M,): one value per rho",
+                lambda a=a, rho=rho: {
+                    "sum_i a_i rho^i, with a_i in place of a_i^2": np.polynomial.polynomial.polyval(
+                        rho, a
+                    )
+                },
+            )
+        )
+    cases, hints, _, _ = _grade_function(
+        answer, "dual_from_coeffs(a, rho)", inputs, 1e-10, output="the result of dual_from_coeffs"
+    )
     return cases, hints
 
 
-def _sigma2_variant(a: np.ndarray, n0: int, beta: float, *, square: bool = True, add_beta: bool = True) -> np.ndarray:
+def _sigma2_variant(
+    a: np.ndarray, n0: int, beta: float, *, square: bool = True, add_beta: bool = True
+) -> np.ndarray:
     from numpy.polynomial import Polynomial
 
     c = n0 * beta**2
-    nu = Polynomial(a * a if square else a)(Polynomial([c / (c + 1.0), 1.0 / (c + 1.0)])) + (beta**2 if add_beta else 0.0)
+    nu = Polynomial(a * a if square else a)(Polynomial([c / (c + 1.0), 1.0 / (c + 1.0)])) + (
+        beta**2 if add_beta else 0.0
+    )
     b = np.zeros(a.size)
     b[: nu.coef.size] = nu.coef[: a.size]
     return b
 
 
-@_register("a4.q3", "the power series of Sigma^(2) on the sphere",
-           "a function sigma2_coeffs(a, n0, beta) of the Hermite coefficients a (K,) of mu(z) = sigma(z sqrt(1/n0 + beta^2)) "
-           "returning b (K,), the coefficients of Sigma^(2)(x, x') = sum_n b_n (x.x')^n for unit vectors x, x'")
+@_register(
+    "a4.q3",
+    "the power series of Sigma^(2) on the sphere",
+    "a function sigma2_coeffs(a, n0, beta) of the Hermite coefficients a (K,) of mu(z) = sigma(z sqrt(1/n0 + beta^2)) "
+    "returning b (K,), the coefficients of Sigma^(2)(x, x') = sum_n b_n (x.x')^n for unit vectors x, x'",
+)
 def _a4_q3(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     rng = np.random.default_rng(seed)
     inputs = []
-    for name, n0, beta in (("tanh", int(rng.integers(2, 6)), 0.1), ("erf", int(rng.integers(2, 9)), 0.5), ("relu", 3, float(rng.uniform(0.05, 0.4)))):
+    for name, n0, beta in (
+        ("tanh", int(rng.integers(2, 6)), 0.1),
+        ("erf", int(rng.integers(2, 9)), 0.5),
+        ("relu", 3, float(rng.uniform(0.05, 0.4))),
+    ):
         k = 30
         sigma = "relu" if name == "relu" else _TEST_ACTIVATIONS[name]
         a = hermite_coefficients(sigma, k, scale=math.sqrt(1 / n0 + beta**2))
-        inputs.append(_Input(
-            f"sigma = {name}, n0 = {n0}, beta = {beta:.3g}, K = {k}", (a, n0, beta), {},
-            lambda sigma=sigma, n0=n0, beta=beta, k=k: sigma2_power_series(sigma, n0=n0, beta=beta, n_terms=k), (k,), "(K,)",
-            lambda a=a, n0=n0, beta=beta: {
-                "the series with a_i in place of a_i^2 (the paper's display drops the square of Lemma 2)": _sigma2_variant(a, n0, beta, square=False),
-                "the series without the + beta^2 of the last bias": _sigma2_variant(a, n0, beta, add_beta=False),
-            }))
-    cases, hints, _, _ = _grade_function(answer, "sigma2_coeffs(a, n0, beta)", inputs, 1e-9, output="the result of sigma2_coeffs")
+        inputs.append(
+            _Input(
+                f"sigma = {name}, n0 = {n0}, beta = {beta:.3g}, K = {k}",
+                (a, n0, beta),
+                {},
+                lambda sigma=sigma, n0=n0, beta=beta, k=k: sigma2_power_series(
+                    sigma, n0=n0, beta=beta, n_terms=k
+                ),
+                (k,),
+                "(K,)",
+                lambda a=a, n0=n0, beta=beta: {
+                    "the series with a_i in place of a_i^2 (the paper's display drops the square of Lemma 2)": _sigma2_variant(
+                        a, n0, beta, square=False
+                    ),
+                    "the series without the + beta^2 of the last bias": _sigma2_variant(
+                        a, n0, beta, add_beta=False
+                    ),
+                },
+            )
+        )
+    cases, hints, _, _ = _grade_function(
+        answer, "sigma2_coeffs(a, n0, beta)", inputs, 1e-9, output="the result of sigma2_coeffs"
+    )
     return cases, hints
 
 
@@ -136,16 +199,31 @@ def _schoenberg_battery() -> list[tuple[str, np.ndarray]]:
         ("a positive series with one negative coefficient", np.where(n == 3, -0.2, geometric)),
         ("a series that starts at n = 20", np.where(n >= 20, 0.9 ** (n - 20), 0.0)),
         ("a polynomial plus a tail of size 1e-20", np.r_[[1.0, 1.0, 1.0], np.full(37, 1e-20)]),
-        ("Sigma^(2) of tanh on S^2 with beta = 0.1", sigma2_power_series("tanh", n0=3, beta=0.1, n_terms=40)),
-        ("Sigma^(2) of ReLU on S^2 with beta = 0", sigma2_power_series("relu", n0=3, beta=0.0, n_terms=40)),
-        ("Sigma^(2) of erf on S^2 with beta = 0", sigma2_power_series("erf", n0=3, beta=0.0, n_terms=40)),
-        ("Sigma^(2) of z^2 + z on S^2 with beta = 0.1", sigma2_power_series(polynomial([0.0, 1.0, 1.0]), n0=3, beta=0.1, n_terms=40)),
+        (
+            "Sigma^(2) of tanh on S^2 with beta = 0.1",
+            sigma2_power_series("tanh", n0=3, beta=0.1, n_terms=40),
+        ),
+        (
+            "Sigma^(2) of ReLU on S^2 with beta = 0",
+            sigma2_power_series("relu", n0=3, beta=0.0, n_terms=40),
+        ),
+        (
+            "Sigma^(2) of erf on S^2 with beta = 0",
+            sigma2_power_series("erf", n0=3, beta=0.0, n_terms=40),
+        ),
+        (
+            "Sigma^(2) of z^2 + z on S^2 with beta = 0.1",
+            sigma2_power_series(polynomial([0.0, 1.0, 1.0]), n0=3, beta=0.1, n_terms=40),
+        ),
     ]
 
 
-@_register("a4.q4", "Schoenberg's criterion (Theorem 3) on a finite series",
-           "a function schoenberg_test(b) of a coefficient array b (K,) returning True or False: no b_n < -1e-12 max|b|, and "
-           "some even and some odd n >= K // 2 with b_n > 1e-12 max|b|")
+@_register(
+    "a4.q4",
+    "Schoenberg's criterion (Theorem 3) on a finite series",
+    "a function schoenberg_test(b) of a coefficient array b (K,) returning True or False: no b_n < -1e-12 max|b|, and "
+    "some even and some odd n >= K // 2 with b_n > 1e-12 max|b|",
+)
 def _a4_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     fn = _function(answer, "schoenberg_test(b)")
     battery = _schoenberg_battery()
@@ -156,19 +234,36 @@ def _a4_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
         out = _call(fn, b.copy())
         if out is Ellipsis:
             raise _NotAnswered("the placeholder ... is still there")
-        if not isinstance(out, bool | np.bool_) and not (isinstance(out, torch.Tensor) and out.numel() == 1 and out.dtype == torch.bool):
+        if not isinstance(out, bool | np.bool_) and not (
+            isinstance(out, torch.Tensor) and out.numel() == 1 and out.dtype == torch.bool
+        ):
             raise _Wrong(f"schoenberg_test must return True or False; got {_describe_value(out)}")
         ref = schoenberg_positive_definite(b, rtol=1e-12, tail_start=b.size // 2)
-        cases.append(_Case(label, bool(out) == ref, None, None, "" if bool(out) == ref else "wrong verdict"))
+        cases.append(
+            _Case(label, bool(out) == ref, None, None, "" if bool(out) == ref else "wrong verdict")
+        )
     return cases, []
 
 
-@_register("a4.q5", "the rank of the NTK Gram matrix of a polynomial activation",
-           "a function polynomial_rank_bound(degree, n0, depth) returning an integer: the largest possible rank of the "
-           "Gram matrix of Theta^(L) on points of the unit sphere S^(n0-1) for a polynomial sigma of that degree (beta > 0)")
+@_register(
+    "a4.q5",
+    "the rank of the NTK Gram matrix of a polynomial activation",
+    "a function polynomial_rank_bound(degree, n0, depth) returning an integer: the largest possible rank of the "
+    "Gram matrix of Theta^(L) on points of the unit sphere S^(n0-1) for a polynomial sigma of that degree (beta > 0)",
+)
 def _a4_q5(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     fn = _function(answer, "polynomial_rank_bound(degree, n0, depth)")
-    pool = [(1, 3, 2), (1, 5, 4), (2, 3, 2), (2, 2, 3), (3, 4, 2), (2, 5, 2), (3, 2, 3), (2, 4, 3), (4, 3, 2)]
+    pool = [
+        (1, 3, 2),
+        (1, 5, 4),
+        (2, 3, 2),
+        (2, 2, 3),
+        (3, 4, 2),
+        (2, 5, 2),
+        (3, 2, 3),
+        (2, 4, 3),
+        (4, 3, 2),
+    ]
     rng = np.random.default_rng(seed)
     cases = []
     for i in rng.choice(len(pool), size=6, replace=False):
@@ -179,7 +274,10 @@ def _a4_q5(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
         if value != round(value):
             cases.append(_Case(label, False, None, None, "a rank is an integer"))
             continue
-        detail = "" if value == ref else ("your bound is too small" if value < ref else "your bound is too large")
+        detail = (
+            ""
+            if value == ref
+            else ("your bound is too small" if value < ref else "your bound is too large")
+        )
         cases.append(_Case(label, value == ref, None, None, detail))
     return cases, []
-

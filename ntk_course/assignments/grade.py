@@ -12,6 +12,7 @@ tests lose. Nothing stops the batch.
 The student's notebook runs at the ``quick`` scale of the course (``NTK_COURSE_SCALE``), with lenient
 checks (``NTK_COURSE_STRICT_CHECKS`` unset) and one thread per core left to each submission.
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,7 +31,9 @@ from pathlib import Path
 from .grading import QUESTIONS, STRICT_ENV
 
 SUFFIXES = (".ipynb", ".zip")
-WORKER = Path(__file__).with_name("otter_worker.py")  # run as a script: no torch to import in the worker
+WORKER = Path(__file__).with_name(
+    "otter_worker.py"
+)  # run as a script: no torch to import in the worker
 
 
 @dataclass
@@ -74,15 +77,26 @@ def assignment_of(path: Path) -> str | None:
 
 def autograder_zip(handouts: str | Path, assignment: str) -> Path:
     """The newest autograder zip that the build wrote for ``assignment`` under ``handouts``."""
-    found = sorted((Path(handouts) / assignment / "autograder").glob(f"{assignment}-autograder_*.zip"))
+    found = sorted(
+        (Path(handouts) / assignment / "autograder").glob(f"{assignment}-autograder_*.zip")
+    )
     if not found:
-        raise ValueError(f"no autograder for {assignment} in {handouts}; build it first: "
-                         f"python -m ntk_course.assignments build {handouts}")
+        raise ValueError(
+            f"no autograder for {assignment} in {handouts}; build it first: "
+            f"python -m ntk_course.assignments build {handouts}"
+        )
     return found[-1]
 
 
-def grade_class(folder: str | Path, autograder: str | Path, assignment: str, out: str | Path, *,
-                jobs: int | None = None, timeout: float = 900.0) -> list[Grade]:
+def grade_class(
+    folder: str | Path,
+    autograder: str | Path,
+    assignment: str,
+    out: str | Path,
+    *,
+    jobs: int | None = None,
+    timeout: float = 900.0,
+) -> list[Grade]:
     """Grade every submission of ``folder`` with ``autograder`` and write ``out`` (CSV); returns the grades."""
     questions = [q.split(".")[1] for q in QUESTIONS if q.startswith(f"{assignment}.")]
     if not questions:
@@ -94,21 +108,42 @@ def grade_class(folder: str | Path, autograder: str | Path, assignment: str, out
     if not Path(out).resolve().parent.is_dir():
         raise ValueError(f"cannot write {out}: its folder does not exist")
     paths = submissions(folder)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
     jobs = max(1, min(jobs or cores, len(paths)))
-    env = {**os.environ, "NTK_COURSE_SCALE": "quick", "OMP_NUM_THREADS": str(max(1, cores // jobs)), "MPLBACKEND": "agg"}
+    env = {
+        **os.environ,
+        "NTK_COURSE_SCALE": "quick",
+        "OMP_NUM_THREADS": str(max(1, cores // jobs)),
+        "MPLBACKEND": "agg",
+    }
     env.pop(STRICT_ENV, None)
     with ThreadPoolExecutor(jobs) as pool:
-        grades = list(pool.map(lambda p: _grade_one(p, Path(autograder), assignment, questions, env, timeout), paths))
+        grades = list(
+            pool.map(
+                lambda p: _grade_one(p, Path(autograder), assignment, questions, env, timeout),
+                paths,
+            )
+        )
     with open(out, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["submission", *questions, "total", "error"])
         for g in grades:
-            writer.writerow([g.submission, *(f"{g.scores[q]:g}" for q in questions), f"{g.total:g}", g.error])
+            writer.writerow(
+                [g.submission, *(f"{g.scores[q]:g}" for q in questions), f"{g.total:g}", g.error]
+            )
     return grades
 
 
-def _grade_one(path: Path, autograder: Path, assignment: str, questions: list[str], env: dict[str, str], timeout: float) -> Grade:
+def _grade_one(
+    path: Path,
+    autograder: Path,
+    assignment: str,
+    questions: list[str],
+    env: dict[str, str],
+    timeout: float,
+) -> Grade:
     """One submission in a process (and process group) of its own, killed at the time limit. A
     notebook is graded under the handout's name (``a1.ipynb``), which its ``otter.Notebook`` opens."""
     zeros = dict.fromkeys(questions, 0.0)
@@ -117,15 +152,26 @@ def _grade_one(path: Path, autograder: Path, assignment: str, questions: list[st
         copy = Path(tmp) / (f"{assignment}.ipynb" if path.suffix == ".ipynb" else path.name)
         shutil.copyfile(path, copy)
         cmd = [sys.executable, str(WORKER), str(copy), str(autograder.resolve()), str(result)]
-        proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=tmp,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             log, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the worker and its kernel
             proc.communicate()
-            return Grade(path.name, zeros, f"did not finish within {timeout:g} s (an endless loop?)")
+            return Grade(
+                path.name, zeros, f"did not finish within {timeout:g} s (an endless loop?)"
+            )
         if not result.is_file():
-            tail = log.decode(errors="replace").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+            tail = log.decode(errors="replace").strip().splitlines()[-1:] or [
+                f"exit status {proc.returncode}"
+            ]
             return Grade(path.name, zeros, f"the grader crashed: {tail[0]}")
         report = json.loads(result.read_text())
     if report.get("fatal"):

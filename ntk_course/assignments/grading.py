@@ -20,6 +20,7 @@ instead of only printing, so that a CI run over the *solved* notebooks fails on 
 Otter-Grader test of the handouts (:mod:`.handouts`), so that a student's ``grader.check("q2")`` shows
 the message and hints of ``check``, and the hidden tests grade fresh inputs part by part.
 """
+
 from __future__ import annotations
 
 import math
@@ -122,7 +123,9 @@ def describe(question: str) -> str:
 
 def _question(question: object) -> Question:
     if not isinstance(question, str) or question.strip() not in QUESTIONS:
-        raise ValueError(f"unknown question {question!r}; the known questions are: {', '.join(QUESTIONS)}")
+        raise ValueError(
+            f"unknown question {question!r}; the known questions are: {', '.join(QUESTIONS)}"
+        )
     return QUESTIONS[question.strip()]
 
 
@@ -139,7 +142,9 @@ def _seed(seed: object) -> int:
     return int(seed)
 
 
-def check(question: str, answer: object, *, verbose: bool = True, seed: int | None = None) -> CheckResult:
+def check(
+    question: str, answer: object, *, verbose: bool = True, seed: int | None = None
+) -> CheckResult:
     """Check ``answer`` to ``question`` (e.g. ``"a1.q2"``) on fresh random inputs; print and return the verdict.
 
     ``answer`` is the object the question asks for, usually the function itself (not a call of it).
@@ -166,7 +171,9 @@ def require(question: str, answer: object, *, seed: int, part: str | None = None
     """
     q = _question(question)
     if part is not None and part not in dict(q.parts):
-        raise ValueError(f"{q.id} has no part {part!r}; its parts are {[name for name, _ in q.parts]}")
+        raise ValueError(
+            f"{q.id} has no part {part!r}; its parts are {[name for name, _ in q.parts]}"
+        )
     result = _evaluate(q, answer, _seed(seed))
     if part is None:
         passed = result.passed
@@ -174,7 +181,9 @@ def require(question: str, answer: object, *, seed: int, part: str | None = None
         mine = [ok for label, ok in result.cases if re.match(dict(q.parts)[part], label)]
         passed = bool(mine) and all(mine)
     if not passed:
-        raise AssertionError(result.message if part is None else f"part '{part}' of {q.id}:\n{result.message}")
+        raise AssertionError(
+            result.message if part is None else f"part '{part}' of {q.id}:\n{result.message}"
+        )
 
 
 def _evaluate(q: Question, answer: object, seed: int) -> CheckResult:
@@ -186,7 +195,8 @@ def _evaluate(q: Question, answer: object, seed: int) -> CheckResult:
         cases, hints = q.grader(answer, seed)
     except _NotAnswered as why:
         result = CheckResult(
-            q.id, False,
+            q.id,
+            False,
             f"✗ {head}: not answered yet ({why}). Write your answer in place of the stub and run this "
             f"cell again.\n    expected: {q.expects}",
             answered=False,
@@ -216,23 +226,47 @@ def _verdict(q: Question, head: str, cases: list[_Case], hints: list[str]) -> Ch
     tol = max(tols) if tols else None
     wrong = [c for c in cases if not c.ok]
     if not wrong:
-        what = f"largest relative error {_fmt(worst)} (tolerance {_fmt(tol)})" if worst is not None else "all correct"
-        return CheckResult(q.id, True, f"✓ {head}: correct on {len(cases)} random inputs; {what}.", error=worst, tolerance=tol)
-    lines = [f"✗ {head}: wrong on {len(wrong)} of {len(cases)} random inputs"
-             + (f" ({wrong[0].measure} up to {_fmt(max(c.error for c in wrong if c.error is not None))})"
-                if any(c.error is not None for c in wrong) else "") + "."]
+        what = (
+            f"largest relative error {_fmt(worst)} (tolerance {_fmt(tol)})"
+            if worst is not None
+            else "all correct"
+        )
+        return CheckResult(
+            q.id,
+            True,
+            f"✓ {head}: correct on {len(cases)} random inputs; {what}.",
+            error=worst,
+            tolerance=tol,
+        )
+    lines = [
+        f"✗ {head}: wrong on {len(wrong)} of {len(cases)} random inputs"
+        + (
+            f" ({wrong[0].measure} up to {_fmt(max(c.error for c in wrong if c.error is not None))})"
+            if any(c.error is not None for c in wrong)
+            else ""
+        )
+        + "."
+    ]
     for c in cases:
         mark = "✓" if c.ok else "✗"
-        err = f"{c.measure} {_fmt(c.error)} (tolerance {_fmt(c.tolerance)})" if c.error is not None else ""
+        err = (
+            f"{c.measure} {_fmt(c.error)} (tolerance {_fmt(c.tolerance)})"
+            if c.error is not None
+            else ""
+        )
         info = "; ".join(s for s in (err, c.detail) if s)
         lines.append(f"    {mark} {c.label}" + (f": {info}" if info else ""))
     lines += [f"    hint: {h}" for h in hints]
     return CheckResult(q.id, False, "\n".join(lines), error=worst, tolerance=tol)
 
 
-def _register(qid: str, title: str, expects: str, *, points: int = 3, parts: dict[str, str] | None = None):
+def _register(
+    qid: str, title: str, expects: str, *, points: int = 3, parts: dict[str, str] | None = None
+):
     if points < 2:
-        raise ValueError(f"{qid}: a question is worth at least 2 points (1 public, the rest hidden); got {points}")
+        raise ValueError(
+            f"{qid}: a question is worth at least 2 points (1 public, the rest hidden); got {points}"
+        )
 
     def wrap(grader: Callable[[object, int], tuple[list[_Case], list[str]]]):
         QUESTIONS[qid] = Question(qid, title, expects, grader, points, tuple((parts or {}).items()))
@@ -267,8 +301,12 @@ def _function(answer: object, signature: str) -> Callable:
     if isinstance(answer, CheckResult):
         raise _Wrong("got the result of another check; pass your function itself")
     if not callable(answer):
-        extra = (" Pass the function itself, not the value of a call: check('…', my_function), not check('…', my_function(...))."
-                 if answer is None or isinstance(answer, torch.Tensor | np.ndarray | float | int | tuple | list) else "")
+        extra = (
+            " Pass the function itself, not the value of a call: check('…', my_function), not check('…', my_function(...))."
+            if answer is None
+            or isinstance(answer, torch.Tensor | np.ndarray | float | int | tuple | list)
+            else ""
+        )
         raise _Wrong(f"expected a function {signature}; got {_describe_value(answer)}.{extra}")
     return answer  # type: ignore[return-value]
 
@@ -280,11 +318,16 @@ def _call(fn: Callable, *args: object, **kwargs: object) -> object:
     except NotImplementedError:
         raise _NotAnswered(f"{name} raises NotImplementedError") from None
     except Exception as err:  # the student's bug: report it, don't crash the notebook
-        shown = ", ".join([_describe_value(a) for a in args] + [f"{k}={_describe_value(v)}" for k, v in kwargs.items()])
+        shown = ", ".join(
+            [_describe_value(a) for a in args]
+            + [f"{k}={_describe_value(v)}" for k, v in kwargs.items()]
+        )
         raise _Wrong(f"{name}({shown}) raised {type(err).__name__}: {err}") from None
 
 
-def _array(value: object, what: str, shape: tuple[int, ...] | None = None, meaning: str = "") -> np.ndarray:
+def _array(
+    value: object, what: str, shape: tuple[int, ...] | None = None, meaning: str = ""
+) -> np.ndarray:
     """The answer as a float64 numpy array of ``shape``, or a message saying how it is not."""
     if value is Ellipsis:
         raise _NotAnswered(f"{what} is still the placeholder ...")
@@ -298,7 +341,9 @@ def _array(value: object, what: str, shape: tuple[int, ...] | None = None, meani
         else:
             arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError, RuntimeError):
-        raise _Wrong(f"{what} must be a real array (a torch tensor or a numpy array); got {_describe_value(value)}") from None
+        raise _Wrong(
+            f"{what} must be a real array (a torch tensor or a numpy array); got {_describe_value(value)}"
+        ) from None
     if shape is not None and arr.shape != tuple(shape):
         why = f" {meaning}" if meaning else ""
         if arr.size == math.prod(shape):
@@ -324,7 +369,11 @@ def _rel(a: np.ndarray, r: np.ndarray, floor: float = 0.0) -> float:
 
 
 def _np(t: torch.Tensor | np.ndarray) -> np.ndarray:
-    return t.detach().cpu().to(torch.float64).numpy() if isinstance(t, torch.Tensor) else np.asarray(t, dtype=np.float64)
+    return (
+        t.detach().cpu().to(torch.float64).numpy()
+        if isinstance(t, torch.Tensor)
+        else np.asarray(t, dtype=np.float64)
+    )
 
 
 @dataclass
@@ -363,7 +412,13 @@ def _grade_function(
     return cases, _hints(inputs, answers, refs, cases, tol), answers, refs
 
 
-def _hints(inputs: list[_Input], answers: list[np.ndarray], refs: list[np.ndarray], cases: list[_Case], tol: float) -> list[str]:
+def _hints(
+    inputs: list[_Input],
+    answers: list[np.ndarray],
+    refs: list[np.ndarray],
+    cases: list[_Case],
+    tol: float,
+) -> list[str]:
     """Name a known mistake that reproduces the answer, or a constant factor that does."""
     if all(c.ok for c in cases):
         return []
@@ -377,7 +432,9 @@ def _hints(inputs: list[_Input], answers: list[np.ndarray], refs: list[np.ndarra
     if float(r @ r) > 0:
         c = float(a @ r) / float(r @ r)
         if abs(c - 1) > 10 * close and _rel(a, c * r) <= close:
-            return [f"your answer is the expected one times a constant factor of about {c:.4g}: look for a missing or extra normalisation."]
+            return [
+                f"your answer is the expected one times a constant factor of about {c:.4g}: look for a missing or extra normalisation."
+            ]
     wrong = [c for c in cases if not c.ok]
     if wrong and max(c.error or 0 for c in wrong) < 1e-3:
         return ["close but not within tolerance: compute in float64 and check small terms."]
@@ -393,5 +450,3 @@ def _gen(seed: int) -> torch.Generator:
 
 def _gaussian(g: torch.Generator, n: int, n0: int, scale: float = 1.0) -> torch.Tensor:
     return scale * torch.randn(n, n0, generator=g, dtype=torch.float64)
-
-

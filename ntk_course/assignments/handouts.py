@@ -20,6 +20,7 @@ every question in a sphinx-exercise ``exercise`` and its model solution folded i
 solution, no hidden test), ``OUTDIR/a1/autograder/`` holds the solved notebook and the autograder
 zip that Gradescope and ``otter run`` take (:mod:`.grade`).
 """
+
 from __future__ import annotations
 
 import ast
@@ -42,7 +43,9 @@ _OPTION = re.compile(r"^\s*:[\w-]+:")
 _TARGET = re.compile(r"^\([\w.:-]+\)=\s*$")
 _ROLE = re.compile(r"\{(?P<role>[\w:-]+)\}`(?P<text>[^`]*)`")
 _QUESTION = re.compile(r"^(a\d+\.q\d+)\b")
-_CHECK = re.compile(r"""^check\(\s*["'](?P<question>a\d+\.q\d+)["']\s*,\s*(?P<name>[A-Za-z_]\w*)\s*\)$""")
+_CHECK = re.compile(
+    r"""^check\(\s*["'](?P<question>a\d+\.q\d+)["']\s*,\s*(?P<name>[A-Za-z_]\w*)\s*\)$"""
+)
 STUDENT_NOTE = (
     "**How to work.** Each answer cell raises `NotImplementedError`: replace that line by your code "
     "(keep the function's name and arguments) and run the cell. `check(...)` then tries your answer on "
@@ -68,7 +71,9 @@ def assignment_paths(source: str | Path | None = None) -> list[Path]:
     folder = Path(source) if source is not None else source_dir()
     paths = sorted(folder.glob("a[0-9]*.md"), key=lambda p: int(re.sub(r"\D", "", p.stem) or 0))
     if not paths:
-        raise ValueError(f"no assignment sources a<k>.md in {folder}; run from a checkout of the course or pass --source DIR")
+        raise ValueError(
+            f"no assignment sources a<k>.md in {folder}; run from a checkout of the course or pass --source DIR"
+        )
     return paths
 
 
@@ -84,8 +89,17 @@ def _citations(bib: Path) -> dict[str, tuple[str, str]]:
     """citation key -> ('Jacot et al.', '2018')."""
     out = {}
     for key, entry in parse_file(str(bib)).entries.items():
-        last = ["".join(p.last_names).replace("{", "").replace("}", "") for p in entry.persons.get("author", [])]
-        who = last[0] if len(last) == 1 else " and ".join(last) if len(last) == 2 else f"{last[0]} et al."
+        last = [
+            "".join(p.last_names).replace("{", "").replace("}", "")
+            for p in entry.persons.get("author", [])
+        ]
+        who = (
+            last[0]
+            if len(last) == 1
+            else " and ".join(last)
+            if len(last) == 2
+            else f"{last[0]} et al."
+        )
         out[key] = (who, entry.fields.get("year", "n.d."))
     return out
 
@@ -95,7 +109,9 @@ def plain_markdown(text: str, citations: dict[str, tuple[str, str]]) -> str:
 
     def role(m: re.Match[str]) -> str:
         if m.group("role") not in ("cite:t", "cite:p"):
-            raise ValueError(f"the handouts cannot render the role {{{m.group('role')}}} outside a solution: {m.group(0)}")
+            raise ValueError(
+                f"the handouts cannot render the role {{{m.group('role')}}} outside a solution: {m.group(0)}"
+            )
         refs = [citations[k.strip()] for k in m.group("text").split(",")]
         if m.group("role") == "cite:t":
             return "; ".join(f"{who} ({year})" for who, year in refs)
@@ -117,33 +133,68 @@ def mark_solution(source: str, question: str) -> str:
             continue
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             first = node.body[0]
-            documented = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
+            documented = (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            )
             body = node.body[1:] if documented else node.body
             if not body:
                 continue
             if body[0].lineno == node.lineno:
                 raise ValueError(f"{question}: write the body of {node.name} on its own lines")
-            start = first.end_lineno if documented else body[0].lineno - 1  # comments after the docstring are solution
-            spans.append((start, node.end_lineno - 1, body[0].col_offset,
-                          f'raise NotImplementedError("Question {question}: write your answer here")'))
-        elif spans and spans[-1][3].startswith("#") and not any(
-                ln.strip() and not ln.lstrip().startswith("#") for ln in lines[spans[-1][1] + 1 : node.lineno - 1]):
-            spans[-1] = (spans[-1][0], node.end_lineno - 1, 0, spans[-1][3])  # one block for consecutive statements
+            start = (
+                first.end_lineno if documented else body[0].lineno - 1
+            )  # comments after the docstring are solution
+            spans.append(
+                (
+                    start,
+                    node.end_lineno - 1,
+                    body[0].col_offset,
+                    f'raise NotImplementedError("Question {question}: write your answer here")',
+                )
+            )
+        elif (
+            spans
+            and spans[-1][3].startswith("#")
+            and not any(
+                ln.strip() and not ln.lstrip().startswith("#")
+                for ln in lines[spans[-1][1] + 1 : node.lineno - 1]
+            )
+        ):
+            spans[-1] = (
+                spans[-1][0],
+                node.end_lineno - 1,
+                0,
+                spans[-1][3],
+            )  # one block for consecutive statements
         else:
-            spans.append((node.lineno - 1, node.end_lineno - 1, 0, f"# Question {question}: your code here"))
+            spans.append(
+                (node.lineno - 1, node.end_lineno - 1, 0, f"# Question {question}: your code here")
+            )
     for first, last, indent, prompt in reversed(spans):
         pad = " " * indent
-        lines[first : last + 1] = [f'{pad}""" # BEGIN PROMPT', pad + prompt, f'{pad}""" # END PROMPT',
-                                   f"{pad}# BEGIN SOLUTION NO PROMPT", *lines[first : last + 1], f"{pad}# END SOLUTION"]
+        lines[first : last + 1] = [
+            f'{pad}""" # BEGIN PROMPT',
+            pad + prompt,
+            f'{pad}""" # END PROMPT',
+            f"{pad}# BEGIN SOLUTION NO PROMPT",
+            *lines[first : last + 1],
+            f"{pad}# END SOLUTION",
+        ]
     return "\n".join(lines)
 
 
-def _test_cell(name: str, question: str, answer: str, seed: int, points: float, part: str | None) -> nbformat.NotebookNode:
+def _test_cell(
+    name: str, question: str, answer: str, seed: int, points: float, part: str | None
+) -> nbformat.NotebookNode:
     config = f"points: {points:g}" + ("\nhidden: true" if name != "public" else "")
     call = f"require({question!r}, {answer}, seed={seed}" + (f", part={part!r})" if part else ")")
-    return new_code_cell(f'""" # BEGIN TEST CONFIG\n{config}\n""" # END TEST CONFIG\n'
-                         f"def test_{name}({answer}):\n    from ntk_course.assignments import require\n\n    {call}\n\n\n"
-                         f"test_{name}({answer})")
+    return new_code_cell(
+        f'""" # BEGIN TEST CONFIG\n{config}\n""" # END TEST CONFIG\n'
+        f"def test_{name}({answer}):\n    from ntk_course.assignments import require\n\n    {call}\n\n\n"
+        f"test_{name}({answer})"
+    )
 
 
 def test_cells(question: str, answer: str, salt: int = 0) -> list[nbformat.NotebookNode]:
@@ -153,7 +204,16 @@ def test_cells(question: str, answer: str, salt: int = 0) -> list[nbformat.Noteb
     share = (q.points - 1) / len(parts)
     cells = [_test_cell("public", question, answer, seed_of(question, "public"), 1, None)]
     for k, part in enumerate(parts, 1):
-        cells.append(_test_cell(f"hidden_{k}", question, answer, seed_of(question, f"hidden {part or ''}", salt), share, part))
+        cells.append(
+            _test_cell(
+                f"hidden_{k}",
+                question,
+                answer,
+                seed_of(question, f"hidden {part or ''}", salt),
+                share,
+                part,
+            )
+        )
     return cells
 
 
@@ -216,9 +276,16 @@ def master_notebook(path: str | Path, *, salt: int = 0) -> nbformat.NotebookNode
                 solution.append(new_code_cell(mark_solution(cell.source, question or "?")))
             elif check:
                 if check.group("question") != question:
-                    raise ValueError(f"{path.name}: check of {check.group('question')} outside its question ({question})")
-                cells += [new_code_cell(cell.source), new_raw_cell("# BEGIN TESTS"), *test_cells(question, check.group("name"), salt),
-                          new_raw_cell("# END TESTS"), new_raw_cell("# END QUESTION")]
+                    raise ValueError(
+                        f"{path.name}: check of {check.group('question')} outside its question ({question})"
+                    )
+                cells += [
+                    new_code_cell(cell.source),
+                    new_raw_cell("# BEGIN TESTS"),
+                    *test_cells(question, check.group("name"), salt),
+                    new_raw_cell("# END TESTS"),
+                    new_raw_cell("# END QUESTION"),
+                ]
                 question = None
             else:
                 cells.append(new_code_cell(cell.source))
@@ -239,32 +306,64 @@ def master_notebook(path: str | Path, *, salt: int = 0) -> nbformat.NotebookNode
             if m.group("name") == "exercise":
                 qid = _QUESTION.match(m.group("arg"))
                 if question is not None or not qid or qid.group(1) not in QUESTIONS:
-                    raise ValueError(f"{path.name}: exercise {m.group('arg')!r} is not a registered question, or {question} has no check cell")
+                    raise ValueError(
+                        f"{path.name}: exercise {m.group('arg')!r} is not a registered question, or {question} has no check cell"
+                    )
                 question = qid.group(1)
-                cells += [new_raw_cell(f"# BEGIN QUESTION\nname: {question.split('.')[1]}"), new_markdown_cell(
-                    plain_markdown(f"**Question {m.group('arg').rstrip('.')}.**\n\n" + "\n".join(lines[body:end]).strip("\n"), citations))]
+                cells += [
+                    new_raw_cell(f"# BEGIN QUESTION\nname: {question.split('.')[1]}"),
+                    new_markdown_cell(
+                        plain_markdown(
+                            f"**Question {m.group('arg').rstrip('.')}.**\n\n"
+                            + "\n".join(lines[body:end]).strip("\n"),
+                            citations,
+                        )
+                    ),
+                ]
             elif m.group("name") == "solution-start":
                 solution = []
             elif m.group("name") == "solution-end" and solution is not None:
                 if any(c.cell_type == "markdown" for c in solution):
-                    cells += [new_raw_cell("# BEGIN PROMPT"), new_markdown_cell(
-                        f"**Your answer to {question}.** *Derivations and explanations go here: double-click to edit this "
-                        "cell (Markdown, with mathematics between `$` signs).*"), new_raw_cell("# END PROMPT")]
-                cells += [new_raw_cell("# BEGIN SOLUTION"), *solution, new_raw_cell("# END SOLUTION")]
+                    cells += [
+                        new_raw_cell("# BEGIN PROMPT"),
+                        new_markdown_cell(
+                            f"**Your answer to {question}.** *Derivations and explanations go here: double-click to edit this "
+                            "cell (Markdown, with mathematics between `$` signs).*"
+                        ),
+                        new_raw_cell("# END PROMPT"),
+                    ]
+                cells += [
+                    new_raw_cell("# BEGIN SOLUTION"),
+                    *solution,
+                    new_raw_cell("# END SOLUTION"),
+                ]
                 solution = None
             else:
-                raise ValueError(f"{path.name}: the handouts cannot render the directive {lines[i]!r} outside a solution")
+                raise ValueError(
+                    f"{path.name}: the handouts cannot render the directive {lines[i]!r} outside a solution"
+                )
             i = end + 1
         flush()
     if question is not None or solution is not None:
         raise ValueError(f"{path.name}: {question} ends without its check cell or its solution-end")
-    nb = new_notebook(cells=cells, metadata={"kernelspec": dict(source.metadata["kernelspec"]), "language_info": {"name": "python"}})
+    nb = new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": dict(source.metadata["kernelspec"]),
+            "language_info": {"name": "python"},
+        },
+    )
     nbformat.validate(nb)
     return nb
 
 
-def build(outdir: str | Path, *, salt: int = 0, source: str | Path | None = None,
-          only: Sequence[str] | None = None) -> list[Path]:
+def build(
+    outdir: str | Path,
+    *,
+    salt: int = 0,
+    source: str | Path | None = None,
+    only: Sequence[str] | None = None,
+) -> list[Path]:
     """Write the master notebooks into ``outdir/master`` and run ``otter assign`` on each: returns the
     student notebooks ``outdir/a<k>/student/a<k>.ipynb`` (the autograders lie beside them)."""
     from otter.assign import main as otter_assign
@@ -272,7 +371,9 @@ def build(outdir: str | Path, *, salt: int = 0, source: str | Path | None = None
     paths = assignment_paths(source)
     unknown = sorted(set(only or ()) - {p.stem for p in paths})
     if unknown:
-        raise ValueError(f"no assignment named {unknown}; the assignments are {[p.stem for p in paths]}")
+        raise ValueError(
+            f"no assignment named {unknown}; the assignments are {[p.stem for p in paths]}"
+        )
     out = Path(outdir).resolve()
     (out / "master").mkdir(parents=True, exist_ok=True)
     (out / "master" / "requirements.txt").write_text(f"ntk_course @ git+{REPOSITORY}\n")
@@ -295,13 +396,19 @@ def reference_answers(path: str | Path) -> dict[str, object]:
     imports and function definitions of its ``solution`` cells, then looks up the name passed to each
     ``check("a1.q2", name)`` cell. The tests use it to grade the model solutions without the notebook.
     """
-    code = [c for c in jupytext.read(Path(path)).cells if c.cell_type == "code" and "remove-cell" not in c.metadata.get("tags", [])]
+    code = [
+        c
+        for c in jupytext.read(Path(path)).cells
+        if c.cell_type == "code" and "remove-cell" not in c.metadata.get("tags", [])
+    ]
     namespace: dict[str, object] = {"__name__": f"reference_{Path(path).stem}"}
     exec(compile(code[0].source, f"{Path(path).name}:setup", "exec"), namespace)  # noqa: S102 - our own notebook
     for cell in code[1:]:
         if "solution" in cell.metadata.get("tags", []):
             tree = ast.parse(cell.source)
-            tree.body = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom | ast.FunctionDef)]
+            tree.body = [
+                n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom | ast.FunctionDef)
+            ]
             exec(compile(tree, f"{Path(path).name}:solution", "exec"), namespace)  # noqa: S102
     answers = {}
     for cell in code:

@@ -8,6 +8,7 @@ holds the points of every question, or ``fatal``: why the submission gets zeros 
 grade it, or a cell before its first answer raised, e.g. a failed import), and ``error``: the first
 error raised in an answer cell, for the teacher's information.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,9 @@ def first_error(notebook: dict) -> tuple[str, bool]:
             if out.get("output_type") == "error":
                 head = next((ln for ln in cell.get("source", "").splitlines() if ln.strip()), "")
                 where = "an answer cell" if answer else "the cell"
-                return f"{where} starting {head[:60]!r} raised {out['ename']}: {out['evalue']}"[:300], not answered
+                return f"{where} starting {head[:60]!r} raised {out['ename']}: {out['evalue']}"[
+                    :300
+                ], not answered
     return "", False
 
 
@@ -45,7 +48,10 @@ def main(submission: str, autograder: str, result: str) -> None:
         elif fatal:
             report = {"fatal": f"does not run: {error}"}
         else:
-            report = {"scores": {name: graded.get_score(name) for name in graded.test_files}, "error": error}
+            report = {
+                "scores": {name: graded.get_score(name) for name in graded.test_files},
+                "error": error,
+            }
     Path(result).write_text(json.dumps(report))
 
 

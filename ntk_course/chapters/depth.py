@@ -4,9 +4,11 @@
 :func:`condition_number` describe the limiting NTK of one architecture on the circle, and the chapter
 scans the depth with ``arch.replace(depth=L)``.
 """
+
 from __future__ import annotations
 
 import math
+
 import torch
 
 from ..activations import Activation, Fn, get_activation
@@ -36,12 +38,19 @@ def gain_activation(activation: str | Activation | Fn, gain: float) -> Activatio
     base = get_activation(activation)
     g2 = gain * gain
 
-    def closed_form(q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def closed_form(
+        q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         e_s, e_d = base.expectations(q_xx, q_xy, q_yy)
         return g2 * e_s, g2 * e_d
 
-    return Activation(f"{gain:g}*{base.name}", lambda z: gain * base.sigma(z), lambda z: gain * base.sigma_dot(z),
-                      closed_form, base.quadrature_points)
+    return Activation(
+        f"{gain:g}*{base.name}",
+        lambda z: gain * base.sigma(z),
+        lambda z: gain * base.sigma_dot(z),
+        closed_form,
+        base.quadrature_points,
+    )
 
 
 def _one_point(x0: object) -> torch.Tensor:
@@ -88,4 +97,6 @@ def condition_number(arch: Architecture, x: object) -> torch.Tensor:
     lambda_min <= 0 (singular in float64). Raises ValueError as :meth:`Architecture.ntk`.
     """
     values = torch.linalg.eigvalsh(arch.ntk(torch.as_tensor(x, dtype=torch.float64)))
-    return (values[-1] / values[0] if values[0] > 0 else torch.tensor(math.inf, dtype=torch.float64)).cpu()
+    return (
+        values[-1] / values[0] if values[0] > 0 else torch.tensor(math.inf, dtype=torch.float64)
+    ).cpu()

@@ -22,6 +22,7 @@ The cost is the paper's, C = 1/(2N) sum_i (f(x_i) - y_i)^2; in both parametrisat
 t = eta x steps, eta the width-independent time step: gradient descent runs with the learning rate
 lr = eta x ``model.lr_scale`` (eta x n_{L-1} in muP, eta in the NTK parametrisation).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -124,16 +125,24 @@ def feature_movement(
     if not sizes or len(set(sizes)) != len(sizes):
         raise ValueError(f"widths must be distinct hidden widths, at least one; got {sizes}")
     if arch.depth < 2:
-        raise ValueError(f"the features are a hidden layer's: arch needs depth >= 2; got {arch.depth}")
+        raise ValueError(
+            f"the features are a hidden layer's: arch needs depth >= 2; got {arch.depth}"
+        )
     if not parametrizations:
-        raise ValueError("parametrizations must name at least one parametrisation, e.g. ('ntk', 'mup')")
-    archs = {p: arch.replace(parametrization=p) for p in parametrizations}  # unknown names fail here
+        raise ValueError(
+            "parametrizations must name at least one parametrisation, e.g. ('ntk', 'mup')"
+        )
+    archs = {
+        p: arch.replace(parametrization=p) for p in parametrizations
+    }  # unknown names fail here
     if steps < 1:
         raise ValueError(f"steps must be an integer >= 1; got {steps}")
     xt = torch.as_tensor(x).to(device or "cpu").float()
     yt = torch.as_tensor(y).to(xt.device).float().reshape(len(y), -1)
     if yt.shape != (xt.shape[0], 1):
-        raise ValueError(f"y must hold one target per point, {xt.shape[0]} rows to match x; got {tuple(yt.shape)}")
+        raise ValueError(
+            f"y must hold one target per point, {xt.shape[0]} rows to match x; got {tuple(yt.shape)}"
+        )
     out = FeatureMovement(torch.tensor(sizes), {}, {}, {}, {}, {}, {})
     for p, a in archs.items():
         change, drift, cost, scale = [], [], [], []
@@ -157,7 +166,9 @@ def feature_movement(
     return out
 
 
-def plot_feature_movement(result: FeatureMovement, axes: Sequence[plt.Axes] | None = None) -> Sequence[plt.Axes]:
+def plot_feature_movement(
+    result: FeatureMovement, axes: Sequence[plt.Axes] | None = None
+) -> Sequence[plt.Axes]:
     """Left: the relative change of the features and of the tangent kernel against the width (the mean
     over the networks, and each network faintly), per parametrisation. Right: the first-layer weight
     vectors w_j of the widest networks before training and after, in each parametrisation (the
@@ -170,9 +181,19 @@ def plot_feature_movement(result: FeatureMovement, axes: Sequence[plt.Axes] | No
     for p, (colour, name) in styles.items():
         if p not in result.feature_change:
             continue
-        for values, marker, what in ((result.feature_change[p], "o-", "features"), (result.kernel_drift[p], "s--", "kernel")):
+        for values, marker, what in (
+            (result.feature_change[p], "o-", "features"),
+            (result.kernel_drift[p], "s--", "kernel"),
+        ):
             left.loglog(n, values.mean(1), marker, color=colour, label=f"{name}: {what}")
-            left.loglog(n.repeat_interleave(values.shape[1]), values.flatten(), marker[0], color=colour, alpha=0.2, ms=4)
+            left.loglog(
+                n.repeat_interleave(values.shape[1]),
+                values.flatten(),
+                marker[0],
+                color=colour,
+                alpha=0.2,
+                ms=4,
+            )
     left.set_xlabel("hidden width $n$")
     left.set_ylabel(r"relative change $\|A_T - A_0\|_F / \|A_0\|_F$")
     left.legend(fontsize=9)
@@ -181,7 +202,13 @@ def plot_feature_movement(result: FeatureMovement, axes: Sequence[plt.Axes] | No
     for p, (colour, name) in styles.items():
         if p in result.w_final:
             w0, w1 = result.w_initial[p], result.w_final[p]
-            right.plot(torch.stack([w0[:, 0], w1[:, 0]]), torch.stack([w0[:, 1], w1[:, 1]]), color=colour, lw=0.4, alpha=0.5)
+            right.plot(
+                torch.stack([w0[:, 0], w1[:, 0]]),
+                torch.stack([w0[:, 1], w1[:, 1]]),
+                color=colour,
+                lw=0.4,
+                alpha=0.5,
+            )
             right.plot(*w1.T, ".", color=colour, ms=4, label=f"$w_j$ after training, {name}")
     right.set_xlabel("$w_{j1}$")
     right.set_ylabel("$w_{j2}$")
@@ -191,4 +218,10 @@ def plot_feature_movement(result: FeatureMovement, axes: Sequence[plt.Axes] | No
     return axes
 
 
-__all__ = ["FeatureMovement", "feature_movement", "hidden_features", "plot_feature_movement", "relative_change"]
+__all__ = [
+    "FeatureMovement",
+    "feature_movement",
+    "hidden_features",
+    "plot_feature_movement",
+    "relative_change",
+]

@@ -21,6 +21,7 @@ run that loop on the page (the data from :meth:`Figure1Settings.training_set` an
 :meth:`Figure1Settings.circle`, the seeds from :meth:`Figure1Settings.generator`, the result from
 :meth:`Figure1Result.from_records`); :func:`run` is the same loop for ``python -m ntk_course.reproduce``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,7 +42,9 @@ from ..training import TrainingRecord, train
 
 X0 = (1.0, 0.0)  # the fixed point x_0 of Figure 1
 TIMES = ("initial", "final")
-NAMED_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a != "polynomial")  # settings hold a name, for JSON
+NAMED_ACTIVATIONS = tuple(
+    a for a in ACTIVATIONS if a != "polynomial"
+)  # settings hold a name, for JSON
 
 
 def _count(value: object, name: str, minimum: int) -> None:
@@ -84,17 +87,31 @@ class Figure1Settings:
 
     def __post_init__(self) -> None:
         if self.activation not in NAMED_ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; expected one of {NAMED_ACTIVATIONS}")
+            raise ValueError(
+                f"unknown activation {self.activation!r}; expected one of {NAMED_ACTIVATIONS}"
+            )
         arch = self.arch  # the Architecture checks depth, beta and the activation
         object.__setattr__(self, "beta", arch.beta)
-        if isinstance(self.widths, int | str) or not isinstance(self.widths, Sequence) or len(self.widths) == 0:
-            raise ValueError(f"widths must be a non-empty sequence of hidden widths n; got {self.widths!r}")
+        if (
+            isinstance(self.widths, int | str)
+            or not isinstance(self.widths, Sequence)
+            or len(self.widths) == 0
+        ):
+            raise ValueError(
+                f"widths must be a non-empty sequence of hidden widths n; got {self.widths!r}"
+            )
         for i, n in enumerate(self.widths):
             _count(n, f"widths[{i}]", 1)
         if len(set(self.widths)) != len(self.widths):
             raise ValueError(f"widths must be distinct; got {tuple(self.widths)}")
         object.__setattr__(self, "widths", tuple(int(n) for n in self.widths))
-        for name, minimum in (("ensemble", 1), ("steps", 0), ("n_train", 1), ("n_circle", 1), ("seed", 0)):
+        for name, minimum in (
+            ("ensemble", 1),
+            ("steps", 0),
+            ("n_train", 1),
+            ("n_circle", 1),
+            ("seed", 0),
+        ):
             _count(getattr(self, name), name, minimum)
         if not (isinstance(self.lr, int | float) and math.isfinite(self.lr) and self.lr >= 0):
             raise ValueError(f"lr must be a finite number >= 0; got {self.lr!r}")
@@ -105,13 +122,17 @@ class Figure1Settings:
         """The architecture of Figure 1: ``Architecture(depth, activation, beta)`` (NTK parametrisation)."""
         return Architecture(self.depth, self.activation, self.beta)
 
-    def training_set(self, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def training_set(
+        self, device: torch.device | str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``n_train`` inputs x ~ N(0, Id_2) (drawn on the CPU with ``seed``, so the same on every
         device) and the targets f*(x) = x_1 x_2: shapes (n_train, 2) and (n_train, 1), on ``device``."""
         x = gaussian_inputs(self.n_train, 2, seed=self.seed).to(device or "cpu")
         return x, product_target(x)
 
-    def circle(self, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def circle(
+        self, device: torch.device | str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x_0 = (1, 0) (1, 2), the ``n_circle`` points x = (cos gamma, sin gamma) (n_circle, 2) and their
         angles gamma (n_circle,), float32 on ``device``: the kernel Theta(x_0, x) is drawn over them."""
         circle, gamma = circle_points(self.n_circle, dtype=torch.float32, device=device)
@@ -207,20 +228,30 @@ class Figure1Result:
         for n in settings.widths:
             record = records.get(n)
             if record is None or record.kernels is None or record.kernel_drift is None:
-                raise ValueError(f"width {n} needs a training record with kernels (train(..., kernel_points=...))")
+                raise ValueError(
+                    f"width {n} needs a training record with kernels (train(..., kernel_points=...))"
+                )
             k0 = record.kernels[0, :, 0, :].double().cpu()
             kt = record.kernels[-1, :, 0, :].double().cpu()
-            runs.append(WidthRun(
-                width=n,
-                kernel_initial=k0,
-                kernel_final=kt,
-                kernel_drift=(kt - k0).norm(dim=-1) / k0.norm(dim=-1),
-                distance_to_limit=(k0 - lim).norm(dim=-1) / lim.norm(),
-                weight_change=record.weight_change[-1].double().cpu(),
-                loss=record.loss[[0, -1]].double().cpu(),
-                seconds=math.nan if seconds is None else seconds[n],
-            ))
-        return cls(settings=settings, gamma=gamma.double().cpu(), limit=lim, runs=tuple(runs), device=str(device))
+            runs.append(
+                WidthRun(
+                    width=n,
+                    kernel_initial=k0,
+                    kernel_final=kt,
+                    kernel_drift=(kt - k0).norm(dim=-1) / k0.norm(dim=-1),
+                    distance_to_limit=(k0 - lim).norm(dim=-1) / lim.norm(),
+                    weight_change=record.weight_change[-1].double().cpu(),
+                    loss=record.loss[[0, -1]].double().cpu(),
+                    seconds=math.nan if seconds is None else seconds[n],
+                )
+            )
+        return cls(
+            settings=settings,
+            gamma=gamma.double().cpu(),
+            limit=lim,
+            runs=tuple(runs),
+            device=str(device),
+        )
 
     def run_for(self, width: int) -> WidthRun:
         """The :class:`WidthRun` of hidden width ``width``."""
@@ -257,7 +288,9 @@ class Figure1Result:
         }
 
 
-def run(settings: Figure1Settings, *, device: torch.device | str | None = None, progress: bool = False) -> Figure1Result:
+def run(
+    settings: Figure1Settings, *, device: torch.device | str | None = None, progress: bool = False
+) -> Figure1Result:
     """Run the experiment of Figure 1 with ``settings`` on ``device`` (default: CUDA when present).
 
     The loop the chapters show on the page: for each width, one ensemble
@@ -277,9 +310,19 @@ def run(settings: Figure1Settings, *, device: torch.device | str | None = None, 
     records, seconds = {}, {}
     for k, width in enumerate(tqdm(s.widths, disable=not progress, desc="widths", leave=False)):
         start = time.perf_counter()
-        nets = s.arch.network(2, width, ensemble=s.ensemble, generator=s.generator(k, device), device=device)
-        records[width] = train(nets, x_train, y_train, steps=s.steps, lr=s.lr, record_at=[0, s.steps],
-                               kernel_points=(x0, circle), progress=progress)
+        nets = s.arch.network(
+            2, width, ensemble=s.ensemble, generator=s.generator(k, device), device=device
+        )
+        records[width] = train(
+            nets,
+            x_train,
+            y_train,
+            steps=s.steps,
+            lr=s.lr,
+            record_at=[0, s.steps],
+            kernel_points=(x0, circle),
+            progress=progress,
+        )
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds[width] = time.perf_counter() - start
@@ -297,7 +340,9 @@ def plot(result: Figure1Result, ax=None, *, times: Sequence[str] | None = None):
     limit Theta_inf as a thick dashed line. Returns the axes (a new figure when ``ax`` is None).
     """
     if not isinstance(result, Figure1Result):
-        raise ValueError(f"result must be a Figure1Result from figure1.run; got {type(result).__name__}")
+        raise ValueError(
+            f"result must be a Figure1Result from figure1.run; got {type(result).__name__}"
+        )
     s = result.settings
     if times is None:
         times = TIMES if s.steps > 0 else ("initial",)
@@ -308,7 +353,16 @@ def plot(result: Figure1Result, ax=None, *, times: Sequence[str] | None = None):
         from .plotting import new_axes
 
         _, ax = new_axes()
-    colours = ["#9ecae1", "#08519c", "#fcae91", "#a50f15", "#a1d99b", "#006d2c", "#dadaeb", "#54278f"]
+    colours = [
+        "#9ecae1",
+        "#08519c",
+        "#fcae91",
+        "#a50f15",
+        "#a1d99b",
+        "#006d2c",
+        "#dadaeb",
+        "#54278f",
+    ]
     g = result.gamma.numpy()
     for k, r in enumerate(result.runs):
         for which in times:
@@ -316,11 +370,15 @@ def plot(result: Figure1Result, ax=None, *, times: Sequence[str] | None = None):
             colour = colours[(2 * k + dark) % len(colours)]
             curves = (r.kernel_initial if which == "initial" else r.kernel_final).numpy()
             t = 0 if which == "initial" else s.t
-            number = f"{r.width:,}".replace(",", "{,}")  # a thousands comma that mathtext does not space
+            number = f"{r.width:,}".replace(
+                ",", "{,}"
+            )  # a thousands comma that mathtext does not space
             label = f"$n = {number}$, $t = {t:g}$"
             for i, curve in enumerate(curves):
                 ax.plot(g, curve, color=colour, lw=0.9, alpha=0.75, label=label if i == 0 else None)
-    ax.plot(g, result.limit.numpy(), color="black", ls="--", lw=2.6, label=r"$n = \infty$ (Theorem 1)")
+    ax.plot(
+        g, result.limit.numpy(), color="black", ls="--", lw=2.6, label=r"$n = \infty$ (Theorem 1)"
+    )
     ax.set_xlim(-math.pi, math.pi)
     ax.set_xlabel(r"$\gamma$")
     ax.set_ylabel(rf"$\Theta^{{({s.depth})}}(x_0, x)$")

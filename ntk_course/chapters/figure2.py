@@ -19,6 +19,7 @@ points or targets it used). Every width trains ONE batched ensemble ``arch.netwo
 the chapter ``book/least_squares.md`` writes that loop on the page, :func:`run` is the same loop for
 ``python -m ntk_course.reproduce``.
 """
+
 from __future__ import annotations
 
 import math
@@ -69,14 +70,26 @@ class Figure2Settings:
     def __post_init__(self) -> None:
         arch = self.arch  # depth >= 1 and beta >= 0, checked by the architecture
         if arch.depth < 2:
-            raise ValueError(f"depth must be at least 2 (a hidden layer to widen); got {arch.depth}")
+            raise ValueError(
+                f"depth must be at least 2 (a hidden layer to widen); got {arch.depth}"
+            )
         if arch.beta == 0:
-            raise ValueError("beta must be > 0 so that Theta is positive definite on the circle (t = infinity limit)")
+            raise ValueError(
+                "beta must be > 0 so that Theta is positive definite on the circle (t = infinity limit)"
+            )
         widths = tuple(self.widths) if not isinstance(self.widths, int | str) else ()
         if not widths:
-            raise ValueError(f"widths must be a non-empty sequence of integers >= 1; got {self.widths!r}")
+            raise ValueError(
+                f"widths must be a non-empty sequence of integers >= 1; got {self.widths!r}"
+            )
         object.__setattr__(self, "widths", tuple(arch.widths(1, w)[1] for w in widths))  # each >= 1
-        for name, least in (("ensemble", 2), ("steps", 1), ("n_train", 1), ("n_circle", 8), ("seed", 0)):
+        for name, least in (
+            ("ensemble", 2),
+            ("steps", 1),
+            ("n_train", 1),
+            ("n_circle", 8),
+            ("seed", 0),
+        ):
             if getattr(self, name) < least:
                 raise ValueError(f"{name} must be an integer >= {least}; got {getattr(self, name)}")
         if not self.lr > 0 or not math.isfinite(self.lr):
@@ -139,11 +152,15 @@ class Figure2Result:
     seconds: dict[int, float] = field(default_factory=dict)
     device: str = "cpu"
 
-    def add(self, width: int, outputs: torch.Tensor, loss: torch.Tensor, seconds: float = 0.0) -> None:
+    def add(
+        self, width: int, outputs: torch.Tensor, loss: torch.Tensor, seconds: float = 0.0
+    ) -> None:
         """Store the trained ensemble of one width: ``outputs`` (E, M) on the circle, ``loss`` (E,)."""
         if outputs.ndim != 2 or outputs.shape[1] != self.gamma.shape[0]:
-            raise ValueError(f"outputs must be (E, {self.gamma.shape[0]}), the networks on the circle points; "
-                             f"got {tuple(outputs.shape)}")
+            raise ValueError(
+                f"outputs must be (E, {self.gamma.shape[0]}), the networks on the circle points; "
+                f"got {tuple(outputs.shape)}"
+            )
         self.outputs[width] = outputs.to(torch.float64).cpu()
         self.loss[width] = loss.to(torch.float64).cpu()
         self.seconds[width] = seconds
@@ -213,7 +230,9 @@ def limit(settings: Figure2Settings, *, device: torch.device | str | None = None
     )
 
 
-def run(settings: Figure2Settings, *, device: torch.device | str | None = None, progress: bool = False) -> Figure2Result:
+def run(
+    settings: Figure2Settings, *, device: torch.device | str | None = None, progress: bool = False
+) -> Figure2Result:
     """Compute Figure 2: the analytic limiting Gaussian (:func:`limit`) and one trained ensemble per width.
 
     The networks ``settings.arch.network(2, n, ensemble=E)`` train in float32 on ``device`` (CUDA
@@ -228,13 +247,23 @@ def run(settings: Figure2Settings, *, device: torch.device | str | None = None, 
         begin = time.perf_counter()
         seed = torch.Generator(device=dev).manual_seed(s.seed + 1000 * k)
         net = s.arch.network(2, n, ensemble=s.ensemble, generator=seed, device=dev)
-        rec = train(net, x.float(), y.float(), steps=s.steps, lr=s.lr, record_at=[s.steps], x_eval=x_circle.float(),
-                    progress=progress)
+        rec = train(
+            net,
+            x.float(),
+            y.float(),
+            steps=s.steps,
+            lr=s.lr,
+            record_at=[s.steps],
+            x_eval=x_circle.float(),
+            progress=progress,
+        )
         result.add(n, rec.outputs[-1, :, :, 0], rec.loss[-1], time.perf_counter() - begin)
     return result
 
 
-def gaussian_check(result: Figure2Result, width: int, *, n_directions: int = 8, level: float = 0.999) -> dict[str, float]:
+def gaussian_check(
+    result: Figure2Result, width: int, *, n_directions: int = 8, level: float = 0.999
+) -> dict[str, float]:
     """Test the trained networks of one width against the limiting Gaussian N(mean, covariance).
 
     Project each network's deviation f_i - mean on the top ``n_directions`` eigenvectors v_j of the
@@ -258,7 +287,9 @@ def gaussian_check(result: Figure2Result, width: int, *, n_directions: int = 8, 
     mu, v = torch.linalg.eigh(result.covariance)
     mu, v = mu.flip(0)[:k], v.flip(1)[:, :k]
     if float(mu[-1]) <= 0:
-        raise ValueError(f"the limiting covariance has fewer than {k} positive eigenvalues; ask for fewer directions")
+        raise ValueError(
+            f"the limiting covariance has fewer than {k} positive eigenvalues; ask for fewer directions"
+        )
     f = result.outputs[width]
     z = (f - result.mean) @ v / mu.sqrt()  # (E, k)
     dof = z.numel()
@@ -300,10 +331,16 @@ def from_json(data: dict) -> Figure2Result:
     ``python -m ntk_course.reproduce``): the trained networks' functions as stored, and the limit
     recomputed from the analytic kernels for the stored settings (no network is trained)."""
     if not isinstance(data, dict) or data.get("figure") != 2 or "widths" not in data:
-        raise ValueError("data must be the Figure 2 entry of results.json (a dict with figure = 2 and widths)")
+        raise ValueError(
+            "data must be the Figure 2 entry of results.json (a dict with figure = 2 and widths)"
+        )
     stored = {"n_init": "ensemble"}  # the name results.json of the first edition used
-    settings = Figure2Settings(**{stored.get(k, k): tuple(v) if isinstance(v, list) else v
-                                  for k, v in data["settings"].items()})
+    settings = Figure2Settings(
+        **{
+            stored.get(k, k): tuple(v) if isinstance(v, list) else v
+            for k, v in data["settings"].items()
+        }
+    )
     result = limit(settings, device="cpu")
     for n, entry in data["widths"].items():
         result.outputs[int(n)] = torch.tensor(entry["outputs"], dtype=torch.float64)
@@ -312,7 +349,13 @@ def from_json(data: dict) -> Figure2Result:
     return result
 
 
-def plot(result: Figure2Result, ax: plt.Axes | None = None, *, band: str = "infinity", max_curves: int = 10) -> plt.Axes:
+def plot(
+    result: Figure2Result,
+    ax: plt.Axes | None = None,
+    *,
+    band: str = "infinity",
+    max_curves: int = 10,
+) -> plt.Axes:
     """Figure 2: f(cos gamma, sin gamma) of the first ``max_curves`` trained networks of each width (thin
     curves, one colour per width; the paper drew 10), the limit's 50th percentile (solid) and
     10th/90th percentiles (dashed), the training points.
@@ -330,13 +373,22 @@ def plot(result: Figure2Result, ax: plt.Axes | None = None, *, band: str = "infi
     for k, n in enumerate(sorted(result.outputs)):
         c = colors[k % len(colors)]
         for i, f in enumerate(result.outputs[n][:max_curves]):
-            ax.plot(g, f.numpy(), color=c, lw=0.8, alpha=0.75, label=f"$n = {n:,}$" if i == 0 else None)
+            ax.plot(
+                g, f.numpy(), color=c, lw=0.8, alpha=0.75, label=f"$n = {n:,}$" if i == 0 else None
+            )
     pct = (result.band if band == "infinity" else result.band_t).numpy()
     when = r"t \to \infty" if band == "infinity" else f"t = {result.settings.t:g}"
     ax.plot(g, pct[1], color="#1f77b4", lw=2.2, label=rf"$n = \infty$, ${when}$: $P_{{50}}$")
     ax.plot(g, pct[0], color="#1f77b4", lw=1.8, ls="--", label=r"$n = \infty$: $P_{10}, P_{90}$")
     ax.plot(g, pct[2], color="#1f77b4", lw=1.8, ls="--")
-    ax.scatter(result.gamma_train.numpy(), result.y_train.numpy(), s=60, color="black", zorder=5, label="training points")
+    ax.scatter(
+        result.gamma_train.numpy(),
+        result.y_train.numpy(),
+        s=60,
+        color="black",
+        zorder=5,
+        label="training points",
+    )
     ax.set_xlabel(r"$\gamma$")
     ax.set_ylabel(r"$f(\cos\gamma, \sin\gamma)$")
     ax.set_xlim(-math.pi, math.pi)
@@ -344,5 +396,14 @@ def plot(result: Figure2Result, ax: plt.Axes | None = None, *, band: str = "infi
     return ax
 
 
-__all__ = ["QUANTILES", "Figure2Result", "Figure2Settings", "chi2_power", "from_json", "gaussian_check", "limit", "plot",
-           "run"]
+__all__ = [
+    "QUANTILES",
+    "Figure2Result",
+    "Figure2Settings",
+    "chi2_power",
+    "from_json",
+    "gaussian_check",
+    "limit",
+    "plot",
+    "run",
+]

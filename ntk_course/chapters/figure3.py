@@ -21,6 +21,7 @@ cost is a mean over the N digits). The chapter ``book/mnist.md`` writes the trai
 :func:`run` on the page; this module keeps the settings, the result with its plots, and the
 command's entry point.
 """
+
 from __future__ import annotations
 
 import math
@@ -80,15 +81,21 @@ class Figure3Settings:
     def __post_init__(self) -> None:
         arch = self.arch  # depth >= 1 and beta >= 0, checked by the architecture
         if arch.depth < 2:
-            raise ValueError(f"depth must be at least 2 (a hidden layer to widen); got {arch.depth}")
+            raise ValueError(
+                f"depth must be at least 2 (a hidden layer to widen); got {arch.depth}"
+            )
         if not 2 <= self.n_digits <= SHIPPED:
-            raise ValueError(f"n_digits must lie in [2, {SHIPPED}] (the digits shipped with the package); "
-                             f"got {self.n_digits}")
+            raise ValueError(
+                f"n_digits must lie in [2, {SHIPPED}] (the digits shipped with the package); "
+                f"got {self.n_digits}"
+            )
         if self.scaling not in SCALINGS:
             raise ValueError(f"unknown scaling {self.scaling!r}; expected one of {SCALINGS}")
         widths = tuple(self.widths) if not isinstance(self.widths, int | str) else ()
         if not widths:
-            raise ValueError(f"widths must be a non-empty sequence of integers >= 1; got {self.widths!r}")
+            raise ValueError(
+                f"widths must be a non-empty sequence of integers >= 1; got {self.widths!r}"
+            )
         object.__setattr__(self, "widths", tuple(arch.widths(1, w)[1] for w in widths))  # each >= 1
         for name in ("ensemble", "steps", "record_every"):
             if getattr(self, name) < 1:
@@ -96,7 +103,9 @@ class Figure3Settings:
         if not self.lr > 0 or not math.isfinite(self.lr):
             raise ValueError(f"lr must be a finite number > 0; got {self.lr}")
         if not 1 <= self.component <= self.n_digits:
-            raise ValueError(f"component must lie in [1, n_digits = {self.n_digits}]; got {self.component}")
+            raise ValueError(
+                f"component must lie in [1, n_digits = {self.n_digits}]; got {self.component}"
+            )
         if not self.amplitude > 0 or not math.isfinite(self.amplitude):
             raise ValueError(f"amplitude must be a finite number > 0; got {self.amplitude}")
         if self.seed < 0:
@@ -123,9 +132,13 @@ class Figure3Settings:
         if name not in SCALES:
             raise ValueError(f"unknown scale {name!r}; expected one of {SCALES}")
         if name == "quick":
-            return cls(n_digits=64, widths=(20, 200), ensemble=4, steps=400, lr=10.0, record_every=10)
+            return cls(
+                n_digits=64, widths=(20, 200), ensemble=4, steps=400, lr=10.0, record_every=10
+            )
         if name == "default":
-            return cls(n_digits=128, widths=(100, 1000), ensemble=4, steps=400, lr=10.0, record_every=5)
+            return cls(
+                n_digits=128, widths=(100, 1000), ensemble=4, steps=400, lr=10.0, record_every=5
+            )
         return cls()
 
 
@@ -227,17 +240,31 @@ class Figure3Result:
         t = lr x ``settings.record_at``."""
         if not isinstance(settings, Figure3Settings):
             raise ValueError(f"settings must be a Figure3Settings; got {type(settings).__name__}")
-        return cls(settings=settings, eigenvalues=pca.eigenvalues.cpu(), components=pca.components.cpu(),
-                   labels=pca.labels.cpu(), t=torch.tensor(settings.record_at, dtype=torch.float64) * settings.lr,
-                   kernel_seconds=pca.seconds)
+        return cls(
+            settings=settings,
+            eigenvalues=pca.eigenvalues.cpu(),
+            components=pca.components.cpu(),
+            labels=pca.labels.cpu(),
+            t=torch.tensor(settings.record_at, dtype=torch.float64) * settings.lr,
+            kernel_seconds=pca.seconds,
+        )
 
-    def add(self, width: int, g: torch.Tensor, h: torch.Tensor, rate: torch.Tensor, loss: torch.Tensor,
-            seconds: float = 0.0) -> None:
+    def add(
+        self,
+        width: int,
+        g: torch.Tensor,
+        h: torch.Tensor,
+        rate: torch.Tensor,
+        loss: torch.Tensor,
+        seconds: float = 0.0,
+    ) -> None:
         """Store one width's ensemble: ``g``, ``h`` (R, E) from :func:`ntk_course.decompose_along`,
         ``rate`` (E, 2) from :func:`rate_along` before and after training, ``loss`` (E,)."""
         if g.shape != h.shape or g.shape[0] != self.t.shape[0]:
-            raise ValueError(f"g and h must be (R, E) with R = {self.t.shape[0]} recorded times; "
-                             f"got {tuple(g.shape)} and {tuple(h.shape)}")
+            raise ValueError(
+                f"g and h must be (R, E) with R = {self.t.shape[0]} recorded times; "
+                f"got {tuple(g.shape)} and {tuple(h.shape)}"
+            )
         self.g_norm[width] = g.T.to(torch.float64).cpu()
         self.h_norm[width] = h.T.to(torch.float64).cpu()
         self.rate[width] = rate.to(torch.float64).cpu()
@@ -312,7 +339,9 @@ def rate_along(model: NTKMLP, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return sq / u.shape[0] ** 2
 
 
-def run(settings: Figure3Settings, *, device: torch.device | str | None = None, progress: bool = False) -> Figure3Result:
+def run(
+    settings: Figure3Settings, *, device: torch.device | str | None = None, progress: bool = False
+) -> Figure3Result:
     """Compute Figure 3: the kernel PCA of the digits and the training of each width along f^(i).
 
     The loop ``book/mnist.md`` shows: Theta_infinity on the digits and its kernel PCA
@@ -324,9 +353,17 @@ def run(settings: Figure3Settings, *, device: torch.device | str | None = None, 
         raise ValueError(f"settings must be a Figure3Settings; got {type(settings).__name__}")
     s, arch = settings, settings.arch
     dev = torch.device(device) if device is not None else default_device()
-    pca = digits_pca(arch, s.n_digits, scaling=s.scaling, n_components=min(max(N_EIGEN, s.component), s.n_digits),
-                     device=dev)
-    x, u = pca.images.to(dev), pca.components[:, s.component - 1].to(dev)  # x in float32, the networks' dtype
+    pca = digits_pca(
+        arch,
+        s.n_digits,
+        scaling=s.scaling,
+        n_components=min(max(N_EIGEN, s.component), s.n_digits),
+        device=dev,
+    )
+    x, u = (
+        pca.images.to(dev),
+        pca.components[:, s.component - 1].to(dev),
+    )  # x in float32, the networks' dtype
     result = Figure3Result.start(s, pca)
     result.device = str(dev)
     for k, n in enumerate(s.widths):
@@ -336,17 +373,28 @@ def run(settings: Figure3Settings, *, device: torch.device | str | None = None, 
         rate0 = rate_along(net, x, u)
         with torch.no_grad():
             target = net(x) + s.amplitude * u.float()[:, None]  # (E, N, 1): each network's own f*
-        rec = train(net, x, target, steps=s.steps, lr=s.lr, record_at=s.record_at, progress=progress)
-        g, h, _ = decompose_along(rec.outputs[..., 0].double() - target[..., 0].double(), torch.zeros_like(u), u)
+        rec = train(
+            net, x, target, steps=s.steps, lr=s.lr, record_at=s.record_at, progress=progress
+        )
+        g, h, _ = decompose_along(
+            rec.outputs[..., 0].double() - target[..., 0].double(), torch.zeros_like(u), u
+        )
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
-        result.add(n, g, h, torch.stack((rate0, rate_along(net, x, u)), 1), rec.loss[-1],
-                   time.perf_counter() - begin)
+        result.add(
+            n,
+            g,
+            h,
+            torch.stack((rate0, rate_along(net, x, u)), 1),
+            rec.loss[-1],
+            time.perf_counter() - begin,
+        )
         del net, rec
     return result
 
 
 # ---------------------------------------------------------------- plots
+
 
 def _axes(ax: plt.Axes | None, width: float = 7.0, height: float = 4.2) -> plt.Axes:
     if ax is not None:
@@ -355,7 +403,9 @@ def _axes(ax: plt.Axes | None, width: float = 7.0, height: float = 4.2) -> plt.A
     return ax
 
 
-def plot_components(result: Figure3Result | DigitsPCA, ax: plt.Axes | None = None, *, i: int = 2, j: int = 3) -> plt.Axes:
+def plot_components(
+    result: Figure3Result | DigitsPCA, ax: plt.Axes | None = None, *, i: int = 2, j: int = 3
+) -> plt.Axes:
     """Figure 3a: the digits at (f^(i)(x), f^(j)(x)), coloured by their label (default: 2nd and 3rd).
 
     ``result`` is a :class:`Figure3Result` or a :class:`DigitsPCA` (anything with ``components``
@@ -370,24 +420,37 @@ def plot_components(result: Figure3Result | DigitsPCA, ax: plt.Axes | None = Non
     for d in range(10):
         sel = result.labels == d
         if bool(sel.any()):
-            ax.scatter(result.components[sel, i - 1], result.components[sel, j - 1], s=14, color=cmap(d), label=str(d), alpha=0.85)
+            ax.scatter(
+                result.components[sel, i - 1],
+                result.components[sel, j - 1],
+                s=14,
+                color=cmap(d),
+                label=str(d),
+                alpha=0.85,
+            )
     ax.set_xlabel(f"$f^{{({i})}}(x)$")
     ax.set_ylabel(f"$f^{{({j})}}(x)$")
-    ax.legend(title="digit", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, markerscale=1.5)
+    ax.legend(
+        title="digit", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, markerscale=1.5
+    )
     ax.set_title(f"Kernel PCA of {result.components.shape[0]} digits")
     return ax
 
 
 def _width_colors(widths: list[int]) -> dict[int, object]:
     cmap = plt.get_cmap("viridis")
-    return {n: cmap(0.15 + 0.65 * k / max(1, len(widths) - 1)) for k, n in enumerate(sorted(widths))}
+    return {
+        n: cmap(0.15 + 0.65 * k / max(1, len(widths) - 1)) for k, n in enumerate(sorted(widths))
+    }
 
 
 def _curves(result: Figure3Result, values: dict[int, torch.Tensor], ax: plt.Axes) -> None:
     colors = _width_colors(list(values))
     for n in sorted(values):
         for e, curve in enumerate(values[n]):
-            ax.plot(result.t, curve, color=colors[n], lw=1.4, label=f"$n = {n:,}$" if e == 0 else None)
+            ax.plot(
+                result.t, curve, color=colors[n], lw=1.4, label=f"$n = {n:,}$" if e == 0 else None
+            )
     ax.set_xlabel("$t$")
 
 
@@ -407,8 +470,14 @@ def plot_convergence(result: Figure3Result, ax: plt.Axes | None = None) -> plt.A
     ax = _axes(ax)
     _curves(result, result.g_norm, ax)
     tt = torch.linspace(0, float(result.t[-1]), 400, dtype=torch.float64)
-    ax.plot(tt, result.limit(tt), color="tab:blue", lw=2.2, ls="--",
-            label=rf"$n = \infty$: ${result.settings.amplitude:g}\,e^{{-\lambda_{result.settings.component} t}}$")
+    ax.plot(
+        tt,
+        result.limit(tt),
+        color="tab:blue",
+        lw=2.2,
+        ls="--",
+        label=rf"$n = \infty$: ${result.settings.amplitude:g}\,e^{{-\lambda_{result.settings.component} t}}$",
+    )
     ax.set_ylabel(r"$\|g_t\|_{p^{in}}$")
     ax.set_title(f"Convergence along $f^{{({result.settings.component})}}$")
     ax.legend()
@@ -424,15 +493,22 @@ def deviation_slope(result: Figure3Result) -> PowerLaw:
     """
     widths = sorted(result.h_norm)
     if len(widths) < 2 or result.settings.ensemble < 2:
-        raise ValueError(f"need at least two widths and two runs per width; got widths {widths}, "
-                         f"{result.settings.ensemble} runs")
+        raise ValueError(
+            f"need at least two widths and two runs per width; got widths {widths}, "
+            f"{result.settings.ensemble} runs"
+        )
     return bootstrap_slope(widths, torch.stack([result.h_norm[n].max(1).values for n in widths]))
 
 
 def straight_line_gap(result: Figure3Result) -> np.ndarray:
     """Per width (sorted), the max over runs and times of ||g_t|| - limit, relative to the amplitude."""
     lim = result.limit()
-    return np.array([float((result.g_norm[n] - lim).abs().max()) / result.settings.amplitude for n in sorted(result.g_norm)])
+    return np.array(
+        [
+            float((result.g_norm[n] - lim).abs().max()) / result.settings.amplitude
+            for n in sorted(result.g_norm)
+        ]
+    )
 
 
 __all__ = [

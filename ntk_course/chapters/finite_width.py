@@ -14,6 +14,7 @@ chapters run the loops over widths on the page (``arch.network``, :func:`ntk_cou
 * :func:`finite_width_sweep`: distance of Theta_0 from Theta_infinity and its drift, per width;
 * :func:`plot_scaling`, which draws a power-law fit (:mod:`ntk_course.power_laws`).
 """
+
 from __future__ import annotations
 
 import math
@@ -72,8 +73,10 @@ class LazyTrainingScan:
         widths = tuple(int(n) for n in widths)
         lin = [None] * len(widths) if linearized is None else list(linearized)
         if not len(records) == len(lin) == len(widths):
-            raise ValueError(f"one record (and linearised output) per width: {len(widths)} widths, "
-                             f"{len(records)} records, {len(lin)} linearised outputs")
+            raise ValueError(
+                f"one record (and linearised output) per width: {len(widths)} widths, "
+                f"{len(records)} records, {len(lin)} linearised outputs"
+            )
         drift, moved, change, gap, loss = [], [], [], [], []
         for rec, f_lin in zip(records, lin):
             if rec.kernel_drift is None or rec.outputs is None:
@@ -94,20 +97,32 @@ class LazyTrainingScan:
         (``"kernel_drift"``, ``"weight_change"`` with its ``layer``, ``"linearization_gap"``), with
         the bootstrap standard error of its slope when there are at least two initialisations."""
         if quantity == "weight_change":
-            if layer is None or not -self.weight_change.shape[-1] <= layer < self.weight_change.shape[-1]:
-                raise ValueError(f"weight_change needs a layer in 0..{self.weight_change.shape[-1] - 1}; got {layer!r}")
+            if (
+                layer is None
+                or not -self.weight_change.shape[-1] <= layer < self.weight_change.shape[-1]
+            ):
+                raise ValueError(
+                    f"weight_change needs a layer in 0..{self.weight_change.shape[-1] - 1}; got {layer!r}"
+                )
             values = self.weight_change[..., layer]
         elif quantity in ("kernel_drift", "linearization_gap", "function_change"):
             values = getattr(self, quantity)
         else:
-            raise ValueError(f"unknown quantity {quantity!r}; expected kernel_drift, weight_change, "
-                             "linearization_gap or function_change")
-        return bootstrap_slope(self.widths, values) if values.shape[-1] > 1 else power_law_fit(self.widths, values.mean(-1))
+            raise ValueError(
+                f"unknown quantity {quantity!r}; expected kernel_drift, weight_change, "
+                "linearization_gap or function_change"
+            )
+        return (
+            bootstrap_slope(self.widths, values)
+            if values.shape[-1] > 1
+            else power_law_fit(self.widths, values.mean(-1))
+        )
 
 
 @torch.no_grad()
-def linearized_outputs(model: NTKMLP, x: torch.Tensor, y: torch.Tensor, x_eval: torch.Tensor, *,
-                       steps: int, lr: float) -> torch.Tensor:
+def linearized_outputs(
+    model: NTKMLP, x: torch.Tensor, y: torch.Tensor, x_eval: torch.Tensor, *, steps: int, lr: float
+) -> torch.Tensor:
     """Outputs on ``x_eval`` of ``model`` linearised at its current parameters, after ``steps``
     gradient-descent steps of learning rate ``lr`` on C = 1/(2N) sum_i ||f(x_i) - y_i||^2.
 
@@ -125,12 +140,21 @@ def linearized_outputs(model: NTKMLP, x: torch.Tensor, y: torch.Tensor, x_eval: 
     target = torch.broadcast_to(y.to(f_t), f_t.shape)
     lead = f_t.shape[:-2]
     flat = lambda k: k.transpose(-3, -2).reshape(*k.shape[:-4], k.shape[-4] * n_out, -1)  # noqa: E731
-    kt, ke = flat(k_tt).reshape(-1, n * n_out, n * n_out), flat(k_et).reshape(-1, f_e.shape[-2] * n_out, n * n_out)
-    ft, fe, yt = f_t.reshape(-1, n * n_out), f_e.reshape(-1, f_e.shape[-2] * n_out), target.reshape(-1, n * n_out)
+    kt, ke = (
+        flat(k_tt).reshape(-1, n * n_out, n * n_out),
+        flat(k_et).reshape(-1, f_e.shape[-2] * n_out, n * n_out),
+    )
+    ft, fe, yt = (
+        f_t.reshape(-1, n * n_out),
+        f_e.reshape(-1, f_e.shape[-2] * n_out),
+        target.reshape(-1, n * n_out),
+    )
     out = []
     for k, kx, f0, f0x, yy in zip(kt, ke, ft, fe, yt):
         # gradient_descent divides by its number of rows, N n_L; the cost divides by N: scale lr by n_L.
-        run = gradient_descent((k + k.mT) / 2, yy, [steps], lr=lr * n_out, k_test_train=kx, f0_train=f0, f0_test=f0x)
+        run = gradient_descent(
+            (k + k.mT) / 2, yy, [steps], lr=lr * n_out, k_test_train=kx, f0_train=f0, f0_test=f0x
+        )
         out.append(run.f_test[-1])
     return torch.stack(out).reshape(*lead, f_e.shape[-2], n_out)
 
@@ -203,7 +227,9 @@ def finite_width_sweep(
         the data, a width, ``steps``, ``lr`` or ``ensemble``.
     """
     if not isinstance(arch, Architecture) or arch.depth < 2:
-        raise ValueError(f"arch must be an Architecture of depth >= 2 (a hidden layer); got {arch!r}")
+        raise ValueError(
+            f"arch must be an Architecture of depth >= 2 (a hidden layer); got {arch!r}"
+        )
     if len(widths) == 0:
         raise ValueError("widths must list at least one hidden width")
     xt = torch.as_tensor(x).to(device or "cpu").float()
@@ -220,11 +246,21 @@ def finite_width_sweep(
         rows["weights"].append(record.weight_change[-1, :, 0].double())
         rows["cost"].append(record.loss[-1].double())
     stack = {k: torch.stack(v).cpu() for k, v in rows.items()}
-    return FiniteWidth(torch.tensor(list(widths)), stack["init"], stack["drift"], stack["weights"], stack["cost"])
+    return FiniteWidth(
+        torch.tensor(list(widths)), stack["init"], stack["drift"], stack["weights"], stack["cost"]
+    )
 
 
-def plot_scaling(ax, widths: Sequence[int], values: object, *, label: str, color: str | None = None,
-                 marker: str = "o", reference: float | None = None) -> PowerLaw:
+def plot_scaling(
+    ax,
+    widths: Sequence[int],
+    values: object,
+    *,
+    label: str,
+    color: str | None = None,
+    marker: str = "o",
+    reference: float | None = None,
+) -> PowerLaw:
     """Draw ``values`` against ``widths`` on log-log axes with their fitted power law; return the fit.
 
     ``values`` has one entry per width, or shape (W, E) for E initialisations: then each one is a
@@ -235,9 +271,15 @@ def plot_scaling(ax, widths: Sequence[int], values: object, *, label: str, color
     v = torch.as_tensor(values, dtype=torch.float64).cpu()
     n = torch.as_tensor(widths, dtype=torch.float64)
     mean = v.mean(-1) if v.ndim == 2 else v
-    fit = bootstrap_slope(widths, v) if v.ndim == 2 and v.shape[1] > 1 else power_law_fit(widths, mean)
+    fit = (
+        bootstrap_slope(widths, v)
+        if v.ndim == 2 and v.shape[1] > 1
+        else power_law_fit(widths, mean)
+    )
     if v.ndim == 2:
-        ax.plot(n.repeat_interleave(v.shape[1]), v.reshape(-1), marker, color=color, alpha=0.25, ms=4)
+        ax.plot(
+            n.repeat_interleave(v.shape[1]), v.reshape(-1), marker, color=color, alpha=0.25, ms=4
+        )
     (line,) = ax.plot(n, mean, marker, color=color, ms=7)
     spread = "" if math.isnan(fit.std_error) else f" ± {fit.std_error:.2f}"
     ax.plot(n, fit(n), "-", color=line.get_color(), label=f"{label}: slope {fit.slope:.2f}{spread}")

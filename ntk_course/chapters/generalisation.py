@@ -8,6 +8,7 @@ growing width against the kernel flow at the same time t) and :func:`early_stopp
 t and the ridge rho = 1/t, with clean and with partly random labels). Targets are centred one-hot
 rows, the prediction is the argmax (Lee et al. 2018, 2019).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,7 @@ from ..config import scale as current_scale
 from ..datasets import MnistSplit
 from ..flow import gradient_flow
 from ..linearized import Centred
+from ..power_laws import PowerLaw, power_law_fit
 from ..regression import (
     accuracy,
     accuracy_standard_error,
@@ -29,7 +31,6 @@ from ..regression import (
 )
 from ..training import train
 from .plotting import new_axes
-from ..power_laws import PowerLaw, power_law_fit
 
 KERNELS = ("NTK", "NNGP")
 
@@ -67,11 +68,25 @@ class Settings:
         """quick (CI), default (a laptop) or paper (a GPU: the default, plus wider networks)."""
         s = scale or current_scale()
         if s == "quick":
-            return cls(n_test=500, sizes=(100, 200, 400, 800), scan_sizes=(50, 100, 200, 400), depths=(2, 3, 4, 5),
-                       n_net=200, widths=(16, 64, 256), steps=60, n_stop=800)
-        default = cls(n_test=2000, sizes=(125, 250, 500, 1000, 2000, 4000, 8000),
-                      scan_sizes=(125, 250, 500, 750, 1000, 1500, 2000), depths=(2, 3, 4, 5, 6, 7),
-                      n_net=1000, widths=(16, 64, 256, 1024), steps=200)
+            return cls(
+                n_test=500,
+                sizes=(100, 200, 400, 800),
+                scan_sizes=(50, 100, 200, 400),
+                depths=(2, 3, 4, 5),
+                n_net=200,
+                widths=(16, 64, 256),
+                steps=60,
+                n_stop=800,
+            )
+        default = cls(
+            n_test=2000,
+            sizes=(125, 250, 500, 1000, 2000, 4000, 8000),
+            scan_sizes=(125, 250, 500, 750, 1000, 1500, 2000),
+            depths=(2, 3, 4, 5, 6, 7),
+            n_net=1000,
+            widths=(16, 64, 256, 1024),
+            steps=200,
+        )
         if s == "paper":
             return replace(default, widths=(16, 64, 256, 1024, 4096, 16384))
         return default
@@ -92,8 +107,9 @@ class Settings:
         return self.lr * self.steps
 
 
-def kernels(arch: Architecture, x_train: torch.Tensor, x_test: torch.Tensor
-            ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def kernels(
+    arch: Architecture, x_train: torch.Tensor, x_test: torch.Tensor
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """{"NTK": (Theta(X, X), Theta(x, X)), "NNGP": (Sigma(X, X), Sigma(x, X))} of ``arch`` (Prop. 1, Thm. 1).
 
     ``x_train`` is (N, n_0), ``x_test`` (M, n_0); the blocks are (N, N) and (M, N), float64.
@@ -120,7 +136,9 @@ class Curve:
         return self.hits(name).to(torch.float64).mean(-1)
 
 
-def learning_curve(split: MnistSplit, ks: dict[str, tuple[torch.Tensor, torch.Tensor]], sizes: tuple[int, ...]) -> Curve:
+def learning_curve(
+    split: MnistSplit, ks: dict[str, tuple[torch.Tensor, torch.Tensor]], sizes: tuple[int, ...]
+) -> Curve:
     """Kernel regression (no ridge) on the first N training digits for N in ``sizes``, for each kernel.
 
     ``ks`` from :func:`kernels` on at least max(sizes) training digits; one Cholesky factor per
@@ -134,8 +152,13 @@ def learning_curve(split: MnistSplit, ks: dict[str, tuple[torch.Tensor, torch.Te
     return curve
 
 
-def depth_scan(split: MnistSplit, arch: Architecture, depths: tuple[int, ...], sizes: tuple[int, ...],
-               known: dict[int, dict[str, tuple[torch.Tensor, torch.Tensor]]] | None = None) -> dict[int, Curve]:
+def depth_scan(
+    split: MnistSplit,
+    arch: Architecture,
+    depths: tuple[int, ...],
+    sizes: tuple[int, ...],
+    known: dict[int, dict[str, tuple[torch.Tensor, torch.Tensor]]] | None = None,
+) -> dict[int, Curve]:
     """:func:`learning_curve` for ``arch.replace(depth=L)`` at every L in ``depths``, with kernels on the
     first max(sizes) digits.
 
@@ -145,13 +168,20 @@ def depth_scan(split: MnistSplit, arch: Architecture, depths: tuple[int, ...], s
     n, known = max(sizes), known or {}
     out = {}
     for d in depths:
-        ks = {name: (k[:n, :n], kx[:, :n]) for name, (k, kx) in known[d].items()} if d in known else None
-        out[d] = learning_curve(split, ks or kernels(arch.replace(depth=d), split.x_train[:n], split.x_test), sizes)
+        ks = (
+            {name: (k[:n, :n], kx[:, :n]) for name, (k, kx) in known[d].items()}
+            if d in known
+            else None
+        )
+        out[d] = learning_curve(
+            split, ks or kernels(arch.replace(depth=d), split.x_train[:n], split.x_test), sizes
+        )
     return out
 
 
-def power_law_errors(sizes: tuple[int, ...], hits: torch.Tensor, resamples: int = 1000, seed: int = 0
-                     ) -> tuple[PowerLaw, torch.Tensor]:
+def power_law_errors(
+    sizes: tuple[int, ...], hits: torch.Tensor, resamples: int = 1000, seed: int = 0
+) -> tuple[PowerLaw, torch.Tensor]:
     """Fit test error ~ c N^s to a learning curve, and the fits to ``resamples`` bootstrap test sets.
 
     ``hits`` (S, M) as :meth:`Curve.hits`. Each resample draws M test digits with replacement (the
@@ -184,7 +214,9 @@ class NetworkRun:
     kernel_hits: torch.Tensor  # (M,) at the last time
 
 
-def train_networks(split: MnistSplit, settings: Settings, device: torch.device | str = "cpu") -> NetworkRun:
+def train_networks(
+    split: MnistSplit, settings: Settings, device: torch.device | str = "cpu"
+) -> NetworkRun:
     """Centred networks ``Centred(settings.net_arch.network(784, width, 10))`` of each width, trained on
     the first ``n_net`` digits.
 
@@ -202,7 +234,11 @@ def train_networks(split: MnistSplit, settings: Settings, device: torch.device |
     networks, hits = {}, {}
     for width in s.widths:
         seed = torch.Generator().manual_seed(s.seed + width)
-        net = Centred(s.net_arch.network(x.shape[1], width, 10, ensemble=s.ensemble, generator=seed).to(device))
+        net = Centred(
+            s.net_arch.network(x.shape[1], width, 10, ensemble=s.ensemble, generator=seed).to(
+                device
+            )
+        )
         rec = train(net, x, y.float(), steps=s.steps, lr=s.lr, record_at=record, x_eval=xt)
         g = rec.outputs  # (R, E, M, 10)
         networks[width] = accuracy(g, labels).T.cpu()
@@ -211,8 +247,14 @@ def train_networks(split: MnistSplit, settings: Settings, device: torch.device |
     k, kx = ks["NTK"]
     flow = gradient_flow(k, y, t.to(device), k_test_train=kx).f_test
     limit = kernel_regression(k, y, kx)
-    return NetworkRun(t, networks, accuracy(flow, labels).cpu(), accuracy(limit, labels),
-                      hits, (flow[-1].argmax(-1) == labels).cpu())
+    return NetworkRun(
+        t,
+        networks,
+        accuracy(flow, labels).cpu(),
+        accuracy(limit, labels),
+        hits,
+        (flow[-1].argmax(-1) == labels).cpu(),
+    )
 
 
 def noisy_labels(labels: torch.Tensor, fraction: float, seed: int = 0) -> torch.Tensor:
@@ -224,18 +266,28 @@ def noisy_labels(labels: torch.Tensor, fraction: float, seed: int = 0) -> torch.
     return out
 
 
-def early_stopping(k: torch.Tensor, kx: torch.Tensor, labels_train: torch.Tensor, labels_test: torch.Tensor,
-                   t: torch.Tensor) -> dict[str, torch.Tensor]:
+def early_stopping(
+    k: torch.Tensor,
+    kx: torch.Tensor,
+    labels_train: torch.Tensor,
+    labels_test: torch.Tensor,
+    t: torch.Tensor,
+) -> dict[str, torch.Tensor]:
     """Test accuracy of the flow from f_0 = 0 at the times ``t`` ("flow"), which test digits it gets
     right ("hits", (T, M)), and the accuracy of the ridge rho = 1/t ("ridge"); accuracies are (T,)."""
     y = one_hot_targets(labels_train).to(k.device)
     flow = gradient_flow(k, y, t.to(k.device), k_test_train=kx).f_test
     ridge = [accuracy(kernel_regression(k, y, kx, ridge=1 / float(s)), labels_test) for s in t]
-    return {"flow": accuracy(flow, labels_test).cpu(), "hits": (flow.argmax(-1) == labels_test).cpu(),
-            "ridge": torch.tensor(ridge, dtype=torch.float64)}
+    return {
+        "flow": accuracy(flow, labels_test).cpu(),
+        "hits": (flow.argmax(-1) == labels_test).cpu(),
+        "ridge": torch.tensor(ridge, dtype=torch.float64),
+    }
 
 
-def check_windows(measured: dict[str, float], expected: dict[str, float], m: int, k: float = 3.0) -> list[str]:
+def check_windows(
+    measured: dict[str, float], expected: dict[str, float], m: int, k: float = 3.0
+) -> list[str]:
     """Compare measured accuracies with the values measured before at this scale, within k binomial
     standard errors sqrt(p (1 - p) / m) on ``m`` test digits; returns the failures (empty: all pass)."""
     bad = []
@@ -254,13 +306,33 @@ def plot_learning_curve(curve: Curve, fits: dict[str, PowerLaw], ax=None, extend
     n_fit = np.geomspace(min(curve.sizes), extend_to, 50)
     for (name, fit), colour in zip(fits.items(), ("C0", "C1")):
         err = (1 - curve.accuracy(name)).numpy()
-        ax.errorbar(curve.sizes, err, yerr=np.sqrt(err * (1 - err) / m), fmt="o", color=colour, capsize=3,
-                    label=f"{name} kernel regression")
-        ax.plot(n_fit, fit(torch.tensor(n_fit)).numpy(), "--", color=colour, lw=1.2,
-                label=f"{name}: fit $\\propto N^{{{fit.slope:.2f}}}$, extended")
+        ax.errorbar(
+            curve.sizes,
+            err,
+            yerr=np.sqrt(err * (1 - err) / m),
+            fmt="o",
+            color=colour,
+            capsize=3,
+            label=f"{name} kernel regression",
+        )
+        ax.plot(
+            n_fit,
+            fit(torch.tensor(n_fit)).numpy(),
+            "--",
+            color=colour,
+            lw=1.2,
+            label=f"{name}: fit $\\propto N^{{{fit.slope:.2f}}}$, extended",
+        )
     ax.axhline(0.02, color="0.4", lw=1, ls=":", label="2 % error (98 % accuracy)")
-    ax.axvline(extend_to, color="0.4", lw=1, ls="-.", label=f"N = {extend_to:,} (the MNIST training set)")
-    ax.set(xscale="log", yscale="log", xlabel="training digits $N$", ylabel=f"test error on {m:,} digits")
+    ax.axvline(
+        extend_to, color="0.4", lw=1, ls="-.", label=f"N = {extend_to:,} (the MNIST training set)"
+    )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="training digits $N$",
+        ylabel=f"test error on {m:,} digits",
+    )
     ax.legend()
     return ax
 
@@ -274,10 +346,20 @@ def plot_depths(scan: dict[int, Curve], ax=None):
     m = curve.labels_test.shape[0]
     for name, marker, shift in (("NTK", "o", -0.06), ("NNGP", "s", 0.06)):
         acc = np.array([scan[d].accuracy(name)[-1].item() for d in depths])
-        ax.errorbar(np.array(depths) + shift, acc, yerr=np.sqrt(acc * (1 - acc) / m), fmt=marker + "-", capsize=3,
-                    label=f"{name} kernel regression")
-    ax.set(xlabel="depth $L$ (weight layers)", ylabel=f"test accuracy on {m:,} digits", xticks=depths,
-           title=f"N = {max(curve.sizes):,} training digits")
+        ax.errorbar(
+            np.array(depths) + shift,
+            acc,
+            yerr=np.sqrt(acc * (1 - acc) / m),
+            fmt=marker + "-",
+            capsize=3,
+            label=f"{name} kernel regression",
+        )
+    ax.set(
+        xlabel="depth $L$ (weight layers)",
+        ylabel=f"test accuracy on {m:,} digits",
+        xticks=depths,
+        title=f"N = {max(curve.sizes):,} training digits",
+    )
     ax.legend()
     return ax
 
@@ -289,13 +371,27 @@ def plot_widths(run: NetworkRun, settings: Settings, ax=None):
     widths = sorted(run.networks)
     final = torch.stack([run.networks[w][:, -1] for w in widths])  # (W, E)
     for e in range(final.shape[1]):
-        ax.plot(widths, final[:, e], "o", color="C0", alpha=0.45, ms=5, label="one network" if e == 0 else None)
+        ax.plot(
+            widths,
+            final[:, e],
+            "o",
+            color="C0",
+            alpha=0.45,
+            ms=5,
+            label="one network" if e == 0 else None,
+        )
     ax.plot(widths, final.mean(1), "-", color="C0", label=f"mean of {final.shape[1]} networks")
     t = run.t[-1].item()
-    ax.axhline(run.kernel[-1].item(), color="C1", ls="--", label=f"kernel flow at the same $t = {t:g}$")
+    ax.axhline(
+        run.kernel[-1].item(), color="C1", ls="--", label=f"kernel flow at the same $t = {t:g}$"
+    )
     ax.axhline(run.kernel_limit, color="C2", ls=":", label="kernel regression ($t = \\infty$)")
-    ax.set(xscale="log", xlabel="width $n$ of the hidden layer", ylabel="test accuracy",
-           title=f"depth {settings.net_depth}, {settings.n_net:,} training digits, lr {settings.lr:g}, {settings.steps} steps")
+    ax.set(
+        xscale="log",
+        xlabel="width $n$ of the hidden layer",
+        ylabel="test accuracy",
+        title=f"depth {settings.net_depth}, {settings.n_net:,} training digits, lr {settings.lr:g}, {settings.steps} steps",
+    )
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.legend(loc="lower right")
     return ax
@@ -321,25 +417,47 @@ def draw_errors(curve: Curve, size: int, images: torch.Tensor, depth: int, shown
     i = curve.sizes.index(size)
     pred, true = curve.predicted["NTK"][i].cpu(), curve.labels_test.cpu()
     fig, (left, right) = new_axes(2, width=10, height=4.4, gridspec_kw={"width_ratios": [1, 1.25]})
-    counts = torch.zeros(10, 10, dtype=torch.int64).index_put_((true, pred), torch.ones_like(true), accumulate=True)
+    counts = torch.zeros(10, 10, dtype=torch.int64).index_put_(
+        (true, pred), torch.ones_like(true), accumulate=True
+    )
     counts.fill_diagonal_(0)
     left.imshow(counts.numpy(), cmap="Reds", vmin=0)
     for (a, b), c in np.ndenumerate(counts.numpy()):
         if c:
-            left.text(b, a, str(c), ha="center", va="center", fontsize=8, color="white" if c > counts.max() / 2 else "black")
+            left.text(
+                b,
+                a,
+                str(c),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if c > counts.max() / 2 else "black",
+            )
     left.set(xlabel="predicted digit", ylabel="true digit", xticks=range(10), yticks=range(10))
     left.grid(False)
     accs = ", ".join(f"{n} {curve.accuracy(n)[i].item():.1%}" for n in KERNELS)
     left.set_title(f"errors: {int(counts.sum())} of {len(true):,}\n({accs})", fontsize=11)
     wrong = (pred != true).nonzero()[:shown, 0]
     cols = shown // 2
-    tile = np.zeros((2 * 42, cols * 30))  # cells of 30 x 42 pixels: the digit, and room for its caption
+    tile = np.zeros(
+        (2 * 42, cols * 30)
+    )  # cells of 30 x 42 pixels: the digit, and room for its caption
     pix = images.reshape(-1, 28, 28).cpu().numpy()
     for k, j in enumerate(wrong.tolist()):
         r, c = divmod(k, cols)
         tile[r * 42 + 1 : r * 42 + 29, c * 30 + 1 : c * 30 + 29] = pix[j] / pix[j].max()
-        right.text(c * 30 + 15, r * 42 + 30, f"{int(true[j])}$\\to${int(pred[j])}", ha="center", va="top", fontsize=10)
+        right.text(
+            c * 30 + 15,
+            r * 42 + 30,
+            f"{int(true[j])}$\\to${int(pred[j])}",
+            ha="center",
+            va="top",
+            fontsize=10,
+        )
     right.imshow(tile, cmap="gray_r", extent=(0, cols * 30, 2 * 42, 0))
     right.set_axis_off()
-    right.set_title(f"misclassified test digits (true $\\to$ predicted)\nNTK, depth {depth}, N = {size:,}", fontsize=11)
+    right.set_title(
+        f"misclassified test digits (true $\\to$ predicted)\nNTK, depth {depth}, N = {size:,}",
+        fontsize=11,
+    )
     return fig

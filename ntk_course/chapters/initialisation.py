@@ -6,6 +6,7 @@ The draws themselves come from the library (:mod:`ntk_course.sampling`); this mo
 * :func:`plot_joint`: a scatter of (f(x), f(x')) against the ellipses of N(0, Sigma);
 * :func:`gaussian_density` and :func:`ellipse`, the curves they draw.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,9 @@ import numpy as np
 import torch
 
 
-def _tensor(values: object, name: str, shape: str, ndim: int, cols: int | None = None) -> torch.Tensor:
+def _tensor(
+    values: object, name: str, shape: str, ndim: int, cols: int | None = None
+) -> torch.Tensor:
     """``values`` as a finite float64 CPU tensor of ``ndim`` axes (and ``cols`` columns), else ValueError."""
     t = torch.as_tensor(np.asarray(values) if not isinstance(values, torch.Tensor) else values)
     t = t.detach().to("cpu", torch.float64)
@@ -47,22 +50,30 @@ def ellipse(covariance: object, radius: float, points: int = 200) -> torch.Tenso
     if s.shape[0] != 2:
         raise ValueError(f"covariance must have shape (2, 2); got shape {tuple(s.shape)}")
     if not radius >= 0 or not points >= 2:
-        raise ValueError(f"radius must be >= 0 and points >= 2; got radius {radius!r}, points {points!r}")
+        raise ValueError(
+            f"radius must be >= 0 and points >= 2; got radius {radius!r}, points {points!r}"
+        )
     lam, vec = torch.linalg.eigh((s + s.T) / 2)
     if float(lam[0]) < 0:
-        raise ValueError(f"covariance must be positive semi-definite; got eigenvalues {lam.tolist()}")
+        raise ValueError(
+            f"covariance must be positive semi-definite; got eigenvalues {lam.tolist()}"
+        )
     angle = torch.linspace(0, 2 * math.pi, points, dtype=torch.float64)
     circle = torch.stack([angle.cos(), angle.sin()], 1) * radius
     return circle * lam.sqrt() @ vec.T
 
 
-def plot_marginal(ax, samples: object, variance: float, *, bins: int = 60, label: str = "networks") -> None:
+def plot_marginal(
+    ax, samples: object, variance: float, *, bins: int = 60, label: str = "networks"
+) -> None:
     """Histogram (as a density) of the draws f(x) (E,) against the N(0, Sigma(x, x)) density of the limit."""
     f = _tensor(samples, "samples", "(E,)", 1)
     lim = 4.5 * math.sqrt(variance)
     ax.hist(f.numpy(), bins=np.linspace(-lim, lim, bins), density=True, alpha=0.55, label=label)
     u = torch.linspace(-lim, lim, 300, dtype=torch.float64)
-    ax.plot(u, gaussian_density(u, variance), "k", lw=2, label=r"$\mathcal{N}(0, \Sigma^{(L)}(x, x))$")
+    ax.plot(
+        u, gaussian_density(u, variance), "k", lw=2, label=r"$\mathcal{N}(0, \Sigma^{(L)}(x, x))$"
+    )
     ax.set_xlim(-lim, lim)
 
 
@@ -72,5 +83,12 @@ def plot_joint(ax, samples: object, covariance: object, *, max_points: int = 200
     ax.scatter(f[:, 0], f[:, 1], s=4, alpha=0.35, label="networks")
     for q, style in ((0.5, "--"), (0.95, "-")):
         curve = ellipse(covariance, math.sqrt(-2 * math.log(1 - q)))
-        ax.plot(curve[:, 0], curve[:, 1], "k", ls=style, lw=1.8, label=rf"{q:.0%} ellipse of $\Sigma^{{(L)}}$")
+        ax.plot(
+            curve[:, 0],
+            curve[:, 1],
+            "k",
+            ls=style,
+            lw=1.8,
+            label=rf"{q:.0%} ellipse of $\Sigma^{{(L)}}$",
+        )
     ax.set_aspect("equal", adjustable="datalim")

@@ -14,6 +14,7 @@ training points:
 
 :func:`kernel_dynamics` trains one set of initial networks three ways and records both.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -43,7 +44,9 @@ def _float64(values: object, name: str) -> torch.Tensor:
 def _kernels(kernels: object) -> torch.Tensor:
     k = _float64(kernels, "kernels")
     if k.ndim not in (3, 4) or k.shape[-1] != k.shape[-2]:
-        raise ValueError(f"kernels must be square Gram matrices (R, [E,] N, N); got shape {tuple(k.shape)}")
+        raise ValueError(
+            f"kernels must be square Gram matrices (R, [E,] N, N); got shape {tuple(k.shape)}"
+        )
     if bool((k.flatten(-2).norm(dim=-1) == 0).any()):
         raise ValueError("a kernel is zero, so its relative change and its alignment are undefined")
     return k
@@ -57,10 +60,14 @@ def kernel_velocity(kernels: object, t: object) -> torch.Tensor:
     k = _kernels(kernels)
     tt = _float64(t, "t")
     if tt.shape != k.shape[:1]:
-        raise ValueError(f"t must hold one time per kernel, shape ({k.shape[0]},); got {tuple(tt.shape)}")
+        raise ValueError(
+            f"t must hold one time per kernel, shape ({k.shape[0]},); got {tuple(tt.shape)}"
+        )
     dt = tt.diff()
     if k.shape[0] < 2 or bool((dt <= 0).any()):
-        raise ValueError(f"t must hold at least two strictly increasing times; got {tt.tolist()[:6]}")
+        raise ValueError(
+            f"t must hold at least two strictly increasing times; got {tt.tolist()[:6]}"
+        )
     change = (k[1:] - k[:-1]).flatten(-2).norm(dim=-1) / k[:-1].flatten(-2).norm(dim=-1)
     return change / dt.reshape(-1, *([1] * (change.ndim - 1)))
 
@@ -73,11 +80,15 @@ def kernel_alignment(kernels: object, y: object) -> torch.Tensor:
     """
     k = _float64(kernels, "kernels")
     if k.ndim < 2 or k.shape[-1] != k.shape[-2]:
-        raise ValueError(f"kernels must be square Gram matrices (..., N, N); got shape {tuple(k.shape)}")
+        raise ValueError(
+            f"kernels must be square Gram matrices (..., N, N); got shape {tuple(k.shape)}"
+        )
     n = k.shape[-1]
     yt = _float64(y, "y")
     if yt.numel() != n:
-        raise ValueError(f"y must hold one target per point, {n} to match the kernels' size; got {tuple(yt.shape)}")
+        raise ValueError(
+            f"y must hold one target per point, {n} to match the kernels' size; got {tuple(yt.shape)}"
+        )
     yt = yt.reshape(n)
     yc = yt - yt.mean()
     if float(yc.norm()) == 0:
@@ -86,7 +97,9 @@ def kernel_alignment(kernels: object, y: object) -> torch.Tensor:
     kc = h @ k @ h
     norm = kc.flatten(-2).norm(dim=-1)
     if bool((norm == 0).any()):
-        raise ValueError("a centred kernel is zero (a constant kernel), so its alignment is undefined")
+        raise ValueError(
+            "a centred kernel is zero (a constant kernel), so its alignment is undefined"
+        )
     return torch.einsum("i,...ij,j->...", yc, kc, yc) / (norm * yc.square().sum())
 
 
@@ -124,8 +137,11 @@ def kernel_dynamics(
     width: int = 512,
     arch: Architecture = Architecture(depth=3),
     steps: int = 200,
-    runs: Sequence[tuple[str, str, float]] = (("lazy", "ntk", 0.5), ("large learning rate", "ntk", 2.0),
-                                              ("muP", "mup", 0.5)),
+    runs: Sequence[tuple[str, str, float]] = (
+        ("lazy", "ntk", 0.5),
+        ("large learning rate", "ntk", 2.0),
+        ("muP", "mup", 0.5),
+    ),
     ensemble: int = 4,
     seed: int = 0,
     device: torch.device | str | None = None,
@@ -163,30 +179,54 @@ def kernel_dynamics(
     """
     if not runs:
         raise ValueError("runs must hold at least one (name, parametrisation, factor)")
-    archs = {name: arch.replace(parametrization=p) for name, p, _ in runs}  # unknown names fail here
+    archs = {
+        name: arch.replace(parametrization=p) for name, p, _ in runs
+    }  # unknown names fail here
     if any(not factor >= 0 for _, _, factor in runs):
         raise ValueError(f"the factors of lr_max must be >= 0; got {[f for _, _, f in runs]}")
     xt = torch.as_tensor(x).to(device or "cpu").float()
     yt = torch.as_tensor(y).to(xt.device).float().reshape(-1, 1)
     if yt.shape[0] != xt.shape[0]:
-        raise ValueError(f"y must hold one output per point, shape (N,) or (N, 1); got {tuple(yt.shape)}")
-    make = lambda a: a.network(xt.shape[1], width, ensemble=ensemble,  # noqa: E731
-                               generator=torch.Generator(xt.device).manual_seed(seed), device=xt.device)
-    lr_max = float(max_stable_learning_rate(empirical_ntk(make(arch.replace(parametrization="ntk")), xt).double()).mean())
+        raise ValueError(
+            f"y must hold one output per point, shape (N,) or (N, 1); got {tuple(yt.shape)}"
+        )
+    make = lambda a: a.network(
+        xt.shape[1],
+        width,
+        ensemble=ensemble,  # noqa: E731
+        generator=torch.Generator(xt.device).manual_seed(seed),
+        device=xt.device,
+    )
+    lr_max = float(
+        max_stable_learning_rate(
+            empirical_ntk(make(arch.replace(parametrization="ntk")), xt).double()
+        ).mean()
+    )
     record = _record_steps(steps, 30)
     out = {}
     for name, _, factor in runs:
         eta = float(factor) * lr_max
         model = make(archs[name])
-        rec = train(model, xt, yt, steps=steps, lr=eta * model.lr_scale, record_at=record, kernel_points=xt)
+        rec = train(
+            model, xt, yt, steps=steps, lr=eta * model.lr_scale, record_at=record, kernel_points=xt
+        )
         kernels = rec.kernels.double().cpu()
         t = rec.t.cpu() / model.lr_scale
-        out[name] = KernelRun(t, kernel_velocity(kernels, t), kernel_alignment(kernels, yt[:, 0].double().cpu()),
-                              rec.loss.double().cpu(), rec.kernel_drift[-1].double().cpu(), eta, eta * model.lr_scale)
+        out[name] = KernelRun(
+            t,
+            kernel_velocity(kernels, t),
+            kernel_alignment(kernels, yt[:, 0].double().cpu()),
+            rec.loss.double().cpu(),
+            rec.kernel_drift[-1].double().cpu(),
+            eta,
+            eta * model.lr_scale,
+        )
     return KernelDynamics(out, lr_max)
 
 
-def plot_kernel_dynamics(result: KernelDynamics, axes: Sequence[plt.Axes] | None = None) -> Sequence[plt.Axes]:
+def plot_kernel_dynamics(
+    result: KernelDynamics, axes: Sequence[plt.Axes] | None = None
+) -> Sequence[plt.Axes]:
     """Left: the kernel velocity against t, at the middle of each recorded interval; right: the centred
     kernel-target alignment against t. One colour per run: the mean over the networks, and each faintly."""
     if axes is None:
@@ -211,5 +251,11 @@ def plot_kernel_dynamics(result: KernelDynamics, axes: Sequence[plt.Axes] | None
     return axes
 
 
-__all__ = ["KernelDynamics", "KernelRun", "kernel_alignment", "kernel_dynamics", "kernel_velocity",
-           "plot_kernel_dynamics"]
+__all__ = [
+    "KernelDynamics",
+    "KernelRun",
+    "kernel_alignment",
+    "kernel_dynamics",
+    "kernel_velocity",
+    "plot_kernel_dynamics",
+]

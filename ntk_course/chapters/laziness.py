@@ -14,6 +14,7 @@ The chapter ``beyond`` runs both experiments on its page with the library's noun
 
 The cost is the paper's, C = 1/(2N) sum_i ||f(x_i) - y_i||^2, and time is t = lr x steps.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -101,7 +102,9 @@ class LazyTraining:
         """
         a = _positive(alphas, "alphas")
         if model.ensemble != a.numel():
-            raise ValueError(f"model must have one member per alpha ({a.numel()}); got ensemble={model.ensemble}")
+            raise ValueError(
+                f"model must have one member per alpha ({a.numel()}); got ensemble={model.ensemble}"
+            )
         device = model.weights[0].device
         scale = a.to(device=device, dtype=torch.float32)[:, None]
         k1 = empirical_ntk(model, x).double()
@@ -111,8 +114,17 @@ class LazyTraining:
         f_test = (record.outputs[-1, :, :, 0] * scale).double()
         deviation = (f_test - f_kernel).norm(dim=1) / f_kernel.norm()
         cost = record.loss[-1].double() * a.to(device) ** 2
-        return cls(a, drift.cpu(), moved.double().cpu(), cost.cpu(), f_test.cpu(), f_kernel.cpu(),
-                   deviation.cpu(), w0[0].cpu(), w1.cpu())
+        return cls(
+            a,
+            drift.cpu(),
+            moved.double().cpu(),
+            cost.cpu(),
+            f_test.cpu(),
+            f_kernel.cpu(),
+            deviation.cpu(),
+            w0[0].cpu(),
+            w1.cpu(),
+        )
 
 
 @dataclass
@@ -163,7 +175,9 @@ class LearningRateSweep:
         """
         fs = _positive(factors, "factors")
         if not set(runs) <= set(fs.tolist()):
-            raise ValueError(f"runs must be keyed by factors from {fs.tolist()}; got {sorted(runs)}")
+            raise ValueError(
+                f"runs must be keyed by factors from {fs.tolist()}; got {sorted(runs)}"
+            )
         top0 = torch.linalg.eigvalsh(k0)[-1]
         drift, ratio, cost = [], [], []
         for f in fs.tolist():
@@ -187,17 +201,30 @@ def plot_leaving_the_lazy_regime(
     if axes is None:
         _, axes = new_axes(2, width=11)
     left, right = axes
-    left.loglog(lazy.alphas, lazy.kernel_drift, "o-", label=r"kernel drift $\|\Theta_T - \Theta_0\| / \|\Theta_0\|$")
-    left.loglog(lazy.alphas, lazy.weight_change, "s-", label=r"first-layer move $\|W_T - W_0\| / \|W_0\|$")
+    left.loglog(
+        lazy.alphas,
+        lazy.kernel_drift,
+        "o-",
+        label=r"kernel drift $\|\Theta_T - \Theta_0\| / \|\Theta_0\|$",
+    )
+    left.loglog(
+        lazy.alphas, lazy.weight_change, "s-", label=r"first-layer move $\|W_T - W_0\| / \|W_0\|$"
+    )
     left.loglog(lazy.alphas, lazy.deviation, "^-", label="distance to the frozen-kernel prediction")
     left.set_xlabel(r"output scale $\alpha$")
     left.set_ylabel("relative change")
     left.legend(fontsize=9)
     ok = torch.isfinite(catapult.cost)
     right.plot(catapult.factors[ok], catapult.kernel_drift[ok], "o-", label="kernel drift")
-    right.plot(catapult.factors[ok], catapult.top_eigenvalue_ratio[ok], "s-",
-               label=r"$\lambda_{\max}(\Theta_T) / \lambda_{\max}(\Theta_0)$")
-    right.plot(catapult.factors[~ok], torch.ones(int((~ok).sum())), "kx", ms=10, mew=2, label="diverged")
+    right.plot(
+        catapult.factors[ok],
+        catapult.top_eigenvalue_ratio[ok],
+        "s-",
+        label=r"$\lambda_{\max}(\Theta_T) / \lambda_{\max}(\Theta_0)$",
+    )
+    right.plot(
+        catapult.factors[~ok], torch.ones(int((~ok).sum())), "kx", ms=10, mew=2, label="diverged"
+    )
     right.axvline(1.0, color="gray", ls=":")
     right.set_xlabel(r"learning rate $\eta / \eta_{\max}$")
     right.set_ylabel("after training")

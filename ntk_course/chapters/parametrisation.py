@@ -8,6 +8,7 @@ the chapter ``beyond``; :mod:`.laziness` summarises it.)
 
 The cost is the paper's, C = 1/(2N) sum_i ||f(x_i) - y_i||^2, and time is t = lr x steps.
 """
+
 from __future__ import annotations
 
 import math
@@ -138,14 +139,18 @@ def final_costs(
     xt = torch.as_tensor(x).to(device or "cpu").float()
     yt = torch.as_tensor(y).to(xt.device).float()
     if yt.shape[0] != xt.shape[0]:
-        raise ValueError(f"y must have {xt.shape[0]} rows (one target per point of x); got shape {tuple(yt.shape)}")
+        raise ValueError(
+            f"y must have {xt.shape[0]} rows (one target per point of x); got shape {tuple(yt.shape)}"
+        )
     g = torch.Generator(xt.device).manual_seed(seed)
     out = []
     for w in sizes:
         model = arch.network(xt.shape[1], w, generator=g, device=xt.device)
         try:
             record = train(model, xt, yt, steps=steps, lr=lr, record_at=[steps])
-            out.append(float(record.loss[-1]) if math.isfinite(float(record.loss[-1])) else math.inf)
+            out.append(
+                float(record.loss[-1]) if math.isfinite(float(record.loss[-1])) else math.inf
+            )
         except ValueError as err:  # train() refuses to go on once the cost is not finite
             if "diverged" not in str(err):
                 raise
@@ -154,7 +159,10 @@ def final_costs(
 
 
 def plot_width_sweeps(
-    sweeps: dict[str, WidthSweep], theta_inf: float, lr: float, axes: Sequence[plt.Axes] | None = None
+    sweeps: dict[str, WidthSweep],
+    theta_inf: float,
+    lr: float,
+    axes: Sequence[plt.Axes] | None = None,
 ) -> Sequence[plt.Axes]:
     """Left: Theta(x, x) at initialisation against the width, per parametrisation, with the limit
     ``theta_inf``; right: lr_max = 2 / lambda_max(Theta / N) against the width, with a fixed ``lr``."""

@@ -1,4 +1,5 @@
 """One figure style for every chapter: readable on a laptop screen, dark text, labelled axes."""
+
 from __future__ import annotations
 
 import matplotlib as mpl
@@ -21,7 +22,9 @@ STYLE = {
     "axes.labelcolor": "#111111",
     "xtick.color": "#111111",
     "ytick.color": "#111111",
-    "axes.prop_cycle": mpl.cycler(color=["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"]),
+    "axes.prop_cycle": mpl.cycler(
+        color=["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"]
+    ),
     "lines.linewidth": 1.8,
 }
 
@@ -38,7 +41,9 @@ def use_style() -> None:
 COLUMN_WIDTH_INCHES = 6.9
 
 
-def new_axes(ncols: int = 1, *, nrows: int = 1, width: float = 7.0, height: float = 4.2, **kwargs: object):
+def new_axes(
+    ncols: int = 1, *, nrows: int = 1, width: float = 7.0, height: float = 4.2, **kwargs: object
+):
     """A figure with ``nrows`` x ``ncols`` axes sized for a laptop screen.
 
     Keep ``width`` at most about 11 inches (two panels side by side): the website shows every

@@ -14,6 +14,7 @@ module holds the kernel side:
 * :func:`least_squares_cost` is the cost along the least-squares kernel gradient flow (Section 3
   and 5), which decreases to 0 exactly when the Gram matrix is positive definite on the residual.
 """
+
 from __future__ import annotations
 
 import math
@@ -72,20 +73,33 @@ def quadratic_form_monte_carlo(
     """
     k = torch.as_tensor(sigma_prev, dtype=torch.float64).cpu()
     cc = torch.as_tensor(c, dtype=torch.float64).cpu()
-    if k.ndim != 2 or k.shape[0] != k.shape[1] or k.numel() == 0 or not bool(torch.isfinite(k).all()):
-        raise ValueError(f"sigma_prev must be a finite square (d, d) Gram matrix; got shape {tuple(k.shape)}")
+    if (
+        k.ndim != 2
+        or k.shape[0] != k.shape[1]
+        or k.numel() == 0
+        or not bool(torch.isfinite(k).all())
+    ):
+        raise ValueError(
+            f"sigma_prev must be a finite square (d, d) Gram matrix; got shape {tuple(k.shape)}"
+        )
     if float((k - k.T).abs().max()) > 1e-6 * float(k.abs().max()):
-        raise ValueError("sigma_prev must be symmetric (a covariance); got max|K - K^T| = "
-                         f"{float((k - k.T).abs().max()):.3g}")
+        raise ValueError(
+            "sigma_prev must be symmetric (a covariance); got max|K - K^T| = "
+            f"{float((k - k.T).abs().max()):.3g}"
+        )
     if cc.shape != (k.shape[0],) or not bool(torch.isfinite(cc).all()):
-        raise ValueError(f"c must have {k.shape[0]} rows (one finite coefficient per point of sigma_prev); "
-                         f"got shape {tuple(cc.shape)}")
+        raise ValueError(
+            f"c must have {k.shape[0]} rows (one finite coefficient per point of sigma_prev); "
+            f"got shape {tuple(cc.shape)}"
+        )
     if not isinstance(samples, int) or samples < 2:
         raise ValueError(f"samples must be an integer >= 2; got {samples!r}")
     sigma = get_activation(arch.activation).sigma
     values, vectors = torch.linalg.eigh(k)
     if float(values[0]) < -1e-10 * float(values[-1].abs()):
-        raise ValueError(f"sigma_prev must be positive semi-definite (a covariance); got eigenvalue {float(values[0]):.3g}")
+        raise ValueError(
+            f"sigma_prev must be positive semi-definite (a covariance); got eigenvalue {float(values[0]):.3g}"
+        )
     root = vectors * values.clamp(min=0.0).sqrt()
     g = torch.Generator().manual_seed(seed)
     f = torch.randn(samples, k.shape[0], generator=g, dtype=torch.float64) @ root.T
@@ -94,7 +108,9 @@ def quadratic_form_monte_carlo(
     return estimate, float(squares.std() / math.sqrt(samples))
 
 
-def min_eigenvalues_on_circle(n_points: Sequence[int], arch: Architecture, *, relative: bool = True) -> torch.Tensor:
+def min_eigenvalues_on_circle(
+    n_points: Sequence[int], arch: Architecture, *, relative: bool = True
+) -> torch.Tensor:
     """Smallest eigenvalue of the Gram matrix of Theta_infinity^(L) on n equally spaced circle points.
 
     Equally spaced points (``circle_points``) make the Gram matrix circulant, so its eigenvalues are
@@ -128,17 +144,19 @@ def min_eigenvalues_on_circle(n_points: Sequence[int], arch: Architecture, *, re
         raise ValueError("n_points must list at least one number of points")
     if any(not isinstance(n, int | np.integer) or n < 2 for n in sizes):
         raise ValueError(f"every entry of n_points must be an integer >= 2; got {sizes}")
-    first = circle_points(1)[0]                                  # every circle_points(n) starts at (-1, 0)
+    first = circle_points(1)[0]  # every circle_points(n) starts at (-1, 0)
     rows = arch.ntk(first, torch.cat([circle_points(int(n))[0] for n in sizes]))[0].cpu()
     out = []
     for row in rows.split([int(n) for n in sizes]):
-        values = torch.fft.fft(row).real                         # a symmetric circulant: real eigenvalues
+        values = torch.fft.fft(row).real  # a symmetric circulant: real eigenvalues
         low, high = values.min(), values.max()
         out.append(low / high if relative else low)
     return torch.stack(out)
 
 
-def least_squares_cost(k_train: object, y_train: object, t: object, *, f0_train: object | None = None) -> torch.Tensor:
+def least_squares_cost(
+    k_train: object, y_train: object, t: object, *, f0_train: object | None = None
+) -> torch.Tensor:
     """C(f_t) = 1/(2N) sum_i (f_t(x_i) - y_i)^2 along the least-squares kernel gradient flow (Section 5).
 
     The flow d f_t/dt = -(1/N) K (f_t - y) starts at ``f0_train`` (0 by default) and is solved

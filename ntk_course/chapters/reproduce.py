@@ -9,6 +9,7 @@ Writes ``figure1.png``, ``figure2.png``, ``figure3a.png``, ``figure3b.png``, ``f
 ``--out``. Settings: ReLU, beta = 0.1, learning rate 1.0, hidden layers of equal width, as in the
 paper; each figure's settings per scale are in ``ntk_course/chapters/figure*.py``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,15 +53,25 @@ def _panels(*plots: tuple[str, Callable[..., object]]) -> Callable[[object], dic
 EXPERIMENTS = {
     "1": (figure1.Figure1Settings, figure1.run, _panels(("figure1", figure1.plot))),
     "2": (figure2.Figure2Settings, figure2.run, _panels(("figure2", figure2.plot))),
-    "3": (figure3.Figure3Settings, figure3.run, _panels(("figure3a", figure3.plot_components),
-                                                         ("figure3b", figure3.plot_deviation),
-                                                         ("figure3c", figure3.plot_convergence))),
+    "3": (
+        figure3.Figure3Settings,
+        figure3.run,
+        _panels(
+            ("figure3a", figure3.plot_components),
+            ("figure3b", figure3.plot_deviation),
+            ("figure3c", figure3.plot_convergence),
+        ),
+    ),
 }
 
 
 def environment(device: torch.device) -> dict[str, object]:
     """Device and library versions, recorded next to the numbers."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine()
+    )
     return {
         "device": str(device),
         "device_name": name,
@@ -84,8 +95,14 @@ def _save(figures: dict[str, plt.Figure], out: Path) -> list[str]:
     return names
 
 
-def reproduce(figures: list[str], scale: str, device: torch.device, out: Path,
-              progress: bool = True, log: Callable[[str], None] = print) -> dict[str, object]:
+def reproduce(
+    figures: list[str],
+    scale: str,
+    device: torch.device,
+    out: Path,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, object]:
     """Run the chosen figures at ``scale`` on ``device``; write PNGs and results.json into ``out``."""
     unknown = sorted(set(figures) - set(EXPERIMENTS))
     if unknown:
@@ -96,7 +113,9 @@ def reproduce(figures: list[str], scale: str, device: torch.device, out: Path,
     use_style()
     report: dict[str, object] = {
         "scale": scale,
-        "label": "the paper's settings" if scale == "paper" else f"{scale} scale (smaller than the paper's settings)",
+        "label": "the paper's settings"
+        if scale == "paper"
+        else f"{scale} scale (smaller than the paper's settings)",
         "command": "python -m ntk_course.reproduce " + " ".join(sys.argv[1:]),
         "environment": environment(device),
         "figures": {},
@@ -122,16 +141,31 @@ def reproduce(figures: list[str], scale: str, device: torch.device, out: Path,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ntk_course.reproduce", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--figures", nargs="+", default=sorted(EXPERIMENTS), choices=sorted(EXPERIMENTS))
-    parser.add_argument("--scale", choices=SCALES, default=None,
-                        help="default: 'paper' when CUDA is available, else 'default'")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
+    parser = argparse.ArgumentParser(
+        prog="python -m ntk_course.reproduce",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--figures", nargs="+", default=sorted(EXPERIMENTS), choices=sorted(EXPERIMENTS)
+    )
+    parser.add_argument(
+        "--scale",
+        choices=SCALES,
+        default=None,
+        help="default: 'paper' when CUDA is available, else 'default'",
+    )
+    parser.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when present)"
+    )
     parser.add_argument("--out", type=Path, default=Path("reproduction"))
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    device = torch.device(args.device) if args.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = (
+        torch.device(args.device)
+        if args.device
+        else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
     scale = args.scale or ("paper" if device.type == "cuda" else "default")
     reproduce(args.figures, scale, device, args.out, progress=not args.no_progress)
 

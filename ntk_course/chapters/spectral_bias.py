@@ -29,6 +29,7 @@ and ||I - eta Theta_0/N||_op <= 1, the residual never grows and
 
 :func:`prior_bound`, a prediction that the trained networks can fail.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,14 +42,16 @@ from ..architecture import Architecture
 from ..config import SCALES
 from ..config import scale as current_scale
 from ..datasets import circle_points
+from ..empirical import empirical_ntk
 from ..flow import gradient_descent, gradient_flow
 from ..harmonics import circulant_eigenvalues, harmonic_multiplicity
-from ..empirical import empirical_ntk
 from ..mlp import NTKMLP
 from ..training import train
 from .plotting import new_axes
 
-FIT_DECAY = 3.0  # rates are fitted over lambda_k t <= FIT_DECAY (the coefficient falls to e^-3 ~ 5 %)
+FIT_DECAY = (
+    3.0  # rates are fitted over lambda_k t <= FIT_DECAY (the coefficient falls to e^-3 ~ 5 %)
+)
 FINE = 8  # evaluation points per training point (the training points are every FINE-th of them)
 
 
@@ -83,17 +86,29 @@ class SpectralBiasSettings:
         if self.n_points < 4:
             raise ValueError(f"n_points must be an integer >= 4; got {self.n_points}")
         freqs = tuple(self.frequencies)
-        if not freqs or len(set(freqs)) != len(freqs) or not all(1 <= k < self.n_points / 2 for k in freqs):
-            raise ValueError(f"frequencies must be distinct integers in [1, n_points/2); got {self.frequencies}")
-        if len(self.amplitudes) != len(freqs) or not all(a > 0 and math.isfinite(a) for a in self.amplitudes):
-            raise ValueError(f"amplitudes must be {len(freqs)} numbers > 0, one per frequency; got {self.amplitudes}")
+        if (
+            not freqs
+            or len(set(freqs)) != len(freqs)
+            or not all(1 <= k < self.n_points / 2 for k in freqs)
+        ):
+            raise ValueError(
+                f"frequencies must be distinct integers in [1, n_points/2); got {self.frequencies}"
+            )
+        if len(self.amplitudes) != len(freqs) or not all(
+            a > 0 and math.isfinite(a) for a in self.amplitudes
+        ):
+            raise ValueError(
+                f"amplitudes must be {len(freqs)} numbers > 0, one per frequency; got {self.amplitudes}"
+            )
         arch = self.arch  # depth >= 1 and beta >= 0, checked by the architecture
         if arch.depth < 2:
             raise ValueError(f"depth must be at least 2 (a hidden layer); got {arch.depth}")
         arch.widths(2, self.width)  # width >= 1
         if self.ensemble < 2:
             raise ValueError(f"ensemble must be an integer >= 2; got {self.ensemble}")
-        if not (self.lr > 0 and math.isfinite(self.lr)) or not (self.t >= self.lr and math.isfinite(self.t)):
+        if not (self.lr > 0 and math.isfinite(self.lr)) or not (
+            self.t >= self.lr and math.isfinite(self.t)
+        ):
             raise ValueError(f"lr must be > 0 and t >= lr; got lr={self.lr}, t={self.t}")
         if self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0; got {self.seed}")
@@ -116,7 +131,11 @@ class SpectralBiasSettings:
         name = current_scale() if scale is None else scale
         if name not in SCALES:
             raise ValueError(f"unknown scale {name!r}; expected one of {SCALES}")
-        return {"quick": cls(width=1024, ensemble=4), "default": cls(), "paper": cls(width=16384, ensemble=16)}[name]
+        return {
+            "quick": cls(width=1024, ensemble=4),
+            "default": cls(),
+            "paper": cls(width=16384, ensemble=16),
+        }[name]
 
 
 @dataclass
@@ -188,7 +207,9 @@ class SpectralBiasResult:
 def _slope(t: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     """The rate r of p = e^{-r t} by least squares on log p through the origin (p(0) = 1 by construction)."""
     if bool((p <= 0).any()):
-        raise ValueError("a projected coefficient changed sign inside the fit window: the mode is not decaying")
+        raise ValueError(
+            "a projected coefficient changed sign inside the fit window: the mode is not decaying"
+        )
     return -(t * p.log()).sum() / (t * t).sum()
 
 
@@ -207,13 +228,23 @@ def _projection(residual: torch.Tensor, freqs: tuple[int, ...]) -> torch.Tensor:
     return torch.stack(out, -1)
 
 
-def _bound(residual: torch.Tensor, kernels: torch.Tensor, k_inf: torch.Tensor, lam: torch.Tensor,
-           freqs: tuple[int, ...], lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _bound(
+    residual: torch.Tensor,
+    kernels: torch.Tensor,
+    k_inf: torch.Tensor,
+    lam: torch.Tensor,
+    freqs: tuple[int, ...],
+    lr: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """B_k(j) of the module docstring from the residuals (S + 1, E, N) and the kernels (S + 1, E, N, N),
     and the part of it that comes from the e_j alone; each (S + 1, E, F)."""
     n = residual.shape[-1]
     drift = torch.einsum("senm,sem->sen", kernels / n - k_inf / n, residual)  # D_j r_j
-    unexplained = residual[1:] - residual[:-1] + lr * torch.einsum("senm,sem->sen", kernels[:-1] / n, residual[:-1])
+    unexplained = (
+        residual[1:]
+        - residual[:-1]
+        + lr * torch.einsum("senm,sem->sen", kernels[:-1] / n, residual[:-1])
+    )
     total, rest = [], []
     for k in freqs:
         scale = fourier_coefficient(residual[0], k).abs()
@@ -230,7 +261,10 @@ def _bound(residual: torch.Tensor, kernels: torch.Tensor, k_inf: torch.Tensor, l
 
 def target(settings: SpectralBiasSettings, gamma: torch.Tensor) -> torch.Tensor:
     """f*(g) = sum_k a_k cos(k (g + phase))."""
-    return sum(a * torch.cos(k * (gamma + settings.phase)) for k, a in zip(settings.frequencies, settings.amplitudes))
+    return sum(
+        a * torch.cos(k * (gamma + settings.phase))
+        for k, a in zip(settings.frequencies, settings.amplitudes)
+    )
 
 
 def _data(settings: SpectralBiasSettings, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -245,10 +279,14 @@ def networks(settings: SpectralBiasSettings, device: torch.device | str | None =
     drawn from the seed ``settings.seed`` (so :func:`run` and :func:`prior_bound` see the same ones)."""
     dev = torch.device(device or "cpu")
     seed = torch.Generator(device=dev).manual_seed(settings.seed)
-    return settings.arch.network(2, settings.width, ensemble=settings.ensemble, generator=seed, device=dev)
+    return settings.arch.network(
+        2, settings.width, ensemble=settings.ensemble, generator=seed, device=dev
+    )
 
 
-def prior_bound(settings: SpectralBiasSettings, device: torch.device | str | None = None) -> torch.Tensor:
+def prior_bound(
+    settings: SpectralBiasSettings, device: torch.device | str | None = None
+) -> torch.Tensor:
     """A bound on max_t |p_k(t) - (1 - eta lambda_k)^{t/eta}| from the networks at initialisation alone.
 
     If the kernel stays at its initial value Theta_0 (Theorem 2, up to O(n^{-1/2})), the residual r_j
@@ -289,18 +327,24 @@ def prior_bound(settings: SpectralBiasSettings, device: torch.device | str | Non
     k0 = empirical_ntk(net, x.float()).double()  # (E, N, N): Theta_0 of every network
     k_inf, n = s.arch.ntk(x), s.n_points
     if float(torch.linalg.eigvalsh(k0).amax()) * s.lr / n > 2:
-        raise ValueError(f"lr = {s.lr} exceeds 2 / lambda_max(Theta_0 / N): a step can grow the residual")
+        raise ValueError(
+            f"lr = {s.lr} exceeds 2 / lambda_max(Theta_0 / N): a step can grow the residual"
+        )
     drift = torch.linalg.matrix_norm((k0 - k_inf) / n, 2)  # (E,): ||D||_op
     lam = circulant_eigenvalues(k_inf)
     rows = []
     for k in s.frequencies:
         q = abs(1 - s.lr * float(lam[k]))
         growth = s.lr * (1 - q**s.steps) / (1 - q)
-        rows.append(2 * drift * r0.norm(dim=-1) * growth / (math.sqrt(n) * fourier_coefficient(r0, k).abs()))
+        rows.append(
+            2 * drift * r0.norm(dim=-1) * growth / (math.sqrt(n) * fourier_coefficient(r0, k).abs())
+        )
     return torch.stack(rows, -1).cpu()
 
 
-def run(settings: SpectralBiasSettings, device: torch.device | str | None = None) -> SpectralBiasResult:
+def run(
+    settings: SpectralBiasSettings, device: torch.device | str | None = None
+) -> SpectralBiasResult:
     """Learn the target with the exact flow, with gradient descent on Theta_infinity and with trained networks."""
     s, dev, arch = settings, torch.device(device or "cpu"), settings.arch
     x_fine, g_fine, goal, x, y = _data(s, dev)  # x: circle_points(n_points), the same angles
@@ -312,19 +356,39 @@ def run(settings: SpectralBiasSettings, device: torch.device | str | None = None
     limit = gradient_descent(k_inf, y, steps, lr=s.lr)
 
     net = networks(s, dev)
-    rec = train(net, x.float(), y[:, None].float(), steps=s.steps, lr=s.lr, x_eval=x_fine.float(), kernel_points=x.float())
+    rec = train(
+        net,
+        x.float(),
+        y[:, None].float(),
+        steps=s.steps,
+        lr=s.lr,
+        x_eval=x_fine.float(),
+        kernel_points=x.float(),
+    )
     fits = rec.outputs[..., 0].double()  # (S + 1, E, M)
     start = fits[0].mean(0)  # the networks' average f_0: the flow drawn next to them starts there
-    drawn = gradient_flow(k_inf, y, t.to(dev), k_test_train=arch.ntk(x_fine, x), f0_train=start[::FINE], f0_test=start)
+    drawn = gradient_flow(
+        k_inf, y, t.to(dev), k_test_train=arch.ntk(x_fine, x), f0_train=start[::FINE], f0_test=start
+    )
     fits, y, k_inf = fits.cpu(), y.cpu(), k_inf.cpu()
     residual = fits[..., ::FINE] - y
-    bound, unexplained = _bound(residual, rec.kernels.double().cpu(), k_inf, lam, s.frequencies, s.lr)
+    bound, unexplained = _bound(
+        residual, rec.kernels.double().cpu(), k_inf, lam, s.frequencies, s.lr
+    )
     return SpectralBiasResult(
-        settings=s, t=t, eigenvalues=lam, gamma=g_fine.cpu(), target=goal.cpu(),
-        flow=_projection(flow.f_train.cpu() - y, s.frequencies), limit=_projection(limit.f_train.cpu() - y, s.frequencies),
+        settings=s,
+        t=t,
+        eigenvalues=lam,
+        gamma=g_fine.cpu(),
+        target=goal.cpu(),
+        flow=_projection(flow.f_train.cpu() - y, s.frequencies),
+        limit=_projection(limit.f_train.cpu() - y, s.frequencies),
         network=_projection(residual, s.frequencies),
-        bound=bound, unexplained=unexplained,
-        flow_fit=drawn.f_test.cpu(), network_fit=fits, loss=rec.loss.double().cpu(),
+        bound=bound,
+        unexplained=unexplained,
+        flow_fit=drawn.f_test.cpu(),
+        network_fit=fits,
+        loss=rec.loss.double().cpu(),
     )
 
 
@@ -350,14 +414,18 @@ def plot_decay(result: SpectralBiasResult, ax: plt.Axes | None = None) -> plt.Ax
     return ax
 
 
-def plot_functions(result: SpectralBiasResult, times: tuple[float, ...], ax: plt.Axes | None = None) -> plt.Axes:
+def plot_functions(
+    result: SpectralBiasResult, times: tuple[float, ...], ax: plt.Axes | None = None
+) -> plt.Axes:
     """The target and, at a few times, the flow's f_t (solid, from the networks' mean f_0) and the networks' mean (dashed)."""
     if ax is None:
         _, ax = new_axes()
     ax.plot(result.gamma, result.target, "k", lw=2.5, label="target $f^*$")
     for i, t_show in enumerate(times):
         r = int((result.t - t_show).abs().argmin())
-        ax.plot(result.gamma, result.flow_fit[r], color=f"C{i}", label=f"flow, $t = {result.t[r]:.0f}$")
+        ax.plot(
+            result.gamma, result.flow_fit[r], color=f"C{i}", label=f"flow, $t = {result.t[r]:.0f}$"
+        )
         ax.plot(result.gamma, result.network_fit[r].mean(0), color=f"C{i}", ls="--")
     ax.plot([], [], color="grey", ls="--", label="networks (mean)")
     ax.set_xlabel(r"angle $\gamma$")
@@ -375,11 +443,19 @@ def plot_spectra(relu: dict, erf: dict, n0_relu: dict, axes) -> None:
         k = torch.arange(1, mu.shape[0])
         left.loglog(k, mu[1:], color=f"C{i}", label=f"circle, $L = {depth}$")
         if depth in n0_relu:
-            left.loglog(k, n0_relu[depth][1:], color=f"C{i}", ls="--", label=f"$S^2$, $L = {depth}$")
+            left.loglog(
+                k, n0_relu[depth][1:], color=f"C{i}", ls="--", label=f"$S^2$, $L = {depth}$"
+            )
     k = torch.arange(10, relu[next(iter(relu))].shape[0], dtype=torch.float64)
     for power, anchor in ((2, 3e-1), (3, 3e-2)):
         left.loglog(k, anchor * k**-power, "k:", lw=1.2)
-        left.annotate(f"$k^{{-{power}}}$", (k[-1], anchor * k[-1] ** -power), fontsize=11, ha="left", va="center")
+        left.annotate(
+            f"$k^{{-{power}}}$",
+            (k[-1], anchor * k[-1] ** -power),
+            fontsize=11,
+            ha="left",
+            va="center",
+        )
     left.set_xlabel("frequency / degree $k$")
     left.set_ylabel(r"$\mu_k$")
     left.set_title("ReLU NTK")
@@ -394,12 +470,16 @@ def plot_spectra(relu: dict, erf: dict, n0_relu: dict, axes) -> None:
     right.legend(fontsize=9)
 
 
-def cluster_means(eigenvalues: torch.Tensor, mu: torch.Tensor, n0: int, degrees: int) -> torch.Tensor:
+def cluster_means(
+    eigenvalues: torch.Tensor, mu: torch.Tensor, n0: int, degrees: int
+) -> torch.Tensor:
     """Means of the first ``degrees`` clusters of the eigenvalues of K/N (descending), cluster k holding
     N(n0, k) eigenvalues, next to the second-order prediction: (degrees, 3) rows (mean, mu_k (1 + delta_k), s_k mu_k),
     delta_k = (1/N) sum_{l != k} N(n0, l) mu_l / (mu_k - mu_l), s_k the same with |mu_k - mu_l| (test_harmonics)."""
     n = eigenvalues.shape[0]
-    mult = torch.tensor([harmonic_multiplicity(n0, k) for k in range(mu.shape[0])], dtype=torch.float64)
+    mult = torch.tensor(
+        [harmonic_multiplicity(n0, k) for k in range(mu.shape[0])], dtype=torch.float64
+    )
     ends = torch.cumsum(mult[:degrees], 0).long().tolist()
     rows = []
     for k, (start, end) in enumerate(zip([0, *ends[:-1]], ends)):
@@ -431,12 +511,21 @@ class FilterFigure:
         _, (left, right) = new_axes(2, width=10, height=4.2)
         freqs = torch.arange(lam.shape[0])
         learned = lam * t > 1
-        left.semilogy(freqs[learned], lam[learned], "o", color="C2", label=r"$\lambda_k t > 1$: learned")
-        left.semilogy(freqs[~learned], lam[~learned], "o", color="C1", label=r"$\lambda_k t < 1$: not yet")
+        left.semilogy(
+            freqs[learned], lam[learned], "o", color="C2", label=r"$\lambda_k t > 1$: learned"
+        )
+        left.semilogy(
+            freqs[~learned], lam[~learned], "o", color="C1", label=r"$\lambda_k t < 1$: not yet"
+        )
         left.axhline(1 / t, color="k", ls=":", label="$1/t$")
         for k in self.settings.frequencies:
-            left.annotate(f"{1 - math.exp(-float(lam[k]) * t):.0%}", (k, float(lam[k])), xytext=(4, 6),
-                          textcoords="offset points", fontsize=9)
+            left.annotate(
+                f"{1 - math.exp(-float(lam[k]) * t):.0%}",
+                (k, float(lam[k])),
+                xytext=(4, 6),
+                textcoords="offset points",
+                fontsize=9,
+            )
         left.set_xlabel("frequency $k$")
         left.set_ylabel(r"$\lambda_k$ (eigenvalue of $K/N$)")
         left.set_title(r"labels: $1 - e^{-\lambda_k t}$ for the target's $k$", fontsize=11)

@@ -10,6 +10,7 @@ A notebook opened on Colab (or anywhere else without a checkout) has no such fil
 read the paper-scale run stop with a :class:`FileNotFoundError` that says so. The figures and numbers
 of that run are shown on the book's website, and the rest of the chapter runs as usual.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,7 +67,11 @@ def paper_results(figure: str) -> dict:
     if figure not in FIGURES:
         raise ValueError(f"unknown figure {figure!r}; expected one of {FIGURES}")
     report = json.loads(results_path().read_text())
-    return {**report["figures"][figure], "environment": report["environment"], "total_wall_time_s": report["wall_time_s"]}
+    return {
+        **report["figures"][figure],
+        "environment": report["environment"],
+        "total_wall_time_s": report["wall_time_s"],
+    }
 
 
 __all__ = ["paper_results", "results_path"]

@@ -19,6 +19,7 @@ thinned to its ends and the current value, so a widget costs at most 3 x 3 draws
 (``ntk_course.chapters.plotting.new_axes``); keep it cheap (well under a second), and compute
 anything expensive once, outside it.
 """
+
 from __future__ import annotations
 
 import base64
@@ -63,7 +64,9 @@ def _numeric_grid(control: ipywidgets.ValueWidget) -> list[float]:
     if count <= MAX_VALUES:
         steps = list(range(count))
     else:
-        steps = [int(i) for i in np.unique(np.round(np.linspace(0, count - 1, AUTO_VALUES)).astype(int))]
+        steps = [
+            int(i) for i in np.unique(np.round(np.linspace(0, count - 1, AUTO_VALUES)).astype(int))
+        ]
     if isinstance(control, ipywidgets.FloatLogSlider):
         values = [float(f"{control.base ** (lo + i * step):.12g}") for i in steps]
     elif isinstance(control, ipywidgets.IntSlider):
@@ -73,31 +76,43 @@ def _numeric_grid(control: ipywidgets.ValueWidget) -> list[float]:
     return sorted(set(values) | {control.value})
 
 
-def control_grid(name: str, control: ipywidgets.ValueWidget, explicit: Sequence[object] | None = None) -> tuple[list[object], list[str]]:
+def control_grid(
+    name: str, control: ipywidgets.ValueWidget, explicit: Sequence[object] | None = None
+) -> tuple[list[object], list[str]]:
     """The grid values of one control and their labels (see the module docstring)."""
     picked = _options(control)
     if explicit is not None:
         values = list(explicit)
         if not values:
-            raise ValueError(f"grid[{name!r}] is empty; expected the values the website's frames show")
+            raise ValueError(
+                f"grid[{name!r}] is empty; expected the values the website's frames show"
+            )
         if picked is not None and any(v not in picked[0] for v in values):
-            raise ValueError(f"grid[{name!r}] = {values} must pick from the control's options {picked[0]}")
+            raise ValueError(
+                f"grid[{name!r}] = {values} must pick from the control's options {picked[0]}"
+            )
     elif picked is not None:
         values = picked[0]
     elif hasattr(control, "min") and hasattr(control, "max"):
         values = _numeric_grid(control)
     else:
-        raise ValueError(f"control {name!r} ({type(control).__name__}) has no options or range; pass grid={{{name!r}: [...]}}")
+        raise ValueError(
+            f"control {name!r} ({type(control).__name__}) has no options or range; pass grid={{{name!r}: [...]}}"
+        )
     if picked is not None:
         labels = [picked[1][picked[0].index(v)] for v in values]
     else:
         labels = [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
     if control.value not in values:
-        raise ValueError(f"control {name!r}: its value {control.value!r} must be one of the grid values {values}")
+        raise ValueError(
+            f"control {name!r}: its value {control.value!r} must be one of the grid values {values}"
+        )
     return values, labels
 
 
-def _thin(values: list[object], labels: list[str], current: object) -> tuple[list[object], list[str]]:
+def _thin(
+    values: list[object], labels: list[str], current: object
+) -> tuple[list[object], list[str]]:
     """The ends of a grid and the current value (the quick scale's grid)."""
     keep = sorted({0, len(values) - 1, values.index(current)})
     return [values[i] for i in keep], [labels[i] for i in keep]
@@ -109,7 +124,9 @@ def render_png(figure: plt.Figure) -> bytes:
     figure.savefig(buffer, format="png", dpi=DPI)
     image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
     out = io.BytesIO()
-    image.quantize(colors=COLOURS, method=Image.Quantize.MEDIANCUT).save(out, format="PNG", optimize=True)
+    image.quantize(colors=COLOURS, method=Image.Quantize.MEDIANCUT).save(
+        out, format="PNG", optimize=True
+    )
     return out.getvalue()
 
 
@@ -140,7 +157,16 @@ class Frames:
         out = []
         for name, grid in zip(self.names, self.values):
             v = values[name]
-            match = [g for g in grid if g == v or (isinstance(g, float) and isinstance(v, float) and math.isclose(g, v, rel_tol=1e-9, abs_tol=1e-12))]
+            match = [
+                g
+                for g in grid
+                if g == v
+                or (
+                    isinstance(g, float)
+                    and isinstance(v, float)
+                    and math.isclose(g, v, rel_tol=1e-9, abs_tol=1e-12)
+                )
+            ]
             if not match:
                 return None
             out.append(match[0])
@@ -150,32 +176,49 @@ class Frames:
         """The static player: one control per parameter, the frames embedded as base64 PNG."""
         ident = f"ntk-widget-{uuid.uuid4().hex[:8]}"
         order = list(itertools.product(*self.values))
-        data = {"frames": [base64.b64encode(self.frames[k]).decode() for k in order], "sizes": [len(v) for v in self.values]}
+        data = {
+            "frames": [base64.b64encode(self.frames[k]).decode() for k in order],
+            "sizes": [len(v) for v in self.values],
+        }
         controls = []
         for i, (desc, labels, kind) in enumerate(zip(self.descriptions, self.labels, self.kinds)):
             current = self.values[i].index(self.default[i])
             label = html.escape(desc)
             if kind == "menu":
-                opts = "".join(f'<option value="{j}"{" selected" if j == current else ""}>{html.escape(t)}</option>' for j, t in enumerate(labels))
+                opts = "".join(
+                    f'<option value="{j}"{" selected" if j == current else ""}>{html.escape(t)}</option>'
+                    for j, t in enumerate(labels)
+                )
                 field_html = f'<select data-axis="{i}" aria-label="{label}">{opts}</select>'
             else:
-                field_html = (f'<input type="range" data-axis="{i}" min="0" max="{len(labels) - 1}" step="1" value="{current}" '
-                              f'aria-label="{label}" data-labels="{html.escape(json.dumps(labels))}">'
-                              f'<output>{html.escape(labels[current])}</output>')
-            controls.append(f'<label class="ntk-widget-control"><span>{label}</span>{field_html}</label>')
+                field_html = (
+                    f'<input type="range" data-axis="{i}" min="0" max="{len(labels) - 1}" step="1" value="{current}" '
+                    f'aria-label="{label}" data-labels="{html.escape(json.dumps(labels))}">'
+                    f"<output>{html.escape(labels[current])}</output>"
+                )
+            controls.append(
+                f'<label class="ntk-widget-control"><span>{label}</span>{field_html}</label>'
+            )
         first = base64.b64encode(self.frames[self.default]).decode()
-        return (f'<div class="ntk-widget" id="{ident}"><div class="ntk-widget-controls">{"".join(controls)}</div>'
-                f'<img class="ntk-widget-frame" alt="{html.escape(alt)}" src="data:image/png;base64,{first}">'
-                f'<script type="application/json" class="ntk-widget-data">{json.dumps(data)}</script></div>')
+        return (
+            f'<div class="ntk-widget" id="{ident}"><div class="ntk-widget-controls">{"".join(controls)}</div>'
+            f'<img class="ntk-widget-frame" alt="{html.escape(alt)}" src="data:image/png;base64,{first}">'
+            f'<script type="application/json" class="ntk-widget-data">{json.dumps(data)}</script></div>'
+        )
 
 
-def precompute(draw: Callable[..., object], controls: dict[str, ipywidgets.ValueWidget],
-               grid: dict[str, Sequence[object]] | None = None) -> Frames:
+def precompute(
+    draw: Callable[..., object],
+    controls: dict[str, ipywidgets.ValueWidget],
+    grid: dict[str, Sequence[object]] | None = None,
+) -> Frames:
     """Draw every combination of the controls' grid values (checks the names and the frame count first)."""
     grid = dict(grid or {})
     unknown = set(grid) - set(controls)
     if unknown:
-        raise ValueError(f"grid names {sorted(unknown)} are not controls; the controls are {sorted(controls)}")
+        raise ValueError(
+            f"grid names {sorted(unknown)} are not controls; the controls are {sorted(controls)}"
+        )
     if not controls:
         raise ValueError("interactive_figure needs at least one control")
     names = list(controls)
@@ -183,13 +226,29 @@ def precompute(draw: Callable[..., object], controls: dict[str, ipywidgets.Value
     count = math.prod(len(v) for v, _ in grids)
     if count > MAX_FRAMES:
         sizes = {n: len(v) for n, (v, _) in zip(names, grids)}
-        raise ValueError(f"the controls' grids {sizes} make {count} frames; expected at most {MAX_FRAMES}: pass a coarser grid=")
+        raise ValueError(
+            f"the controls' grids {sizes} make {count} frames; expected at most {MAX_FRAMES}: pass a coarser grid="
+        )
     if scale() == "quick":
-        grids = [_thin(values, labels, controls[n].value) for n, (values, labels) in zip(names, grids)]
-    kinds = ["menu" if isinstance(controls[n], ipywidgets.Dropdown | ipywidgets.ToggleButtons | ipywidgets.RadioButtons) else "slider"
-             for n in names]
-    frames = Frames(names, [controls[n].description or n for n in names], [v for v, _ in grids], [t for _, t in grids], kinds,
-                    tuple(controls[n].value for n in names))
+        grids = [
+            _thin(values, labels, controls[n].value) for n, (values, labels) in zip(names, grids)
+        ]
+    kinds = [
+        "menu"
+        if isinstance(
+            controls[n], ipywidgets.Dropdown | ipywidgets.ToggleButtons | ipywidgets.RadioButtons
+        )
+        else "slider"
+        for n in names
+    ]
+    frames = Frames(
+        names,
+        [controls[n].description or n for n in names],
+        [v for v, _ in grids],
+        [t for _, t in grids],
+        kinds,
+        tuple(controls[n].value for n in names),
+    )
     for combo in itertools.product(*frames.values):
         frames.frames[combo] = _draw_png(draw, dict(zip(names, combo)))
     return frames
@@ -198,15 +257,25 @@ def precompute(draw: Callable[..., object], controls: dict[str, ipywidgets.Value
 class FigureWidget(ipywidgets.VBox):
     """The live controls and the figure; on the static website its HTML player stands in for it."""
 
-    def __init__(self, draw: Callable[..., object], controls: dict[str, ipywidgets.ValueWidget], frames: Frames, alt: str) -> None:
+    def __init__(
+        self,
+        draw: Callable[..., object],
+        controls: dict[str, ipywidgets.ValueWidget],
+        frames: Frames,
+        alt: str,
+    ) -> None:
         self._draw, self._controls, self._frames, self._alt = draw, controls, frames, alt
-        self._image = ipywidgets.Image(value=frames.frames[frames.default], format="png", layout={"max_width": "100%"})
+        self._image = ipywidgets.Image(
+            value=frames.frames[frames.default], format="png", layout={"max_width": "100%"}
+        )
         self._status = ipywidgets.HTML("")
         for control in controls.values():
             control.continuous_update = False
             control.observe(self._redraw, names="value")
         header = ipywidgets.HTML("<b>Move the controls to redraw the figure:</b>")
-        super().__init__([header, ipywidgets.HBox(list(controls.values())), self._status, self._image])
+        super().__init__(
+            [header, ipywidgets.HBox(list(controls.values())), self._status, self._image]
+        )
 
     def _redraw(self, _: object = None) -> None:
         values = {n: c.value for n, c in self._controls.items()}
@@ -227,8 +296,13 @@ class FigureWidget(ipywidgets.VBox):
         return bundle
 
 
-def interactive_figure(draw: Callable[..., object], *, grid: dict[str, Sequence[object]] | None = None,
-                       alt: str = "figure", **controls: ipywidgets.ValueWidget) -> None:
+def interactive_figure(
+    draw: Callable[..., object],
+    *,
+    grid: dict[str, Sequence[object]] | None = None,
+    alt: str = "figure",
+    **controls: ipywidgets.ValueWidget,
+) -> None:
     """Show ``draw(**values)`` with its controls, live in a kernel and as precomputed frames on the website.
 
     ``controls`` are ipywidgets (IntSlider, FloatSlider, SelectionSlider, Dropdown, ...) named as
