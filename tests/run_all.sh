@@ -5,8 +5,8 @@
 #      /usr/bin/chromium or Playwright's own. With none, the script gets one itself: Debian's chromium
 #      with apt-get when run as root, else Playwright's (python -m playwright install chromium). If
 #      that fails too it stops at once and prints the one command that fixes it;
-#   1. the unit tests, and every chapter and solved assignment executed once under nbval, which
-#      compares the cells that print each chapter's key numbers with tests/reference_outputs.json;
+#   1. ruff (lint and format) and the examples in the library's docstrings; then the unit tests,
+#      and every chapter and solved assignment executed once under nbval, which compares the cells that print each chapter's key numbers with tests/reference_outputs.json;
 #   2. the book built from those executions (jupyter-cache: no chapter runs a second time), with
 #      warnings as errors;
 #   3. the website in headless Chromium.
@@ -155,7 +155,15 @@ if [ "$check_only" = 1 ]; then
   exit 0
 fi
 
-# --------------------------------------------------------------------------- 1. pytest and nbval
+# --------------------------------------------------------------------------- 1a. style and examples
+echo "== ruff: lint and format (lines <= 100; configuration in pyproject.toml)"
+ruff check --no-cache .
+ruff format --no-cache --check .
+echo "== doctests: the examples in the library's docstrings"
+python -m pytest --doctest-modules ntk_course --ignore=ntk_course/chapters \
+  --ignore=ntk_course/assignments --ignore=ntk_course/reproduce.py -p no:cacheprovider -q
+
+# --------------------------------------------------------------------------- 1b. pytest and nbval
 out="$PWD/_build/test"
 rm -rf "$out" && mkdir -p "$out"
 export NTK_COURSE_JUPYTER_CACHE="$out/jupyter_cache"
