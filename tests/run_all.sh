@@ -6,7 +6,8 @@
 #      with apt-get when run as root, else Playwright's (python -m playwright install chromium). If
 #      that fails too it stops at once and prints the one command that fixes it;
 #   1. ruff (lint and format) and the examples in the library's docstrings; then the unit tests,
-#      and every chapter and solved assignment executed once under nbval, which compares the cells that print each chapter's key numbers with tests/reference_outputs.json;
+#      and every chapter and solved assignment executed once under nbval, which compares the cells
+#      that print each chapter's key numbers with tests/reference_outputs.json;
 #   2. the book built from those executions (jupyter-cache: no chapter runs a second time), with
 #      warnings as errors;
 #   3. the website in headless Chromium.
