@@ -10,10 +10,9 @@ import torch
 from ..activations import get_activation
 from ..architecture import Architecture
 from ..kernels import nngp, ntk
-from .grading import (
+from .answers import (
     _array,
     _call,
-    _Case,
     _describe_value,
     _function,
     _gaussian,
@@ -21,11 +20,11 @@ from .grading import (
     _grade_function,
     _Input,
     _np,
-    _register,
     _rel,
     _scalar,
-    _Wrong,
 )
+from .grading import _register
+from .verdicts import _Case, _Wrong
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,20 +11,20 @@ from ..architecture import Architecture
 from ..empirical import empirical_ntk
 from ..mlp import NTKMLP
 from ..training import train
-from .grading import (
+from .answers import (
     _array,
     _call,
-    _Case,
     _function,
     _gaussian,
     _gen,
     _grade_function,
     _Input,
     _np,
-    _register,
     _rel,
     _scalar,
 )
+from .grading import _register
+from .verdicts import _Case
 
 
 # --------------------------------------------------------------------------------------------------

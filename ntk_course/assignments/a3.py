@@ -12,18 +12,18 @@ from ..flow import gradient_flow
 from ..kernels import ntk
 from ..mlp import NTKMLP
 from ..spectral import kernel_pca
-from .grading import (
+from .answers import (
     _call,
-    _Case,
     _function,
     _gaussian,
     _gen,
     _grade_function,
     _Input,
     _np,
-    _register,
     _scalar,
 )
+from .grading import _register
+from .verdicts import _Case
 
 
 # --------------------------------------------------------------------------------------------------

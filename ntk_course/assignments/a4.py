@@ -16,18 +16,16 @@ from ..hermite import (
     schoenberg_positive_definite,
     sigma2_power_series,
 )
-from .grading import (
+from .answers import (
     _call,
-    _Case,
     _describe_value,
     _function,
     _grade_function,
     _Input,
-    _NotAnswered,
-    _register,
     _scalar,
-    _Wrong,
 )
+from .grading import _register
+from .verdicts import _Case, _NotAnswered, _Wrong
 
 
 # --------------------------------------------------------------------------------------------------
