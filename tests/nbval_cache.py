@@ -10,9 +10,9 @@
   numbers drift fails even where no assert guards them. The references belong to one scale
   (``quick``, CI's); at another scale the tagged cells are run but not compared.
 * During the pytest run, the plugin keeps the outputs nbval's kernel produced for every code cell.
-  When every cell of a notebook passed, it stores the executed notebook in the jupyter-cache given by
-  ``NTK_COURSE_JUPYTER_CACHE``. The book build then runs with ``execute_notebooks: cache`` on that
-  cache and finds every chapter there, so it renders nbval's outputs instead of executing again
+  When every cell of a notebook passed, it stores the executed notebook in the jupyter-cache given
+  by ``NTK_COURSE_JUPYTER_CACHE``. The book build then runs with ``execute_notebooks: cache`` on
+  that cache and finds every chapter there, so it renders nbval's outputs instead of executing again
   (``python tests/nbval_cache.py config PATH`` writes that configuration: ``_config.yml`` with
   ``execute_notebooks: cache`` on the cache of ``NTK_COURSE_JUPYTER_CACHE``).
 * With ``NTK_COURSE_RECORD_OUTPUTS=1`` the outputs of the tagged cells become the new references
@@ -41,7 +41,8 @@ SOURCE_KEY = "ntk_course_source"  # notebook metadata: the MyST file the noteboo
 
 
 def sources() -> list[Path]:
-    """The chapters and assignments that execute: MyST notebooks (a kernelspec in the front matter)."""
+    """The chapters and assignments that execute: MyST notebooks (a kernelspec in the front
+    matter)."""
     return sorted(
         p
         for p in (ROOT / "book").rglob("*.md")
@@ -93,9 +94,11 @@ def prepare(outdir: Path) -> list[Path]:
         written.append(path)
     if missing:
         raise SystemExit(
-            f"{len(missing)} cells tagged {CHECK_TAG} have no reference output at the {_scale()} scale (a changed cell, or a new one):\n  "
+            f"{len(missing)} cells tagged {CHECK_TAG} have no reference output at the {_scale()} "
+            "scale (a changed cell, or a new one):\n  "
             + "\n  ".join(missing)
-            + f"\nrecord them with {RECORD_ENV}=1 bash tests/run_all.sh and review the diff of {REFERENCES.relative_to(ROOT)}"
+            + f"\nrecord them with {RECORD_ENV}=1 bash tests/run_all.sh and review the diff of "
+            f"{REFERENCES.relative_to(ROOT)}"
         )
     return written
 
@@ -191,11 +194,11 @@ class _Collector:
                     for k, outs in tagged.items()
                     if any(o.get("output_type") != "stream" for o in outs)
                 ]
-                if (
-                    pictures
-                ):  # figures and rich outputs are not numbers to compare: tag a cell that prints
+                # figures and rich outputs are not numbers to compare: tag a cell that prints
+                if pictures:
                     raise RuntimeError(
-                        f"{source}: cells tagged {CHECK_TAG} must only print text; cells {pictures} show more"
+                        f"{source}: cells tagged {CHECK_TAG} must only print text; "
+                        f"cells {pictures} show more"
                     )
                 refs["notebooks"][source] = tagged
         if refs is not None:

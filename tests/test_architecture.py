@@ -22,8 +22,8 @@ def test_network_output_covariance_is_the_architectures_nngp(activation: str) ->
     """Prop. 1 through the one object: Cov[f(x), f(x')] of ``arch.network`` -> ``arch.nngp``.
 
     3,000 networks of width 200: the test allows 5 Monte Carlo standard errors plus an O(1/width)
-    bias of 3/width; a network whose beta or depth disagreed with the kernel's (beta 0.1 vs 0.5 moves
-    Sigma by beta^2 differences of 0.24, about 20 standard errors here) would fail it."""
+    bias of 3/width; a network whose beta or depth disagreed with the kernel's (beta 0.1 vs 0.5
+    moves Sigma by beta^2 differences of 0.24, about 20 standard errors here) would fail it."""
     arch = Architecture(depth=3, activation=activation, beta=0.5)
     x = _points(4, 3, 0)
     width, samples = 200, 3000
@@ -82,7 +82,8 @@ def test_standard_parametrisation_shares_the_nngp_but_has_no_ntk_limit() -> None
     assert torch.equal(standard.nngp(x), ntk_param.nngp(x))
     with pytest.raises(ValueError, match="grows like the width"):
         standard.ntk(x)
-    # ... and indeed its empirical NTK grows about linearly with the width (x8 width, about x8 kernel).
+    # ... and indeed its empirical NTK grows about linearly with the width (x8 width, about x8
+    # kernel).
     k = [
         empirical_ntk(
             standard.network(2, n, ensemble=4, generator=torch.Generator().manual_seed(n)),

@@ -1,11 +1,12 @@
-"""Tests of the handouts and the grading of the assignments (ntk_course.assignments.handouts, .grade).
+"""Tests of the handouts and the grading of the assignments (ntk_course.assignments.handouts,
+.grade).
 
 The four handouts are built once with ``otter assign``. The student notebooks must hold neither a
 solution nor a hidden test; Otter's tests (read from the autograder zip) must give the model
 solutions full marks, the stubs zero and known wrong formulas exactly the points of the parts they
 get right; the grade command, through ``otter run``, must give the solved notebook full marks, the
-blank one zero (it runs to the end), a notebook with one wrong answer the points of the others, and a
-submission that does not run zeros with the reason; the website must still fold every solution."""
+blank one zero (it runs to the end), a notebook with one wrong answer the points of the others, and
+a submission that does not run zeros with the reason; the website must still fold every solution."""
 
 from __future__ import annotations
 
@@ -34,11 +35,10 @@ from ntk_course.assignments.__main__ import main
 from ntk_course.assignments.grade import grade_class
 from ntk_course.assignments.handouts import (
     assignment_paths,
-    mark_solution,
     master_notebook,
     reference_answers,
-    seed_of,
 )
+from ntk_course.assignments.otter_cells import mark_solution, seed_of
 
 PATHS = assignment_paths()
 NAMES = [p.stem for p in PATHS]
@@ -111,12 +111,11 @@ for i in range(2):
     assert master["f"](4) == 4 and master["g"](3) == 6  # type: ignore[operator]
     student = "\n".join(replace_solutions(marked.splitlines(), "python"))  # Otter's own stripping
     assert "SECRET" not in student and "return" not in student
+    # one prompt for the consecutive statements
+    assert student.count("# Question a9.q1: your code here") == 1
     assert (
-        student.count("# Question a9.q1: your code here") == 1
-    )  # one prompt for the consecutive statements
-    assert (
-        '@staticmethod\ndef f(x,\n      y=2):\n    """Docstring kept."""\n    raise NotImplementedError("Question a9.q1: write your answer here")'
-        in student
+        '@staticmethod\ndef f(x,\n      y=2):\n    """Docstring kept."""\n'
+        '    raise NotImplementedError("Question a9.q1: write your answer here")' in student
     )
     namespace: dict[str, object] = {}
     exec(student, namespace)
@@ -168,7 +167,8 @@ def test_a_question_without_its_check_cell_is_refused(tmp_path: Path) -> None:
 # The student notebooks: no solution, no hidden test
 # --------------------------------------------------------------------------------------------------
 def solution_text(path: Path) -> list[str]:
-    """Lines only a solution holds: bodies and statements of solution cells, prose of solution blocks."""
+    """Lines only a solution holds: bodies and statements of solution cells, prose of solution
+    blocks."""
     source = path.read_text(encoding="utf-8")
     public = re.sub(r"\{solution-start\}.*?\{solution-end\}", "", source, flags=re.S)
     secret: list[str] = []
@@ -496,8 +496,8 @@ def test_command_line_errors(
 # The website: the same sources, solutions folded
 # --------------------------------------------------------------------------------------------------
 def test_website_folds_every_solution(tmp_path: Path, answers: dict[str, object]) -> None:
-    """A Sphinx build of the four pages with the book's extensions (unexecuted): every exercise has a
-    solution in a dropdown, which sphinx-togglebutton folds, holding the model code."""
+    """A Sphinx build of the four pages with the book's extensions (unexecuted): every exercise has
+    a solution in a dropdown, which sphinx-togglebutton folds, holding the model code."""
     src = tmp_path / "src"
     (src / "assignments").mkdir(parents=True)
     for path in PATHS:
@@ -508,7 +508,8 @@ def test_website_folds_every_solution(tmp_path: Path, answers: dict[str, object]
         (REPO / "book/references.bib").read_text(encoding="utf-8"), encoding="utf-8"
     )
     (src / "conf.py").write_text(
-        'extensions = ["myst_nb", "sphinx_exercise", "sphinx_togglebutton", "sphinxcontrib.bibtex"]\n'
+        'extensions = ["myst_nb", "sphinx_exercise", "sphinx_togglebutton",'
+        ' "sphinxcontrib.bibtex"]\n'
         'nb_execution_mode = "off"\nmyst_enable_extensions = ["amsmath", "dollarmath"]\n'
         'bibtex_bibfiles = ["references.bib"]\n',
         encoding="utf-8",

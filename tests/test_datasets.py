@@ -1,4 +1,5 @@
-"""Tests of ntk_course.datasets: the inputs of Section 6 and the 10,000 shipped MNIST test digits."""
+"""Tests of ntk_course.datasets: the inputs of Section 6 and the 10,000 shipped MNIST test
+digits."""
 
 from __future__ import annotations
 
@@ -126,7 +127,8 @@ def test_mnist_split_takes_the_digits_and_labels_it_names():
     assert torch.equal(split.labels_test, labels_all[split.index_test])
     full = mnist_split(8_000, 2_000)
     assert sorted(full.index_train.tolist() + full.index_test.tolist()) == list(range(10_000))
-    # A random test set of 2,000 holds each class in proportion, up to binomial noise (4 standard deviations).
+    # A random test set of 2,000 holds each class in proportion, up to binomial noise (4 standard
+    # deviations).
     counts = torch.bincount(full.labels_test, minlength=10).double()
     p = torch.tensor(LABEL_COUNTS, dtype=torch.float64) / 10_000
     assert bool(((counts - 2_000 * p).abs() < 4 * (2_000 * p * (1 - p)).sqrt()).all())

@@ -1,8 +1,9 @@
 """The library on a GPU: each result computed on CUDA equals the CPU result.
 
-Every test here takes the ``gpu`` fixture, so it runs on CUDA only and is reported ``skipped: no GPU``
-elsewhere (CI): on a CPU-only machine it would compare the CPU with itself. ``bash tests/gpu_check.sh``
-runs them (they are marked ``cuda``). The CPU reference is computed in float64 from CPU tensors.
+Every test here takes the ``gpu`` fixture, so it runs on CUDA only and is reported
+``skipped: no GPU`` elsewhere (CI): on a CPU-only machine it would compare the CPU with itself.
+``bash tests/gpu_check.sh`` runs them (they are marked ``cuda``). The CPU reference is computed in
+float64 from CPU tensors.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Tests of ntk_course.empirical: the empirical NTK of Section 4: three methods against each other, against closed forms derived by
-hand, and against Theorem 1's form; only trainable parameters count."""
+"""Tests of ntk_course.empirical: the empirical NTK of Section 4: three methods against each other,
+against closed forms derived by hand, and against Theorem 1's form; only trainable parameters
+count."""
 
 import copy
 import math
@@ -69,7 +70,8 @@ def test_generic_model_jacobian_and_ntvp_agree() -> None:
 
 
 def test_wide_network_kernel_is_theta_times_identity_on_outputs() -> None:
-    """Thm. 1: Theta -> Theta_inf (x) Id_{n_L}: off-diagonal output blocks vanish, diagonal ones agree.
+    """Thm. 1: Theta -> Theta_inf (x) Id_{n_L}: off-diagonal output blocks vanish, diagonal ones
+    agree.
 
     beta = 1, so that a missing beta^2 cannot hide in the tolerance: a Theta_inf without the last
     layer's beta^2 is off by exactly 1 in every entry, and the tolerance (0.06 max |Theta_inf|, the
@@ -149,9 +151,10 @@ def test_bad_input_raises_a_clear_value_error(call, message: str) -> None:
 def _hand_jacobian(net: NTKMLP, x: torch.Tensor, output: int) -> np.ndarray:
     """d f_output / d theta for every parameter of a depth-1 or depth-2 NTKMLP, derived by hand.
 
-    NTK parametrisation: h = W^(0) x / sqrt(n_0) + beta b^(0), f = W^(1) sigma(h) / sqrt(n_1) + beta b^(1);
-    standard (Remark 1): the same without the factors 1/sqrt(n_l) and beta. Rows are points, columns
-    the parameters (W^(0), b^(0)[, W^(1), b^(1)]), so Theta = J J^T sums over the parameters.
+    NTK parametrisation: h = W^(0) x / sqrt(n_0) + beta b^(0), f = W^(1) sigma(h) / sqrt(n_1) + beta
+    b^(1); standard (Remark 1): the same without the factors 1/sqrt(n_l) and beta. Rows are points,
+    columns the parameters (W^(0), b^(0)[, W^(1), b^(1)]), so Theta = J J^T sums over the
+    parameters.
     """
     ntk_param = net.parametrization == "ntk"
     beta = net.beta if ntk_param else 1.0
@@ -185,8 +188,9 @@ def _hand_jacobian(net: NTKMLP, x: torch.Tensor, output: int) -> np.ndarray:
 def test_depth_one_kernel_is_exactly_the_linear_kernel_plus_the_bias_term(
     parametrization: str,
 ) -> None:
-    """Depth 1: Theta(x, x') = x.x'/n_0 + beta^2 (Theta^(1) of the paper) in the NTK parametrisation,
-    x.x' + 1 in the standard one, at every width: checked to round-off, far below the beta^2 = 0.01 term."""
+    """Depth 1: Theta(x, x') = x.x'/n_0 + beta^2 (Theta^(1) of the paper) in the NTK
+    parametrisation, x.x' + 1 in the standard one, at every width: checked to round-off, far below
+    the beta^2 = 0.01 term."""
     net = NTKMLP(
         [4, 2],
         parametrization=parametrization,
@@ -224,8 +228,8 @@ def test_depth_two_kernel_is_the_sum_over_parameters_derived_by_hand(
     for a in range(2):
         jx, jy = _hand_jacobian(net, x, a), _hand_jacobian(net, y, a)
         expected = torch.as_tensor(jx @ jy.T)
-        # what is left without the hand-derived sum over W^(0), b^(0), W^(1) is the last bias's term:
-        # beta^2 (NTK) or 1 (standard) in every entry, to round-off
+        # what is left without the hand-derived sum over W^(0), b^(0), W^(1) is the last bias's
+        # term: beta^2 (NTK) or 1 (standard) in every entry, to round-off
         without = torch.as_tensor(jx[:, :-2] @ jy[:, :-2].T)
         bias = torch.full_like(without, 0.01 if parametrization == "ntk" else 1.0)
         for method in ("structured", "jacobian", "ntvp"):
@@ -237,7 +241,8 @@ def test_depth_two_kernel_is_the_sum_over_parameters_derived_by_hand(
 
 
 def _kernel_by_autograd(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """sum over the parameters with requires_grad of d f(x) d f(y), gradient by gradient (first output)."""
+    """sum over the parameters with requires_grad of d f(x) d f(y), gradient by gradient (first
+    output)."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     grads = []
     for point in torch.cat([x, y]):
@@ -248,7 +253,8 @@ def _kernel_by_autograd(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> t
 
 
 def test_frozen_parameters_do_not_count() -> None:
-    """Only trainable parameters enter Theta: freeze W^(0) and b^(1) and every method drops their terms."""
+    """Only trainable parameters enter Theta: freeze W^(0) and b^(1) and every method drops their
+    terms."""
     net = NTKMLP([3, 24, 16, 1], "tanh", dtype=torch.float64, generator=generator(18))
     x, y = points(5, 3, 19), points(4, 3, 20)
     full = empirical_ntk(net, x, y)
@@ -270,8 +276,8 @@ def test_frozen_parameters_do_not_count() -> None:
 
 @pytest.mark.parametrize("base", ["ntkmlp", "sequential"])
 def test_linearized_model_has_the_kernel_of_the_network(base: str) -> None:
-    """Linearized(net) trains only theta - theta_0, whose Jacobian is J(theta_0): the same kernel as net
-    (the frozen copy theta_0 must not be counted a second time)."""
+    """Linearized(net) trains only theta - theta_0, whose Jacobian is J(theta_0): the same kernel as
+    net (the frozen copy theta_0 must not be counted a second time)."""
     if base == "ntkmlp":
         net = NTKMLP([3, 32, 16, 2], dtype=torch.float64, generator=generator(21))
     else:
@@ -290,7 +296,8 @@ def test_linearized_model_has_the_kernel_of_the_network(base: str) -> None:
 
 
 def test_float32_kernel_matches_float64_to_single_precision() -> None:
-    """The same network in float32 and float64: kernels agree to float32 round-off (relative 1e-5)."""
+    """The same network in float32 and float64: kernels agree to float32 round-off (relative
+    1e-5)."""
     net64 = NTKMLP([5, 256, 256, 2], dtype=torch.float64, generator=generator(24))
     net32 = copy.deepcopy(net64).float()
     x = points(10, 5, 25)

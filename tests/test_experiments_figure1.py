@@ -39,7 +39,8 @@ def test_initial_kernels_average_to_the_limit(device: torch.device) -> None:
     wide = result.run_for(512)
     k0 = wide.kernel_initial
     stderr = k0.std(0) / k0.shape[0] ** 0.5
-    # 4 standard errors of the Monte Carlo mean, plus a finite-width bias of order 1/n (3/512 of the peak).
+    # 4 standard errors of the Monte Carlo mean, plus a finite-width bias of order 1/n (3/512 of the
+    # peak).
     gap = (k0.mean(0) - result.limit).abs()
     assert torch.all(gap <= 4 * stderr + 3.0 / 512 * result.limit.max()), gap.max()
     # and the spread shrinks with width: 16 times wider, about 4 times smaller (O(1/sqrt(n)))
@@ -50,7 +51,8 @@ def test_initial_kernels_average_to_the_limit(device: torch.device) -> None:
 
 
 def test_drift_is_smaller_for_the_wider_network() -> None:
-    """Thm 2: after t = 200 the relative kernel drift at width 256 is well below that at width 32."""
+    """Thm 2: after t = 200 the relative kernel drift at width 256 is well below that at width
+    32."""
     s = dataclasses.replace(TINY, widths=(32, 256), ensemble=4, steps=200)
     result = figure1.run(s, device="cpu")
     narrow, wide = result.run_for(32), result.run_for(256)

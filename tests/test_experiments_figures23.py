@@ -48,7 +48,8 @@ def test_paper_scales_are_the_papers_settings() -> None:
         s3.component,
         s3.amplitude,
     ) == (512, 5, (100, 1000, 10000), 2, 4000, 1.0, 0.1, 2, 0.5)
-    # every scale reaches the paper's time t = lr x steps for Figure 3 (the quick one with fewer steps)
+    # every scale reaches the paper's time t = lr x steps for Figure 3 (the quick one with fewer
+    # steps)
     for scale in ("quick", "default"):
         s = figure3.Figure3Settings.for_scale(scale)
         assert s.lr * s.steps == 4000.0
@@ -133,7 +134,8 @@ def test_bad_scale_and_bad_run_arguments() -> None:
 
 @pytest.fixture(scope="module")
 def fig2() -> figure2.Figure2Result:
-    # Width 256, 10 initialisations, t = 150: the Gaussian at t differs from t = infinity by ~e^{-0.04 t} ~ 3e-3.
+    # Width 256, 10 initialisations, t = 150: the Gaussian at t differs from t = infinity by
+    # ~e^{-0.04 t} ~ 3e-3.
     s = figure2.Figure2Settings(widths=(8, 256), ensemble=10, steps=150, n_circle=64, seed=1)
     return figure2.run(s, device="cpu")
 
@@ -144,16 +146,18 @@ def test_figure2_shapes_and_limit(fig2: figure2.Figure2Result) -> None:
         s.ensemble,
         s.n_circle,
     )
-    # P10 <= P50 <= P90 everywhere, P50 is the mean (a Gaussian), the eigenvalues of Theta/N are positive.
+    # P10 <= P50 <= P90 everywhere, P50 is the mean (a Gaussian), the eigenvalues of Theta/N are
+    # positive.
     assert bool((fig2.band[0] <= fig2.band[1]).all()) and bool((fig2.band[1] <= fig2.band[2]).all())
     torch.testing.assert_close(fig2.band[1], fig2.mean, rtol=0, atol=1e-12)
     assert bool((fig2.eigenvalues > 0).all())
-    # The limit interpolates: at the training angles (on the grid, 64 divisible by 8) the variance is 0
-    # and the mean is the target, up to the round-off of a 4 x 4 Cholesky solve.
+    # The limit interpolates: at the training angles (on the grid, 64 divisible by 8) the variance
+    # is 0 and the mean is the target, up to the round-off of a 4 x 4 Cholesky solve.
     idx = [int(torch.argmin((fig2.gamma - g).abs())) for g in fig2.gamma_train]
     assert float(fig2.covariance.diagonal()[idx].abs().max()) < 1e-10
     torch.testing.assert_close(fig2.mean[idx], fig2.y_train, rtol=0, atol=1e-10)
-    # t = 200 is not infinity, but e^{-lambda_min t} (lambda_min ~ 0.040) times |y| = 0.4 bounds the gap.
+    # t = 200 is not infinity, but e^{-lambda_min t} (lambda_min ~ 0.040) times |y| = 0.4 bounds the
+    # gap.
     bound = 0.4 * math.exp(-float(fig2.eigenvalues.min()) * s.t) * 4
     assert 0 < fig2.finite_time_gap < bound
 
@@ -162,8 +166,8 @@ def test_figure2_ensemble_mean_matches_the_finite_time_gaussian(
     fig2: figure2.Figure2Result,
 ) -> None:
     # The mean of E = 10 independent networks has standard deviation sd_t(x)/sqrt(10) at each x.
-    # Over 64 correlated grid points a 5-sigma bound fails with probability < 1e-4 per seed for exact
-    # Gaussian draws; the finite-width bias at n = 256 is O(1/n). A wrong mean (e.g. 0, or the
+    # Over 64 correlated grid points a 5-sigma bound fails with probability < 1e-4 per seed for
+    # exact Gaussian draws; the finite-width bias at n = 256 is O(1/n). A wrong mean (e.g. 0, or the
     # targets' sign flipped) is off by up to 0.4, i.e. > 10 sd.
     f = fig2.outputs[256]
     sd = fig2.covariance_t.diagonal().clamp_min(0).sqrt()
@@ -183,9 +187,10 @@ def test_figure2_wide_networks_pass_the_chi_square_check(fig2: figure2.Figure2Re
 
 @pytest.mark.parametrize("dof, factor", [(40, 1.35), (80, 0.65), (160, 1.35), (40, 1.0)])
 def test_chi2_power_matches_a_simulated_test(dof: int, factor: float) -> None:
-    # Simulate the test on z's whose spread is off by `factor`: Q = factor^2 chi2(dof), rejected outside
-    # the central 99.9 % of chi2(dof). 40,000 draws estimate the rejection rate p within
-    # sqrt(p (1 - p) / 40000) <= 0.0025; allow 5 of those. At factor 1 the rate is 1 - level = 0.001.
+    # Simulate the test on z's whose spread is off by `factor`: Q = factor^2 chi2(dof), rejected
+    # outside the central 99.9 % of chi2(dof). 40,000 draws estimate the rejection rate p within
+    # sqrt(p (1 - p) / 40000) <= 0.0025; allow 5 of those. At factor 1 the rate is 1 - level
+    # = 0.001.
     from scipy.stats import chi2
 
     q = factor**2 * np.random.default_rng(dof).chisquare(dof, 40_000)
@@ -294,7 +299,8 @@ def test_figure3_json_and_plots(fig3: figure3.Figure3Result) -> None:
 
 
 def test_digits_pca_is_the_course_reproduction_of_the_paper() -> None:
-    # Depth 5, pixel scaling, first 512 digits: the numbers quoted in the brief and the MNIST chapter.
+    # Depth 5, pixel scaling, first 512 digits: the numbers quoted in the brief and the MNIST
+    # chapter.
     pca = figure3.digits_pca(figure3.Figure3Settings().arch, 512, n_components=3, device="cpu")
     torch.testing.assert_close(
         pca.eigenvalues,
@@ -311,7 +317,8 @@ def test_paper_results_reads_the_committed_run() -> None:
     fig2, fig3 = paper_results("figure2"), paper_results("figure3")
     assert fig2["figure"] == 2 and fig3["figure"] == 3 and "device_name" in fig3["environment"]
     # The stored Figure 2 functions, tested again with this edition's check: the analytic limit is
-    # recomputed, so the check does not depend on anything the GPU run wrote but the networks' outputs.
+    # recomputed, so the check does not depend on anything the GPU run wrote but the networks'
+    # outputs.
     stored = figure2.from_json(fig2)
     assert sorted(stored.outputs) == [50, 1000] and stored.outputs[1000].shape == (10, 200)
     wide, narrow = figure2.gaussian_check(stored, 1000), figure2.gaussian_check(stored, 50)

@@ -1,5 +1,6 @@
-"""Tests of ntk_course.chapters.feature_learning and kernel_dynamics: the muP network, how far features
-and kernels move in the NTK and muP parametrisations, kernel velocity and kernel-target alignment."""
+"""Tests of ntk_course.chapters.feature_learning and kernel_dynamics: the muP network, how far
+features and kernels move in the NTK and muP parametrisations, kernel velocity and kernel-target
+alignment."""
 
 from __future__ import annotations
 
@@ -37,9 +38,10 @@ def _pair(widths: list[int], dtype: torch.dtype = torch.float64) -> tuple[NTKMLP
 
 @pytest.mark.parametrize("depth", [2, 3])
 def test_mup_is_the_ntk_network_with_the_output_divided_by_sqrt_n(depth: int) -> None:
-    # Same draws: f_muP = f_NTK / sqrt(n) (output weights 1/n instead of 1/sqrt(n), bias beta/sqrt(n)
-    # instead of beta), and n Theta_muP = Theta_NTK: the learning rate eta n moves the function as eta
-    # moves the NTK network. Theta_muP by torch.func Jacobians, independent of the structured formula.
+    # Same draws: f_muP = f_NTK / sqrt(n) (output weights 1/n instead of 1/sqrt(n), bias
+    # beta/sqrt(n) instead of beta), and n Theta_muP = Theta_NTK: the learning rate eta n moves the
+    # function as eta moves the NTK network. Theta_muP by torch.func Jacobians, independent of the
+    # structured formula.
     n = 48
     widths = [3] + [n] * (depth - 1) + [1]
     ntk_net, mup_net = _pair(widths)
@@ -76,9 +78,10 @@ def movement():
 
 def test_ntk_features_settle_and_mup_features_keep_moving(movement) -> None:
     # Theorem 2: in the NTK parametrisation each neuron's preactivation moves by O(n^{-1/2}), so the
-    # relative change of the features has slope -1/2 against the width; in muP it tends to a non-zero
-    # limit (slope 0). The windows are 4 bootstrap standard errors of the fitted slopes (6 networks
-    # per width), plus 0.1 for the O(n^{-1/2}) corrections to the leading power at widths >= 32.
+    # relative change of the features has slope -1/2 against the width; in muP it tends to a
+    # non-zero limit (slope 0). The windows are 4 bootstrap standard errors of the fitted slopes (6
+    # networks per width), plus 0.1 for the O(n^{-1/2}) corrections to the leading power at widths
+    # >= 32.
     ntk_fit = bootstrap_slope(movement.widths, movement.feature_change["ntk"])
     mup_fit = bootstrap_slope(movement.widths, movement.feature_change["mup"])
     assert abs(ntk_fit.slope + 0.5) < 4 * ntk_fit.std_error + 0.1, ntk_fit
@@ -91,7 +94,8 @@ def test_ntk_features_settle_and_mup_features_keep_moving(movement) -> None:
 
 
 def test_mup_starts_from_a_vanishing_function_and_both_learn(movement) -> None:
-    # The same draws in both parametrisations: f_0 of muP is that of the NTK network divided by sqrt(n).
+    # The same draws in both parametrisations: f_0 of muP is that of the NTK network divided by
+    # sqrt(n).
     ratio = (
         movement.output_scale["mup"]
         * movement.widths.double().sqrt()
@@ -130,7 +134,8 @@ def test_feature_movement_refuses_bad_input() -> None:
 
 
 def test_kernel_velocity_of_kernels_moving_on_a_line() -> None:
-    # K_t = K_0 + t D: the relative change between t_r and t_{r+1} per unit time is ||D|| / ||K_{t_r}||.
+    # K_t = K_0 + t D: the relative change between t_r and t_{r+1} per unit time is ||D||
+    # / ||K_{t_r}||.
     g = torch.Generator().manual_seed(0)
     a = torch.randn(5, 5, generator=g, dtype=torch.float64)
     k0, d = (
@@ -152,7 +157,8 @@ def test_kernel_alignment_closed_forms() -> None:
     y = torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)
     yc = y - y.mean()
     assert float(kernel_alignment(torch.outer(yc, yc), y)) == pytest.approx(1.0, abs=1e-12)
-    # The identity: H I H = H, ||H||_F = sqrt(N - 1), <H, yc yc^T> = ||yc||^2, so A = 1 / sqrt(N - 1).
+    # The identity: H I H = H, ||H||_F = sqrt(N - 1), <H, yc yc^T> = ||yc||^2, so A = 1
+    # / sqrt(N - 1).
     assert float(kernel_alignment(torch.eye(4, dtype=torch.float64), y)) == pytest.approx(
         1 / math.sqrt(3), abs=1e-12
     )
@@ -178,8 +184,8 @@ def test_feature_learning_runs_align_the_kernel_with_the_target() -> None:
     torch.testing.assert_close(lazy.alignment[0], mup.alignment[0])  # the same initial kernels
     assert large.eta == pytest.approx(4 * lazy.eta) and mup.lr == pytest.approx(128 * mup.eta)
     # |A(K') - A(K)| <= 2 ||H (K' - K) H|| / ||H K H|| <= 2 ||K' - K|| / ||H K H||: the lazy run's
-    # alignment moves at most as its kernel, a few per cent; the feature-learning runs gain more than
-    # 4 standard errors of their mean gain above the largest lazy change.
+    # alignment moves at most as its kernel, a few per cent; the feature-learning runs gain more
+    # than 4 standard errors of their mean gain above the largest lazy change.
     lazy_gain = (lazy.alignment[-1] - lazy.alignment[0]).abs().max()
     for run in (large, mup):
         gain = run.alignment[-1] - run.alignment[0]

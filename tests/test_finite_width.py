@@ -1,4 +1,5 @@
-"""Finite-width scans: fluctuations at t = 0 (Thm 1), drift and lazy training (Thm 2), power-law fits.
+"""Finite-width scans: fluctuations at t = 0 (Thm 1), drift and lazy training (Thm 2), power-law
+fits.
 
 The chapters run the loops over widths on the page; ``_fluctuations`` and ``lazy_scan`` below are
 those loops, in the same library nouns."""
@@ -98,8 +99,8 @@ def test_fluctuations_shrink_like_inverse_sqrt_width(device: torch.device) -> No
         for k, n in enumerate(widths)
     ]
     limit = arch.ntk(points.double()).cpu()
-    # 48 draws give each std to about 1/sqrt(2 x 47) = 10 %; over a factor 16 in width that moves the
-    # slope by about 0.05; +-0.15 leaves room for the O(1/n) corrections at width 32.
+    # 48 draws give each std to about 1/sqrt(2 x 47) = 10 %; over a factor 16 in width that moves
+    # the slope by about 0.05; +-0.15 leaves room for the O(1/n) corrections at width 32.
     fit = power_law_fit(widths, torch.stack([k.std(0).mean() for k in kernels]))
     assert -0.65 < fit.slope < -0.35, fit
     assert limit.shape == (5, 5) and kernels[0].shape == (48, 5, 5)
@@ -108,7 +109,8 @@ def test_fluctuations_shrink_like_inverse_sqrt_width(device: torch.device) -> No
 
 
 def test_linearised_module_and_frozen_kernel_descent_agree() -> None:
-    """Training Linearized(net) by GD = kernel gradient descent with the frozen empirical NTK Theta_0."""
+    """Training Linearized(net) by GD = kernel gradient descent with the frozen empirical NTK
+    Theta_0."""
     x, y, circle = _data()
     net = NTKMLP([2, 24, 24, 2], ensemble=3, generator=torch.Generator().manual_seed(5))
     target = torch.cat([y, -0.5 * y], dim=1)
@@ -122,7 +124,8 @@ def test_linearised_module_and_frozen_kernel_descent_agree() -> None:
 
 
 def test_lazy_training_scan_follows_the_width_scalings() -> None:
-    """Thm 2: drift and weight movement vanish with width, at the rates of the lazy-training count."""
+    """Thm 2: drift and weight movement vanish with width, at the rates of the lazy-training
+    count."""
     x, y, circle = _data()
     scan = lazy_scan(
         Architecture(3), x, y, (32, 128, 512), ensemble=4, steps=60, x_eval=circle, seed=2
@@ -132,7 +135,8 @@ def test_lazy_training_scan_follows_the_width_scalings() -> None:
         "kernel_drift"
     )  # ReLU: between the 1/n of smooth activations and the n^(-1/2) bound
     assert -1 - 3 * drift.std_error < drift.slope < -0.5 + 3 * drift.std_error, drift
-    # first and last layers move like n^(-1/2), the hidden n x n layer like 1/n (see constant_kernel.md)
+    # first and last layers move like n^(-1/2), the hidden n x n layer like 1/n (see
+    # constant_kernel.md)
     assert -0.8 < scan.fit("weight_change", 0).slope < -0.3
     assert -1.3 < scan.fit("weight_change", 1).slope < -0.7
     assert -0.8 < scan.fit("weight_change", -1).slope < -0.3
@@ -160,7 +164,8 @@ def test_bad_records_and_quantities_raise() -> None:
 
 
 def test_finite_width_sweep_with_an_architecture() -> None:
-    """Theorem 1 at t = 0 (deviation falls with width) and the drift during training, per network."""
+    """Theorem 1 at t = 0 (deviation falls with width) and the drift during training, per
+    network."""
     x, y, _ = _data()
     sweep = fw.finite_width_sweep((16, 256), x, y, Architecture(3), steps=5, ensemble=3)
     assert sweep.init_deviation.shape == (2, 3) and sweep.widths.tolist() == [16, 256]

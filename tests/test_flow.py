@@ -1,7 +1,8 @@
-"""Tests of ntk_course.flow: the least-squares flow and its Gaussian limit (Section 5), other costs (Section 3).
+"""Tests of ntk_course.flow: the least-squares flow and its Gaussian limit (Section 5), other costs
+(Section 3).
 
-Kernels are random-feature Gram matrices K = F F^T / P (+ ridge), PSD by construction, so the tests do
-not depend on the kernel modules. Values are O(1), so absolute tolerances are relative ones.
+Kernels are random-feature Gram matrices K = F F^T / P (+ ridge), PSD by construction, so the tests
+do not depend on the kernel modules. Values are O(1), so absolute tolerances are relative ones.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def mse(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def test_time_zero_returns_the_start() -> None:
     r = gradient_flow(K, Y, [0.0], k_test_train=KX, f0_train=F0, f0_test=F0X)
     assert isinstance(r, FlowResult) and r.f_train.shape == (1, N) and r.f_test.shape == (1, M)
-    # f_0 = y + V V^T (f0 - y): V orthogonal to ~N eps, entries O(1) -> 1e-12 is 100x above round-off.
+    # f_0 = y + V V^T (f0 - y): V orthogonal to ~N eps, entries O(1) -> 1e-12 is 100x above
+    # round-off.
     torch.testing.assert_close(r.f_train[0], F0, rtol=0, atol=1e-12)
     torch.testing.assert_close(r.f_test[0], F0X, rtol=0, atol=1e-12)
 
@@ -65,8 +67,8 @@ def test_default_start_is_zero_and_eigenvalues_descend() -> None:
 
 
 def test_training_residual_vanishes_for_a_pd_kernel() -> None:
-    # ridge 0.1 => every eigenvalue of K/N >= 0.01, so at t = 1e4 the residual is below e^{-100} |r0|:
-    # what remains is round-off, ~1e-15.
+    # ridge 0.1 => every eigenvalue of K/N >= 0.01, so at t = 1e4 the residual is below e^{-100}
+    # |r0|: what remains is round-off, ~1e-15.
     r = gradient_flow(K, Y, [1e4], f0_train=F0)
     assert float((r.f_train[-1] - Y).abs().max()) < 1e-12
 
@@ -98,7 +100,8 @@ def test_matches_a_fine_numerical_integration() -> None:
 
 
 def gd_error(lr: float, t_end: float) -> tuple[float, float]:
-    """Max deviation (train, test) of f_{k+1} = f_k - (lr/N) K (f_k - y) from the flow at t = lr k."""
+    """Max deviation (train, test) of f_{k+1} = f_k - (lr/N) K (f_k - y) from the flow at t = lr
+    k."""
     f, fx = F0.clone(), F0X.clone()
     for _ in range(round(t_end / lr)):
         resid = f - Y
@@ -113,7 +116,8 @@ def test_matches_discrete_gradient_descent_to_first_order_in_lr() -> None:
     (err, err_x), (err_half, err_x_half) = gd_error(lr, t_end), gd_error(lr / 2, t_end)
     # Per eigenvalue, 0 <= e^{-x} - (1 - x) <= x^2/2 for x = lr lam <= 1, so after k = t/lr steps
     # |(1 - lr lam)^k - e^{-lam t}| <= lr t lam^2 / 2: a rigorous bound on the training error, and
-    # (dividing by lam: the test points see the integral of the residual) lr t lam / 2 ||K_xX||/N on the test.
+    # (dividing by lam: the test points see the integral of the residual) lr t lam / 2 ||K_xX||/N on
+    # the test.
     r0 = float((F0 - Y).norm())
     assert err <= lr * t_end * lam_max**2 / 2 * r0
     assert err_x <= lr * t_end * lam_max / 2 * float(torch.linalg.matrix_norm(KX, 2)) / N * r0
@@ -151,7 +155,8 @@ def test_singular_kernel_gives_finite_results_and_keeps_the_null_part() -> None:
 def test_loss_is_non_increasing() -> None:
     ts = torch.linspace(0, 500, 201, dtype=F64)
     c = mse(gradient_flow(K, Y, ts, f0_train=F0).f_train, Y)
-    # Section 3: dC/dt = -||d||_K^2 <= 0. Differences between neighbours may only be round-off (~1e-16).
+    # Section 3: dC/dt = -||d||_K^2 <= 0. Differences between neighbours may only be round-off
+    # (~1e-16).
     assert bool((c[1:] - c[:-1] <= 1e-14).all())
     # and C_t <= e^{-2 lam_min t} C_0 with lam_min >= ridge/N = 0.01: below e^{-10} C_0 at t = 500.
     assert float(c[-1]) <= np.exp(-10) * float(c[0])
@@ -179,7 +184,8 @@ def test_result_dtype_follows_the_kernel() -> None:
 
 def test_float32_kernels_give_the_float64_flows_to_single_precision() -> None:
     """A float32 kernel is computed with in float64 and the result rounded: the same numbers as the
-    float64 flow of the float32 kernel, and within cond(K) eps32 ~ 1e-5 of the float64 kernel's flow."""
+    float64 flow of the float32 kernel, and within cond(K) eps32 ~ 1e-5 of the float64 kernel's
+    flow."""
     ts = [0.0, 1.0, 20.0, 1e3]
     k32, kx32 = K.float(), KX.float()
     runs = {
@@ -218,7 +224,8 @@ def test_random_psd_kernels_give_finite_shrinking_residuals(
     ts = sorted(ts)
     r = gradient_flow(k, y, ts, f0_train=f0)
     assert bool(torch.isfinite(r.f_train).all())
-    # ||f_t - y|| = ||e^{-t Pi} (f0 - y)|| is non-increasing in t (Pi symmetric PSD); round-off ~1e-15 |r0|.
+    # ||f_t - y|| = ||e^{-t Pi} (f0 - y)|| is non-increasing in t (Pi symmetric PSD); round-off
+    # ~1e-15 |r0|.
     res = (r.f_train - y).norm(dim=-1)
     r0 = float((f0 - y).norm())
     assert bool((res[1:] <= res[:-1] + 1e-12 * (1 + r0)).all())
@@ -287,9 +294,9 @@ def test_monte_carlo_of_the_flow_matches_the_gaussian() -> None:
     centred = r.f_test - emp_mean[..., None]
     emp_cov = centred @ centred.mT / (samples - 1)
     var = cov.diagonal(dim1=-2, dim2=-1)
-    # Standard errors: var/S for a mean, (S_ii S_jj + S_ij^2)/S for a covariance entry (Gaussian data).
-    # With a fixed seed and 4-5 standard errors the check is deterministic, yet a wrong cross term
-    # in the covariance (e.g. a missing -A Sigma_Xx) is off by far more.
+    # Standard errors: var/S for a mean, (S_ii S_jj + S_ij^2)/S for a covariance entry (Gaussian
+    # data). With a fixed seed and 4-5 standard errors the check is deterministic, yet a wrong cross
+    # term in the covariance (e.g. a missing -A Sigma_Xx) is off by far more.
     se_mean = (var / samples).sqrt()
     se_cov = ((var[..., :, None] * var[..., None, :] + cov**2) / samples).sqrt()
     assert bool(((emp_mean - mean).abs() <= 4 * se_mean).all())
@@ -297,7 +304,8 @@ def test_monte_carlo_of_the_flow_matches_the_gaussian() -> None:
     # t = infinity matches the last (effectively infinite) time.
     mean_inf, cov_inf = limit()
     assert bool(((emp_mean[-1] - mean_inf).abs() <= 4 * se_mean[-1]).all())
-    # Figure 2's percentiles: the sample quantiles agree with the Gaussian ones (quantile se ~ 0.02 sd).
+    # Figure 2's percentiles: the sample quantiles agree with the Gaussian ones
+    # (quantile se ~ 0.02 sd).
     pct = percentiles(mean_inf, cov_inf)
     emp_pct = torch.quantile(r.f_test[-1], torch.tensor([0.1, 0.5, 0.9], dtype=F64), dim=-1)
     assert bool(((emp_pct - pct).abs() <= 0.05 * var[-1].sqrt()).all())
@@ -369,7 +377,8 @@ def test_cross_entropy_lowers_the_loss_and_raises_the_correct_logit() -> None:
     r = kernel_flow(k, labels, ts, f0_train=f0)
     assert r.f_train.shape == (len(ts), n, classes)
     loss = cross_entropy(r.f_train, labels)
-    # Section 3: dC/dt = -||d||_K^2 <= 0; solver error (rtol 1e-8) is far below the steps between times.
+    # Section 3: dC/dt = -||d||_K^2 <= 0; solver error (rtol 1e-8) is far below the steps between
+    # times.
     assert bool((loss[1:] < loss[:-1]).all())
     assert float(loss[-1]) < 0.1 * float(loss[0])
     margin = r.f_train.gather(-1, labels.expand(len(ts), n)[..., None]).squeeze(
@@ -458,7 +467,8 @@ def test_results_stay_on_the_gpu_and_equal_the_cpu_results(gpu: torch.device) ->
 
 
 def test_gradient_descent_matches_the_recursion_and_the_flow() -> None:
-    """The exact discrete solution equals the step-by-step recursion, on and off the data, from any start."""
+    """The exact discrete solution equals the step-by-step recursion, on and off the data, from any
+    start."""
     g = generator(11)
     x, xt = (
         torch.randn(8, 3, generator=g, dtype=torch.float64),

@@ -1,6 +1,6 @@
-"""Kernel regression and classification (ntk_course.regression) and the experiments of the chapter on
-generalisation (ntk_course.chapters.generalisation), checked against independent solvers, the exact
-flow, closed forms and Monte Carlo with tolerances tied to the sample size."""
+"""Kernel regression and classification (ntk_course.regression) and the experiments of the chapter
+on generalisation (ntk_course.chapters.generalisation), checked against independent solvers, the
+exact flow, closed forms and Monte Carlo with tolerances tied to the sample size."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from ntk_course.regression import (
 
 
 def kernel_problem(n: int = 40, m: int = 15, seed: int = 0, device: torch.device | str = "cpu"):
-    """The NTK and NNGP of depth 3 on n training and m test points of the sphere, and 3-column targets."""
+    """The NTK and NNGP of depth 3 on n training and m test points of the sphere, and 3-column
+    targets."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n + m, 5, generator=g, dtype=torch.float64)
     x = (x / x.norm(dim=1, keepdim=True)).to(device)
@@ -82,7 +83,8 @@ def test_kernel_regression_matches_scipy_and_the_gaussian_limit(device):
 
 
 def test_kernel_regression_is_the_end_of_the_flow():
-    """Proposition (chapter): the flow from f_0 = 0 tends to kernel regression, on and off the data."""
+    """Proposition (chapter): the flow from f_0 = 0 tends to kernel regression, on and off the
+    data."""
     theta, _, y, n = kernel_problem()
     k, kx = theta[:n, :n], theta[n:, :n]
     flow = gradient_flow(
@@ -102,8 +104,9 @@ def test_ridge_is_the_regularised_solution_and_filters_like_early_stopping():
     np.testing.assert_allclose(
         kernel_regression(k, y, kx, ridge=rho).numpy(), reference, rtol=1e-9, atol=1e-12
     )
-    # On the data, ridge 1/t and the flow at t apply the filters u/(1+u) and 1 - e^{-u} (u = lambda t) to
-    # orthonormal components of Y; the filters differ by at most max_u 1/(1+u) - e^{-u} = 0.2036.
+    # On the data, ridge 1/t and the flow at t apply the filters u/(1+u) and 1 - e^{-u}
+    # (u = lambda t) to orthonormal components of Y; the filters differ by at most max_u 1/(1+u)
+    # - e^{-u} = 0.2036.
     for t in (0.3, 3.0, 30.0, 300.0):
         ridge = kernel_regression(k, y, k, ridge=1 / t)
         flow = gradient_flow(k, y, [t]).f_train[0]
@@ -177,7 +180,8 @@ def test_standard_errors_match_monte_carlo():
         hits.mean(1).std().item()
     )  # its own relative sampling error is about 1/sqrt(2 reps) = 1.1 %
     assert abs(sd / accuracy_standard_error(p, m) - 1) < 0.05
-    # Two classifiers that disagree on about 4 % of the points: b wrong where a is right 2 %, and back.
+    # Two classifiers that disagree on about 4 % of the points: b wrong where a is right 2 %, and
+    # back.
     flip = torch.rand(reps, m, generator=g)
     other = torch.where(flip < 0.02, 1 - hits, hits)
     diffs, ses = zip(*(accuracy_difference(a, b) for a, b in zip(hits, other)))
@@ -194,7 +198,8 @@ def test_noisy_labels_replace_the_asked_fraction():
     labels = torch.arange(10).repeat(1000)
     noisy = gen.noisy_labels(labels, 0.4, seed=3)
     changed = (noisy != labels).double().mean().item()
-    # A replaced label is a random class, the same as before with probability 1/10: 0.4 x 0.9 = 0.36.
+    # A replaced label is a random class, the same as before with probability 1/10: 0.4 x 0.9
+    # = 0.36.
     assert abs(changed - 0.36) < 4 * math.sqrt(0.36 * 0.64 / 10_000)
     assert torch.equal(noisy, gen.noisy_labels(labels, 0.4, seed=3)) and int(noisy.max()) <= 9
 

@@ -1,8 +1,8 @@
-"""Tests of ntk_course.assignments.grading: every check passes the model solutions of the assignments
-and fails, with a message that names the question, the expected kind or shape and the size of the
-error but no reference value, on wrong answers of several kinds (shape, NaN, a plausible wrong
-formula, a non-callable, a stub, a crash); ``require``, the body of the Otter tests, raises with the
-same message, on given seeds, for a whole question or one of its parts."""
+"""Tests of ntk_course.assignments.grading: every check passes the model solutions of the
+assignments and fails, with a message that names the question, the expected kind or shape and the
+size of the error but no reference value, on wrong answers of several kinds (shape, NaN, a plausible
+wrong formula, a non-callable, a stub, a crash); ``require``, the body of the Otter tests, raises
+with the same message, on given seeds, for a whole question or one of its parts."""
 
 from __future__ import annotations
 
@@ -82,7 +82,8 @@ def ntk_without_sigma(
     """Theta^(l+1) = Theta^(l) Sigma_dot^(l+1): the NTK recursion without its + Sigma^(l+1) term."""
     theta = x @ y.T / x.shape[1] + beta**2
     for ell in range(1, depth):
-        # Sigma_dot^(l+1) for ReLU is (pi - angle)/(2 pi) of Sigma^(l); compute it from the library's Sigma^(l).
+        # Sigma_dot^(l+1) for ReLU is (pi - angle)/(2 pi) of Sigma^(l); compute it from the
+        # library's Sigma^(l).
         s, sx, sy = (
             nngp(x, y, depth=ell, beta=beta),
             nngp(x, depth=ell, beta=beta).diagonal(),

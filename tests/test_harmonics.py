@@ -1,4 +1,5 @@
-"""ntk_course.harmonics: eigenvalues of dot-product kernels on the circle and the sphere (Funk-Hecke).
+"""ntk_course.harmonics: eigenvalues of dot-product kernels on the circle and the sphere
+(Funk-Hecke).
 
 Checked against what the module does not compute itself: SciPy's orthogonal polynomials, Bessel
 functions (the plane-wave expansion of exp(s x.x')), the Fourier coefficients of the arc-cosine
@@ -35,7 +36,8 @@ F64 = torch.float64
 
 
 def _quiet(fn, *args, **kwargs):
-    """Call fn and fail on any warning (the accuracy self-check must stay silent on these kernels)."""
+    """Call fn and fail on any warning (the accuracy self-check must stay silent on these
+    kernels)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         return fn(*args, **kwargs)
@@ -79,15 +81,17 @@ def test_sphere_legendre_is_accurate_near_the_poles_at_high_degree() -> None:
     th = np.geomspace(1e-6, 0.3, 25)
     k = np.arange(0, 2001)
     got = sphere_legendre(2000, 2, np.cos(th)).numpy()
-    # T_k(cos th) = cos(k th) for the double th whose cosine was rounded: the rounding of t moves T_k
-    # by at most |T_k'(t)| eps/2 <= k^2 eps/2 ~ 2e-10 at k = 2000; the value itself is good to that.
+    # T_k(cos th) = cos(k th) for the double th whose cosine was rounded: the rounding of t moves
+    # T_k by at most |T_k'(t)| eps/2 <= k^2 eps/2 ~ 2e-10 at k = 2000; the value itself is good to
+    # that.
     bound = k[:, None] ** 2 * np.finfo(float).eps + 1e-14
     assert np.all(np.abs(got - np.cos(k[:, None] * np.arccos(np.cos(th))[None, :])) <= bound)
 
 
 @pytest.mark.parametrize("d", [2, 3, 4, 6, 9])
 def test_harmonic_multiplicity_matches_the_textbook_formula_and_counts_polynomials(d: int) -> None:
-    # N(d, k) = (2k + d - 2) (k + d - 3)! / (k! (d - 2)!) (Atkinson & Han 2012, eq. 2.10), a different formula.
+    # N(d, k) = (2k + d - 2) (k + d - 3)! / (k! (d - 2)!) (Atkinson & Han 2012, eq. 2.10), a
+    # different formula.
     for k in range(1, 25):
         assert harmonic_multiplicity(d, k) == (2 * k + d - 2) * math.factorial(k + d - 3) // (
             math.factorial(k) * math.factorial(d - 2)
@@ -108,7 +112,8 @@ def test_relu_kernels_of_depth_two_on_the_circle_have_the_arc_cosine_coefficient
     """beta = 0, n_0 = 2: Sigma^(1) = cos(g)/2, Sigma^(2) = (sin g + (pi - g) cos g)/(4 pi) and
     Theta^(2) = (2 (pi - g) cos g + sin g)/(4 pi) for g in [0, pi] (Cho & Saul 2009). Their Fourier
     coefficients, integrated by hand, vanish for odd k >= 3 and are, for even k >= 2,
-    Sigma: 1 / (pi^2 (k^2 - 1)^2) and Theta: (k^2 + 3) / (2 pi^2 (k^2 - 1)^2); k = 0, 1 separately."""
+    Sigma: 1 / (pi^2 (k^2 - 1)^2) and Theta: (k^2 + 3) / (2 pi^2 (k^2 - 1)^2); k = 0, 1
+    separately."""
     k = np.arange(0, 41)
     even = (k % 2 == 0) & (k >= 2)
     theta = np.where(even, (k**2 + 3) / (2 * math.pi**2 * np.maximum(k**2 - 1, 1) ** 2), 0.0)
@@ -125,8 +130,9 @@ def test_relu_kernels_of_depth_two_on_the_circle_have_the_arc_cosine_coefficient
 
 @pytest.mark.parametrize("d", [2, 3, 6])
 def test_exponential_kernel_has_bessel_eigenvalues(d: int) -> None:
-    """exp(s x.x') on S^{d-1}: mu_k = Gamma(d/2) (2/s)^{d/2-1} I_{k+d/2-1}(s) (the plane-wave expansion;
-    for d = 2 the Jacobi-Anger expansion exp(s cos g) = I_0(s) + 2 sum_k I_k(s) cos(k g))."""
+    """exp(s x.x') on S^{d-1}: mu_k = Gamma(d/2) (2/s)^{d/2-1} I_{k+d/2-1}(s) (the plane-wave
+    expansion; for d = 2 the Jacobi-Anger expansion exp(s cos g) = I_0(s) + 2 sum_k I_k(s)
+    cos(k g))."""
     s = 1.5
     k = np.arange(0, 31)
     ref = special.gamma(d / 2) * (2 / s) ** (d / 2 - 1) * special.iv(k + d / 2 - 1, s)
@@ -140,8 +146,9 @@ def test_exponential_kernel_has_bessel_eigenvalues(d: int) -> None:
     [(ntk, "relu", 3), (nngp, "relu", 3), (ntk, "erf", 4), (ntk, "tanh", 3)],
 )
 def test_funk_hecke_integrals_against_adaptive_quadrature(kernel, activation: str, d: int) -> None:
-    """mu_k = (omega_{d-2}/omega_{d-1}) int_{-1}^1 k(t) P_k(t) (1 - t^2)^{(d-3)/2} dt by scipy.integrate.quad in t,
-    with SciPy's Gegenbauer polynomials: a different rule, variable and polynomial code."""
+    """mu_k = (omega_{d-2}/omega_{d-1}) int_{-1}^1 k(t) P_k(t) (1 - t^2)^{(d-3)/2} dt by
+    scipy.integrate.quad in t, with SciPy's Gegenbauer polynomials: a different rule, variable and
+    polynomial code."""
     settings = {"depth": 3, "activation": activation, "beta": 0.1}
     name = "ntk" if kernel is ntk else "nngp"
     got = _quiet(sphere_eigenvalues, 6, d, name, **settings).numpy()
@@ -154,14 +161,16 @@ def test_funk_hecke_integrals_against_adaptive_quadrature(kernel, activation: st
             return _kernel_at(t, d, kernel, **settings) * p * (1 - t * t) ** ((d - 3) / 2)
 
         ref, err = integrate.quad(integrand, -1, 1, limit=200, epsabs=1e-13)
-        # quad's own error estimate, and tanh's kernel is only good to ~1e-9 (64-node Gauss-Hermite).
+        # quad's own error estimate, and tanh's kernel is only good to ~1e-9 (64-node
+        # Gauss-Hermite).
         assert abs(got[k] - ratio * ref) <= 10 * ratio * err + (
             1e-9 if activation == "tanh" else 1e-12
         ), k
 
 
 def test_trace_and_parseval_on_the_sphere() -> None:
-    """Mercer: K(x, x) = k(1) = sum_k N(d, k) mu_k (P_k(1) = 1); Parseval: E k(x.x')^2 = sum_k N(d, k) mu_k^2."""
+    """Mercer: K(x, x) = k(1) = sum_k N(d, k) mu_k (P_k(1) = 1); Parseval: E k(x.x')^2 = sum_k
+    N(d, k) mu_k^2."""
     d, settings = 3, {"depth": 3, "beta": 0.1}
     mult = np.array([harmonic_multiplicity(d, k) for k in range(301)])
     mu_erf = _quiet(sphere_eigenvalues, 300, d, activation="erf", **settings).numpy()
@@ -200,14 +209,15 @@ def test_circulant_eigenvalues_are_the_spectrum_of_k_over_n(n: int) -> None:
 
 
 def test_circulant_eigenvalues_are_the_aliased_fourier_coefficients() -> None:
-    """On N equally spaced points the eigenvalue of frequency k is sum_m mu_{|k + mN|}. erf's mu_k decay
-    geometrically, so 400 of them leave no tail: the identity must hold to round-off."""
+    """On N equally spaced points the eigenvalue of frequency k is sum_m mu_{|k + mN|}. erf's mu_k
+    decay geometrically, so 400 of them leave no tail: the identity must hold to round-off."""
     for n in (12, 16, 31):
         x, _ = circle_points(n)
         lam = circulant_eigenvalues(ntk(x, depth=3, activation="erf"))
         mu = _quiet(circle_eigenvalues, 400, depth=3, activation="erf")
         torch.testing.assert_close(aliased_eigenvalues(mu, n), lam, rtol=0, atol=1e-14)
-    # ReLU (mu_k ~ k^-2): the partial sums approach lambda from below, the missing tail shrinking like 1/K.
+    # ReLU (mu_k ~ k^-2): the partial sums approach lambda from below, the missing tail shrinking
+    # like 1/K.
     n = 16
     x, _ = circle_points(n)
     lam = circulant_eigenvalues(ntk(x, depth=3))
@@ -232,9 +242,10 @@ def test_aliased_fourier_coefficients_are_the_circulant_spectrum(
 ) -> None:
     """For any kernel of the angle with finitely many Fourier coefficients mu_0 .. mu_K (random,
     non-negative, decaying like (k + 1)^-decay; K below, at or far above N), the eigenvalues of K/N
-    on N equally spaced points of the circle are exactly the aliased sums: K_ij = mu_0 + 2 sum_k mu_k
-    cos(k (g_i - g_j)) gives circulant_eigenvalues(K) = aliased_eigenvalues(mu, N), to round-off, for
-    every N from 1 (odd and even: frequency N/2 is its own mirror image only for even N)."""
+    on N equally spaced points of the circle are exactly the aliased sums: K_ij = mu_0 + 2 sum_k
+    mu_k cos(k (g_i - g_j)) gives circulant_eigenvalues(K) = aliased_eigenvalues(mu, N), to
+    round-off, for every N from 1 (odd and even: frequency N/2 is its own mirror image only for even
+    N)."""
     k = torch.arange(k_max + 1, dtype=F64)
     mu = torch.rand(k_max + 1, generator=generator(seed), dtype=F64) * (k + 1) ** -decay
     g = 2 * math.pi * torch.arange(n, dtype=F64) / n
@@ -248,12 +259,13 @@ def test_aliased_fourier_coefficients_are_the_circulant_spectrum(
 
 
 def test_eigenvalues_on_random_sphere_points_converge_with_multiplicities() -> None:
-    """K/N on N uniform points of S^2: the cluster of N(3, k) eigenvalues of degree k has mean mu_k plus a
-    second-order bias. Writing K/N = U M U^T with U the sampled harmonics / sqrt(N), the first-order shift
-    of the cluster mean is the trace of (U^T U - I) over the cluster, zero by the addition theorem
-    (sum of Y_j(x)^2 over a degree is N(d, k) at every x); the second order gives a relative shift
-    delta_k = (1/N) sum_{l != k} N(d, l) mu_l / (mu_k - mu_l) with fluctuations of the order of
-    s_k = (1/N) sum_{l != k} N(d, l) mu_l / |mu_k - mu_l|. Hence |mean / mu_k - 1 - delta_k| <= s_k."""
+    """K/N on N uniform points of S^2: the cluster of N(3, k) eigenvalues of degree k has mean mu_k
+    plus a second-order bias. Writing K/N = U M U^T with U the sampled harmonics / sqrt(N), the
+    first-order shift of the cluster mean is the trace of (U^T U - I) over the cluster, zero by the
+    addition theorem (sum of Y_j(x)^2 over a degree is N(d, k) at every x); the second order gives a
+    relative shift delta_k = (1/N) sum_{l != k} N(d, l) mu_l / (mu_k - mu_l) with fluctuations of
+    the order of s_k = (1/N) sum_{l != k} N(d, l) mu_l / |mu_k - mu_l|. Hence |mean / mu_k - 1
+    - delta_k| <= s_k."""
     d, n = 3, 1500
     mu = _quiet(sphere_eigenvalues, 200, d, depth=3).numpy()
     mult = np.array([harmonic_multiplicity(d, k) for k in range(201)])
@@ -272,8 +284,9 @@ def test_eigenvalues_on_random_sphere_points_converge_with_multiplicities() -> N
 
 # ------------------------------------------------------------------------ decay and accuracy
 def test_relu_ntk_eigenvalues_decay_like_k_to_the_minus_d() -> None:
-    """Bietti & Mairal (2019): mu_k ~ C k^-d for the ReLU NTK on S^{d-1}; the NNGP (arc-cosine of degree 1)
-    decays two powers faster. Local slopes between k and 2k approach the exponent like 1/k."""
+    """Bietti & Mairal (2019): mu_k ~ C k^-d for the ReLU NTK on S^{d-1}; the NNGP (arc-cosine of
+    degree 1) decays two powers faster. Local slopes between k and 2k approach the exponent like
+    1/k."""
     for d in (2, 3, 4):
         mu = _quiet(sphere_eigenvalues, 400, d, depth=3).numpy()
         sigma = _quiet(sphere_eigenvalues, 400, d, "nngp", depth=3).numpy()

@@ -29,9 +29,11 @@ SQUARE = polynomial([0, 0, 1])  # sigma(z) = z^2
 
 
 def relu_coefficients(n: int) -> np.ndarray:
-    """Exact ReLU coefficients: relu = z/2 + |z|/2 and E[|X| He_2k(X)] = 2 phi(0) (-1)^(k+1) (2k-3)!!.
+    """Exact ReLU coefficients: relu = z/2 + |z|/2 and E[|X| He_2k(X)] = 2 phi(0) (-1)^(k+1)
+    (2k-3)!!.
 
-    (From x He_n = He_{n+1} + n He_{n-1} and int_0^inf He_m phi = He_{m-1}(0) phi(0).) Odd n >= 3: 0.
+    (From x He_n = He_{n+1} + n He_{n-1} and int_0^inf He_m phi = He_{m-1}(0) phi(0).) Odd n >= 3:
+    0.
     """
     a = np.zeros(n)
     a[0], a[1] = 1 / math.sqrt(2 * math.pi), 0.5
@@ -95,7 +97,8 @@ def test_relu_quadrature_error_is_order_one_over_q():
 @pytest.mark.parametrize("name", ["erf", "tanh"])
 @pytest.mark.parametrize("scale", [1.0, 0.7])
 def test_parseval(name, scale):
-    # sum a_i^2 = E[mu(X)^2]; the tails beyond 100 terms are < 1e-13 (erf geometric, tanh exp(-c sqrt(i))).
+    # sum a_i^2 = E[mu(X)^2]; the tails beyond 100 terms are < 1e-13 (erf geometric, tanh exp(-c
+    # sqrt(i))).
     a = hermite_coefficients(name, 100, scale=scale)
     assert (a * a).sum() == pytest.approx(gaussian_second_moment(name, scale), abs=1e-12)
 

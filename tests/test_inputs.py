@@ -286,8 +286,8 @@ def test_unusable_quadrature_node_counts_are_refused(user: str, nodes: object) -
 
 
 def test_integer_arrays_mean_the_same_numbers_everywhere() -> None:
-    """Integers are cast: to the network's dtype for networks, empirical_ntk and train; to float64 for
-    the flows (whose results are then float64)."""
+    """Integers are cast: to the network's dtype for networks, empirical_ntk and train; to float64
+    for the flows (whose results are then float64)."""
     xi = torch.tensor([[1, 0], [0, 1], [-1, 2], [2, -1]])
     yi = torch.tensor([1, -1, 0, 2])
     net = NTKMLP([2, 16, 1], dtype=F64, generator=generator(4))
@@ -319,7 +319,8 @@ def test_hypothesis_examples_are_derandomised_for_the_whole_suite() -> None:
 
 
 def test_python_floats_keep_float64_precision() -> None:
-    """Lists of Python floats are float64 numbers: torch.as_tensor alone would round them to float32."""
+    """Lists of Python floats are float64 numbers: torch.as_tensor alone would round them to
+    float32."""
     from ntk_course import gradient_flow, ntk
 
     k = ntk(torch.eye(3, dtype=torch.float64), depth=2)

@@ -47,9 +47,9 @@ def test_empirical_ntk_of_wide_networks_converges_to_theta(activation: str) -> N
     """Thm. 1: the empirical NTK at initialisation concentrates on Theta_infinity.
 
     beta = 1, so that a missing beta^2 cannot hide in the tolerance: Theta^(L) without the last
-    layer's beta^2 (in Sigma^(L)) is off by exactly 1 in every entry, and the band (5 standard errors
-    plus 2e-3 of max |Theta|) is checked to be narrower than half that; the kernel of a recursion
-    without any beta^2 (``beta=0``) is checked to fall outside it.
+    layer's beta^2 (in Sigma^(L)) is off by exactly 1 in every entry, and the band (5 standard
+    errors plus 2e-3 of max |Theta|) is checked to be narrower than half that; the kernel of a
+    recursion without any beta^2 (``beta=0``) is checked to fall outside it.
     """
     beta = 1.0
     x = points(5, 4, 2)
@@ -162,8 +162,9 @@ def test_relu_kernel_of_identical_points_is_the_diagonal() -> None:
 
 
 def test_float32_points_give_a_float64_kernel_on_their_device(device: torch.device) -> None:
-    """float32 points are cast to float64 first: the kernel is the float64 points' kernel to the last
-    bits (a float32 computation cast afterwards would be off by ~1e-7 relative), on their device."""
+    """float32 points are cast to float64 first: the kernel is the float64 points' kernel to the
+    last bits (a float32 computation cast afterwards would be off by ~1e-7 relative), on their
+    device."""
     x = points(6, 3, 11, dtype=torch.float32).to(device)
     k = ntk(x, depth=3)
     assert k.dtype == torch.float64 and k.device == x.device

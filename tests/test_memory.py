@@ -45,8 +45,8 @@ def test_float32_halves_the_results():
 
 
 def test_error_before_any_work_with_the_numbers(monkeypatch: pytest.MonkeyPatch):
-    """40,000 digits' ntk (25.6 GB of Sigma and Theta) against 10 GB free: refused at once, before the
-    variances (the first work) are computed and before any N x N buffer exists."""
+    """40,000 digits' ntk (25.6 GB of Sigma and Theta) against 10 GB free: refused at once, before
+    the variances (the first work) are computed and before any N x N buffer exists."""
     monkeypatch.setattr(memory, "available_bytes", lambda device=None: 10**10)
 
     def no_work(*args, **kwargs):

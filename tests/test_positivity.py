@@ -29,7 +29,8 @@ def test_layer_kernels_match_the_blocked_recursion(activation, device):
     assert lk.Sigma_dot[0] is None and len(lk.Sigma) == len(lk.Theta) == len(lk.Sigma_dot) == 4
     for depth in range(1, 5):
         sigma, theta = limiting_kernels(x, depth=depth, activation=activation, beta=0.2)
-        # ReLU's angle of a point with itself carries ~1e-8 of round-off in both codes: 1e-8 relative.
+        # ReLU's angle of a point with itself carries ~1e-8 of round-off in both codes: 1e-8
+        # relative.
         torch.testing.assert_close(lk.Sigma[depth - 1], sigma, rtol=1e-8, atol=1e-12)
         torch.testing.assert_close(lk.Theta[depth - 1], theta, rtol=1e-8, atol=1e-12)
         assert lk.Theta[depth - 1].device == x.device

@@ -26,7 +26,8 @@ from ntk_course import (
 from ntk_course import quadrature as quad
 from ntk_course.hermite import hermite_coefficients
 
-# ----------------------------------------------------------------------------- independent references
+# ----------------------------------------------------------------------------- independent
+# references
 
 
 def _gauss(x: float, var: float) -> float:
@@ -35,8 +36,8 @@ def _gauss(x: float, var: float) -> float:
 
 def scipy_expectation(f, a: float, c: float, b: float, kinks: tuple[float, ...] = ()) -> float:
     """E[f(u) f(v)], (u, v) ~ N(0, [[a, c], [c, b]]), as int f(u) E[f(v) | u] N(u; 0, a) du with
-    v | u ~ N(c u / a, b - c^2 / a), by scipy.integrate.quad over +-12 standard deviations. Passed as
-    breakpoints: the kinks of f, u = 0, +-1, +-4 (where the activations change; at variance 100
+    v | u ~ N(c u / a, b - c^2 / a), by scipy.integrate.quad over +-12 standard deviations. Passed
+    as breakpoints: the kinks of f, u = 0, +-1, +-4 (where the activations change; at variance 100
     QUADPACK's first 21 nodes could miss that), and the u where the conditional mean crosses a kink,
     with points 2 and 6 conditional widths either side (for rho near +-1 the inner integral is a
     smoothed step there, which QUADPACK otherwise leaves unresolved at 1e-6)."""
@@ -70,7 +71,8 @@ def scipy_expectation(f, a: float, c: float, b: float, kinks: tuple[float, ...] 
             epsrel=1e-11,
         )[0]
 
-    # E[f(v) | u] changes over a width s a / |c| around the u where the conditional mean crosses a kink.
+    # E[f(v) | u] changes over a width s a / |c| around the u where the conditional mean crosses a
+    # kink.
     layer = (
         [t * a / c + k * s * a / abs(c) for t in layer_kinks for k in (-6, -2, 0, 2, 6)]
         if c
@@ -90,7 +92,8 @@ def scipy_expectation(f, a: float, c: float, b: float, kinks: tuple[float, ...] 
 
 
 def arccos_relu(a, c, b):
-    """E[relu(u) relu(v)] and E[step(u) step(v)] (Cho & Saul 2009), theta the angle of (u, v) from atan2."""
+    """E[relu(u) relu(v)] and E[step(u) step(v)] (Cho & Saul 2009), theta the angle of (u, v) from
+    atan2."""
     a, c, b = np.broadcast_arrays(*(np.asarray(t, dtype=float) for t in (a, c, b)))
     s = np.sqrt(np.maximum(a * b - c * c, 0.0))  # sqrt(ab) sin(theta), exactly 0 for c = a = b
     theta = np.arctan2(s, c)
@@ -98,9 +101,11 @@ def arccos_relu(a, c, b):
 
 
 def arccos_abs(a, c, b):
-    """E[|u| |v|] = (2/pi) sqrt(ab) (sqrt(1 - rho^2) + rho asin rho) and E[sign(u) sign(v)] = (2/pi) asin rho.
+    """E[|u| |v|] = (2/pi) sqrt(ab) (sqrt(1 - rho^2) + rho asin rho) and E[sign(u) sign(v)] = (2/pi)
+    asin rho.
 
-    Angles from atan2 (as for the ReLU kernel): arcsin of a rounded rho = 1 - 1e-16 is 1.5e-8 off."""
+    Angles from atan2 (as for the ReLU kernel): arcsin of a rounded rho = 1 - 1e-16 is 1.5e-8
+    off."""
     a, c, b = np.broadcast_arrays(*(np.asarray(t, dtype=float) for t in (a, c, b)))
     s = np.sqrt(np.maximum(a * b - c * c, 0.0))  # sqrt(ab (1 - rho^2)), exactly 0 for c = a = b
     asin = np.arctan2(c, s)
@@ -108,8 +113,9 @@ def arccos_abs(a, c, b):
 
 
 def arccos_leaky(alpha: float):
-    """sigma = relu(u) - alpha relu(-u): E = (1 + alpha^2) J(c) - 2 alpha J(-c) with J the ReLU kernel
-    ((-u, -v) has the law of (u, v)); sigma_dot = step(u) + alpha step(-u) likewise with a plus sign."""
+    """sigma = relu(u) - alpha relu(-u): E = (1 + alpha^2) J(c) - 2 alpha J(-c) with J the ReLU
+    kernel ((-u, -v) has the law of (u, v)); sigma_dot = step(u) + alpha step(-u) likewise with a
+    plus sign."""
 
     def kernel(a, c, b):
         (jp, kp), (jm, km) = arccos_relu(a, c, b), arccos_relu(a, -np.asarray(c, dtype=float), b)
@@ -119,7 +125,8 @@ def arccos_leaky(alpha: float):
 
 
 def recursion(x: np.ndarray, y: np.ndarray, depth: int, beta: float, kernel) -> np.ndarray:
-    """Theta^(depth)(x, y) by the recursion of Theorem 1 with the expectations ``kernel(a, c, b)``."""
+    """Theta^(depth)(x, y) by the recursion of Theorem 1 with the expectations
+    ``kernel(a, c, b)``."""
     n0 = x.shape[1]
     qx, qy = (x * x).sum(1) / n0 + beta**2, (y * y).sum(1) / n0 + beta**2
     sigma = x @ y.T / n0 + beta**2
@@ -141,7 +148,8 @@ def _sigmoid(u: float) -> float:
 
 
 POLY = (1.0, 2.0, -0.5, 0.3)
-# name: (activation for the library, sigma, sigma_dot, kinks), sigma and sigma_dot written with math.
+# name: (activation for the library, sigma, sigma_dot, kinks), sigma and sigma_dot written with
+# math.
 SCIPY_CASES = {
     "tanh": ("tanh", math.tanh, lambda u: 1.0 - math.tanh(u) ** 2, ()),
     "sigmoid": ("sigmoid", _sigmoid, lambda u: _sigmoid(u) * (1.0 - _sigmoid(u)), ()),
@@ -204,8 +212,8 @@ def reference_table(
 
 
 def library_errors(name: str, refs, grid=GRID, **options) -> tuple[np.ndarray, float]:
-    """|library - reference| / scale for E[sigma sigma] and E[sigma_dot sigma_dot] on the grid (max of
-    the two per entry), and the library's own error estimate."""
+    """|library - reference| / scale for E[sigma sigma] and E[sigma_dot sigma_dot] on the grid (max
+    of the two per entry), and the library's own error estimate."""
     a, c, b = (torch.tensor(t) for t in _covariances(grid))
     act = get_activation(SCIPY_CASES[name][0], **options)
     e_s, e_d, estimate = act.expectations_and_error(a, c, b)
@@ -286,8 +294,8 @@ def test_too_many_breakpoints_are_refused() -> None:
 
 @pytest.mark.parametrize("name", list(SCIPY_CASES))
 def test_expectations_match_scipy_quadrature(name: str, references) -> None:
-    """Every named activation, a kinked and a smooth callable, variances 0.01 to 100, rho from -1 to 1:
-    within 1e-8 of the scale sqrt(E[f(u)^2] E[f(v)^2]), and the error estimate says so."""
+    """Every named activation, a kinked and a smooth callable, variances 0.01 to 100, rho from -1 to
+    1: within 1e-8 of the scale sqrt(E[f(u)^2] E[f(v)^2]), and the error estimate says so."""
     err, estimate = library_errors(name, references[name])
     assert err.max() < 1e-8, f"worst at {GRID[int(err.argmax())]}: {err.max():.1e}"
     assert estimate < 1e-7
@@ -319,7 +327,8 @@ def test_kinked_callables_match_the_arc_cosine_kernels(name: str) -> None:
 
 
 def test_kinked_callables_match_monte_carlo() -> None:
-    """Hard-tanh and abs against 2^22 samples (5 standard errors), including rho = 1 and variance 100."""
+    """Hard-tanh and abs against 2^22 samples (5 standard errors), including rho = 1 and variance
+    100."""
     g = torch.Generator().manual_seed(0)
     n = 1 << 22
     z, w = torch.randn(2, n, generator=g, dtype=torch.float64)
@@ -340,8 +349,12 @@ def test_kinked_callables_match_monte_carlo() -> None:
 
 
 def test_large_variance_tanh_is_accurate() -> None:
-    """The issue's case: variance 100, where 64-node Gauss-Hermite was 110% off for E[tanh' tanh']."""
-    f = lambda u: 1.0 - math.tanh(u) ** 2
+    """The issue's case: variance 100, where 64-node Gauss-Hermite was 110% off for
+    E[tanh' tanh']."""
+
+    def f(u: float) -> float:
+        return 1.0 - math.tanh(u) ** 2
+
     act = get_activation("tanh")
     for a, b, rho in [(100.0, 100.0, 0.0), (100.0, 100.0, 0.5), (400.0, 25.0, -0.9)]:
         c = rho * math.sqrt(a * b)
@@ -373,9 +386,9 @@ def test_an_inaccurate_rule_warns_with_its_estimated_error() -> None:
 
 def test_an_activation_beyond_the_rule_says_so() -> None:
     """sin at variance 10^4 oscillates 300 times across the Gaussian: neither the Mehler series (its
-    Hermite coefficients peak near n = 10^4; at variance 100 it is right to 1e-13) nor the direct rules
-    resolve it, and the kernel comes with a warning rather than silently
-    (E[sin u sin v] = exp(-(a+b)/2) sinh(c))."""
+    Hermite coefficients peak near n = 10^4; at variance 100 it is right to 1e-13) nor the direct
+    rules resolve it, and the kernel comes with a warning rather than silently (E[sin u sin v] =
+    exp(-(a+b)/2) sinh(c))."""
     x = torch.full((2, 1), 100.0, dtype=torch.float64) * torch.tensor([[1.0], [0.9]])
     with pytest.warns(quad.QuadratureWarning, match="'sin'"):
         nngp(x, depth=2, activation=torch.sin, beta=0.0)
@@ -423,7 +436,8 @@ def _points(n: int, n0: int, seed: int, scale: float = 1.0) -> torch.Tensor:
 @pytest.mark.parametrize("depth", [2, 5, 10])
 def test_ntk_of_kinked_callables_matches_the_closed_form_recursion(name: str, depth: int) -> None:
     """The issue's case: clamp-ReLU was 15% off at depth 4 and 40% at depth 7, abs and leaky ReLU
-    26-28%; now within 1e-8, on and off the diagonal, with a test point equal to a training point."""
+    26-28%; now within 1e-8, on and off the diagonal, with a test point equal to a training
+    point."""
     fn, closed = KINKED[name]
     x = _points(6, 4, 1)
     y = torch.cat([_points(3, 4, 2, 3.0), x[:2]])
@@ -482,8 +496,8 @@ def test_ntk_of_x_and_x_is_ntk_of_x_exactly(activation) -> None:
 @pytest.mark.parametrize("activation", ["relu", "erf", "tanh", torch.abs])
 def test_a_test_point_equal_to_a_training_point_keeps_angle_zero(activation) -> None:
     """Sigma(x_i, y_j) = Sigma(x_i, x_i) exactly at every layer when y_j = x_i (also for a repeated
-    training point), so the kernel column of y_j is that of x_i: the Gram product's round-off used to
-    give an angle of ~1e-8 there and a relative error of ~5e-9."""
+    training point), so the kernel column of y_j is that of x_i: the Gram product's round-off used
+    to give an angle of ~1e-8 there and a relative error of ~5e-9."""
     x = _points(7, 100, 0)  # at n_0 = 100 the Gram product's round-off used to give 2e-8 (ReLU)
     x[4] = x[1]
     y = torch.cat([_points(2, 100, 7), x[[3, 1]]])
@@ -492,7 +506,8 @@ def test_a_test_point_equal_to_a_training_point_keeps_angle_zero(activation) -> 
         s_xx, t_xx = limiting_kernels(x, depth=depth, activation=activation)
         assert torch.equal(s_xy[3, 2], s_xx[3, 3]) and torch.equal(s_xy[1, 3], s_xx[1, 1])
         assert torch.equal(s_xx[1, 4], s_xx[1, 1]) and torch.equal(s_xy[4, 3], s_xx[1, 1])
-        # Theta there is computed in other blocks, whose rules may differ in the last digits (1e-12).
+        # Theta there is computed in other blocks, whose rules may differ in the last digits
+        # (1e-12).
         np.testing.assert_allclose(t_xy[:, 2:].numpy(), t_xx[:, [3, 1]].numpy(), rtol=1e-10, atol=0)
 
 
@@ -522,9 +537,10 @@ def test_quadrature_points_are_validated_and_used(function) -> None:
     with pytest.warns(quad.QuadratureWarning):
         coarse = function(*args, depth=3, activation=torch.abs, quadrature_points=24)
     fine = function(*args, depth=3, activation=torch.abs, quadrature_points=96)
-    first = lambda k: (
-        k.Theta[-1] if function is layer_kernels else k[0] if isinstance(k, tuple) else k
-    )
+
+    def first(k):
+        return k.Theta[-1] if function is layer_kernels else k[0] if isinstance(k, tuple) else k
+
     assert 0 < (first(coarse) - first(fine)).abs().max() < 1e-2 * first(fine).abs().max()
 
 

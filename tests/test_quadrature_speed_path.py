@@ -31,7 +31,8 @@ SMOOTH = {
 
 
 def _direct(act, a, c, b):
-    """The direct rules of ntk_course.quadrature on the same entries (the path the series replaces)."""
+    """The direct rules of ntk_course.quadrature on the same entries (the path the series
+    replaces)."""
     profile = quad.Profile((), act.profile.scale, act.profile.hermite_variance)
     hi, lo = torch.maximum(a, b), torch.minimum(a, b)
     e_s, e_d, _ = quad._integrate(act.sigma_and_dot, hi, lo, c, profile, 64)
@@ -46,8 +47,9 @@ def _direct(act, a, c, b):
     rho=st.one_of(st.floats(-1.0, 1.0), st.sampled_from([-1.0, 1.0, 0.999999, -0.9999])),
 )
 def test_series_matches_scipy_adaptive_quadrature(name, a, b, rho) -> None:
-    """Random covariances and activations: within 1e-8 of scipy, relative to sqrt(E f(u)^2 E f(v)^2),
-    taken by the series (not handed to the direct rules), with an error estimate that says so."""
+    """Random covariances and activations: within 1e-8 of scipy, relative to
+    sqrt(E f(u)^2 E f(v)^2), taken by the series (not handed to the direct rules), with an error
+    estimate that says so."""
     act = get_activation(name)
     c = rho * (a if a == b else math.sqrt(a * b))
     t = [torch.tensor([v], dtype=torch.float64) for v in (a, c, b)]
@@ -86,8 +88,8 @@ def test_series_matches_the_direct_rules_on_a_kernel_block(name) -> None:
 
 
 def test_unresolved_variances_go_to_the_direct_rules() -> None:
-    """tanh at variance 100 is a step to the series (its coefficients decay too slowly for 360 nodes):
-    those entries, and only those, take the direct rules, and the result is still right."""
+    """tanh at variance 100 is a step to the series (its coefficients decay too slowly for 360
+    nodes): those entries, and only those, take the direct rules, and the result is still right."""
     act = get_activation("tanh")
     q = torch.tensor([0.5, 100.0], dtype=torch.float64)
     c = torch.tensor([[0.5, 2.0], [2.0, 100.0]], dtype=torch.float64)

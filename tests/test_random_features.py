@@ -86,9 +86,10 @@ def test_training_equals_discrete_kernel_gradient_descent(kernel, shape):
 
 
 def test_small_steps_follow_the_exact_kernel_flow(kernel):
-    # Gradient descent is the Euler scheme of the flow df/dt = -(1/N) K_tilde (f - y), t = lr x steps.
-    # Per eigenvalue lam of K_tilde/N, |(1 - h)^k - e^{-hk}| <= k h^2 / 2 for h = lr lam in [0, 1],
-    # so ||f_k - f(t_k)|| <= k (lr lam_max)^2 / 2 ||f_0 - y||: a bound, not a fitted tolerance.
+    # Gradient descent is the Euler scheme of the flow df/dt = -(1/N) K_tilde (f - y), t = lr x
+    # steps. Per eigenvalue lam of K_tilde/N, |(1 - h)^k - e^{-hk}| <= k h^2 / 2 for h = lr lam in
+    # [0, 1], so ||f_k - f(t_k)|| <= k (lr lam_max)^2 / 2 ||f_0 - y||: a bound, not a fitted
+    # tolerance.
     n, steps = kernel.shape[0], 200
     rf = RandomFeatures(kernel, 40, seed=4)
     y = randn(n, seed=5)
@@ -175,8 +176,8 @@ def test_relative_kernel_error_checks():
 
 
 def test_float32_features_train_like_the_float64_recursion(kernel):
-    """In float32 the model follows f_k - y = (I - lr K_tilde / N)^k (f_0 - y), computed in float64 from
-    the same (float32) features, to single precision; integer kernels are read as float64."""
+    """In float32 the model follows f_k - y = (I - lr K_tilde / N)^k (f_0 - y), computed in float64
+    from the same (float32) features, to single precision; integer kernels are read as float64."""
     n, steps = kernel.shape[0], 20
     rf = RandomFeatures(kernel, 50, seed=6, dtype=torch.float32)
     assert rf.features.dtype == torch.float32

@@ -1,4 +1,5 @@
-"""Two-sided windows on measured rates: the bootstrap error of a fitted slope against repeated experiments."""
+"""Two-sided windows on measured rates: the bootstrap error of a fitted slope against repeated
+experiments."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ WIDTHS = [32, 64, 128, 256, 512]
 
 
 def experiment(gen: torch.Generator, draws: int = 24, rate: float = -0.5) -> list[torch.Tensor]:
-    """Synthetic 'kernels' whose spread over draws is exactly width^rate: (draws, 3, 3) per width."""
+    """Synthetic 'kernels' whose spread over draws is exactly width^rate: (draws, 3, 3) per
+    width."""
     return [torch.randn(draws, 3, 3, generator=gen, dtype=torch.float64) * n**rate for n in WIDTHS]
 
 

@@ -1,4 +1,5 @@
-"""The README's "library in five lines" runs as printed: a new user's first contact with the library."""
+"""The README's "library in five lines" runs as printed: a new user's first contact with the
+library."""
 
 import re
 from pathlib import Path
@@ -17,7 +18,8 @@ def test_the_five_lines_run_and_agree_with_the_loose_functions() -> None:
     )  # its own assert compares arch.ntk and ntk
     theta, theta_n, flow = namespace["theta"], namespace["theta_n"], namespace["flow"]
     assert theta.shape == theta_n.shape == (512, 512)
-    # At width 1024 the empirical NTK is within a few per cent of the limit on the diagonal (Thm. 1).
+    # At width 1024 the empirical NTK is within a few per cent of the limit on the diagonal
+    # (Thm. 1).
     ratio = (theta_n.double().diagonal() / theta.diagonal()).mean()
     assert 0.9 < float(ratio) < 1.1
     assert flow is not None

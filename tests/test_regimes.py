@@ -1,4 +1,5 @@
-"""Experiments beyond the kernel regime: parametrisation (Remark 1), laziness, finite width, depth."""
+"""Experiments beyond the kernel regime: parametrisation (Remark 1), laziness, finite width,
+depth."""
 
 from __future__ import annotations
 
@@ -198,7 +199,8 @@ def test_finite_width_sweep_shrinks_with_width():
     init, drift, moved = (
         v.mean(1) for v in (run.init_deviation, run.kernel_drift, run.weight_change)
     )
-    # n^(-1/2) over a factor 32 in width is a factor 5.7; 0.4 leaves room for the spread of 4 networks.
+    # n^(-1/2) over a factor 32 in width is a factor 5.7; 0.4 leaves room for the spread of 4
+    # networks.
     assert float(init[1]) < 0.4 * float(init[0])
     assert float(drift[1]) < 0.4 * float(drift[0])
     assert float(moved[1]) < 0.4 * float(moved[0])
@@ -219,7 +221,8 @@ def test_gain_activation_scales_both_expectations():
         rtol=1e-9,
         atol=1e-10,
     )
-    # He's ReLU: the diagonal obeys q -> q + beta^2 and Theta -> Theta + q (exercise of the chapter).
+    # He's ReLU: the diagonal obeys q -> q + beta^2 and Theta -> Theta + q (exercise of the
+    # chapter).
     he = gain_activation("relu", math.sqrt(2.0))
     one = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
     q = [0.5 + 0.01 + 0.01 * l for l in range(10)]
@@ -232,13 +235,14 @@ def test_gain_activation_scales_both_expectations():
 
 
 def test_gain_activation_is_a_fixed_gain_not_trained_weights_of_variance_gain_squared():
-    """gain * ReLU is the network with the gain as a fixed factor next to 1/sqrt(n); weights drawn with
-    variance gain^2 and trained directly give the same function (the same Sigma) but another Theta,
-    Theta^(2) = Theta^(1) Sigma_dot^(2) + (Sigma^(2) - beta^2) / gain^2 + beta^2 (see the docstring).
+    """gain * ReLU is the network with the gain as a fixed factor next to 1/sqrt(n); weights drawn
+    with variance gain^2 and trained directly give the same function (the same Sigma) but another
+    Theta, Theta^(2) = Theta^(1) Sigma_dot^(2) + (Sigma^(2) - beta^2) / gain^2 + beta^2 (see the
+    docstring).
 
-    At depth 2 the empirical NTK of a random network is an unbiased estimate of its limit at any width
-    (averages of i.i.d. hidden units whose preactivations are exactly Gaussian), so the mean over
-    400 networks must lie within 5 standard errors of the right formula, entry by entry."""
+    At depth 2 the empirical NTK of a random network is an unbiased estimate of its limit at any
+    width (averages of i.i.d. hidden units whose preactivations are exactly Gaussian), so the mean
+    over 400 networks must lie within 5 standard errors of the right formula, entry by entry."""
     g, beta, members = math.sqrt(2.0), 0.1, 400
     x = circle_points(6)[0]
     he = gain_activation("relu", g)
@@ -294,7 +298,7 @@ def test_depth_profiles_and_condition_numbers():
 
 
 def test_experiments_keep_the_device(device):
-    x, y = X8.to(device), Y8.to(device)
+    x = X8.to(device)
     sweep = width_sweep([8], x, ensemble=2, device=device)
     assert torch.isfinite(sweep.theta_diagonal).all()
     model = copy.deepcopy(NTKMLP([2, 8, 1], device=device))

@@ -1,4 +1,5 @@
-"""Tests of ntk_course.spectral: kernel PCA of Pi = K/N (Section 5) and the straight-line flow of Section 6.3.
+"""Tests of ntk_course.spectral: kernel PCA of Pi = K/N (Section 5) and the straight-line flow of
+Section 6.3.
 
 Kernels are random-feature Gram matrices K = F F^T / P + ridge I (``conftest.random_psd``, PSD by
 construction); values O(1).
@@ -43,7 +44,8 @@ def test_eigenvalues_descend_and_sum_to_the_trace() -> None:
 def test_components_are_orthonormal_in_pin_and_eigenfunctions() -> None:
     pca = kernel_pca(K)
     c, lam = pca.components, pca.eigenvalues
-    # <f_i, f_j>_{p_in} = (1/N) sum_x f_i(x) f_j(x) = delta_ij, to the orthogonality of eigh's V (~N eps).
+    # <f_i, f_j>_{p_in} = (1/N) sum_x f_i(x) f_j(x) = delta_ij, to the orthogonality of eigh's V
+    # (~N eps).
     torch.testing.assert_close(c.T @ c / N, torch.eye(N, dtype=F64), rtol=0, atol=1e-12)
     torch.testing.assert_close(pin_norm(c.T), torch.ones(N, dtype=F64), rtol=0, atol=1e-12)
     # Pi f_i = lam_i f_i on the data (Section 5), residual ~ eps ||K||.
@@ -132,8 +134,8 @@ def test_decomposition_is_pythagorean_for_any_functions(
     """Section 6.3's split f_t - f* = g_t + h_t, for random trajectories, targets and components on
     1..40 points, at any scale: Pythagoras in p_in, ||f_t - f*||^2 = ||g_t||^2 + ||h_t||^2 (h_t is
     orthogonal to the component); ||g_t|| = |c_t| with c_t = <f_t - f*, u> for the normalised
-    component u; rescaling the component by any factor leaves (g_t, h_t) unchanged and multiplies c_t
-    by the factor's sign. All to round-off (1e-12 relative to ||f_t - f*||)."""
+    component u; rescaling the component by any factor leaves (g_t, h_t) unchanged and multiplies
+    c_t by the factor's sign. All to round-off (1e-12 relative to ||f_t - f*||)."""
     scale = 10.0**log_scale
     f_t, f_star, comp = (
         scale * randn(steps, n, seed=seed),
@@ -198,7 +200,8 @@ def test_results_stay_on_the_gpu_and_equal_the_cpu_results(gpu: torch.device) ->
         == pca.extend(KX.to(gpu)).device
         == K.to(gpu).device
     )
-    # the sign rule makes the components comparable across eigensolvers (here CPU vs GPU), to ~N eps.
+    # the sign rule makes the components comparable across eigensolvers (here CPU vs GPU), to ~N
+    # eps.
     torch.testing.assert_close(pca.components.cpu(), kernel_pca(K).components, rtol=0, atol=1e-10)
     g, h, c = decompose_along(
         pca.components.T[:3], torch.zeros(N, dtype=F64, gpu=gpu), pca.components[:, 0]
@@ -207,7 +210,8 @@ def test_results_stay_on_the_gpu_and_equal_the_cpu_results(gpu: torch.device) ->
 
 
 def test_float32_and_integer_kernels() -> None:
-    """A float32 kernel is decomposed in float64 and returned in float32; integers are read as float64."""
+    """A float32 kernel is decomposed in float64 and returned in float32; integers are read as
+    float64."""
     p64, p32 = kernel_pca(K, n_components=3), kernel_pca(K.float(), n_components=3)
     assert p32.eigenvalues.dtype == p32.components.dtype == torch.float32
     # the float32 rounding of K moves eigenvalues by ~eps32 ||K|| / N and the well-separated leading

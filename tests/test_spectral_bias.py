@@ -1,10 +1,11 @@
-"""ntk_course.chapters.spectral_bias: a multi-frequency target on the circle, learned frequency by frequency.
+"""ntk_course.chapters.spectral_bias: a multi-frequency target on the circle, learned frequency by
+frequency.
 
-The exact flow must shrink the k-th Fourier coefficient of the residual by e^{-lambda_k t} and gradient
-descent on the limiting kernel by (1 - eta lambda_k)^{t/eta}, with lambda_k the eigenvalue of K/N of
-frequency k (an independent eigensolver); trained networks must stay within the bound that their
-kernel at initialisation predicts before any training, and the measured finite-width bound must
-shrink like 1/sqrt(width).
+The exact flow must shrink the k-th Fourier coefficient of the residual by e^{-lambda_k t} and
+gradient descent on the limiting kernel by (1 - eta lambda_k)^{t/eta}, with lambda_k the eigenvalue
+of K/N of frequency k (an independent eigensolver); trained networks must stay within the bound that
+their kernel at initialisation predicts before any training, and the measured finite-width bound
+must shrink like 1/sqrt(width).
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ def test_fourier_coefficient_of_a_cosine() -> None:
 def test_flow_and_limit_decay_at_the_eigenvalues_of_k_over_n(small: sb.SpectralBiasResult) -> None:
     s = small.settings
     x, _ = circle_points(s.n_points)
-    # the eigenvalue of each frequency from eigh: the Rayleigh quotient of cos(k g) is an eigenvalue of K/N
+    # the eigenvalue of each frequency from eigh: the Rayleigh quotient of cos(k g) is an eigenvalue
+    # of K/N
     values = torch.linalg.eigvalsh(ntk(x, depth=s.depth, beta=s.beta) / s.n_points)
-    for k, lam in zip(s.frequencies, small.lam.tolist()):
+    for _frequency, lam in zip(s.frequencies, small.lam.tolist()):
         assert (values - lam).abs().min() < 1e-14
     t = small.t[:, None]
     torch.testing.assert_close(small.flow, torch.exp(-small.lam * t), rtol=0, atol=1e-12)
@@ -63,11 +65,11 @@ def test_flow_and_limit_decay_at_the_eigenvalues_of_k_over_n(small: sb.SpectralB
 def test_networks_stay_within_the_bound_their_initial_kernel_predicts(
     small: sb.SpectralBiasResult,
 ) -> None:
-    """The a-priori bound uses only the networks at initialisation (their kernel Theta_0 and residual r_0),
-    not the run: it holds if the kernel stays near Theta_0 during training (Theorem 2). A network whose
-    kernel drifted by as much as it differs from the limit at the start, or that left the lazy regime,
-    would break it. At width 256 the bound is informative for the fast frequency (below 0.6, while the
-    projection falls from 1 to 0), and the run stays inside it."""
+    """The a-priori bound uses only the networks at initialisation (their kernel Theta_0 and
+    residual r_0), not the run: it holds if the kernel stays near Theta_0 during training
+    (Theorem 2). A network whose kernel drifted by as much as it differs from the limit at the
+    start, or that left the lazy regime, would break it. At width 256 the bound is informative for the fast
+    frequency (below 0.6, while the projection falls from 1 to 0), and the run stays inside it."""
     prior = sb.prior_bound(sb.SpectralBiasSettings(**SMALL))  # (E, F), before any training
     assert prior.shape == (SMALL["ensemble"], len(SMALL["frequencies"]))
     gap = (
@@ -81,9 +83,10 @@ def test_networks_stay_within_the_bound_their_initial_kernel_predicts(
 
 
 def test_the_finite_width_bound_shrinks_like_one_over_root_width() -> None:
-    """Sixteen times the width: the kernel's fluctuations (and the bound built on them) shrink by about 4.
-    Averaged over 8 networks and 3 frequencies, eight seeds gave ratios from 3.5 to 5.7; the two-sided
-    window [2.5, 7] leaves room for that spread and fails a bound that does not shrink (1) or shrinks like 1/width (16)."""
+    """Sixteen times the width: the kernel's fluctuations (and the bound built on them) shrink by
+    about 4. Averaged over 8 networks and 3 frequencies, eight seeds gave ratios from 3.5 to 5.7;
+    the two-sided window [2.5, 7] leaves room for that spread and fails a bound that does not shrink
+    (1) or shrinks like 1/width (16)."""
     means = []
     for width in (256, 4096):
         r = sb.run(sb.SpectralBiasSettings(**{**SMALL, "width": width, "ensemble": 8, "t": 40.0}))

@@ -42,7 +42,8 @@ def test_trained_wide_ensemble_matches_the_gaussian_of_section_5() -> None:
     )
     mean, var = mean[0].reshape(-1), cov[0].diagonal()
     se_mean = f.std(0) / math.sqrt(samples)
-    # 5 Monte Carlo standard errors + O(1/sqrt(width)) finite-width and O(lr) discretisation effects.
+    # 5 Monte Carlo standard errors + O(1/sqrt(width)) finite-width and O(lr) discretisation
+    # effects.
     assert torch.all((f.mean(0) - mean).abs() <= 5 * se_mean + 0.02)
     se_var = var * math.sqrt(2 / samples)
     assert torch.all((f.var(0) - var).abs() <= 5 * se_var + 0.02)
@@ -109,9 +110,9 @@ def test_bad_training_settings_raise(kwargs: dict, message: str) -> None:
 
 
 def test_linearized_training_keeps_its_kernel_and_reports_finite_weight_changes() -> None:
-    """Linearized(net) has a constant kernel by construction: its drift is round-off, its kernel that
-    of net at theta_0, and the weights it reports are theta_0 + (theta - theta_0), which move by
-    ||theta - theta_0|| / ||theta_0|| (not 0/0)."""
+    """Linearized(net) has a constant kernel by construction: its drift is round-off, its kernel
+    that of net at theta_0, and the weights it reports are theta_0 + (theta - theta_0), which move
+    by ||theta - theta_0|| / ||theta_0|| (not 0/0)."""
     net = NTKMLP([2, 32, 32, 1], dtype=torch.float64, generator=generator(4))
     x, y = circle_training_set(4)
     lin = Linearized(net)
@@ -142,8 +143,8 @@ def test_kernel_drift_is_measured_from_step_zero_even_when_step_zero_is_not_reco
 
 
 def test_frozen_parameters_stay_put_and_weights_that_start_at_zero_report_absolute_change() -> None:
-    """Only requires_grad parameters train; a weight tensor that starts at zero (relative change 0/0)
-    reports ||W_t||; a model whose parameters are all vectors reports those."""
+    """Only requires_grad parameters train; a weight tensor that starts at zero (relative change
+    0/0) reports ||W_t||; a model whose parameters are all vectors reports those."""
     x, y = circle_training_set(4)
     net = NTKMLP([2, 16, 1], dtype=torch.float64, generator=generator(6))
     net.weights[0].requires_grad_(False)
@@ -185,7 +186,8 @@ def test_float32_training_follows_float64_and_integer_data_are_cast() -> None:
     r64 = train(net64, x, y, steps=20, lr=1.0)
     r32 = train(net32, x.float(), y.float(), steps=20, lr=1.0)
     assert r32.outputs.dtype == torch.float32
-    # 20 contracting steps with float32 round-off ~1e-7 per step: 1e-5 is a safe bound on O(1) outputs
+    # 20 contracting steps with float32 round-off ~1e-7 per step: 1e-5 is a safe bound on O(1)
+    # outputs
     torch.testing.assert_close(r32.outputs.double(), r64.outputs, rtol=0, atol=1e-5)
     # integer points and targets mean the same numbers in the network's dtype
     xi, yi = torch.tensor([[1, 0], [0, 1], [-1, 0]]), torch.tensor([1, -1, 2])
@@ -220,7 +222,8 @@ def test_a_model_without_trainable_parameters_is_refused() -> None:
 
 
 def test_a_kernel_that_is_zero_at_step_zero_has_no_relative_drift() -> None:
-    """f(x) = w . x has Theta(0, 0) = 0: ||Theta_t - Theta_0|| / ||Theta_0|| would be 0/0, refused."""
+    """f(x) = w . x has Theta(0, 0) = 0: ||Theta_t - Theta_0|| / ||Theta_0|| would be 0/0,
+    refused."""
     x, y = circle_training_set(4)
     model = torch.nn.Linear(2, 1, bias=False).double()
     with pytest.raises(ValueError, match="zero on kernel_points"):

@@ -6,7 +6,8 @@ it on 127.0.0.1 and opens every page of the table of contents in Debian's Chromi
 Playwright. Every request that would leave localhost is aborted, so the pages are checked as a
 classroom without internet sees them. Per page the tests check:
 
-* the math is typeset by the site's own MathJax (no raw ``$$``, ``\\[``, ``\\(`` left, no TeX errors);
+* the math is typeset by the site's own MathJax (no raw ``$$``, ``\\[``, ``\\(`` left, no TeX
+  errors);
 * every image is loaded with a non-zero natural size, figures have an opaque light background
   with dark ink and are not shrunk on a 1366 x 768 laptop screen until their text is unreadable;
 * no JavaScript errors in the console, no request leaves localhost;
@@ -15,10 +16,11 @@ classroom without internet sees them. Per page the tests check:
 * every control of every interactive figure's static player moves its figure (to both ends and a
   middle value), and a page with its images, scripts and styles weighs at most ``MAX_PAGE_MIB``.
 
-The browser is ``NTK_COURSE_CHROMIUM`` when set, else Debian's ``/usr/bin/chromium``, else Playwright's
-own Chromium (``python -m playwright install chromium``). With ``CI=true`` a missing Playwright or
-Chromium fails the run; elsewhere it skips this module with the reason (``bash tests/run_all.sh``
-checks for the browser before any work and never leaves pytest's "no tests ran" exit to its caller).
+The browser is ``NTK_COURSE_CHROMIUM`` when set, else Debian's ``/usr/bin/chromium``, else
+Playwright's own Chromium (``python -m playwright install chromium``). With ``CI=true`` a missing
+Playwright or Chromium fails the run; elsewhere it skips this module with the reason
+(``bash tests/run_all.sh`` checks for the browser before any work and never leaves pytest's "no
+tests ran" exit to its caller).
 
 A full-page screenshot of every page is written to ``NTK_COURSE_SCREENSHOTS`` (default
 ``<repo>/_build/screenshots``); the folder is printed at the end of the session.
@@ -85,7 +87,8 @@ except ImportError:  # pragma: no cover - depends on the machine
 
 
 def _find_chromium() -> Path | None:
-    """NTK_COURSE_CHROMIUM when set (and nothing else), else Debian's, else Playwright's own Chromium."""
+    """NTK_COURSE_CHROMIUM when set (and nothing else), else Debian's, else Playwright's own
+    Chromium."""
     if "NTK_COURSE_CHROMIUM" in os.environ:
         return CHROMIUM if CHROMIUM.is_file() else None
     if CHROMIUM.is_file():
@@ -230,13 +233,15 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
-    """The built site served on 127.0.0.1 (built once per session, or taken from NTK_COURSE_SITE)."""
+    """The built site served on 127.0.0.1 (built once per session, or taken from
+    NTK_COURSE_SITE)."""
     prebuilt = os.environ.get("NTK_COURSE_SITE")
     if prebuilt:
         html_dir, returncode, log, seconds = Path(prebuilt).resolve(), None, "", 0.0
         if not (html_dir / "index.html").is_file():
             pytest.fail(
-                f"NTK_COURSE_SITE={prebuilt} has no index.html: point it at a built _build/html folder"
+                f"NTK_COURSE_SITE={prebuilt} has no index.html: "
+                "point it at a built _build/html folder"
             )
     else:
         html_dir, returncode, log, seconds = _build_site(tmp_path_factory.mktemp("website"))
@@ -284,15 +289,16 @@ def _write_screenshot_index(site: Site) -> None:
     """index.html in the screenshot folder: this run's pages in reading order, to scroll through."""
     order = [p.html for p in PAGES] + sorted(set(site.visits) - {p.html for p in PAGES})
     rows = [
-        f'<h2>{path}</h2><img src="{site.visits[path].screenshot.name}" style="max-width:100%;border:1px solid #ccc">'
+        f'<h2>{path}</h2><img src="{site.visits[path].screenshot.name}" '
+        'style="max-width:100%;border:1px solid #ccc">'
         for path in order
         if path in site.visits
     ]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     (site.screenshots / "index.html").write_text(
         f"<!doctype html><meta charset=utf-8><title>Course website screenshots</title>"
-        f"<p>{len(rows)} pages at {VIEWPORT['width']}x{VIEWPORT['height']}, taken {stamp} from {site.html}</p>"
-        + "\n".join(rows),
+        f"<p>{len(rows)} pages at {VIEWPORT['width']}x{VIEWPORT['height']}, "
+        f"taken {stamp} from {site.html}</p>" + "\n".join(rows),
         encoding="utf-8",
     )
 
@@ -442,7 +448,11 @@ async () => {
   for (const img of document.images) {
     img.loading = 'eager';
     if (!img.complete) {
-      await Promise.race([new Promise((r) => { img.addEventListener('load', r); img.addEventListener('error', r); }), wait(15000)]);
+      const loaded = new Promise((r) => {
+        img.addEventListener('load', r);
+        img.addEventListener('error', r);
+      });
+      await Promise.race([loaded, wait(15000)]);
     }
   }
   if (document.fonts) { await document.fonts.ready; }
@@ -452,11 +462,15 @@ async () => {
 
 _FACTS_JS = r"""
 () => {
-  const inCode = (el) => !!el.closest('pre, code, .highlight, .cell_input, script, style, textarea');
+  const inCode = (el) =>
+    !!el.closest('pre, code, .highlight, .cell_input, script, style, textarea');
   const mathEls = [...document.querySelectorAll('.math')].filter((el) => !inCode(el));
   const clone = document.body.cloneNode(true);
-  clone.querySelectorAll('pre, code, script, style, textarea, noscript, template, mjx-container, .highlight, .cell_input').forEach((e) => e.remove());
-  const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  clone.querySelectorAll(
+    'pre, code, script, style, textarea, noscript, template, mjx-container, .highlight, .cell_input'
+  ).forEach((e) => e.remove());
+  const article =
+    document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
   const articleWidth = article.getBoundingClientRect().width;
   const luminance = (d, i) => 0.2126 * d[i] + 0.7152 * d[i + 1] + 0.0722 * d[i + 2];
   const images = [...document.images].map((img) => {
@@ -477,7 +491,8 @@ _FACTS_JS = r"""
         const d = g.getImageData(0, 0, c.width, c.height).data;
         const corners = [[1, 1], [c.width - 2, 1], [1, c.height - 2], [c.width - 2, c.height - 2]];
         info.cornerAlpha = Math.min(...corners.map(([x, y]) => d[4 * (y * c.width + x) + 3]));
-        info.cornerLuminance = Math.min(...corners.map(([x, y]) => luminance(d, 4 * (y * c.width + x))));
+        info.cornerLuminance = Math.min(
+          ...corners.map(([x, y]) => luminance(d, 4 * (y * c.width + x))));
         let darkest = 255;
         for (let i = 0; i < d.length; i += 4 * 3) {
           if (d[i + 3] > 200) { darkest = Math.min(darkest, luminance(d, i)); }
@@ -495,15 +510,20 @@ _FACTS_JS = r"""
     mathjaxScripts: [...document.scripts].map((s) => s.src).filter((s) => /mathjax/i.test(s)),
     mathjaxVersion: (window.MathJax && MathJax.version) || null,
     mjxContainers: document.querySelectorAll('mjx-container').length,
-    texErrors: [...document.querySelectorAll('mjx-merror')].map((e) => e.getAttribute('data-mjx-error') || e.textContent),
-    untypeset: mathEls.filter((el) => !el.querySelector('mjx-container')).slice(0, 5).map((el) => el.textContent.slice(0, 120)),
+    texErrors: [...document.querySelectorAll('mjx-merror')]
+      .map((e) => e.getAttribute('data-mjx-error') || e.textContent),
+    untypeset: mathEls.filter((el) => !el.querySelector('mjx-container')).slice(0, 5)
+      .map((el) => el.textContent.slice(0, 120)),
     visibleText: clone.textContent,
     hrefs: [...document.querySelectorAll('a[href]')].map((a) => a.href),
     ids: [...document.querySelectorAll('[id]')].map((e) => e.id),
     images,
     binder: [...document.querySelectorAll('a[href*="mybinder.org/v2/"]')].map((a) => a.href),
-    colab: [...document.querySelectorAll('a[href*="colab.research.google.com/github/"]')].map((a) => a.href),
-    statements: [...document.querySelectorAll('div.proof')].filter((el) => [...el.classList].some((c) => !['proof', 'admonition'].includes(c))).map((el) => [...el.classList].join(' ')),
+    colab: [...document.querySelectorAll('a[href*="colab.research.google.com/github/"]')]
+      .map((a) => a.href),
+    statements: [...document.querySelectorAll('div.proof')]
+      .filter((el) => [...el.classList].some((c) => !['proof', 'admonition'].includes(c)))
+      .map((el) => [...el.classList].join(' ')),
     proofs: document.querySelectorAll('div.proof').length,
     exercises: document.querySelectorAll('div.exercise').length,
     solutions: document.querySelectorAll('div.solution').length,
@@ -514,9 +534,11 @@ _FACTS_JS = r"""
     wideEquations: [...document.querySelectorAll('mjx-container[display="true"]')]
       .filter((el) => el.scrollWidth > el.clientWidth + 2)
       .map((el) => {
-        const items = (window.MathJax && MathJax.startup && MathJax.startup.document) ? MathJax.startup.document.getMathItemsWithin(el) : [];
+        const items = (window.MathJax && MathJax.startup && MathJax.startup.document)
+          ? MathJax.startup.document.getMathItemsWithin(el) : [];
         const tex = items.length ? items[0].math : el.textContent;
-        return {width: el.scrollWidth, column: el.clientWidth, tex: tex.trim().replace(/\s+/g, ' ').slice(0, 120)};
+        return {width: el.scrollWidth, column: el.clientWidth,
+                tex: tex.trim().replace(/\s+/g, ' ').slice(0, 120)};
       }),
   };
 }
@@ -540,13 +562,15 @@ _WIDGET_JS = r"""
         field.dispatchEvent(new Event('input', {bubbles: true}));
         field.dispatchEvent(new Event('change', {bubbles: true}));
         seen.add(img.src);
-        const shown = field.tagName === 'SELECT' ? field.options[field.selectedIndex].text : (field.nextElementSibling || {}).textContent;
+        const shown = field.tagName === 'SELECT'
+          ? field.options[field.selectedIndex].text
+          : (field.nextElementSibling || {}).textContent;
         labels.push(shown);
       }
       field.value = start;
       field.dispatchEvent(new Event('input', {bubbles: true}));
-      out.push({widget: w, control: field.getAttribute('aria-label'), values: count, frames: seen.size, labels,
-                complete: img.complete && img.naturalWidth > 0});
+      out.push({widget: w, control: field.getAttribute('aria-label'), values: count,
+                frames: seen.size, labels, complete: img.complete && img.naturalWidth > 0});
     });
   });
   return out;
@@ -649,12 +673,13 @@ def math_problems(v: Visit, site: Site) -> list[str]:
         local = [s for s in f["mathjaxScripts"] if _is_internal(s, site)]
         if not local:
             problems.append(
-                f"the page has math but loads no MathJax from the site itself (scripts: {f['mathjaxScripts']})"
+                "the page has math but loads no MathJax from the site itself "
+                f"(scripts: {f['mathjaxScripts']})"
             )
         if f["mathTypeset"] < f["mathCount"]:
             problems.append(
-                f"{f['mathCount'] - f['mathTypeset']} of {f['mathCount']} math elements were not typeset "
-                f"by MathJax {f['mathjaxVersion']}; first ones: {f['untypeset']}"
+                f"{f['mathCount'] - f['mathTypeset']} of {f['mathCount']} math elements were not "
+                f"typeset by MathJax {f['mathjaxVersion']}; first ones: {f['untypeset']}"
             )
     if f["texErrors"]:
         problems.append(f"MathJax TeX errors: {f['texErrors'][:5]}")
@@ -672,7 +697,8 @@ def figure_problems(v: Visit) -> list[str]:
         name = img["src"]
         if not img["complete"] or img["naturalWidth"] == 0 or img["naturalHeight"] == 0:
             problems.append(
-                f"image {name} did not load (complete={img['complete']}, natural size {img['naturalWidth']}x{img['naturalHeight']})"
+                f"image {name} did not load (complete={img['complete']}, "
+                f"natural size {img['naturalWidth']}x{img['naturalHeight']})"
             )
             continue
         if not img["content"]:
@@ -683,22 +709,26 @@ def figure_problems(v: Visit) -> list[str]:
         if img["cornerAlpha"] < 255 or img["cornerLuminance"] < 230:
             problems.append(
                 f"figure {name} has no opaque light background (corner alpha {img['cornerAlpha']}, "
-                f"luminance {img['cornerLuminance']:.0f}): its dark text would vanish on a dark page"
+                f"luminance {img['cornerLuminance']:.0f}): "
+                "its dark text would vanish on a dark page"
             )
         if img["darkest"] > 90:
             problems.append(
-                f"figure {name} has no dark ink (darkest luminance {img['darkest']:.0f}): light text or axes"
+                f"figure {name} has no dark ink (darkest luminance {img['darkest']:.0f}): "
+                "light text or axes"
             )
         scale = img["width"] / img["naturalWidth"]
         if img["width"] > 0 and scale < MIN_FIGURE_SCALE:
             problems.append(
                 f"figure {name} is shown at {img['width']:.0f} px of its {img['naturalWidth']} px "
-                f"(scale {scale:.2f} < {MIN_FIGURE_SCALE}): its text is too small to read on a laptop; "
+                f"(scale {scale:.2f} < {MIN_FIGURE_SCALE}): "
+                "its text is too small to read on a laptop; "
                 "make the figure narrower (new_axes width) or split it"
             )
         if img["width"] > img["parentWidth"] + 1:
             problems.append(
-                f"figure {name} ({img['width']:.0f} px) overflows its column ({img['parentWidth']:.0f} px)"
+                f"figure {name} ({img['width']:.0f} px) overflows its column "
+                f"({img['parentWidth']:.0f} px)"
             )
     return problems
 
@@ -731,7 +761,8 @@ def layout_problems(v: Visit) -> list[str]:
         )
     for eq in f["wideEquations"]:
         problems.append(
-            f"display equation {eq['width']} px wide in a {eq['column']} px column, cut off on a laptop "
+            f"display equation {eq['width']} px wide in a {eq['column']} px column, "
+            "cut off on a laptop "
             f"(break it into lines, e.g. with aligned): {eq['tex']}"
         )
     if f["bodyFontPx"] is not None and f["bodyFontPx"] < 14:
@@ -747,7 +778,8 @@ def widget_problems(v: Visit) -> list[str]:
             problems.append(f"{where} has a single value: nothing to move")
         elif move["frames"] < min(3, move["values"]):
             problems.append(
-                f"{where}: moving it over {move['values']} values showed {move['frames']} different frames"
+                f"{where}: moving it over {move['values']} values showed "
+                f"{move['frames']} different frames"
             )
         if not move["complete"]:
             problems.append(f"{where}: the frame image is broken")
@@ -885,13 +917,15 @@ def test_colab_button_opens_a_notebook(site: Site, browser, page: TocPage) -> No
 
 @pytest.mark.parametrize("page", CHAPTERS, ids=_ids(CHAPTERS))
 def test_chapter_has_theorems_exercises_and_figures(site: Site, browser, page: TocPage) -> None:
-    """Every chapter states a result (prf block), sets exercises with solutions and shows a figure."""
+    """Every chapter states a result (prf block), sets exercises with solutions and shows a
+    figure."""
     v = visit(site, browser, page.html)
     f = v.facts
     problems = []
     if not f["statements"]:
         problems.append(
-            "no theorem-like block (sphinx-proof div.proof: theorem, proposition, lemma, definition ...)"
+            "no theorem-like block "
+            "(sphinx-proof div.proof: theorem, proposition, lemma, definition ...)"
         )
     if not f["exercises"]:
         problems.append("no exercise block (sphinx-exercise div.exercise)")
@@ -906,7 +940,8 @@ def test_chapter_has_theorems_exercises_and_figures(site: Site, browser, page: T
 def test_interactive_figures_move_without_a_kernel_and_pages_stay_light(
     site: Site, browser, page: TocPage
 ) -> None:
-    """Each static player's controls change its frame; every chapter with a code widget has a player."""
+    """Each static player's controls change its frame; every chapter with a code widget has a
+    player."""
     v = visit(site, browser, page.html)
     problems = widget_problems(v)
     source = page.source.read_text(encoding="utf-8") if page.source else ""
@@ -916,7 +951,8 @@ def test_interactive_figures_move_without_a_kernel_and_pages_stay_light(
 
 
 def test_pages_outside_the_toc(site: Site, browser) -> None:
-    """The other pages a reader can reach from the index (search, general index ...) pass the same checks."""
+    """The other pages a reader can reach from the index (search, general index ...) pass the same
+    checks."""
     toc = {p.html for p in PAGES} | {"index.html"}
     problems = []
     for path in sorted(crawl(site) - toc):

@@ -1,4 +1,5 @@
-"""Interactive figures: grids of control values, precomputed frames, the static player and live redraws."""
+"""Interactive figures: grids of control values, precomputed frames, the static player and live
+redraws."""
 
 from __future__ import annotations
 
