@@ -68,8 +68,9 @@ def test_networks_stay_within_the_bound_their_initial_kernel_predicts(
     """The a-priori bound uses only the networks at initialisation (their kernel Theta_0 and
     residual r_0), not the run: it holds if the kernel stays near Theta_0 during training
     (Theorem 2). A network whose kernel drifted by as much as it differs from the limit at the
-    start, or that left the lazy regime, would break it. At width 256 the bound is informative for the fast
-    frequency (below 0.6, while the projection falls from 1 to 0), and the run stays inside it."""
+    start, or that left the lazy regime, would break it. At width 256 the bound is informative for
+    the fast frequency (below 0.6, while the projection falls from 1 to 0), and the run stays inside
+    it."""
     prior = sb.prior_bound(sb.SpectralBiasSettings(**SMALL))  # (E, F), before any training
     assert prior.shape == (SMALL["ensemble"], len(SMALL["frequencies"]))
     gap = (
