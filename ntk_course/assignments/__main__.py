@@ -1,6 +1,9 @@
-"""python -m ntk_course.assignments: build the handouts with Otter-Grader, grade a class, list the questions.
+"""python -m ntk_course.assignments: the command line of the assignments.
 
-python -m ntk_course.assignments build handouts/            # handouts/a1/student/a1.ipynb ... and the autograders
+Build the handouts with Otter-Grader, grade a class, list the questions:
+
+python -m ntk_course.assignments build handouts/
+    # handouts/a1/student/a1.ipynb ... and the autograders
 python -m ntk_course.assignments grade SUBMISSIONS_DIR --out grades.csv
 python -m ntk_course.assignments list
 """
@@ -82,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         assignment = args.assignment or (named.pop() if len(named) == 1 else None)
         if assignment is None:
             raise ValueError(
-                f"the submissions name {sorted(named) or 'no assignment'}; say which with --assignment a1"
+                f"the submissions name {sorted(named) or 'no assignment'}; "
+                "say which with --assignment a1"
             )
         grades = grade_class(
             args.submissions,
@@ -97,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     failed = sum(bool(g.error) for g in grades)
     print(
-        f"{len(grades)} submissions of {assignment} graded into {args.out}; {failed} with an error (see its column)"
+        f"{len(grades)} submissions of {assignment} graded into {args.out}; "
+        f"{failed} with an error (see its column)"
     )
     return 0
 

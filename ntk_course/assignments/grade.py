@@ -1,16 +1,16 @@
-"""Grade a class on one machine, without Docker: every submission through ``otter run``, in parallel.
+"""Grade a class on one machine, without Docker: every submission through ``otter run``.
 
-:func:`grade_class` grades each notebook (``.ipynb``) or Otter export (``.zip``) of a folder with the
-autograder zip that :func:`.handouts.build` made, one ``otter run`` (its Python entry point,
-``otter.run.main``, in :mod:`.otter_worker`) per submission in a process of its own, as many at a time as there are cores,
-each with a time limit. It writes one CSV row per submission: the points of every question, the
-total, and an ``error`` column. A submission that does not run (an invalid file, the wrong
-assignment, a time-out, or an error in a cell before its first answer, such as a failed import) gets
-zeros and the reason; an error in an answer cell is reported there but costs only the points its
-tests lose. Nothing stops the batch.
+The submissions are graded in parallel. :func:`grade_class` grades each notebook (``.ipynb``) or
+Otter export (``.zip``) of a folder with the autograder zip that :func:`.handouts.build` made, one
+``otter run`` (its Python entry point, ``otter.run.main``, in :mod:`.otter_worker`) per submission
+in a process of its own, as many at a time as there are cores, each with a time limit. It writes one
+CSV row per submission: the points of every question, the total, and an ``error`` column. A
+submission that does not run (an invalid file, the wrong assignment, a time-out, or an error in a
+cell before its first answer, such as a failed import) gets zeros and the reason; an error in an
+answer cell is reported there but costs only the points its tests lose. Nothing stops the batch.
 
-The student's notebook runs at the ``quick`` scale of the course (``NTK_COURSE_SCALE``), with lenient
-checks (``NTK_COURSE_STRICT_CHECKS`` unset) and one thread per core left to each submission.
+The student's notebook runs at the ``quick`` scale of the course (``NTK_COURSE_SCALE``), with
+lenient checks (``NTK_COURSE_STRICT_CHECKS`` unset) and one thread per core left to each submission.
 """
 
 from __future__ import annotations
@@ -62,7 +62,10 @@ def submissions(folder: str | Path) -> list[Path]:
 
 
 def assignment_of(path: Path) -> str | None:
-    """The assignment a submission says it answers (Otter's ``assignment_name`` metadata), if readable."""
+    """The assignment a submission says it answers, if readable.
+
+    Read from Otter's ``assignment_name`` metadata.
+    """
     try:
         if path.suffix == ".zip":
             with zipfile.ZipFile(path) as z:
@@ -97,7 +100,10 @@ def grade_class(
     jobs: int | None = None,
     timeout: float = 900.0,
 ) -> list[Grade]:
-    """Grade every submission of ``folder`` with ``autograder`` and write ``out`` (CSV); returns the grades."""
+    """Grade every submission of ``folder`` with ``autograder`` and write ``out`` (CSV).
+
+    Returns the grades.
+    """
     questions = [q.split(".")[1] for q in QUESTIONS if q.startswith(f"{assignment}.")]
     if not questions:
         raise ValueError(f"unknown assignment {assignment!r}")
@@ -144,8 +150,11 @@ def _grade_one(
     env: dict[str, str],
     timeout: float,
 ) -> Grade:
-    """One submission in a process (and process group) of its own, killed at the time limit. A
-    notebook is graded under the handout's name (``a1.ipynb``), which its ``otter.Notebook`` opens."""
+    """One submission in a process (and process group) of its own, killed at the time limit.
+
+    A notebook is graded under the handout's name (``a1.ipynb``), which its ``otter.Notebook``
+    opens.
+    """
     zeros = dict.fromkeys(questions, 0.0)
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"

@@ -19,6 +19,10 @@ every question in a sphinx-exercise ``exercise`` and its model solution folded i
 :func:`build` runs ``otter assign`` on it: ``OUTDIR/a1/student/a1.ipynb`` is the handout (no
 solution, no hidden test), ``OUTDIR/a1/autograder/`` holds the solved notebook and the autograder
 zip that Gradescope and ``otter run`` take (:mod:`.grade`).
+
+The cells that are Otter's own, the marked solution code and the tests of each question, are made
+in :mod:`.otter_cells`; this module reads the page and assembles the notebook. Nothing of Jacot,
+Gabriel & Hongler (2018) is implemented here: the handouts carry the assignments on its results.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from __future__ import annotations
 import ast
 import re
 import shutil
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,6 +39,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_
 from pybtex.database import parse_file
 
 from .grading import QUESTIONS
+from .otter_cells import mark_solution, test_cells
 
 REPOSITORY = "https://github.com/ntk-course/ntk-course"
 _DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}\s*(?P<arg>.*?)\s*$")
@@ -77,11 +81,6 @@ def assignment_paths(source: str | Path | None = None) -> list[Path]:
     return paths
 
 
-def seed_of(question: str, test: str, salt: int = 0) -> int:
-    """The seed of one Otter test: fixed for the public test, changed by ``salt`` for the hidden ones."""
-    return zlib.crc32(f"{question}|{test}|{salt if test != 'public' else 0}".encode()) % 2**31
-
-
 # --------------------------------------------------------------------------------------------------
 # MyST Markdown to plain Jupyter Markdown (only what the question texts use)
 # --------------------------------------------------------------------------------------------------
@@ -118,103 +117,6 @@ def plain_markdown(text: str, citations: dict[str, tuple[str, str]]) -> str:
         return "(" + "; ".join(f"{who}, {year}" for who, year in refs) + ")"
 
     return "\n".join(_ROLE.sub(role, line) for line in text.splitlines() if not _TARGET.match(line))
-
-
-# --------------------------------------------------------------------------------------------------
-# Solution code: Otter's markers
-# --------------------------------------------------------------------------------------------------
-def mark_solution(source: str, question: str) -> str:
-    """A solution cell with Otter's markers: functions keep signature and docstring, their bodies and
-    every other statement except imports are solution; the student sees prompts instead."""
-    lines = source.splitlines()
-    spans: list[tuple[int, int, int, str]] = []  # (first line, last line, indent, prompt), 0-based
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            continue
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            first = node.body[0]
-            documented = (
-                isinstance(first, ast.Expr)
-                and isinstance(first.value, ast.Constant)
-                and isinstance(first.value.value, str)
-            )
-            body = node.body[1:] if documented else node.body
-            if not body:
-                continue
-            if body[0].lineno == node.lineno:
-                raise ValueError(f"{question}: write the body of {node.name} on its own lines")
-            start = (
-                first.end_lineno if documented else body[0].lineno - 1
-            )  # comments after the docstring are solution
-            spans.append(
-                (
-                    start,
-                    node.end_lineno - 1,
-                    body[0].col_offset,
-                    f'raise NotImplementedError("Question {question}: write your answer here")',
-                )
-            )
-        elif (
-            spans
-            and spans[-1][3].startswith("#")
-            and not any(
-                ln.strip() and not ln.lstrip().startswith("#")
-                for ln in lines[spans[-1][1] + 1 : node.lineno - 1]
-            )
-        ):
-            spans[-1] = (
-                spans[-1][0],
-                node.end_lineno - 1,
-                0,
-                spans[-1][3],
-            )  # one block for consecutive statements
-        else:
-            spans.append(
-                (node.lineno - 1, node.end_lineno - 1, 0, f"# Question {question}: your code here")
-            )
-    for first, last, indent, prompt in reversed(spans):
-        pad = " " * indent
-        lines[first : last + 1] = [
-            f'{pad}""" # BEGIN PROMPT',
-            pad + prompt,
-            f'{pad}""" # END PROMPT',
-            f"{pad}# BEGIN SOLUTION NO PROMPT",
-            *lines[first : last + 1],
-            f"{pad}# END SOLUTION",
-        ]
-    return "\n".join(lines)
-
-
-def _test_cell(
-    name: str, question: str, answer: str, seed: int, points: float, part: str | None
-) -> nbformat.NotebookNode:
-    config = f"points: {points:g}" + ("\nhidden: true" if name != "public" else "")
-    call = f"require({question!r}, {answer}, seed={seed}" + (f", part={part!r})" if part else ")")
-    return new_code_cell(
-        f'""" # BEGIN TEST CONFIG\n{config}\n""" # END TEST CONFIG\n'
-        f"def test_{name}({answer}):\n    from ntk_course.assignments import require\n\n    {call}\n\n\n"
-        f"test_{name}({answer})"
-    )
-
-
-def test_cells(question: str, answer: str, salt: int = 0) -> list[nbformat.NotebookNode]:
-    """The Otter tests of one question: the public one (1 point) and one hidden test per part."""
-    q = QUESTIONS[question]
-    parts = [name for name, _ in q.parts] or [None]
-    share = (q.points - 1) / len(parts)
-    cells = [_test_cell("public", question, answer, seed_of(question, "public"), 1, None)]
-    for k, part in enumerate(parts, 1):
-        cells.append(
-            _test_cell(
-                f"hidden_{k}",
-                question,
-                answer,
-                seed_of(question, f"hidden {part or ''}", salt),
-                share,
-                part,
-            )
-        )
-    return cells
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,7 +19,10 @@ ANSWER_TAGS = {"otter_answer_cell", "otter_assign_solution_cell"}
 
 
 def first_error(notebook: dict) -> tuple[str, bool]:
-    """The first error raised in an executed notebook, and whether it came before the first answer cell."""
+    """The first error raised in an executed notebook.
+
+    Returns it with whether it came before the first answer cell.
+    """
     answered = False
     for cell in notebook.get("cells", []):
         answer = bool(ANSWER_TAGS & set(cell.get("metadata", {}).get("tags", [])))
