@@ -18,8 +18,9 @@ depth 5 (four hidden layers), ReLU and beta = 0.1 the first three eigenvalues fo
 Every width trains ONE ensemble ``arch.network(784, n, ensemble=E)``: the runs are batched, not
 looped, and everything stays on ``device`` (CUDA when present). Time is t = lr x steps (the paper's
 cost is a mean over the N digits). The chapter ``book/mnist.md`` writes the training loop of
-:func:`run` on the page; this module keeps the settings, the result with its plots, and the
-command's entry point.
+:func:`run` on the page; this module keeps the settings, the result and the command's entry point.
+The kernel PCA of the digits is in :mod:`.figure3_pca` and the three panels in
+:mod:`.figure3_plots`; both are re-exported here, so that ``figure3.<name>`` reaches all of them.
 """
 
 from __future__ import annotations
@@ -28,23 +29,18 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from ..architecture import Architecture
 from ..config import SCALES, default_device
 from ..config import scale as current_scale
-from ..datasets import SCALINGS, SHIPPED, mnist
-from ..mlp import NTKMLP
+from ..datasets import SCALINGS, SHIPPED
 from ..power_laws import PowerLaw, bootstrap_slope
-from ..spectral import decompose_along, kernel_pca
+from ..spectral import decompose_along
 from ..training import train
-from .plotting import new_axes
-
-#: Eigenvalues of Pi reported in Section 6.3 (n = 10,000 network, power iteration, 512 digits).
-PAPER_EIGENVALUES = (0.0457, 0.00108, 0.00078)
-N_EIGEN = 10  # eigenvalues/components kept in the result (the chapter's widget browses them)
+from .figure3_pca import N_EIGEN, PAPER_EIGENVALUES, DigitsPCA, digits_pca, rate_along
+from .figure3_plots import plot_components, plot_convergence, plot_deviation
 
 
 @dataclass(frozen=True)
@@ -140,72 +136,6 @@ class Figure3Settings:
                 n_digits=128, widths=(100, 1000), ensemble=4, steps=400, lr=10.0, record_every=5
             )
         return cls()
-
-
-@dataclass
-class DigitsPCA:
-    """Non-centred kernel PCA of a batch of digits w.r.t. Theta_infinity (Sections 5 and 6.3).
-
-    ``eigenvalues`` (K,) of Pi = Theta/N, descending; ``components`` (N, K) the p_in-normalised
-    f^(1..K) on the digits ((1/N) sum_j f^(i)(x_j)^2 = 1); ``labels`` (N,) the digits' classes;
-    ``images`` (N, 784) the scaled inputs (on the CPU, float32); ``seconds`` the time it took.
-    """
-
-    eigenvalues: torch.Tensor
-    components: torch.Tensor
-    labels: torch.Tensor
-    images: torch.Tensor
-    seconds: float = 0.0
-
-
-def digits_pca(
-    arch: Architecture,
-    n_digits: int = 512,
-    *,
-    scaling: str = "pixel",
-    offset: int = 0,
-    n_components: int = N_EIGEN,
-    device: torch.device | str | None = None,
-) -> DigitsPCA:
-    """Kernel PCA of digits ``offset .. offset + n_digits - 1`` w.r.t. ``arch.ntk`` (Sections 5, 6.3).
-
-    Parameters
-    ----------
-    arch : Architecture
-        Whose limiting NTK Theta_infinity^(L) (Theorem 1) defines Pi = Theta / N.
-    n_digits : int
-        N, the number of MNIST test digits (Section 6.3 uses 512; its batch is unknown).
-    scaling, offset
-        As :func:`ntk_course.datasets.mnist`.
-    n_components : int
-        K <= N, the components kept.
-    device
-        Where Theta is computed (float64; CUDA when present); the result is on the CPU.
-
-    Returns
-    -------
-    DigitsPCA
-        Eigenvalues (K,), components (N, K), labels (N,), images (N, 784).
-
-    Raises
-    ------
-    ValueError
-        If ``n_components`` exceeds ``n_digits``, and for what :func:`~ntk_course.datasets.mnist`
-        and :meth:`~ntk_course.Architecture.ntk` refuse.
-    """
-    if n_components > n_digits:
-        raise ValueError(f"n_components must be at most n_digits = {n_digits}; got {n_components}")
-    dev = torch.device(device) if device is not None else default_device()
-    start = time.perf_counter()
-    x, labels = mnist(n_digits, scaling=scaling, offset=offset, device=dev)
-    pca = kernel_pca(arch.ntk(x), n_components)
-    return DigitsPCA(
-        eigenvalues=pca.eigenvalues.cpu(),
-        components=pca.components.cpu(),
-        labels=labels.cpu(),
-        images=x.to(torch.float32).cpu(),
-        seconds=time.perf_counter() - start,
-    )
 
 
 @dataclass
@@ -311,34 +241,6 @@ class Figure3Result:
         }
 
 
-def rate_along(model: NTKMLP, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """The decay rate along u, <u, Theta u>_{p_in} / N = u^T Theta u / N^2 (Section 6.3), per network.
-
-    Theta = J J^T with J the (N, P) Jacobian of the outputs, so u^T Theta u = ||J^T u||^2 is the squared
-    norm of the gradient of sum_j u_j f(x_j): one backward pass, no N x N kernel. For the limiting
-    kernel and u = f^(i) (p_in-normalised) it is lam_i.
-
-    Parameters
-    ----------
-    model : NTKMLP
-        One network or an ensemble of E, with one output.
-    x : torch.Tensor
-        (N, n_0) inputs in the model's dtype.
-    u : torch.Tensor
-        (N,) the direction, p_in-normalised ((1/N) sum u_j^2 = 1).
-
-    Returns
-    -------
-    torch.Tensor
-        (E,) float64 for an ensemble, () for one network.
-    """
-    params = list(model.parameters())
-    out = model(x)[..., 0]  # (E, N)
-    grads = torch.autograd.grad((out * u.to(out.dtype)).sum(), params)
-    sq = sum(g.to(torch.float64).square().flatten(1 if out.ndim == 2 else 0).sum(-1) for g in grads)
-    return sq / u.shape[0] ** 2
-
-
 def run(
     settings: Figure3Settings, *, device: torch.device | str | None = None, progress: bool = False
 ) -> Figure3Result:
@@ -391,97 +293,6 @@ def run(
         )
         del net, rec
     return result
-
-
-# ---------------------------------------------------------------- plots
-
-
-def _axes(ax: plt.Axes | None, width: float = 7.0, height: float = 4.2) -> plt.Axes:
-    if ax is not None:
-        return ax
-    _, ax = new_axes(width=width, height=height)
-    return ax
-
-
-def plot_components(
-    result: Figure3Result | DigitsPCA, ax: plt.Axes | None = None, *, i: int = 2, j: int = 3
-) -> plt.Axes:
-    """Figure 3a: the digits at (f^(i)(x), f^(j)(x)), coloured by their label (default: 2nd and 3rd).
-
-    ``result`` is a :class:`Figure3Result` or a :class:`DigitsPCA` (anything with ``components``
-    (N, K) and ``labels`` (N,)).
-    """
-    k = result.components.shape[1]
-    for name, c in (("i", i), ("j", j)):
-        if not 1 <= c <= k:
-            raise ValueError(f"{name} must lie in [1, {k}], the components kept; got {c}")
-    ax = _axes(ax, 6.0, 5.0)
-    cmap = plt.get_cmap("tab10")
-    for d in range(10):
-        sel = result.labels == d
-        if bool(sel.any()):
-            ax.scatter(
-                result.components[sel, i - 1],
-                result.components[sel, j - 1],
-                s=14,
-                color=cmap(d),
-                label=str(d),
-                alpha=0.85,
-            )
-    ax.set_xlabel(f"$f^{{({i})}}(x)$")
-    ax.set_ylabel(f"$f^{{({j})}}(x)$")
-    ax.legend(
-        title="digit", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, markerscale=1.5
-    )
-    ax.set_title(f"Kernel PCA of {result.components.shape[0]} digits")
-    return ax
-
-
-def _width_colors(widths: list[int]) -> dict[int, object]:
-    cmap = plt.get_cmap("viridis")
-    return {
-        n: cmap(0.15 + 0.65 * k / max(1, len(widths) - 1)) for k, n in enumerate(sorted(widths))
-    }
-
-
-def _curves(result: Figure3Result, values: dict[int, torch.Tensor], ax: plt.Axes) -> None:
-    colors = _width_colors(list(values))
-    for n in sorted(values):
-        for e, curve in enumerate(values[n]):
-            ax.plot(
-                result.t, curve, color=colors[n], lw=1.4, label=f"$n = {n:,}$" if e == 0 else None
-            )
-    ax.set_xlabel("$t$")
-
-
-def plot_deviation(result: Figure3Result, ax: plt.Axes | None = None) -> plt.Axes:
-    """Figure 3b: ||h_t||_{p_in}, the distance from the straight line, for each width and run."""
-    ax = _axes(ax)
-    _curves(result, result.h_norm, ax)
-    ax.axhline(0.0, color="tab:blue", lw=2, label=r"$n = \infty$")
-    ax.set_ylabel(r"$\|h_t\|_{p^{in}}$")
-    ax.set_title("Deviation from the straight line")
-    ax.legend()
-    return ax
-
-
-def plot_convergence(result: Figure3Result, ax: plt.Axes | None = None) -> plt.Axes:
-    """Figure 3c: ||g_t||_{p_in} along f^(i) for each width and run, and the limit a exp(-lam_i t)."""
-    ax = _axes(ax)
-    _curves(result, result.g_norm, ax)
-    tt = torch.linspace(0, float(result.t[-1]), 400, dtype=torch.float64)
-    ax.plot(
-        tt,
-        result.limit(tt),
-        color="tab:blue",
-        lw=2.2,
-        ls="--",
-        label=rf"$n = \infty$: ${result.settings.amplitude:g}\,e^{{-\lambda_{result.settings.component} t}}$",
-    )
-    ax.set_ylabel(r"$\|g_t\|_{p^{in}}$")
-    ax.set_title(f"Convergence along $f^{{({result.settings.component})}}$")
-    ax.legend()
-    return ax
 
 
 def deviation_slope(result: Figure3Result) -> PowerLaw:

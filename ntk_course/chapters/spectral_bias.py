@@ -35,107 +35,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import torch
 
-from ..architecture import Architecture
-from ..config import SCALES
-from ..config import scale as current_scale
 from ..datasets import circle_points
 from ..empirical import empirical_ntk
 from ..flow import gradient_descent, gradient_flow
 from ..harmonics import circulant_eigenvalues, harmonic_multiplicity
 from ..mlp import NTKMLP
 from ..training import train
-from .plotting import new_axes
+from .spectral_bias_plots import FilterFigure, plot_decay, plot_functions, plot_spectra
+from .spectral_bias_settings import FINE, SpectralBiasSettings, target
 
-FIT_DECAY = (
-    3.0  # rates are fitted over lambda_k t <= FIT_DECAY (the coefficient falls to e^-3 ~ 5 %)
-)
-FINE = 8  # evaluation points per training point (the training points are every FINE-th of them)
-
-
-@dataclass(frozen=True)
-class SpectralBiasSettings:
-    """The experiment: target sum_k a_k cos(k (g + phase)) on ``n_points`` equally spaced points of the circle,
-    ReLU networks [2, width, ..., width, 1] of ``depth`` weight layers and bias factor ``beta`` (:attr:`arch`),
-    ``ensemble`` initialisations, gradient descent with learning rate ``lr`` up to time ``t`` (every step
-    recorded).
-
-    Raises
-    ------
-    ValueError
-        For frequencies that are not distinct integers in [1, n_points/2), amplitudes that are not one
-        positive number per frequency, and counts, depth, beta or times out of range (the architecture
-        checks depth and beta).
-    """
-
-    frequencies: tuple[int, ...] = (1, 2, 4)
-    amplitudes: tuple[float, ...] = (1.0, 0.6, 0.4)
-    phase: float = 0.3
-    n_points: int = 32
-    depth: int = 2
-    beta: float = 0.1
-    width: int = 4096
-    ensemble: int = 8
-    lr: float = 2.0
-    t: float = 1000.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.n_points < 4:
-            raise ValueError(f"n_points must be an integer >= 4; got {self.n_points}")
-        freqs = tuple(self.frequencies)
-        if (
-            not freqs
-            or len(set(freqs)) != len(freqs)
-            or not all(1 <= k < self.n_points / 2 for k in freqs)
-        ):
-            raise ValueError(
-                f"frequencies must be distinct integers in [1, n_points/2); got {self.frequencies}"
-            )
-        if len(self.amplitudes) != len(freqs) or not all(
-            a > 0 and math.isfinite(a) for a in self.amplitudes
-        ):
-            raise ValueError(
-                f"amplitudes must be {len(freqs)} numbers > 0, one per frequency; got {self.amplitudes}"
-            )
-        arch = self.arch  # depth >= 1 and beta >= 0, checked by the architecture
-        if arch.depth < 2:
-            raise ValueError(f"depth must be at least 2 (a hidden layer); got {arch.depth}")
-        arch.widths(2, self.width)  # width >= 1
-        if self.ensemble < 2:
-            raise ValueError(f"ensemble must be an integer >= 2; got {self.ensemble}")
-        if not (self.lr > 0 and math.isfinite(self.lr)) or not (
-            self.t >= self.lr and math.isfinite(self.t)
-        ):
-            raise ValueError(f"lr must be > 0 and t >= lr; got lr={self.lr}, t={self.t}")
-        if self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0; got {self.seed}")
-
-    @property
-    def arch(self) -> Architecture:
-        """The architecture of the networks and of their limit: ReLU, ``depth``, ``beta``, NTK."""
-        return Architecture(self.depth, "relu", self.beta)
-
-    @property
-    def steps(self) -> int:
-        """The number of gradient-descent steps, t / lr."""
-        return round(self.t / self.lr)
-
-    @classmethod
-    def for_scale(cls, scale: str | None = None) -> SpectralBiasSettings:
-        """``quick``: width 1024, 4 networks; ``default``: width 4096, 8 networks; ``paper`` (a GPU):
-        width 16384, 16 networks. Always one hidden layer, 32 points and 500 steps of lr 2 (t = 1000).
-        ``None`` reads ``NTK_COURSE_SCALE``; an unknown name raises ValueError."""
-        name = current_scale() if scale is None else scale
-        if name not in SCALES:
-            raise ValueError(f"unknown scale {name!r}; expected one of {SCALES}")
-        return {
-            "quick": cls(width=1024, ensemble=4),
-            "default": cls(),
-            "paper": cls(width=16384, ensemble=16),
-        }[name]
+# Rates are fitted over lambda_k t <= FIT_DECAY (the coefficient falls to e^-3 ~ 5 %).
+FIT_DECAY = 3.0
 
 
 @dataclass
@@ -257,14 +169,6 @@ def _bound(
                 b.append(q * b[-1] + term)
             out.append(torch.stack(b))
     return torch.stack(total, -1), torch.stack(rest, -1)
-
-
-def target(settings: SpectralBiasSettings, gamma: torch.Tensor) -> torch.Tensor:
-    """f*(g) = sum_k a_k cos(k (g + phase))."""
-    return sum(
-        a * torch.cos(k * (gamma + settings.phase))
-        for k, a in zip(settings.frequencies, settings.amplitudes)
-    )
 
 
 def _data(settings: SpectralBiasSettings, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -392,84 +296,6 @@ def run(
     )
 
 
-def plot_decay(result: SpectralBiasResult, ax: plt.Axes | None = None) -> plt.Axes:
-    """p_k(t) against log t: gradient descent on Theta_infinity (thick) with the band +- max B_k over the
-    networks (shaded), each network (thin) and the exact flow e^{-lambda_k t} (dotted)."""
-    if ax is None:
-        _, ax = new_axes()
-    t = result.t[1:]
-    for f, (k, lam) in enumerate(zip(result.settings.frequencies, result.lam.tolist())):
-        colour, lim, band = f"C{f}", result.limit[1:, f], result.bound[1:, :, f].amax(1)
-        ax.fill_between(t, lim - band, lim + band, color=colour, alpha=0.2, lw=0)
-        ax.plot(t, result.network[1:, :, f], color=colour, lw=0.6, alpha=0.6)
-        ax.plot(t, lim, color=colour, lw=2.5, label=rf"$k = {k}$, $\lambda_{k} = {lam:.4f}$")
-        ax.plot(t, result.flow[1:, f], color="k", ls=":", lw=1)
-    ax.plot([], [], color="grey", lw=0.6, label=f"networks, width {result.settings.width}")
-    ax.plot([], [], color="k", ls=":", lw=1, label=r"flow $e^{-\lambda_k t}$")
-    ax.set_xscale("log")
-    ax.set_ylim(-0.1, 1.05)
-    ax.set_xlabel("time $t$")
-    ax.set_ylabel(r"residual coefficient $p_k(t)$")
-    ax.legend(fontsize=9, loc="lower left")
-    return ax
-
-
-def plot_functions(
-    result: SpectralBiasResult, times: tuple[float, ...], ax: plt.Axes | None = None
-) -> plt.Axes:
-    """The target and, at a few times, the flow's f_t (solid, from the networks' mean f_0) and the networks' mean (dashed)."""
-    if ax is None:
-        _, ax = new_axes()
-    ax.plot(result.gamma, result.target, "k", lw=2.5, label="target $f^*$")
-    for i, t_show in enumerate(times):
-        r = int((result.t - t_show).abs().argmin())
-        ax.plot(
-            result.gamma, result.flow_fit[r], color=f"C{i}", label=f"flow, $t = {result.t[r]:.0f}$"
-        )
-        ax.plot(result.gamma, result.network_fit[r].mean(0), color=f"C{i}", ls="--")
-    ax.plot([], [], color="grey", ls="--", label="networks (mean)")
-    ax.set_xlabel(r"angle $\gamma$")
-    ax.set_ylabel(r"$f_t(\cos\gamma, \sin\gamma)$")
-    ax.set_ylim(top=1.5 * float(result.target.max()) + 0.5)
-    ax.legend(fontsize=9, ncols=2, loc="upper left")
-    return ax
-
-
-def plot_spectra(relu: dict, erf: dict, n0_relu: dict, axes) -> None:
-    """Left: ReLU NTK mu_k (log-log) on the circle for each depth in ``relu`` and on S^2 (``n0_relu``),
-    with the slopes k^-2 and k^-3. Right: erf NTK mu_k for odd k (log-linear) for each depth in ``erf``."""
-    left, right = axes
-    for i, (depth, mu) in enumerate(relu.items()):
-        k = torch.arange(1, mu.shape[0])
-        left.loglog(k, mu[1:], color=f"C{i}", label=f"circle, $L = {depth}$")
-        if depth in n0_relu:
-            left.loglog(
-                k, n0_relu[depth][1:], color=f"C{i}", ls="--", label=f"$S^2$, $L = {depth}$"
-            )
-    k = torch.arange(10, relu[next(iter(relu))].shape[0], dtype=torch.float64)
-    for power, anchor in ((2, 3e-1), (3, 3e-2)):
-        left.loglog(k, anchor * k**-power, "k:", lw=1.2)
-        left.annotate(
-            f"$k^{{-{power}}}$",
-            (k[-1], anchor * k[-1] ** -power),
-            fontsize=11,
-            ha="left",
-            va="center",
-        )
-    left.set_xlabel("frequency / degree $k$")
-    left.set_ylabel(r"$\mu_k$")
-    left.set_title("ReLU NTK")
-    left.legend(fontsize=8, ncols=2)
-    for i, (depth, mu) in enumerate(erf.items()):
-        k = torch.arange(1, mu.shape[0], 2)
-        keep = mu[1::2] > 1e-14 * mu.abs().max()  # below that, round-off
-        right.semilogy(k[keep], mu[1::2][keep], "o-", ms=3, color=f"C{i}", label=f"$L = {depth}$")
-    right.set_xlabel("odd frequency $k$")
-    right.set_ylabel(r"$\mu_k$")
-    right.set_title("erf NTK on the circle")
-    right.legend(fontsize=9)
-
-
 def cluster_means(
     eigenvalues: torch.Tensor, mu: torch.Tensor, n0: int, degrees: int
 ) -> torch.Tensor:
@@ -491,52 +317,19 @@ def cluster_means(
     return torch.stack(rows)
 
 
-class FilterFigure:
-    """The widget of the chapter: for a depth and a stopping time t, the eigenvalues lambda_k of Theta^(L)/N on
-    the training points against the threshold 1/t (left) and the flow's f_t against the target (right).
-    The kernels of every depth are computed once, here; ``draw`` only solves a 32-point flow."""
-
-    def __init__(self, settings: SpectralBiasSettings, depths: tuple[int, ...]) -> None:
-        self.settings = settings
-        x_fine, self.gamma = circle_points(settings.n_points * FINE)
-        self.x = x_fine[::FINE]
-        self.goal = target(settings, self.gamma)
-        archs = {L: settings.arch.replace(depth=L) for L in depths}
-        self.kernels = {L: (a.ntk(self.x), a.ntk(x_fine, self.x)) for L, a in archs.items()}
-
-    def draw(self, depth: int, t: float) -> None:
-        k_train, k_fine = self.kernels[depth]
-        lam = circulant_eigenvalues(k_train)
-        f_t = gradient_flow(k_train, self.goal[::FINE], [t], k_test_train=k_fine).f_test[0]
-        _, (left, right) = new_axes(2, width=10, height=4.2)
-        freqs = torch.arange(lam.shape[0])
-        learned = lam * t > 1
-        left.semilogy(
-            freqs[learned], lam[learned], "o", color="C2", label=r"$\lambda_k t > 1$: learned"
-        )
-        left.semilogy(
-            freqs[~learned], lam[~learned], "o", color="C1", label=r"$\lambda_k t < 1$: not yet"
-        )
-        left.axhline(1 / t, color="k", ls=":", label="$1/t$")
-        for k in self.settings.frequencies:
-            left.annotate(
-                f"{1 - math.exp(-float(lam[k]) * t):.0%}",
-                (k, float(lam[k])),
-                xytext=(4, 6),
-                textcoords="offset points",
-                fontsize=9,
-            )
-        left.set_xlabel("frequency $k$")
-        left.set_ylabel(r"$\lambda_k$ (eigenvalue of $K/N$)")
-        left.set_title(r"labels: $1 - e^{-\lambda_k t}$ for the target's $k$", fontsize=11)
-        left.xaxis.get_major_locator().set_params(integer=True)
-        left.set_ylim(1e-5, 1)
-        left.legend(fontsize=9, loc="lower left")
-        right.plot(self.gamma, self.goal, "k", lw=2, label="target $f^*$")
-        right.plot(self.gamma, f_t, color="C0", label=f"flow $f_t$, $t = {t:g}$")
-        right.plot(self.gamma[::FINE], self.goal[::FINE], "k.", ms=5, label="training points")
-        right.set_xlabel(r"angle $\gamma$")
-        right.set_ylabel(r"$f_t(\cos\gamma, \sin\gamma)$")
-        right.set_title(f"ReLU NTK, depth $L = {depth}$")
-        right.set_ylim(top=1.5 * float(self.goal.max()) + 0.5)
-        right.legend(fontsize=9, loc="upper left")
+__all__ = [
+    "FINE",
+    "FIT_DECAY",
+    "FilterFigure",
+    "SpectralBiasResult",
+    "SpectralBiasSettings",
+    "cluster_means",
+    "fourier_coefficient",
+    "networks",
+    "plot_decay",
+    "plot_functions",
+    "plot_spectra",
+    "prior_bound",
+    "run",
+    "target",
+]
