@@ -33,10 +33,29 @@ _IDX_MAGIC = {2049: 1, 2051: 3}  # magic number -> number of dimensions (labels,
 def circle_points(
     n: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` points ``x = (cos g, sin g)`` on the unit circle, ``g`` evenly spaced over ``[-pi, pi)``.
+    """``n`` points ``x = (cos g, sin g)`` on the unit circle, ``g`` evenly spaced on ``[-pi, pi)``.
 
     The abscissa of Figures 1 and 2 (Section 6): Figure 1 plots ``Theta^(4)(x_0, x)`` for
-    ``x_0 = (1, 0)``. Returns ``x`` of shape (n, 2) and the angles ``g`` of shape (n,).
+    ``x_0 = (1, 0)``.
+
+    Parameters
+    ----------
+    n : int
+        The number of points, >= 1.
+    dtype, device
+        Of the result (float64 by default).
+
+    Returns
+    -------
+    x : torch.Tensor
+        Shape (n, 2): the points.
+    g : torch.Tensor
+        Shape (n,): their angles.
+
+    Raises
+    ------
+    ValueError
+        If n < 1.
     """
     n = positive_int(n, "n")
     g = -math.pi + (2 * math.pi / n) * torch.arange(n, dtype=dtype, device=device)
@@ -46,13 +65,32 @@ def circle_points(
 def circle_training_set(
     n: int = 4, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training set of Figure 2 (Section 6.2): ``n`` points on the unit circle and their targets.
+    """The training set of Figure 2 (Section 6.2): ``n`` points on the unit circle, their targets.
 
     The paper trains on "4 points of the unit circle" without saying which, nor their targets. The
-    course's fixed choice: angles ``g_i = -pi + (i + 1/2) 2 pi / n`` (for n = 4: -3pi/4, -pi/4, pi/4,
-    3pi/4, half a step away from ``x_0 = (1, 0)``) and targets ``y_i = 0.4 sin(2 g_i) = 0.8 x_1 x_2``,
-    the target of Figure 1 scaled into the range [-0.4, 0.4] of Figure 2 (for n = 4: +0.4, -0.4, +0.4,
-    -0.4). Returns ``x`` of shape (n, 2) and ``y`` of shape (n, 1); the angles are ``atan2(x_2, x_1)``.
+    course's fixed choice: angles ``g_i = -pi + (i + 1/2) 2 pi / n`` (for n = 4: -3pi/4, -pi/4,
+    pi/4, 3pi/4, half a step away from ``x_0 = (1, 0)``) and targets
+    ``y_i = 0.4 sin(2 g_i) = 0.8 x_1 x_2``, the target of Figure 1 scaled into the range
+    [-0.4, 0.4] of Figure 2 (for n = 4: +0.4, -0.4, +0.4, -0.4).
+
+    Parameters
+    ----------
+    n : int, default 4
+        The number of points, >= 1.
+    dtype, device
+        Of the result (float64 by default).
+
+    Returns
+    -------
+    x : torch.Tensor
+        Shape (n, 2): the points; the angles are ``atan2(x_2, x_1)``.
+    y : torch.Tensor
+        Shape (n, 1): the targets.
+
+    Raises
+    ------
+    ValueError
+        If n < 1.
     """
     n = positive_int(n, "n")
     g = -math.pi + (2 * math.pi / n) * (torch.arange(n, dtype=dtype, device=device) + 0.5)
@@ -69,10 +107,29 @@ def gaussian_inputs(
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """``n`` iid ``N(0, Id_{n0})`` inputs of shape (n, n0), the training inputs of Figure 1 (Section 6.1).
+    """``n`` iid ``N(0, Id_{n0})`` inputs, the training inputs of Figure 1 (Section 6.1).
 
-    Pass a ``generator`` or a ``seed`` (not both) for reproducible draws; with neither, torch's
-    global generator is used.
+    Parameters
+    ----------
+    n, n0 : int
+        The number of inputs and their dimension, each >= 1.
+    generator : torch.Generator, optional
+        For reproducible draws; pass a ``generator`` or a ``seed`` (not both). With neither,
+        torch's global generator is used.
+    seed : int, optional
+        Seeds a fresh generator.
+    dtype, device
+        Of the result (float32 by default).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (n, n0).
+
+    Raises
+    ------
+    ValueError
+        If n or n0 < 1, or both a generator and a seed are given.
     """
     n, n0 = positive_int(n, "n"), positive_int(n0, "n0")
     return torch.randn(
@@ -90,7 +147,8 @@ def sphere_points(
 ) -> torch.Tensor:
     """``n`` iid points uniform on the unit sphere S^{n0-1} (normalised Gaussians), shape (n, n0).
 
-    The inputs of Proposition 2 (App. A.4), whose kernels depend on x.x' only. Seeded with ``seed``.
+    The inputs of Proposition 2 (App. A.4), whose kernels depend on x.x' only. Seeded with
+    ``seed``.
     """
     x = gaussian_inputs(n, n0, seed=seed, dtype=dtype, device=device)
     return x / x.norm(dim=1, keepdim=True)
@@ -123,19 +181,21 @@ def read_idx(path: str | Path) -> np.ndarray:
     magic = int.from_bytes(data[:4], "big")
     if magic not in _IDX_MAGIC:
         raise ValueError(
-            f"{path} is not a uint8 IDX file: magic number {magic}, expected 2051 (images) or 2049 (labels)"
+            f"{path} is not a uint8 IDX file: magic number {magic}, "
+            "expected 2051 (images) or 2049 (labels)"
         )
     start = 4 + 4 * _IDX_MAGIC[magic]
     if len(data) < start:
         raise ValueError(
-            f"IDX file {path} is truncated: its header needs {start} bytes, the file has {len(data)}"
+            f"IDX file {path} is truncated: its header needs {start} bytes, "
+            f"the file has {len(data)}"
         )
     shape = tuple(int.from_bytes(data[i : i + 4], "big") for i in range(4, start, 4))
     size = math.prod(shape)
     if len(data) - start != size:
         raise ValueError(
-            f"IDX file {path} is truncated or corrupt: header says shape {shape} ({size} bytes of data), "
-            f"the file has {len(data) - start}"
+            f"IDX file {path} is truncated or corrupt: header says shape {shape} "
+            f"({size} bytes of data), the file has {len(data) - start}"
         )
     return np.frombuffer(data, dtype=np.uint8, offset=start).reshape(shape).copy()
 
@@ -143,7 +203,7 @@ def read_idx(path: str | Path) -> np.ndarray:
 def _scaled(
     images: np.ndarray, scaling: str, dtype: torch.dtype, device: torch.device | str | None
 ) -> torch.Tensor:
-    """Flatten uint8 images to (N, n_0) and scale them: ``pixel``, ``standardize`` or ``unit_norm``."""
+    """Flatten uint8 images to (N, n_0) and scale them (pixel, standardize or unit_norm)."""
     x = torch.tensor(images.reshape(len(images), -1), device=device).to(dtype) / 255
     if scaling == "standardize":
         return (x - MNIST_MEAN) / MNIST_STD
@@ -177,18 +237,40 @@ def mnist(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Digits ``offset .. offset + n - 1``, in file order, of the 10,000 shipped MNIST test digits.
 
-    Section 6.3 uses N = 512 (the course takes the first 512). Returns inputs of shape (n, 784) and labels of shape (n,) (int64). Scalings: ``pixel`` (values in
-    [0, 1]); ``standardize`` (minus 0.1307, over 0.3081, the usual MNIST normalisation);
-    ``unit_norm`` (each image scaled to Euclidean norm ``sqrt(n_0) = 28``, so that ``x.x / n_0 = 1``
-    and ``Sigma^(1)(x, x) = 1 + beta^2`` for every digit: the points lie on a sphere, as in the
-    footnote of Section 6).
+    Section 6.3 uses N = 512 (the course takes the first 512).
+
+    Parameters
+    ----------
+    n : int, default 512
+        The number of digits, >= 1, with ``n + offset <= 10,000``.
+    scaling : {"pixel", "standardize", "unit_norm"}, default "unit_norm"
+        ``pixel`` (values in [0, 1]); ``standardize`` (minus 0.1307, over 0.3081, the usual MNIST
+        normalisation); ``unit_norm`` (each image scaled to Euclidean norm ``sqrt(n_0) = 28``, so
+        that ``x.x / n_0 = 1`` and ``Sigma^(1)(x, x) = 1 + beta^2`` for every digit: the points lie
+        on a sphere, as in the footnote of Section 6).
+    offset : int, default 0
+        The first digit's position in the file, >= 0.
+    dtype, device
+        Of the inputs (float64 by default).
+
+    Returns
+    -------
+    x : torch.Tensor
+        Shape (n, 784): the inputs.
+    labels : torch.Tensor
+        Shape (n,), int64.
+
+    Raises
+    ------
+    ValueError
+        If the scaling is unknown, n < 1, offset < 0 or n + offset > 10,000.
     """
     n, offset = positive_int(n, "n"), positive_int(offset, "offset", 0)
     _check_scaling(scaling)
     if n + offset > SHIPPED:
         raise ValueError(
-            f"n + offset = {n + offset}, but the package ships the {SHIPPED:,} MNIST test digits only; "
-            "for the 60,000 training digits, read your own copy of the IDX files with "
+            f"n + offset = {n + offset}, but the package ships the {SHIPPED:,} MNIST test digits "
+            "only; for the 60,000 training digits, read your own copy of the IDX files with "
             "ntk_course.datasets.load_mnist_idx(directory, split='train')"
         )
     images, labels = _shipped()
@@ -219,21 +301,42 @@ def mnist_split(
     dtype: torch.dtype = torch.float64,
     device: torch.device | str | None = None,
 ) -> MnistSplit:
-    """``n_train`` training and ``n_test`` test digits, disjoint, drawn at random from the 10,000 shipped.
+    """``n_train`` training and ``n_test`` test digits, disjoint, drawn from the 10,000 shipped.
 
-    One random permutation of the 10,000 digits (``torch.randperm`` seeded with ``seed``): the test
-    digits are its first ``n_test`` entries, the training digits the next ``n_train``. So for a
-    fixed ``seed`` and ``n_test`` the test set stays the same and the training sets are nested: the
-    first 1,000 of ``mnist_split(4000, ...)`` are ``mnist_split(1000, ...)`` (a learning curve can
-    compute one kernel and slice it). ``n_train + n_test`` must be at most 10,000. Scalings as
-    :func:`mnist`.
+    For the experiments of Section 6.3. One random permutation of the 10,000 digits
+    (``torch.randperm`` seeded with ``seed``): the test digits are its first ``n_test`` entries,
+    the training digits the next ``n_train``. So for a fixed ``seed`` and ``n_test`` the test set
+    stays the same and the training sets are nested: the first 1,000 of ``mnist_split(4000, ...)``
+    are ``mnist_split(1000, ...)`` (a learning curve can compute one kernel and slice it).
+
+    Parameters
+    ----------
+    n_train, n_test : int
+        The sizes of the two sets, each >= 1; ``n_train + n_test`` must be at most 10,000.
+    seed : int, default 0
+        Seeds the permutation.
+    scaling : {"pixel", "standardize", "unit_norm"}, default "unit_norm"
+        As in :func:`mnist`.
+    dtype, device
+        Of the inputs (float64 by default).
+
+    Returns
+    -------
+    MnistSplit
+        Inputs (n_train, 784) and (n_test, 784), int64 labels, and the digits' positions in the
+        file.
+
+    Raises
+    ------
+    ValueError
+        If the scaling is unknown, a size is < 1, or ``n_train + n_test > 10,000``.
     """
     n_train, n_test = positive_int(n_train, "n_train"), positive_int(n_test, "n_test")
     _check_scaling(scaling)
     if n_train + n_test > SHIPPED:
         raise ValueError(
-            f"n_train + n_test = {n_train + n_test:,}, but the package ships {SHIPPED:,} MNIST digits; "
-            "expected at most that many in all (the two sets are disjoint)"
+            f"n_train + n_test = {n_train + n_test:,}, but the package ships {SHIPPED:,} MNIST "
+            "digits; expected at most that many in all (the two sets are disjoint)"
         )
     order = torch.randperm(SHIPPED, generator=seeded_generator(seed))
     test, train = order[:n_test], order[n_test : n_test + n_train]
@@ -256,10 +359,34 @@ def load_mnist_idx(
     dtype: torch.dtype = torch.float64,
     device: torch.device | str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """All digits of an MNIST split from IDX files in ``directory`` (10,000 for ``t10k``, 60,000 for ``train``).
+    """All digits of an MNIST split (Section 6.3) from IDX files in ``directory``.
 
     Reads ``{split}-images-idx3-ubyte[.gz]`` and ``{split}-labels-idx1-ubyte[.gz]``; nothing is
-    downloaded. Returns inputs (N, rows * cols) scaled as in :func:`mnist` and labels (N,) int64.
+    downloaded.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The folder holding the IDX files.
+    split : {"t10k", "train"}, default "t10k"
+        10,000 digits for ``t10k``, 60,000 for ``train``.
+    scaling : {"pixel", "standardize", "unit_norm"}, default "unit_norm"
+        As in :func:`mnist`.
+    dtype, device
+        Of the inputs (float64 by default).
+
+    Returns
+    -------
+    x : torch.Tensor
+        Shape (N, rows * cols): the inputs, scaled.
+    labels : torch.Tensor
+        Shape (N,), int64.
+
+    Raises
+    ------
+    ValueError
+        If the split or scaling is unknown, a file is missing, unreadable or corrupt, or the shapes
+        of images and labels do not match.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
@@ -274,7 +401,8 @@ def load_mnist_idx(
     images, labels = arrays
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(
-            f"expected images (N, rows, cols) and labels (N,); got shapes {images.shape} and {labels.shape}"
+            "expected images (N, rows, cols) and labels (N,); "
+            f"got shapes {images.shape} and {labels.shape}"
         )
     return _scaled(images, scaling, dtype, device), torch.tensor(
         labels, dtype=torch.int64, device=device
