@@ -52,7 +52,8 @@ def _function(answer: object, signature: str) -> Callable:
         raise _Wrong("got the result of another check; pass your function itself")
     if not callable(answer):
         extra = (
-            " Pass the function itself, not the value of a call: check('…', my_function), not check('…', my_function(...))."
+            " Pass the function itself, not the value of a call: "
+            "check('…', my_function), not check('…', my_function(...))."
             if answer is None
             or isinstance(answer, torch.Tensor | np.ndarray | float | int | tuple | list)
             else ""
@@ -92,7 +93,8 @@ def _array(
             arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError, RuntimeError):
         raise _Wrong(
-            f"{what} must be a real array (a torch tensor or a numpy array); got {_describe_value(value)}"
+            f"{what} must be a real array (a torch tensor or a numpy array); "
+            f"got {_describe_value(value)}"
         ) from None
     if shape is not None and arr.shape != tuple(shape):
         why = f" {meaning}" if meaning else ""
@@ -183,7 +185,8 @@ def _hints(
         c = float(a @ r) / float(r @ r)
         if abs(c - 1) > 10 * close and _rel(a, c * r) <= close:
             return [
-                f"your answer is the expected one times a constant factor of about {c:.4g}: look for a missing or extra normalisation."
+                f"your answer is the expected one times a constant factor of about {c:.4g}: "
+                "look for a missing or extra normalisation."
             ]
     wrong = [c for c in cases if not c.ok]
     if wrong and max(c.error or 0 for c in wrong) < 1e-3:

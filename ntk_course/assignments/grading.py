@@ -48,8 +48,9 @@ STRICT_ENV = "NTK_COURSE_STRICT_CHECKS"
 
 @dataclass(frozen=True)
 class Question:
-    """One checkable question: its id (``"a1.q2"``), a short title, what the answer must be, its grader.
+    """One checkable question: its id, a short title, what the answer must be, its grader.
 
+    The id is a string such as ``"a1.q2"``.
     ``points`` is what the question is worth in the handouts (one point on the public test, the rest
     on the hidden ones); ``parts`` names groups of inputs, ``{name: regular expression on the input
     labels}``, that the hidden tests grade separately (partial credit).
@@ -102,13 +103,14 @@ def _seed(seed: object) -> int:
 def check(
     question: str, answer: object, *, verbose: bool = True, seed: int | None = None
 ) -> CheckResult:
-    """Check ``answer`` to ``question`` (e.g. ``"a1.q2"``) on fresh random inputs; print and return the verdict.
+    """Check ``answer`` to ``question`` on fresh random inputs; print and return the verdict.
 
-    ``answer`` is the object the question asks for, usually the function itself (not a call of it).
-    Prints one verdict line and, for a wrong answer, the errors per input and hints; returns a
-    :class:`CheckResult` (true when passed). ``seed`` fixes the inputs (default: fresh ones at every
-    call, the same from one run to the next). An unknown question id raises ValueError listing the
-    known ones. With ``NTK_COURSE_STRICT_CHECKS=1`` a failed check raises AssertionError.
+    ``question`` is an id such as ``"a1.q2"``; ``answer`` is the object the question asks for,
+    usually the function itself (not a call of it). Prints one verdict line and, for a wrong answer,
+    the errors per input and hints; returns a :class:`CheckResult` (true when passed). ``seed``
+    fixes the inputs (default: fresh ones at every call, the same from one run to the next). An
+    unknown question id raises ValueError listing the known ones. With
+    ``NTK_COURSE_STRICT_CHECKS=1`` a failed check raises AssertionError.
     """
     q = _question(question)
     result = _evaluate(q, answer, _next_seed(q.id) if seed is None else _seed(seed))
@@ -121,10 +123,11 @@ def check(
 
 
 def require(question: str, answer: object, *, seed: int, part: str | None = None) -> None:
-    """Raise AssertionError with the verdict of :func:`check` unless ``answer`` passes on the inputs of ``seed``.
+    """Raise AssertionError with the verdict of :func:`check` unless ``answer`` passes.
 
-    With ``part`` (a name from the question's ``parts``) only the inputs of that part must pass, and
-    at least one of them must have been reached. This is the body of the handouts' Otter tests.
+    The inputs are those of ``seed``. With ``part`` (a name from the question's ``parts``) only the
+    inputs of that part must pass, and at least one of them must have been reached. This is the body
+    of the handouts' Otter tests.
     """
     q = _question(question)
     if part is not None and part not in dict(q.parts):
@@ -154,7 +157,8 @@ def _evaluate(q: Question, answer: object, seed: int) -> CheckResult:
         result = CheckResult(
             q.id,
             False,
-            f"✗ {head}: not answered yet ({why}). Write your answer in place of the stub and run this "
+            f"✗ {head}: not answered yet ({why}). "
+            "Write your answer in place of the stub and run this "
             f"cell again.\n    expected: {q.expects}",
             answered=False,
         )
@@ -173,7 +177,8 @@ def _register(
 ):
     if points < 2:
         raise ValueError(
-            f"{qid}: a question is worth at least 2 points (1 public, the rest hidden); got {points}"
+            f"{qid}: a question is worth at least 2 points (1 public, the rest hidden); "
+            f"got {points}"
         )
 
     def wrap(grader: Callable[[object, int], tuple[list[_Case], list[str]]]):

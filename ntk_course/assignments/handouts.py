@@ -51,18 +51,22 @@ _CHECK = re.compile(
     r"""^check\(\s*["'](?P<question>a\d+\.q\d+)["']\s*,\s*(?P<name>[A-Za-z_]\w*)\s*\)$"""
 )
 STUDENT_NOTE = (
-    "**How to work.** Each answer cell raises `NotImplementedError`: replace that line by your code "
-    "(keep the function's name and arguments) and run the cell. `check(...)` then tries your answer on "
-    "random inputs of its own and says what is right, what is wrong and by how much; "
+    "**How to work.** Each answer cell raises `NotImplementedError`: replace that line by your "
+    "code (keep the function's name and arguments) and run the cell. `check(...)` then tries your "
+    "answer on random inputs of its own and says what is right, what is wrong and by how much; "
     '`grader.check("q1")` runs the public test of the question, which your work is graded with, '
-    "together with hidden tests on other inputs. Written answers go in the cells marked **Your answer**. "
-    "At the end, run the export cell and hand in the zip file it makes (or this notebook)."
+    "together with hidden tests on other inputs. Written answers go in the cells marked "
+    "**Your answer**. At the end, run the export cell and hand in the zip file it makes "
+    "(or this notebook)."
 )
 
-GRADER_CELL = """# Otter-Grader: grader.check("q1") runs the public test of question 1, which grades your work.
+GRADER_CELL = (
+    '# Otter-Grader: grader.check("q1") runs the public test of question 1, which grades your work.'
+    """
 import otter
 
 grader = otter.Notebook("{notebook}")"""
+)
 
 
 def source_dir() -> Path:
@@ -76,7 +80,8 @@ def assignment_paths(source: str | Path | None = None) -> list[Path]:
     paths = sorted(folder.glob("a[0-9]*.md"), key=lambda p: int(re.sub(r"\D", "", p.stem) or 0))
     if not paths:
         raise ValueError(
-            f"no assignment sources a<k>.md in {folder}; run from a checkout of the course or pass --source DIR"
+            f"no assignment sources a<k>.md in {folder}; "
+            "run from a checkout of the course or pass --source DIR"
         )
     return paths
 
@@ -109,7 +114,8 @@ def plain_markdown(text: str, citations: dict[str, tuple[str, str]]) -> str:
     def role(m: re.Match[str]) -> str:
         if m.group("role") not in ("cite:t", "cite:p"):
             raise ValueError(
-                f"the handouts cannot render the role {{{m.group('role')}}} outside a solution: {m.group(0)}"
+                f"the handouts cannot render the role {{{m.group('role')}}} outside a solution: "
+                f"{m.group(0)}"
             )
         refs = [citations[k.strip()] for k in m.group("text").split(",")]
         if m.group("role") == "cite:t":
@@ -179,7 +185,8 @@ def master_notebook(path: str | Path, *, salt: int = 0) -> nbformat.NotebookNode
             elif check:
                 if check.group("question") != question:
                     raise ValueError(
-                        f"{path.name}: check of {check.group('question')} outside its question ({question})"
+                        f"{path.name}: check of {check.group('question')} "
+                        f"outside its question ({question})"
                     )
                 cells += [
                     new_code_cell(cell.source),
@@ -209,7 +216,8 @@ def master_notebook(path: str | Path, *, salt: int = 0) -> nbformat.NotebookNode
                 qid = _QUESTION.match(m.group("arg"))
                 if question is not None or not qid or qid.group(1) not in QUESTIONS:
                     raise ValueError(
-                        f"{path.name}: exercise {m.group('arg')!r} is not a registered question, or {question} has no check cell"
+                        f"{path.name}: exercise {m.group('arg')!r} is not a registered question, "
+                        f"or {question} has no check cell"
                     )
                 question = qid.group(1)
                 cells += [
@@ -229,8 +237,9 @@ def master_notebook(path: str | Path, *, salt: int = 0) -> nbformat.NotebookNode
                     cells += [
                         new_raw_cell("# BEGIN PROMPT"),
                         new_markdown_cell(
-                            f"**Your answer to {question}.** *Derivations and explanations go here: double-click to edit this "
-                            "cell (Markdown, with mathematics between `$` signs).*"
+                            f"**Your answer to {question}.** *Derivations and explanations go "
+                            "here: double-click to edit this cell (Markdown, with mathematics "
+                            "between `$` signs).*"
                         ),
                         new_raw_cell("# END PROMPT"),
                     ]
@@ -242,7 +251,8 @@ def master_notebook(path: str | Path, *, salt: int = 0) -> nbformat.NotebookNode
                 solution = None
             else:
                 raise ValueError(
-                    f"{path.name}: the handouts cannot render the directive {lines[i]!r} outside a solution"
+                    f"{path.name}: the handouts cannot render the directive {lines[i]!r} "
+                    "outside a solution"
                 )
             i = end + 1
         flush()
@@ -266,8 +276,11 @@ def build(
     source: str | Path | None = None,
     only: Sequence[str] | None = None,
 ) -> list[Path]:
-    """Write the master notebooks into ``outdir/master`` and run ``otter assign`` on each: returns the
-    student notebooks ``outdir/a<k>/student/a<k>.ipynb`` (the autograders lie beside them)."""
+    """Write the master notebooks into ``outdir/master`` and run ``otter assign`` on each.
+
+    Returns the student notebooks ``outdir/a<k>/student/a<k>.ipynb`` (the autograders lie beside
+    them).
+    """
     from otter.assign import main as otter_assign
 
     paths = assignment_paths(source)
@@ -295,8 +308,9 @@ def reference_answers(path: str | Path) -> dict[str, object]:
     """The model answers of one assignment, keyed by question id: ``{"a1.q2": relu_nngp, ...}``.
 
     Runs the source's first code cell that is not tagged ``remove-cell`` (its imports) and the
-    imports and function definitions of its ``solution`` cells, then looks up the name passed to each
-    ``check("a1.q2", name)`` cell. The tests use it to grade the model solutions without the notebook.
+    imports and function definitions of its ``solution`` cells, then looks up the name passed to
+    each ``check("a1.q2", name)`` cell. The tests use it to grade the model solutions without the
+    notebook.
     """
     code = [
         c

@@ -25,13 +25,19 @@ from .grading import QUESTIONS
 
 
 def seed_of(question: str, test: str, salt: int = 0) -> int:
-    """The seed of one Otter test: fixed for the public test, changed by ``salt`` for the hidden ones."""
+    """The seed of one Otter test.
+
+    Fixed for the public test, changed by ``salt`` for the hidden ones.
+    """
     return zlib.crc32(f"{question}|{test}|{salt if test != 'public' else 0}".encode()) % 2**31
 
 
 def mark_solution(source: str, question: str) -> str:
-    """A solution cell with Otter's markers: functions keep signature and docstring, their bodies and
-    every other statement except imports are solution; the student sees prompts instead."""
+    """A solution cell with Otter's markers.
+
+    Functions keep signature and docstring, their bodies and every other statement except imports
+    are solution; the student sees prompts instead.
+    """
     lines = source.splitlines()
     spans: list[tuple[int, int, int, str]] = []  # (first line, last line, indent, prompt), 0-based
     for node in ast.parse(source).body:
@@ -98,7 +104,9 @@ def _test_cell(
     call = f"require({question!r}, {answer}, seed={seed}" + (f", part={part!r})" if part else ")")
     return new_code_cell(
         f'""" # BEGIN TEST CONFIG\n{config}\n""" # END TEST CONFIG\n'
-        f"def test_{name}({answer}):\n    from ntk_course.assignments import require\n\n    {call}\n\n\n"
+        f"def test_{name}({answer}):\n"
+        "    from ntk_course.assignments import require\n\n"
+        f"    {call}\n\n\n"
         f"test_{name}({answer})"
     )
 

@@ -44,7 +44,8 @@ class CheckResult:
         return self.message
 
     def _ipython_display_(self) -> None:
-        # check() has printed the message already; show it again only for a result kept and displayed later.
+        # check() has printed the message already; show it again only for a result kept and
+        # displayed later.
         if not self._shown:
             print(self.message)
 
@@ -54,7 +55,10 @@ class _NotAnswered(Exception):
 
 
 class _Wrong(Exception):
-    """The answer has the wrong kind, shape or values to be compared at all: stop with this message."""
+    """The answer has the wrong kind, shape or values to be compared at all.
+
+    Stop with this message.
+    """
 
 
 @dataclass
@@ -97,7 +101,8 @@ def _verdict(q: Question, head: str, cases: list[_Case], hints: list[str]) -> Ch
     lines = [
         f"✗ {head}: wrong on {len(wrong)} of {len(cases)} random inputs"
         + (
-            f" ({wrong[0].measure} up to {_fmt(max(c.error for c in wrong if c.error is not None))})"
+            f" ({wrong[0].measure} up to "
+            f"{_fmt(max(c.error for c in wrong if c.error is not None))})"
             if any(c.error is not None for c in wrong)
             else ""
         )
