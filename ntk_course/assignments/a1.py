@@ -1,4 +1,7 @@
-"""Assignment 1: the ReLU NNGP and NTK recursions. The graders of questions a1.q*, registered with :func:`check`."""
+"""Assignment 1: the ReLU NNGP and NTK recursions.
+
+The graders of questions a1.q*, registered with :func:`check`.
+"""
 
 from __future__ import annotations
 
@@ -41,7 +44,10 @@ def _relu_recursion(
     sigma_term: bool = True,
     beta_power: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(Sigma^(L), Theta^(L)) for ReLU with switches that reproduce common mistakes (for hints only)."""
+    """(Sigma^(L), Theta^(L)) for ReLU.
+
+    With switches that reproduce common mistakes (for hints only).
+    """
     relu = get_activation("relu")
     b2 = beta**beta_power
     d = x.shape[1] if n0_scaling else 1
@@ -72,7 +78,10 @@ def _kernel_inputs(
         beta = [0.1, 0.5, 0.0, 0.3][i % 4]
         x = _gaussian(g, n, n0, 1.5)
         y = x.clone() if i == len(depths) - 1 else _gaussian(g, m, n0, 1.5)
-        label = f"depth L={depth}, n0={n0}, beta={beta}, x {tuple(x.shape)}, y {'= x' if i == len(depths) - 1 else tuple(y.shape)}"
+        label = (
+            f"depth L={depth}, n0={n0}, beta={beta}, x {tuple(x.shape)}, "
+            f"y {'= x' if i == len(depths) - 1 else tuple(y.shape)}"
+        )
         out.append((label, x, y, depth, beta))
     return out
 
@@ -92,8 +101,8 @@ def _base_case_hint(cases: list[_Case], hints: list[str]) -> list[str]:
 @_register(
     "a1.q1",
     "ReLU Gaussian expectations",
-    "a function relu_expectations(q_xx, q_xy, q_yy) of three float64 tensors of shape (K,) returning the pair "
-    "(E[relu(u) relu(v)], E[step(u) step(v)]), two tensors of shape (K,)",
+    "a function relu_expectations(q_xx, q_xy, q_yy) of three float64 tensors of shape (K,) "
+    "returning the pair (E[relu(u) relu(v)], E[step(u) step(v)]), two tensors of shape (K,)",
     parts={"E[relu(u) relu(v)]": r"E\[relu", "E[step(u) step(v)]": r"E\[step"},
 )
 def _a1_q1(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
@@ -116,7 +125,8 @@ def _a1_q1(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
         out = _call(fn, a.clone(), b.clone(), c.clone())
         if not isinstance(out, tuple | list) or len(out) != 2:
             raise _Wrong(
-                f"relu_expectations must return a pair (E[relu(u)relu(v)], E[step(u)step(v)]); got {_describe_value(out)}"
+                "relu_expectations must return a pair (E[relu(u)relu(v)], E[step(u)step(v)]); got "
+                f"{_describe_value(out)}"
             )
         try:
             e_s = _array(
@@ -134,8 +144,8 @@ def _a1_q1(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
         except _Wrong as why:
             if "non-finite" in str(why) and "correlation" in label:
                 raise _Wrong(
-                    f"{why}, at {label}: the cosine q_xy / sqrt(q_xx q_yy) can round to just above 1 there; "
-                    "clip it to [-1, 1] or form the angle with atan2"
+                    f"{why}, at {label}: the cosine q_xy / sqrt(q_xx q_yy) can round to just above "
+                    "1 there; clip it to [-1, 1] or form the angle with atan2"
                 ) from None
             raise
         r_s, r_d = (_np(t) for t in relu.expectations(a, b, c))
@@ -218,7 +228,8 @@ def _kernel_question(answer: object, seed: int, which: str) -> tuple[list[_Case]
                 variants,
             )
         )
-    # 1e-6: far above round-off, including the sqrt(eps) sensitivity of the angle at x = x', far below any formula slip.
+    # 1e-6: far above round-off, including the sqrt(eps) sensitivity of the angle at x = x', far
+    # below any formula slip.
     cases, hints, _, _ = _grade_function(
         answer, f"{name}(x, y, depth, beta)", inputs, 1e-6, output=f"the result of {name}"
     )
@@ -234,7 +245,8 @@ _DEPTH_PARTS = {
 @_register(
     "a1.q2",
     "the ReLU NNGP Sigma^(L)",
-    "a function relu_nngp(x, y, depth, beta) of float64 tensors x (N, n0), y (M, n0) returning Sigma^(L)(x, y), shape (N, M)",
+    "a function relu_nngp(x, y, depth, beta) of float64 tensors x (N, n0), y (M, n0) returning "
+    "Sigma^(L)(x, y), shape (N, M)",
     parts=_DEPTH_PARTS,
 )
 def _a1_q2(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
@@ -244,7 +256,8 @@ def _a1_q2(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
 @_register(
     "a1.q3",
     "the ReLU NTK Theta^(L)",
-    "a function relu_ntk(x, y, depth, beta) of float64 tensors x (N, n0), y (M, n0) returning Theta_inf^(L)(x, y), shape (N, M)",
+    "a function relu_ntk(x, y, depth, beta) of float64 tensors x (N, n0), y (M, n0) returning "
+    "Theta_inf^(L)(x, y), shape (N, M)",
     parts=_DEPTH_PARTS,
 )
 def _a1_q3(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
@@ -252,8 +265,11 @@ def _a1_q3(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
 
 
 def _mc_tolerance(sigma: np.ndarray, count: int, bias: float) -> float:
-    """4 standard errors of the sample second moment of ``count`` Gaussian vectors of covariance
-    ``sigma`` (E||S - Sigma||_F^2 = ((tr Sigma)^2 + ||Sigma||_F^2) / count), plus a finite-width bias."""
+    """4 standard errors of the sample second moment, plus a finite-width bias.
+
+    The moment is that of ``count`` Gaussian vectors of covariance ``sigma``
+    (E||S - Sigma||_F^2 = ((tr Sigma)^2 + ||Sigma||_F^2) / count).
+    """
     se = math.sqrt((np.trace(sigma) ** 2 + (sigma**2).sum()) / count) / float(np.linalg.norm(sigma))
     return 4 * se + bias
 
@@ -261,8 +277,9 @@ def _mc_tolerance(sigma: np.ndarray, count: int, bias: float) -> float:
 @_register(
     "a1.q4",
     "the output covariance of wide networks",
-    "a function network_covariance(x, width, depth, beta, n_networks, seed) returning the (N, N) matrix "
-    "(1/n_networks) sum_k f_k(x) f_k(x)^T over independently initialised ReLU NTKMLPs with hidden widths `width`",
+    "a function network_covariance(x, width, depth, beta, n_networks, seed) returning the (N, N) "
+    "matrix (1/n_networks) sum_k f_k(x) f_k(x)^T over independently initialised ReLU NTKMLPs with "
+    "hidden widths `width`",
 )
 def _a1_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     g = _gen(seed)
@@ -292,7 +309,8 @@ def _a1_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
         )
         if err > tol and _rel(out, _np(arch.ntk(x))) <= tol:
             hints = [
-                "your matrix is close to the NTK Theta^(L): the question asks for the covariance of the outputs f(x)."
+                "your matrix is close to the NTK Theta^(L): the question asks for the covariance "
+                "of the outputs f(x)."
             ]
     return cases, hints
 
@@ -300,8 +318,8 @@ def _a1_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
 @_register(
     "a1.q5",
     "the ReLU kernels on the diagonal for beta = 0",
-    "a function relu_diagonal(sq_norm, n0, depth) returning the pair of numbers (Sigma^(L)(x, x), Theta^(L)(x, x)) "
-    "for ReLU with beta = 0 and ||x||^2 = sq_norm, in closed form",
+    "a function relu_diagonal(sq_norm, n0, depth) returning the pair of numbers (Sigma^(L)(x, x), "
+    "Theta^(L)(x, x)) for ReLU with beta = 0 and ||x||^2 = sq_norm, in closed form",
     parts={"Sigma^(L)(x, x)": r"Sigma", "Theta^(L)(x, x)": r"Theta"},
 )
 def _a1_q5(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
@@ -315,7 +333,8 @@ def _a1_q5(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
         out = _call(fn, sq, n0, depth)
         if not isinstance(out, tuple | list) or len(out) != 2:
             raise _Wrong(
-                f"relu_diagonal must return a pair of numbers (Sigma, Theta); got {_describe_value(out)}"
+                "relu_diagonal must return a pair of numbers (Sigma, Theta); got "
+                f"{_describe_value(out)}"
             )
         s = _scalar(out[0], "the first number, Sigma^(L)(x, x)")
         t = _scalar(out[1], "the second number, Theta^(L)(x, x)")
@@ -338,7 +357,8 @@ def _a1_q5(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     wrong = not all(c.ok for c in cases)
     hints = (
         [
-            "your Theta equals your Sigma beyond depth 1: the NTK also collects the terms of the lower layers."
+            "your Theta equals your Sigma beyond depth 1: the NTK also collects the terms of the "
+            "lower layers."
         ]
         if wrong and all(same)
         else []

@@ -1,4 +1,7 @@
-"""Assignment 2: the empirical NTK by hand. The graders of questions a2.q*, registered with :func:`check`."""
+"""Assignment 2: the empirical NTK by hand.
+
+The graders of questions a2.q*, registered with :func:`check`.
+"""
 
 from __future__ import annotations
 
@@ -49,8 +52,9 @@ def _small_models(g: torch.Generator) -> list[tuple[str, NTKMLP, torch.Tensor]]:
 @_register(
     "a2.q1",
     "the parameter Jacobian",
-    "a function parameter_jacobian(model, x) returning the (N, P) matrix of derivatives d f(x_i) / d theta_p "
-    "of a one-output model, one row per point, one column per parameter (every weight and bias)",
+    "a function parameter_jacobian(model, x) returning the (N, P) matrix of derivatives d f(x_i) / "
+    "d theta_p of a one-output model, one row per point, one column per parameter (every weight "
+    "and bias)",
 )
 def _a2_q1(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     fn = _function(answer, "parameter_jacobian(model, x)")
@@ -81,8 +85,8 @@ def _a2_q1(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
 @_register(
     "a2.q2",
     "the empirical NTK from Jacobians",
-    "a function empirical_ntk_by_hand(model, x, y) returning Theta(x, y) = J(x) J(y)^T, shape (N, M), "
-    "for a one-output model",
+    "a function empirical_ntk_by_hand(model, x, y) returning Theta(x, y) = J(x) J(y)^T, shape (N, "
+    "M), for a one-output model",
 )
 def _a2_q2(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     g = _gen(seed)
@@ -112,7 +116,10 @@ def _a2_q2(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
 def _two_layer(
     w0, b0, w1, x, y, beta, *, last_bias=True, inner_bias=True, n0_scaling=True, w1_factor=True
 ) -> np.ndarray:
-    """Closed-form NTK of a one-hidden-layer ReLU NTKMLP, with switches reproducing mistakes (hints only)."""
+    """Closed-form NTK of a one-hidden-layer ReLU NTKMLP.
+
+    With switches reproducing mistakes (hints only).
+    """
     n1, n0 = w0.shape
     hx, hy = x @ w0.T / math.sqrt(n0) + beta * b0, y @ w0.T / math.sqrt(n0) + beta * b0
     ax, ay, dx, dy = hx.clamp(min=0), hy.clamp(min=0), (hx > 0).double(), (hy > 0).double()
@@ -124,8 +131,9 @@ def _two_layer(
 @_register(
     "a2.q3",
     "the NTK of a one-hidden-layer ReLU network in closed form",
-    "a function two_layer_ntk(W0, b0, W1, x, y, beta) of float64 tensors W0 (n1, n0), b0 (n1,), W1 (1, n1), "
-    "x (N, n0), y (M, n0) returning the empirical NTK Theta(x, y), shape (N, M), without autograd",
+    "a function two_layer_ntk(W0, b0, W1, x, y, beta) of float64 tensors W0 (n1, n0), b0 (n1,), W1 "
+    "(1, n1), x (N, n0), y (M, n0) returning the empirical NTK Theta(x, y), shape (N, M), without "
+    "autograd",
 )
 def _a2_q3(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     g = _gen(seed)
@@ -147,9 +155,9 @@ def _a2_q3(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
                     "the formula without the beta^2 of the output bias": _two_layer(
                         w0, b0, w1, x, y, beta, last_bias=False
                     ),
-                    "the formula without the beta^2 of the hidden biases (x.x'/n0 alone)": _two_layer(
-                        w0, b0, w1, x, y, beta, inner_bias=False
-                    ),
+                    (
+                        "the formula without the beta^2 of the hidden biases (x.x'/n0 alone)"
+                    ): _two_layer(w0, b0, w1, x, y, beta, inner_bias=False),
                     "the formula without the 1/n0 in x.x'": _two_layer(
                         w0, b0, w1, x, y, beta, n0_scaling=False
                     ),
@@ -179,7 +187,8 @@ def _factor_hint(values: list[float], refs: list[float]) -> list[str]:
         and max(ratios) - min(ratios) <= 1e-3 * abs(ratios[0])
     ):
         return [
-            f"your numbers are the expected ones times a constant factor of about {ratios[0]:.4g}: look for a missing or extra normalisation."
+            f"your numbers are the expected ones times a constant factor of about {ratios[0]:.4g}: "
+            "look for a missing or extra normalisation."
         ]
     return []
 
@@ -192,9 +201,10 @@ def _prescribed_network(arch: Architecture, n0: int, width: int, seed: int) -> N
 @_register(
     "a2.q4",
     "the deviation of the empirical NTK from its limit",
-    "a function ntk_deviation(width, x, depth, beta, n_networks, seed) returning one number: the mean over the "
-    "networks k = 0 .. n_networks-1, each NTKMLP([n0] + [width] * (depth - 1) + [1], beta=beta, "
-    "generator=torch.Generator().manual_seed(seed + k)), of ||Theta_k - Theta_inf||_F / ||Theta_inf||_F on the points x",
+    "a function ntk_deviation(width, x, depth, beta, n_networks, seed) returning one number: the "
+    "mean over the networks k = 0 .. n_networks-1, each NTKMLP([n0] + [width] * (depth - 1) + [1], "
+    "beta=beta, generator=torch.Generator().manual_seed(seed + k)), of ||Theta_k - Theta_inf||_F / "
+    "||Theta_inf||_F on the points x",
 )
 def _a2_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     fn = _function(answer, "ntk_deviation(width, x, depth, beta, n_networks, seed)")
@@ -226,7 +236,8 @@ def _a2_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
             <= tol * ref
         ):
             hints = [
-                "your numbers match a comparison with Sigma^(L); the limit of the NTK is Theta_inf^(L)."
+                "your numbers match a comparison with Sigma^(L); the limit of the NTK is "
+                "Theta_inf^(L)."
             ]
         elif (
             err > tol
@@ -235,7 +246,8 @@ def _a2_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
             hints = ["your numbers match the deviation without dividing by ||Theta_inf||_F."]
     if not hints and not all(c.ok for c in cases):
         hints = _factor_hint(values, refs) or [
-            "draw network k exactly as prescribed (default float32, seed + k) so that it can be compared."
+            "draw network k exactly as prescribed (default float32, seed + k) so that it can be "
+            "compared."
         ]
     return cases, hints
 
@@ -243,9 +255,10 @@ def _a2_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
 @_register(
     "a2.q5",
     "the drift of the empirical NTK during training",
-    "a function ntk_drift(width, x, y, depth, beta, steps, lr, n_networks, seed) returning one number: the mean "
-    "over the networks of a2.q4 (seed + k) of ||Theta_T - Theta_0||_F / ||Theta_0||_F on x after `steps` steps of "
-    "full-batch gradient descent with learning rate lr on C = 1/(2N) sum_i (f(x_i) - y_i)^2",
+    "a function ntk_drift(width, x, y, depth, beta, steps, lr, n_networks, seed) returning one "
+    "number: the mean over the networks of a2.q4 (seed + k) of ||Theta_T - Theta_0||_F / "
+    "||Theta_0||_F on x after `steps` steps of full-batch gradient descent with learning rate lr "
+    "on C = 1/(2N) sum_i (f(x_i) - y_i)^2",
 )
 def _a2_q5(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     fn = _function(answer, "ntk_drift(width, x, y, depth, beta, steps, lr, n_networks, seed)")
@@ -294,7 +307,8 @@ def _a2_q5(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
         if all(c.ok for c in cases)
         else _factor_hint(values, refs)
         or [
-            "draw network k exactly as in a2.q4, use the mean cost C (with its 1/N), and compare the kernels at step 0 and step `steps`."
+            "draw network k exactly as in a2.q4, use the mean cost C (with its 1/N), and compare "
+            "the kernels at step 0 and step `steps`."
         ]
     )
     return cases, hints

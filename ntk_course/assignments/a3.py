@@ -1,4 +1,7 @@
-"""Assignment 3: least-squares gradient flow, early stopping, trained networks. The graders of questions a3.q*, registered with :func:`check`."""
+"""Assignment 3: least-squares gradient flow, early stopping, trained networks.
+
+The graders of questions a3.q*, registered with :func:`check`.
+"""
 
 from __future__ import annotations
 
@@ -48,8 +51,8 @@ def _flow_problem(g: torch.Generator, n: int, m: int = 0) -> dict[str, torch.Ten
 @_register(
     "a3.q1",
     "the least-squares flow on the training points",
-    "a function flow_train(K, y, f0, t) of a float64 (N, N) kernel K, targets y (N,), start f0 (N,) and times t (T,) "
-    "returning f_t on the training points, shape (T, N)",
+    "a function flow_train(K, y, f0, t) of a float64 (N, N) kernel K, targets y (N,), start f0 "
+    "(N,) and times t (T,) returning f_t on the training points, shape (T, N)",
 )
 def _a3_q1(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     g = _gen(seed)
@@ -83,8 +86,8 @@ def _a3_q1(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
 @_register(
     "a3.q2",
     "the least-squares flow off the training points",
-    "a function flow_test(K, K_test, y, f0, f0_test, t) of K (N, N), K_test = K(x_test, x_train) (M, N), y (N,), "
-    "f0 (N,), f0_test (M,), t (T,) returning f_t on the test points, shape (T, M)",
+    "a function flow_test(K, K_test, y, f0, f0_test, t) of K (N, N), K_test = K(x_test, x_train) "
+    "(M, N), y (N,), f0 (N,), f0_test (M,), t (T,) returning f_t on the test points, shape (T, M)",
 )
 def _a3_q2(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     g = _gen(seed)
@@ -143,8 +146,9 @@ def _a3_q2(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
 @_register(
     "a3.q3",
     "the residual along the kernel principal components",
-    "a function residual_energy(K, y, f0, t) returning the (T, N) array of c_i(t)^2, where c_i(t) = <f_t - f*, f^(i)>_p_in "
-    "and f^(i) are the eigenfunctions of Pi = K/N normalised in p_in, in order of decreasing eigenvalue",
+    "a function residual_energy(K, y, f0, t) returning the (T, N) array of c_i(t)^2, where c_i(t) "
+    "= <f_t - f*, f^(i)>_p_in and f^(i) are the eigenfunctions of Pi = K/N normalised in p_in, in "
+    "order of decreasing eigenvalue",
 )
 def _a3_q3(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     g = _gen(seed)
@@ -168,9 +172,9 @@ def _a3_q3(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
                 (5, n),
                 "(T, N): one row per time, one column per component",
                 lambda energy=energy: {
-                    "components normalised to Euclidean length 1 instead of ||f^(i)||_p_in = 1": energy(
-                        euclid=True
-                    ),
+                    (
+                        "components normalised to Euclidean length 1 instead of ||f^(i)||_p_in = 1"
+                    ): energy(euclid=True),
                     "components in order of increasing eigenvalue": energy(flip=True),
                 },
             )
@@ -196,8 +200,9 @@ def _stopping_problem(g: torch.Generator, n: int, noise: float) -> dict[str, tor
 @_register(
     "a3.q4",
     "the early-stopping time",
-    "a function early_stopping_time(K, K_test, y, y_test, t) returning the time in t (a number) at which the flow "
-    "started from f_0 = 0 has the smallest test error mean((f_t(x_test) - y_test)^2)",
+    "a function early_stopping_time(K, K_test, y, y_test, t) returning the time in t (a number) at "
+    "which the flow started from f_0 = 0 has the smallest test error "
+    "mean((f_t(x_test) - y_test)^2)",
 )
 def _a3_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     fn = _function(answer, "early_stopping_time(K, K_test, y, y_test, t)")
@@ -239,7 +244,8 @@ def _a3_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
         )
         if excess > 1e-9 and where[0] == len(times) - 1:
             hints = [
-                "you returned the last time, which trains to convergence: the question asks where the test error is smallest."
+                "you returned the last time, which trains to convergence: the question asks where "
+                "the test error is smallest."
             ]
         elif excess > 1e-9:
             train_mse = _np(((gradient_flow(p["K"], p["y"], p["t"]).f_train - p["y"]) ** 2).mean(1))
@@ -253,9 +259,9 @@ def _a3_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
 @_register(
     "a3.q5",
     "the infinite-width prediction for a given network",
-    "a function flow_prediction(model, x_train, y_train, x_test, t) returning the (T, M) values at x_test of the "
-    "least-squares flow with the limiting NTK Theta_inf of the model's architecture, started from the model's "
-    "own outputs f_0",
+    "a function flow_prediction(model, x_train, y_train, x_test, t) returning the (T, M) values at "
+    "x_test of the least-squares flow with the limiting NTK Theta_inf of the model's architecture, "
+    "started from the model's own outputs f_0",
 )
 def _a3_q5(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     g = _gen(seed)
@@ -285,7 +291,8 @@ def _a3_q5(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
 
         inputs.append(
             _Input(
-                f"NTKMLP(widths={widths}), 6 training and 5 test points, times {[float(v) for v in t]}",
+                f"NTKMLP(widths={widths}), 6 training and 5 test points, times "
+                f"{[float(v) for v in t]}",
                 (model, x, y, xt, t),
                 {},
                 reference,
@@ -296,9 +303,10 @@ def _a3_q5(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
                         start=False
                     ),
                     "the flow without the 1/N of the paper's cost": reference(n_scale=6.0),
-                    "the flow with the network's empirical NTK instead of the limiting Theta_inf": reference(
-                        empirical=True
-                    ),
+                    (
+                        "the flow with the network's empirical NTK instead of the limiting "
+                        "Theta_inf"
+                    ): reference(empirical=True),
                 },
             )
         )

@@ -1,4 +1,7 @@
-"""Assignment 4: Hermite expansions and positive-definiteness. The graders of questions a4.q*, registered with :func:`check`."""
+"""Assignment 4: Hermite expansions and positive-definiteness.
+
+The graders of questions a4.q*, registered with :func:`check`.
+"""
 
 from __future__ import annotations
 
@@ -55,8 +58,8 @@ _TEST_ACTIVATIONS = {
 @_register(
     "a4.q1",
     "Hermite coefficients of an activation",
-    "a function hermite_coeffs(sigma, n_terms) returning the array (n_terms,) of a_i = E[sigma(X) h_i(X)], "
-    "X ~ N(0, 1), h_i = He_i / sqrt(i!); sigma accepts a numpy array",
+    "a function hermite_coeffs(sigma, n_terms) returning the array (n_terms,) of a_i = E[sigma(X) "
+    "h_i(X)], X ~ N(0, 1), h_i = He_i / sqrt(i!); sigma accepts a numpy array",
 )
 def _a4_q1(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     rng = np.random.default_rng(seed)
@@ -98,8 +101,8 @@ def _a4_q1(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
 @_register(
     "a4.q2",
     "the dual activation as a power series",
-    "a function dual_from_coeffs(a, rho) of Hermite coefficients a (K,) and correlations rho (M,) returning "
-    "mu_hat(rho) = E[mu(X) mu(Y)], shape (M,)",
+    "a function dual_from_coeffs(a, rho) of Hermite coefficients a (K,) and correlations rho (M,) "
+    "returning mu_hat(rho) = E[mu(X) mu(Y)], shape (M,)",
 )
 def _a4_q2(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     rng = np.random.default_rng(seed)
@@ -146,8 +149,9 @@ def _sigma2_variant(
 @_register(
     "a4.q3",
     "the power series of Sigma^(2) on the sphere",
-    "a function sigma2_coeffs(a, n0, beta) of the Hermite coefficients a (K,) of mu(z) = sigma(z sqrt(1/n0 + beta^2)) "
-    "returning b (K,), the coefficients of Sigma^(2)(x, x') = sum_n b_n (x.x')^n for unit vectors x, x'",
+    "a function sigma2_coeffs(a, n0, beta) of the Hermite coefficients a (K,) of mu(z) = sigma(z "
+    "sqrt(1/n0 + beta^2)) returning b (K,), the coefficients of Sigma^(2)(x, x') = sum_n b_n "
+    "(x.x')^n for unit vectors x, x'",
 )
 def _a4_q3(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     rng = np.random.default_rng(seed)
@@ -171,9 +175,10 @@ def _a4_q3(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
                 (k,),
                 "(K,)",
                 lambda a=a, n0=n0, beta=beta: {
-                    "the series with a_i in place of a_i^2 (the paper's display drops the square of Lemma 2)": _sigma2_variant(
-                        a, n0, beta, square=False
-                    ),
+                    (
+                        "the series with a_i in place of a_i^2 "
+                        "(the paper's display drops the square of Lemma 2)"
+                    ): _sigma2_variant(a, n0, beta, square=False),
                     "the series without the + beta^2 of the last bias": _sigma2_variant(
                         a, n0, beta, add_beta=False
                     ),
@@ -219,8 +224,8 @@ def _schoenberg_battery() -> list[tuple[str, np.ndarray]]:
 @_register(
     "a4.q4",
     "Schoenberg's criterion (Theorem 3) on a finite series",
-    "a function schoenberg_test(b) of a coefficient array b (K,) returning True or False: no b_n < -1e-12 max|b|, and "
-    "some even and some odd n >= K // 2 with b_n > 1e-12 max|b|",
+    "a function schoenberg_test(b) of a coefficient array b (K,) returning True or False: no b_n < "
+    "-1e-12 max|b|, and some even and some odd n >= K // 2 with b_n > 1e-12 max|b|",
 )
 def _a4_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     fn = _function(answer, "schoenberg_test(b)")
@@ -246,8 +251,9 @@ def _a4_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
 @_register(
     "a4.q5",
     "the rank of the NTK Gram matrix of a polynomial activation",
-    "a function polynomial_rank_bound(degree, n0, depth) returning an integer: the largest possible rank of the "
-    "Gram matrix of Theta^(L) on points of the unit sphere S^(n0-1) for a polynomial sigma of that degree (beta > 0)",
+    "a function polynomial_rank_bound(degree, n0, depth) returning an integer: the largest "
+    "possible rank of the Gram matrix of Theta^(L) on points of the unit sphere S^(n0-1) for a "
+    "polynomial sigma of that degree (beta > 0)",
 )
 def _a4_q5(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     fn = _function(answer, "polynomial_rank_bound(degree, n0, depth)")
