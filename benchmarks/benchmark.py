@@ -77,7 +77,8 @@ def bench_ntk(repeat: int) -> None:
     err = np.abs(ntk(x, depth=5).numpy() - numpy_relu_ntk(xn, 5, 0.1)).max()
     print(
         f"ntk(x, depth=5), ReLU, 4,096 MNIST digits, float64: ntk_course {t['ntk_course']:.2f} s, "
-        f"plain NumPy {t['numpy']:.2f} s -> {t['numpy'] / t['ntk_course']:.1f}x faster (target >= 3x); max |diff| {err:.1e}"
+        f"plain NumPy {t['numpy']:.2f} s -> {t['numpy'] / t['ntk_course']:.1f}x faster "
+        f"(target >= 3x); max |diff| {err:.1e}"
     )
     print(
         f"  floor: its own float64 Gram product x @ x.T (4,096 x 784) {t['gram']:.2f} s -> "
@@ -97,18 +98,20 @@ def bench_quadrature(repeat: int, direct: int = 256) -> None:
     t.update(best_of({"series": lambda: ntk(x, depth=5, activation="tanh")}, repeat))
     diff = max(float(((fast[a] - slow[a]).abs() / slow[a].abs()).max()) for a in fast)
     print(
-        f"tanh ntk, {direct} MNIST digits, depth 5: direct rules {t['direct']:.2f} s, Mehler series {t['series']:.3f} s "
-        f"-> {t['direct'] / t['series']:.0f}x faster; tanh and gelu agree to {diff:.1e} relative (target 1e-8)"
+        f"tanh ntk, {direct} MNIST digits, depth 5: direct rules {t['direct']:.2f} s, Mehler "
+        f"series {t['series']:.3f} s -> {t['direct'] / t['series']:.0f}x faster; tanh and gelu "
+        f"agree to {diff:.1e} relative (target 1e-8)"
     )
     for n in (1024, 4096):
         x, _ = mnist(n, scaling="pixel")
         t = best_of(
-            {a: (lambda a=a: ntk(x, depth=5, activation=a)) for a in ("relu", "tanh", "gelu")},
+            {a: (lambda a=a, x=x: ntk(x, depth=5, activation=a)) for a in ("relu", "tanh", "gelu")},
             repeat if n < 4096 else max(1, repeat - 1),
         )
         print(
             f"ntk(x, depth=5), {n:,} MNIST digits: relu {t['relu']:.2f} s, tanh {t['tanh']:.2f} s "
-            f"({t['tanh'] / t['relu']:.1f}x), gelu {t['gelu']:.2f} s ({t['gelu'] / t['relu']:.1f}x) (target <= 10x)"
+            f"({t['tanh'] / t['relu']:.1f}x), gelu {t['gelu']:.2f} s "
+            f"({t['gelu'] / t['relu']:.1f}x) (target <= 10x)"
         )
 
 
@@ -138,14 +141,16 @@ def bench_empirical(repeat: int) -> None:
     diff = (empirical_ntk(model, x) - torch_func_jacobian_ntk(model, x)).abs().max().item()
     print(
         f"empirical NTK, width 512, depth 5, 512 MNIST digits: structured {t['structured']:.3f} s, "
-        f"torch.func Jacobian {t['jacobian']:.2f} s -> {t['jacobian'] / t['structured']:.0f}x faster (target >= 50x); "
-        f"max |diff| {diff:.1e}"
+        f"torch.func Jacobian {t['jacobian']:.2f} s -> {t['jacobian'] / t['structured']:.0f}x "
+        f"faster (target >= 50x); max |diff| {diff:.1e}"
     )
     wide = NTKMLP([784, 2048, 2048, 2048, 2048, 1])
     t = best_of({"structured": lambda: empirical_ntk(wide, x)}, repeat)
     print(
-        f"empirical NTK, width 2,048, depth 5, 512 MNIST digits: structured {t['structured']:.3f} s "
-        f"(target: well under 1 s on 2 CPU cores; a Jacobian would hold 512 x {sum(p.numel() for p in wide.parameters()):,} numbers)"
+        "empirical NTK, width 2,048, depth 5, 512 MNIST digits: "
+        f"structured {t['structured']:.3f} s "
+        "(target: well under 1 s on 2 CPU cores; a Jacobian would hold 512 x "
+        f"{sum(p.numel() for p in wide.parameters()):,} numbers)"
     )
 
 
@@ -175,7 +180,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(
-        f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores"
+        f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} "
+        f"on {os.cpu_count()} cores"
     )
     for name, bench in (
         ("ntk", bench_ntk),

@@ -1,5 +1,6 @@
-"""Blocked conjugate gradients against the dense solve on the shipped MNIST digits: accuracy, time and
-peak memory (the resident set of a fresh process for each method).
+"""Blocked conjugate gradients against the dense solve on the shipped MNIST digits.
+
+Compares accuracy, time and peak memory (the resident set of a fresh process for each method).
 
     python benchmarks/blocked.py                 # 9,000 training and 1,000 test digits, depth 5
     python benchmarks/blocked.py --n 2000        # a quick check
@@ -91,12 +92,14 @@ def main() -> None:
     d, b = results["dense"], results["blocked"]
     test = max(a.n // 10, 1)
     print(
-        f"MNIST: {a.n - test} training, {test} test digits, ntk depth {a.depth}, torch threads {torch.get_num_threads()}"
+        f"MNIST: {a.n - test} training, {test} test digits, ntk depth {a.depth}, torch threads "
+        f"{torch.get_num_threads()}"
     )
     for name, r in (("dense Cholesky", d), ("blocked CG", b)):
         extra = f", {r['it']} CG iterations (rtol 1e-8), blocks of {a.block}" if r["it"] else ""
         print(
-            f"{name:15s} accuracy {r['acc']:.4f}  time {r['s']:7.1f} s  peak memory {r['peak'] / 1e9:.2f} GB{extra}"
+            f"{name:15s} accuracy {r['acc']:.4f}  time {r['s']:7.1f} s  peak memory "
+            f"{r['peak'] / 1e9:.2f} GB{extra}"
         )
     rel = float((b["f"] - d["f"]).norm() / d["f"].norm())
     same = float((b["f"].argmax(1) == d["f"].argmax(1)).double().mean())

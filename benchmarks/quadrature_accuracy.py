@@ -58,7 +58,8 @@ def main() -> None:
     for name, (fn, closed) in list(ref.KINKED.items())[:3]:
         rows.append((name + " (callable)", [closed_form_errors(fn, closed, v) for v in VARIANCES]))
     print(
-        "worst error relative to sqrt(E f(u)^2 E f(v)^2) over rho in [-1, 1] and variances (v, v), (v, v/4);"
+        "worst error relative to sqrt(E f(u)^2 E f(v)^2) over rho in [-1, 1] "
+        "and variances (v, v), (v, v/4);"
     )
     print("last column: the largest error the library estimated for itself")
     print(
@@ -71,7 +72,8 @@ def main() -> None:
         print(f"{name:26s}{line}{max(e for _, e in cells):11.1e}")
     print()
     print(
-        "ntk of kinked callables against the closed-form recursion (12 points in R^4 and 5 test points,"
+        "ntk of kinked callables against the closed-form recursion "
+        "(12 points in R^4 and 5 test points,"
     )
     print("2 of them training points; beta = 0.1): largest relative error")
     x = ref._points(12, 4, 1)

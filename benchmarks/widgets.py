@@ -1,6 +1,6 @@
 """Redraw time of every interactive figure in the book, measured in a live Jupyter kernel.
 
-    python benchmarks/widgets.py                                  # every chapter with a widget, default scale
+    python benchmarks/widgets.py            # every chapter with a widget, default scale
     python benchmarks/widgets.py --chapters kernel_gradient positive_definite --scale quick
 
 For each chapter (``book/<chapter>.md``, read with jupytext) a fresh kernel is started in ``book/``
@@ -38,7 +38,8 @@ from sphinx_external_toc.parsing import parse_toc_yaml
 REPO = Path(__file__).resolve().parents[1]
 MEDIAN_TARGET, WORST_TARGET = 1.0, 3.0
 
-# Runs in the chapter's kernel after its cells: lists the figures' controls, then measures one control per call.
+# Runs in the chapter's kernel after its cells: lists the figures' controls, then measures one
+# control per call.
 PROBE = r'''
 import json as _ntk_json, time as _ntk_time
 from ipywidgets.widgets.widget import _instances as _ntk_live
@@ -52,8 +53,10 @@ def _ntk_targets(control):
         return [picked[0][0], picked[0][len(picked[0]) // 2], picked[0][-1]]
     step = control.step or 1
     middle = control.min + round((control.max - control.min) / step) // 2 * step
-    ends = [control.min, int(middle) if isinstance(control.min, int) else round(middle, 12), control.max]
-    return [control.base ** e for e in ends] if hasattr(control, "base") else ends  # FloatLogSlider: exponents
+    middle = int(middle) if isinstance(control.min, int) else round(middle, 12)
+    ends = [control.min, middle, control.max]
+    # FloatLogSlider: exponents
+    return [control.base ** e for e in ends] if hasattr(control, "base") else ends
 
 def _ntk_measure(index, name):
     figure = _ntk_figures[index]
@@ -72,7 +75,9 @@ def _ntk_measure(index, name):
         print(_ntk_json.dumps({"value": repr(value), "seconds": seconds, "path": path}))
     control.value = start
 
-print(_ntk_json.dumps([[i, n, c.description or n] for i, f in enumerate(_ntk_figures) for n, c in f._controls.items()]))
+print(_ntk_json.dumps([
+    [i, n, c.description or n] for i, f in enumerate(_ntk_figures) for n, c in f._controls.items()
+]))
 '''
 
 
@@ -101,7 +106,10 @@ def widget_chapters() -> list[str]:
 
 
 def run(client: object, code: str, timeout: float) -> str:
-    """Execute ``code`` in the kernel and return its stdout; a cell that raises becomes CellError."""
+    """Execute ``code`` in the kernel and return its stdout.
+
+    A cell that raises becomes CellError.
+    """
     out: list[str] = []
 
     def hook(msg: dict) -> None:
@@ -115,7 +123,10 @@ def run(client: object, code: str, timeout: float) -> str:
 
 
 def measure_chapter(chapter: str, scale: str, timeout: float) -> list[Redraw]:
-    """Run the chapter in a fresh kernel, then move every control of its figures (printing each redraw)."""
+    """Run the chapter in a fresh kernel, then move every control of its figures.
+
+    Prints each redraw.
+    """
     cells = [
         c.source
         for c in jupytext.read(REPO / "book" / f"{chapter}.md").cells
@@ -156,7 +167,10 @@ def measure_chapter(chapter: str, scale: str, timeout: float) -> list[Redraw]:
 
 
 def summary(label: str, seconds: list[float]) -> str:
-    return f"{label:<20} {len(seconds):3d} redraws  median {statistics.median(seconds):7.3f} s  worst {max(seconds):7.3f} s"
+    return (
+        f"{label:<20} {len(seconds):3d} redraws  "
+        f"median {statistics.median(seconds):7.3f} s  worst {max(seconds):7.3f} s"
+    )
 
 
 def report(redraws: list[Redraw]) -> None:
@@ -174,11 +188,13 @@ def report(redraws: list[Redraw]) -> None:
         if statistics.median(times) > MEDIAN_TARGET or max(times) > WORST_TARGET
     ]
     print(
-        f"\ncontrols over {MEDIAN_TARGET:g} s median or {WORST_TARGET:g} s worst: {len(over)} of {len(controls)}"
+        f"\ncontrols over {MEDIAN_TARGET:g} s median or {WORST_TARGET:g} s worst: {len(over)} of "
+        f"{len(controls)}"
     )
     for (chapter, widget, control), times in over:
         print(
-            f"  {chapter} widget {widget} {control}: median {statistics.median(times):.3f} s, worst {max(times):.3f} s"
+            f"  {chapter} widget {widget} {control}: median {statistics.median(times):.3f} s, "
+            f"worst {max(times):.3f} s"
         )
 
 

@@ -33,7 +33,10 @@ def repository_url(config: Path = ROOT / "_config.yml") -> str:
 
 
 def notebooks(root: Path = ROOT) -> list[Path]:
-    """Every notebook of the book that carries an install cell: MyST sources and their .ipynb pairs."""
+    """Every notebook of the book that carries an install cell.
+
+    Both the MyST sources and their .ipynb pairs.
+    """
     return sorted(
         p
         for p in (root / "book").rglob("*")
@@ -47,7 +50,13 @@ def installed_urls(path: Path) -> list[str]:
 
 
 def stamp(paths: Sequence[Path], url: str) -> list[Path]:
-    """Rewrite the install line of each notebook to install from ``url``; return the files changed."""
+    """Rewrite the install line of each notebook to install from ``url``.
+
+    Returns
+    -------
+    list of Path
+        The files changed.
+    """
     changed = []
     for path in paths:
         text = path.read_text(encoding="utf-8")
@@ -59,6 +68,13 @@ def stamp(paths: Sequence[Path], url: str) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Rewrite the install lines that differ from ``_config.yml``, or with ``--check`` list them.
+
+    Returns
+    -------
+    int
+        The exit status: 1 when ``--check`` found a notebook that differs, else 0.
+    """
     parser = argparse.ArgumentParser(
         prog="python tools/colab.py", description=__doc__.split("\n")[0]
     )

@@ -14,9 +14,9 @@ what a reader would otherwise see:
 * pydata-sphinx-theme 0.17 puts a persistent search button in a top navbar that
   sphinx-book-theme does not use: a second, full-width bar with a search field duplicating the one
   in the sidebar. jupyter-book rebuilds ``html_theme_options`` itself, so it is emptied here.
-* ``book/_static/custom.css`` (layout tweaks for a laptop screen) and ``book/_static/ntk_widgets.js``
-  (the static players of the interactive figures, see ``ntk_course/chapters/widgets.py``) are added
-  to every page.
+* ``book/_static/custom.css`` (layout tweaks for a laptop screen) and
+  ``book/_static/ntk_widgets.js`` (the static players of the interactive figures, see
+  ``ntk_course/chapters/widgets.py``) are added to every page.
 """
 
 from __future__ import annotations
