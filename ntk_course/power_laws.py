@@ -27,8 +27,10 @@ from ._checks import hidden_widths, positive_int
 
 @dataclass(frozen=True)
 class PowerLaw:
-    """A fit ``value = prefactor * width ** slope``; ``std_error`` is the sampling standard deviation
-    of ``slope`` (NaN when not estimated, as for :func:`power_law_fit`).
+    """A fit ``value = prefactor * width ** slope``, with the sampling error of the slope.
+
+    ``std_error`` is the sampling standard deviation of ``slope`` (NaN when not estimated, as for
+    :func:`power_law_fit`).
     """
 
     slope: float
@@ -36,6 +38,7 @@ class PowerLaw:
     std_error: float = math.nan
 
     def __call__(self, width: object) -> torch.Tensor:
+        """The fitted ``prefactor * width ** slope``, float64, of the shape of ``width``."""
         return self.prefactor * torch.as_tensor(width, dtype=torch.float64) ** self.slope
 
     def window(self, z: float = 3.0) -> tuple[float, float]:
@@ -43,7 +46,7 @@ class PowerLaw:
         return self.slope - z * self.std_error, self.slope + z * self.std_error
 
     def agrees_with(self, expected: float, z: float = 3.0) -> bool:
-        """Whether ``expected`` lies within ``z`` standard errors of the fitted slope (two-sided)."""
+        """Two-sided: whether ``expected`` lies within ``z`` standard errors of the fitted slope."""
         if math.isnan(self.std_error):
             raise ValueError("this fit has no standard error; use bootstrap_slope to test a rate")
         return abs(self.slope - expected) <= z * self.std_error
@@ -52,13 +55,30 @@ class PowerLaw:
 def power_law_fit(widths: Sequence[int] | torch.Tensor, values: object) -> PowerLaw:
     """Fit ``values ~ c * widths ** s`` on a log-log scale and return (s, c).
 
-    ``values`` are positive and finite, one per width (at least two distinct widths).
+    Parameters
+    ----------
+    widths : sequence of int or torch.Tensor
+        Shape (W,): the widths, positive, at least two distinct.
+    values : array_like
+        Shape (W,): one positive, finite value per width.
+
+    Returns
+    -------
+    PowerLaw
+        ``slope`` s and ``prefactor`` c; ``std_error`` NaN.
+
+    Raises
+    ------
+    ValueError
+        If there are fewer than two widths, not one value per width, non-positive or non-finite
+        entries, or all widths are equal.
     """
     n = torch.as_tensor(widths, dtype=torch.float64).reshape(-1)
     v = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
     if n.numel() < 2 or n.numel() != v.numel():
         raise ValueError(
-            f"need at least two widths and one value per width; got {n.numel()} widths, {v.numel()} values"
+            "need at least two widths and one value per width; "
+            f"got {n.numel()} widths, {v.numel()} values"
         )
     if not bool(torch.isfinite(v).all()) or bool((v <= 0).any()) or bool((n <= 0).any()):
         raise ValueError("widths and values must be positive and finite for a log-log fit")
@@ -70,14 +90,15 @@ def power_law_fit(widths: Sequence[int] | torch.Tensor, values: object) -> Power
 
 
 def mean(sample: np.ndarray) -> float:
-    """The mean over the draws (and over any further axes): the default statistic of :func:`bootstrap_slope`."""
+    """The mean over the draws (and any further axes): the default of :func:`bootstrap_slope`."""
     return float(np.mean(sample))
 
 
 def spread(sample: np.ndarray) -> float:
-    """The standard deviation over the draws (axis 0, ``ddof=1``), averaged over the remaining entries.
+    """The standard deviation over the draws (axis 0, ``ddof=1``), averaged over the other entries.
 
-    The spread of the empirical NTK over initialisations (``std``), as the limiting_ntk chapter measures it.
+    The spread of the empirical NTK over initialisations (``std``), as the limiting_ntk chapter
+    measures it.
     """
     return float(np.std(sample, axis=0, ddof=1).mean())
 
@@ -90,14 +111,38 @@ def bootstrap_slope(
     resamples: int = 2000,
     seed: int = 0,
 ) -> PowerLaw:
-    """:func:`power_law_fit` of ``statistic(samples[w])`` against ``widths[w]``, with the bootstrap
-    standard error of the slope.
+    """:func:`power_law_fit` of ``statistic(samples[w])``, with the bootstrap error of the slope.
 
-    ``samples[w]`` holds the independent draws (initialisations) of width ``w`` along its first axis,
-    at least two: a (W, E) array, or a sequence of per-width stacks (E_w, ...). Each of the
-    ``resamples`` resamples redraws, width by width, the draws with replacement and refits the slope;
-    ``std_error`` is the standard deviation of the refitted slopes (it slightly underestimates the
-    spread when E is small, by about sqrt((E - 1) / E)). Seeded by ``seed``.
+    Each of the ``resamples`` resamples redraws, width by width, the draws with replacement and
+    refits the slope; ``std_error`` is the standard deviation of the refitted slopes (it slightly
+    underestimates the spread when E is small, by about sqrt((E - 1) / E)).
+
+    Parameters
+    ----------
+    widths : sequence of int or torch.Tensor
+        Shape (W,): distinct widths, at least two.
+    samples : array_like or sequence of array_like
+        ``samples[w]`` holds the independent draws (initialisations) of width ``w`` along its first
+        axis, at least two, all finite: a (W, E) array, or a sequence of per-width stacks
+        (E_w, ...).
+    statistic : callable, default :func:`mean`
+        Maps one width's stack to a positive number.
+    resamples : int, default 2000
+        The number of bootstrap resamples, >= 2.
+    seed : int, default 0
+        Seeds the resampling, >= 0.
+
+    Returns
+    -------
+    PowerLaw
+        The fit of ``statistic(samples[w])`` against ``widths[w]`` and ``std_error`` of its slope.
+
+    Raises
+    ------
+    ValueError
+        If the widths are not distinct positive integers, there are fewer than two, not one sample
+        per width, a sample has fewer than two draws or non-finite entries, or resamples < 2 or
+        seed < 0.
     """
     ws = hidden_widths(
         [int(w) for w in torch.as_tensor(widths).reshape(-1).tolist()], distinct=True
@@ -105,12 +150,14 @@ def bootstrap_slope(
     stacks = [torch.as_tensor(s).detach().cpu().double().numpy() for s in samples]
     if len(stacks) != len(ws) or len(ws) < 2:
         raise ValueError(
-            f"need at least two widths and one sample per width; got {len(ws)} widths, {len(stacks)} samples"
+            "need at least two widths and one sample per width; "
+            f"got {len(ws)} widths, {len(stacks)} samples"
         )
     for w, s in zip(ws, stacks):
         if s.ndim < 1 or s.shape[0] < 2:
             raise ValueError(
-                f"the sample of width {w} needs at least two draws along its first axis; got shape {tuple(s.shape)}"
+                f"the sample of width {w} needs at least two draws along its first axis; "
+                f"got shape {tuple(s.shape)}"
             )
         if not np.isfinite(s).all():
             raise ValueError(f"the sample of width {w} has non-finite entries")
@@ -118,11 +165,12 @@ def bootstrap_slope(
     rng = np.random.default_rng(positive_int(seed, "seed", minimum=0))
     fit = power_law_fit(ws, [statistic(s) for s in stacks])
     x = np.log(ws) - np.log(ws).mean()
+    # Shape (B, W): the log statistic of every resample and width.
     logs = np.array(
         [
             [math.log(statistic(s[rng.integers(0, s.shape[0], s.shape[0])])) for s in stacks]
             for _ in range(resamples)
         ]
-    )  # (B, W)
+    )
     slopes = (logs - logs.mean(1, keepdims=True)) @ x / (x @ x)
     return replace(fit, std_error=float(slopes.std(ddof=1)))

@@ -1,10 +1,10 @@
-"""Kernel principal components of the map Pi = K/N, and trajectories along them (Sections 5 and 6.3).
+"""Kernel principal components of the map Pi = K/N, and trajectories along them (Sec. 5 and 6.3).
 
-With p_in the empirical distribution of the N training points, Pi(f)(x) = (1/N) sum_j K(x, x_j) f(x_j)
-(Section 5). On the data it is the matrix K/N; its eigenfunctions f^(i) are the non-centred kernel
-principal components, and its eigenvalues lam_i the variance each captures. Under the least-squares
-flow, f_t - f* = e^{-t Pi}(f_0 - f*): a start along f^(i) decays along a straight line at rate lam_i
-(Section 6.3, Figure 3).
+With p_in the empirical distribution of the N training points,
+Pi(f)(x) = (1/N) sum_j K(x, x_j) f(x_j) (Section 5). On the data it is the matrix K/N; its
+eigenfunctions f^(i) are the non-centred kernel principal components, and its eigenvalues lam_i
+the variance each captures. Under the least-squares flow, f_t - f* = e^{-t Pi}(f_0 - f*): a start
+along f^(i) decays along a straight line at rate lam_i (Section 6.3, Figure 3).
 
 Shapes: a function on the data is a tensor whose LAST axis runs over the N points, f of shape
 (..., N); for a k-output function (N, k) pass ``f.mT``. The p_in seminorm of Section 2 is
@@ -23,21 +23,37 @@ from ._linalg import out_dtype, pi_spectrum
 
 @dataclass
 class KernelPCA:
-    """Non-centred kernel PCA of Pi = K/N (Section 5; Section 6.3 computes the first three for MNIST).
+    """Non-centred kernel PCA of Pi = K/N (Section 5; Section 6.3 takes the first three for MNIST).
 
-    ``eigenvalues`` (n_components,) are those of K/N, descending. ``components`` (N, n_components)
-    holds f^(i)(x_j), normalised in p_in: (1/N) sum_j f^(i)(x_j)^2 = 1, i.e. f^(i) = sqrt(N) v_i.
+    ``eigenvalues`` (n_components,) are those of K/N, descending. ``components``
+    (N, n_components) holds f^(i)(x_j), normalised in p_in: (1/N) sum_j f^(i)(x_j)^2 = 1, i.e.
+    f^(i) = sqrt(N) v_i.
     """
 
     eigenvalues: torch.Tensor
     components: torch.Tensor
 
     def extend(self, k_test_train: object) -> torch.Tensor:
-        """f^(i) at new points by the Nystrom formula f^(i)(x) = (1/(N lam_i)) sum_j K(x, x_j) f^(i)(x_j).
+        """f^(i) at new points by the Nystrom formula.
 
-        ``k_test_train`` is K(x, x_j), shape (M, N); returns (M, n_components). On a training point
-        this gives back the training values (Pi f^(i) = lam_i f^(i)). Components with lam_i = 0 have
-        no such extension: ValueError.
+        f^(i)(x) = (1/(N lam_i)) sum_j K(x, x_j) f^(i)(x_j). On a training point this gives back the
+        training values (Pi f^(i) = lam_i f^(i)).
+
+        Parameters
+        ----------
+        k_test_train : array_like
+            Shape (M, N): K(x, x_j) between M new points and the N training points.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (M, n_components): f^(i) at the new points.
+
+        Raises
+        ------
+        ValueError
+            If k_test_train does not have N finite columns, or a component has lam_i = 0 (it has
+            no such extension).
         """
         n = self.components.shape[0]
         kx = kernel_matrix(
@@ -59,13 +75,29 @@ class KernelPCA:
 
 
 def kernel_pca(k_train: object, n_components: int | None = None) -> KernelPCA:
-    """Kernel principal components of the training data: eigenvalues and eigenfunctions of Pi = K/N (Sec. 5).
+    """Kernel principal components of the training data: eigenpairs of Pi = K/N (Section 5).
 
-    ``k_train`` is the symmetric PSD (N, N) kernel on the data (e.g. Theta_infinity). Returns the
-    ``n_components`` (default N) largest eigenvalues of K/N, descending, and the p_in-normalised
-    eigenfunctions on the training points. Each component's sign is fixed so that its entry of
-    largest magnitude is positive (within a repeated eigenvalue the basis is not unique).
-    Eigenvalues at round-off level are reported as exactly 0.
+    Each component's sign is fixed so that its entry of largest magnitude is positive (within a
+    repeated eigenvalue the basis is not unique). Eigenvalues at round-off level are reported as
+    exactly 0.
+
+    Parameters
+    ----------
+    k_train : array_like
+        Shape (N, N): the symmetric PSD kernel on the data (e.g. Theta_infinity).
+    n_components : int, optional
+        How many components, 1 .. N; default N.
+
+    Returns
+    -------
+    KernelPCA
+        The ``n_components`` largest eigenvalues of K/N, descending, shape (n_components,), and
+        the p_in-normalised eigenfunctions on the training points, shape (N, n_components).
+
+    Raises
+    ------
+    ValueError
+        If k_train is not a finite symmetric square matrix, or n_components is not in 1 .. N.
     """
     k = kernel_matrix(k_train, "k_train", symmetric=True)
     n = k.shape[0]
@@ -82,10 +114,25 @@ def kernel_pca(k_train: object, n_components: int | None = None) -> KernelPCA:
 
 
 def pin_norm(f: object) -> torch.Tensor:
-    """The p_in seminorm of Section 2 over the LAST axis: sqrt((1/N) sum_j f(x_j)^2), f of shape (..., N).
+    """The p_in seminorm of Section 2 over the LAST axis: sqrt((1/N) sum_j f(x_j)^2).
 
-    Returns shape (...). For a k-output function stored as (N, k), the paper's norm
-    sqrt((1/N) sum_j ||f(x_j)||^2) is ``pin_norm(f.mT).square().sum(-1).sqrt()``.
+    For a k-output function stored as (N, k), the paper's norm sqrt((1/N) sum_j ||f(x_j)||^2) is
+    ``pin_norm(f.mT).square().sum(-1).sqrt()``.
+
+    Parameters
+    ----------
+    f : array_like
+        Shape (..., N): values on the N data points.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (...).
+
+    Raises
+    ------
+    ValueError
+        If f has non-finite entries.
     """
     ft = finite_array(f, "f", ndims=None, dtype=None)
     return ft.square().mean(-1).sqrt()
@@ -94,13 +141,31 @@ def pin_norm(f: object) -> torch.Tensor:
 def decompose_along(
     f_t: object, f_star: object, component: object
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Split f_t - f* into g_t along f^(i) and h_t orthogonal to it, in p_in (Section 6.3, Figure 3).
+    """Split f_t - f* into g_t along f^(i) and h_t orthogonal to it, in p_in (Sec. 6.3, Figure 3).
 
-    ``f_t`` is a trajectory on the data, shape (T, N) (any (..., N) works); ``f_star`` and
-    ``component`` are (N,). The component is normalised in p_in first, u = f^(i) / ||f^(i)||_{p_in}.
-    Returns ``(||g_t||_{p_in}, ||h_t||_{p_in}, c_t)``, each of shape (T,), with
+    The component is normalised in p_in first, u = f^(i) / ||f^(i)||_{p_in}; then
     c_t = <f_t - f*, u>_{p_in}, g_t = c_t u, h_t = f_t - f* - g_t, so ``||g_t||_{p_in} = |c_t|``.
     In the limit, a start f_0 - f* = c_0 u gives c_t = c_0 e^{-lam_i t} and h_t = 0.
+
+    Parameters
+    ----------
+    f_t : array_like
+        Shape (T, N) (any (..., N) works): a trajectory on the data.
+    f_star : array_like
+        Shape (N,): the target on the data.
+    component : array_like
+        Shape (N,): f^(i) on the data, not zero.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(||g_t||_{p_in}, ||h_t||_{p_in}, c_t)``, each of shape (T,).
+
+    Raises
+    ------
+    ValueError
+        If an input has non-finite entries, f_star or component does not have N entries, or
+        component is zero on the data.
     """
     ft = finite_array(f_t, "f_t", ndims=None, dtype=None)
     n = ft.shape[-1]
@@ -135,10 +200,27 @@ def decompose_along(
 
 
 def max_stable_learning_rate(k_train: object) -> torch.Tensor:
-    """2N / lambda_max(K): the largest learning rate for which gradient descent on the linearised
-    network (kernel gradient descent with the Gram matrix K on N points, cost 1/(2N) sum (f - y)^2)
-    does not diverge. The step multiplies the residual by I - lr K / N, stable iff lr lambda_max / N < 2.
-    Accepts (N, N) or a batch (E, N, N); returns a 0-d or (E,) float64 tensor.
+    """2N / lambda_max(K): the largest stable learning rate of gradient descent, linearised.
+
+    The largest learning rate for which gradient descent on the linearised network (kernel gradient
+    descent with the Gram matrix K on N points, cost 1/(2N) sum (f - y)^2, Section 5) does not
+    diverge. The step multiplies the residual by I - lr K / N, stable iff lr lambda_max / N < 2.
+
+    Parameters
+    ----------
+    k_train : array_like
+        Shape (N, N) or a batch (E, N, N): the Gram matrices.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape () or (E,), float64.
+
+    Raises
+    ------
+    ValueError
+        If k_train is not square, has non-finite entries, or its largest eigenvalue is not
+        positive.
     """
     k = finite_array(k_train, "k_train", ndims=(2, 3))
     if k.shape[-1] != k.shape[-2]:
