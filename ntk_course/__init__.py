@@ -13,7 +13,8 @@ the book's chapters run) and ``ntk_course.assignments`` (the assignments and the
 
 from .activations import ACTIVATIONS, Activation, get_activation, polynomial
 from .architecture import Architecture
-from .blocked import BlockedKernel, CGWarning, conjugate_gradient
+from .blocked import BlockedKernel
+from .cg import CGWarning, conjugate_gradient
 from .config import by_scale, default_device, scale
 from .datasets import (
     circle_points,
@@ -31,7 +32,6 @@ from .flow import (
     gaussian_limit,
     gradient_descent,
     gradient_flow,
-    kernel_flow,
     percentiles,
 )
 from .harmonics import (
@@ -53,6 +53,7 @@ from .krylov import KrylovWarning, krylov_flow
 from .linearized import Centred, Linearized
 from .memory import KernelMemoryError, available_bytes, kernel_bytes
 from .mlp import NTKMLP
+from .numerical_flow import kernel_flow
 from .power_laws import PowerLaw, bootstrap_slope, power_law_fit
 from .random_features import RandomFeatures
 from .regression import (

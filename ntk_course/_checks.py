@@ -15,8 +15,10 @@ import torch
 
 
 def as_tensor(x: object) -> torch.Tensor:
-    """``x`` as a tensor without losing precision: Python floats (lists, tuples) become float64
-    through NumPy, where ``torch.as_tensor`` would round them to float32; tensors are unchanged.
+    """``x`` as a tensor without losing precision.
+
+    Python floats (lists, tuples) become float64 through NumPy, where ``torch.as_tensor`` would
+    round them to float32; tensors are unchanged.
     """
     if isinstance(x, torch.Tensor):
         return x
@@ -55,8 +57,10 @@ def _real(t: torch.Tensor, name: str) -> None:
 
 
 def inspectable(t: torch.Tensor) -> bool:
-    """False for a tensor inside a torch.func transform (vmap, grad, jvp), whose values Python may not
-    branch on; the public entry points check their points before they transform a model.
+    """False for a tensor inside a torch.func transform (vmap, grad, jvp).
+
+    Python may not branch on the values of such a tensor; the public entry points check their
+    points before they transform a model.
     """
     wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
     return wrapped is None or not wrapped(t)
@@ -101,7 +105,10 @@ def widths_list(widths: Sequence[int]) -> list[int]:
 
 
 def hidden_widths(widths: object, *, distinct: bool = False) -> list[int]:
-    """Check a list of hidden widths for a scan over networks: at least one integer >= 1 (distinct if asked)."""
+    """Check a list of hidden widths for a scan over networks.
+
+    At least one integer >= 1 (distinct if asked).
+    """
     if (
         isinstance(widths, int | str)
         or not isinstance(widths, Sequence | torch.Tensor)
@@ -128,14 +135,17 @@ def times(t: object, dtype: torch.dtype, device: torch.device, name: str = "t") 
 
 
 def seeded_generator(seed: object, device: torch.device | str | None = None) -> torch.Generator:
-    """A new random generator on ``device`` (CPU by default) seeded with the integer ``seed`` >= 0."""
+    """A new random generator on ``device`` (CPU by default) seeded with the integer ``seed``."""
     return torch.Generator(device=device or "cpu").manual_seed(positive_int(seed, "seed", 0))
 
 
 def generator_from(
     generator: torch.Generator | None, seed: object | None, device: torch.device | str | None = None
 ) -> torch.Generator | None:
-    """The random generator to draw with: ``generator``, or a new one seeded with ``seed`` (not both)."""
+    """The random generator to draw with: ``generator``, or a new one seeded with ``seed``.
+
+    Not both.
+    """
     if seed is None:
         return generator
     if generator is not None:
@@ -206,14 +216,17 @@ def kernel_matrix(
     symmetric: bool = False,
     device: torch.device | None = None,
 ) -> torch.Tensor:
-    """Return a kernel matrix as a finite 2-d float64 tensor; ``symmetric=True`` also demands a square,
-    symmetric matrix (a Gram matrix on one set of points, up to ``SYMMETRY_RTOL``).
+    """Return a kernel matrix as a finite 2-d float64 tensor.
+
+    ``symmetric=True`` also demands a square, symmetric matrix (a Gram matrix on one set of points,
+    up to ``SYMMETRY_RTOL``).
     """
     t = finite_array(k, name, ndims=(2,), rows=rows, cols=cols, match=match, device=device)
     if symmetric:
         if t.shape[0] != t.shape[1]:
             raise ValueError(
-                f"{name} must be a square (N, N) kernel matrix on the training points; got shape {tuple(t.shape)}"
+                f"{name} must be a square (N, N) kernel matrix on the training points; "
+                f"got shape {tuple(t.shape)}"
             )
         gap, top = float((t - t.mT).abs().amax()), float(t.abs().amax())
         if gap > SYMMETRY_RTOL * top:

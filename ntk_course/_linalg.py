@@ -16,7 +16,9 @@ def mirror_upper(k: torch.Tensor) -> torch.Tensor:
 
 
 def pi_spectrum(k: torch.Tensor, name: str = "k_train") -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigen-decomposition K/N = V diag(lam) V^T (Section 5), lam ASCENDING as torch.linalg.eigh gives it.
+    """Eigen-decomposition K/N = V diag(lam) V^T (Section 5), lam ASCENDING as from eigh.
+
+    The order is the one torch.linalg.eigh gives.
 
     ``k`` is a checked symmetric float64 (N, N) matrix. Eigenvalues below N * eps * lam_max (the
     numerical rank tolerance) are set to exactly 0; clearly negative ones raise ValueError.

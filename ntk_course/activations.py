@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from .quadrature import Profile, check_nodes, expectations_and_error, warn_if_inaccurate
+from .quadrature import Profile, expectations_and_error, warn_if_inaccurate
+from .quadrature_rules import check_nodes
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -62,6 +63,7 @@ class Activation:
     )
 
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        """sigma(z), elementwise."""
         return self.sigma(z)
 
     def sigma_and_dot(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,7 +73,10 @@ class Activation:
     def expectations_and_error(
         self, q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """:meth:`expectations` and the estimated relative error of the quadrature (0 for a closed form)."""
+        """:meth:`expectations` and the estimated relative error of the quadrature.
+
+        The error is 0 for a closed form.
+        """
         if self.closed_form is not None:
             return (*self.closed_form(q_xx, q_xy, q_yy), 0.0)
         return expectations_and_error(
@@ -81,7 +86,9 @@ class Activation:
     def expectations(
         self, q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """E[sigma(u)sigma(v)] and E[sigma_dot(u)sigma_dot(v)], (u, v) ~ N(0, [[q_xx, q_xy], [q_xy, q_yy]]).
+        """E[sigma(u)sigma(v)] and E[sigma_dot(u)sigma_dot(v)] for a centred Gaussian pair (u, v).
+
+        The covariance of (u, v) is [[q_xx, q_xy], [q_xy, q_yy]].
 
         Warns (:class:`~ntk_course.quadrature.QuadratureWarning`) when the quadrature's estimated
         relative error exceeds ``quadrature.TOLERANCE``.
@@ -110,7 +117,9 @@ def _relu_closed_form(
 def _erf_closed_form(
     q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """E[erf(u)erf(v)] = (2/pi) asin(2 q_xy / sqrt((1+2q_xx)(1+2q_yy))) (Williams 1997) and
+    """The erf expectations in closed form (Williams 1997).
+
+    E[erf(u)erf(v)] = (2/pi) asin(2 q_xy / sqrt((1+2q_xx)(1+2q_yy))) and
     E[erf'(u)erf'(v)] = (4/pi) / sqrt((1+2q_xx)(1+2q_yy) - 4 q_xy^2).
     """
     a = (1.0 + 2.0 * q_xx) * (1.0 + 2.0 * q_yy)
@@ -128,7 +137,8 @@ def _erf_dot(z: torch.Tensor) -> torch.Tensor:
 
 
 def _tanh_pair(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    # tanh(z) = 2 sigmoid(2z) - 1 to 3e-16 absolute; torch's float64 sigmoid is ~20x faster than its tanh.
+    # tanh(z) = 2 sigmoid(2z) - 1 to 3e-16 absolute; torch's float64 sigmoid is ~20x faster than
+    # its tanh.
     s = torch.sigmoid(2.0 * z)
     return s.mul(2.0).sub_(1.0), torch.addcmul(s, s, s, value=-1.0).mul_(4.0)
 
@@ -196,14 +206,16 @@ ACTIVATIONS = tuple(_NAMED) + ("polynomial",)
 
 
 def polynomial(coefficients: list[float] | tuple[float, ...]) -> Activation:
-    """The polynomial activation sigma(z) = sum_k c_k z^k (Remark 5: its NTK is not positive definite).
+    """The polynomial activation sigma(z) = sum_k c_k z^k.
 
-    Gauss-Hermite with degree + 1 nodes per dimension integrates its expectations exactly, at any variance.
+    Its NTK is not positive definite (Remark 5). Gauss-Hermite with degree + 1 nodes per dimension
+    integrates its expectations exactly, at any variance.
     """
     coeffs = [float(c) for c in coefficients]
     if not coeffs or not all(math.isfinite(c) for c in coeffs):
         raise ValueError(
-            f"polynomial coefficients must be a non-empty list of finite numbers; got {coefficients!r}"
+            "polynomial coefficients must be a non-empty list of finite numbers; "
+            f"got {coefficients!r}"
         )
     dcoeffs = [k * c for k, c in enumerate(coeffs)][1:] or [0.0]
 
@@ -235,13 +247,13 @@ def get_activation(
 ) -> Activation:
     """Resolve a name (see ``ACTIVATIONS``), an :class:`Activation`, or a user's callable.
 
-    A callable must act elementwise; without ``derivative`` it is differentiated by autograd, and its
-    kinks are found numerically. ``derivative`` is accepted only with a callable: a named activation
-    or an Activation has its own sigma_dot, and a second one is refused rather than ignored.
-    ``quadrature_points`` (an integer in [2, 360]; see
-    :func:`ntk_course.quadrature.expectations_and_error`) sizes the rules of every activation without
-    a closed form; an Activation keeps its own count unless one other than the default 64 is asked
-    for, and polynomials keep their exact rule.
+    A callable must act elementwise; without ``derivative`` it is differentiated by autograd, and
+    its kinks are found numerically. ``derivative`` is accepted only with a callable: a named
+    activation or an Activation has its own sigma_dot, and a second one is refused rather than
+    ignored. ``quadrature_points`` (an integer in [2, 360]; see
+    :func:`ntk_course.quadrature.expectations_and_error`) sizes the rules of every activation
+    without a closed form; an Activation keeps its own count unless one other than the default 64
+    is asked for, and polynomials keep their exact rule.
     """
     points = check_nodes(quadrature_points)
     own = isinstance(activation, str | Activation) or not callable(activation)
@@ -272,5 +284,6 @@ def get_activation(
             return Activation(name, activation, _first(pair, 1), None, points, Profile(), pair)
         return Activation(name, activation, derivative, None, points, Profile())
     raise ValueError(
-        f"activation must be a name from {sorted(_NAMED)}, an Activation or a callable; got {activation!r}"
+        f"activation must be a name from {sorted(_NAMED)}, an Activation or a callable; "
+        f"got {activation!r}"
     )

@@ -1,11 +1,11 @@
 """Kernels by blocks: any block of Sigma or Theta without the rest, for N too large for one matrix.
 
 Every entry K(x_i, y_j) of the limiting kernels depends on x_i and y_j alone (Proposition 1,
-Theorem 1), so the block of rows i:j against columns k:l is ``ntk(x[i:j], y[k:l])``: the same numbers
-as that block of ``ntk(x, y)`` (bitwise when the block size is a multiple of the kernel's inner block,
-256). A :class:`BlockedKernel` holds the points and the kernel function, computes blocks on demand and
-multiplies by vectors block by block; on one set of points (y = x) it uses the symmetry and keeps
-only the upper triangle of blocks. Where the blocks live is ``cache``:
+Theorem 1), so the block of rows i:j against columns k:l is ``ntk(x[i:j], y[k:l])``: the same
+numbers as that block of ``ntk(x, y)`` (bitwise when the block size is a multiple of the kernel's
+inner block, 256). A :class:`BlockedKernel` holds the points and the kernel function, computes
+blocks on demand and multiplies by vectors block by block; on one set of points (y = x) it uses the
+symmetry and keeps only the upper triangle of blocks. Where the blocks live is ``cache``:
 
 - ``True``: in this process, in ``out_dtype`` (float32 halves them): N^2/2 numbers for y = x;
 - a directory: one ``.npy`` file per block, read back one block at a time (the page cache, not the
@@ -13,33 +13,24 @@ only the upper triangle of blocks. Where the blocks live is ``cache``:
 - ``False``: nowhere; every product recomputes every block (memory: one block).
 
 ``to_dask()`` gives the same kernel as a ``dask.array`` whose chunks are the blocks, to be persisted
-across the workers of a Dask cluster (``LocalCluster`` or a real one); the solver below accepts either.
-
-:func:`conjugate_gradient` solves (K + N rho I) X = B for the k columns of B at once (one block sweep
-per iteration serves every column), with a Jacobi (diagonal) preconditioner, to a stated relative
-residual ||b - A x|| <= rtol ||b|| per column, checked on the true residual at the end.
+across the workers of a Dask cluster (``LocalCluster`` or a real one); the solver of
+:mod:`ntk_course.cg` (:func:`ntk_course.cg.conjugate_gradient`) accepts either.
 """
 
 from __future__ import annotations
 
 import shutil
-import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ._checks import as_inputs, finite_array, non_negative, positive_int, same_dimension
+from ._checks import as_inputs, finite_array, positive_int, same_dimension
 from .memory import KernelMemoryError, ensure_fits, human, kernel_bytes
 
 BLOCK = 2048
 KERNELS = ("ntk", "nngp")
-
-
-class CGWarning(UserWarning):
-    """Conjugate gradients stopped at ``maxiter`` before the stated tolerance."""
 
 
 def _kernel_function(kernel: object) -> Callable:
@@ -85,12 +76,27 @@ def _dask_block(
 class BlockedKernel:
     """The kernel K(x, y) (N x M) as a grid of blocks computed on demand; y = None means y = x.
 
-    ``kernel`` is ``"ntk"``, ``"nngp"`` or a callable ``kernel(x_rows, y_cols, **options)`` returning
-    the (rows, cols) block (y_cols None for y = x); ``options`` (depth, activation, beta, ...) go to
-    it. ``block`` is the block size, ``cache`` where computed blocks live (module docstring),
-    ``out_dtype`` the dtype they are stored in (computed in float64, or the kernel's dtype). The
-    bytes of a memory cache (or the disk of a directory cache) are checked when the kernel is made,
-    before any work (KernelMemoryError).
+    Parameters
+    ----------
+    x, y
+        The points, (N, n_0) and (M, n_0); y = None means y = x.
+    kernel
+        ``"ntk"``, ``"nngp"`` or a callable ``kernel(x_rows, y_cols, **options)`` returning the
+        (rows, cols) block (y_cols None for y = x).
+    block
+        The block size.
+    cache
+        Where computed blocks live (module docstring).
+    out_dtype
+        The dtype they are stored in (computed in float64, or the kernel's dtype).
+    **options
+        Passed to the kernel (depth, activation, beta, ...).
+
+    Raises
+    ------
+    KernelMemoryError
+        The bytes of a memory cache (or the disk of a directory cache) are checked when the kernel
+        is made, before any work.
     """
 
     def __init__(
@@ -146,10 +152,11 @@ class BlockedKernel:
 
     @property
     def device(self) -> torch.device:
+        """The device of the points, where the blocks are computed."""
         return self.x.device
 
     def _grid(self) -> list[tuple[int, int]]:
-        """The stored blocks (I, J): the upper triangle (J >= I) for y = x, every block otherwise."""
+        """The stored blocks (I, J): the upper triangle (J >= I) for y = x, else every block."""
         return [
             (i, j)
             for i in range(len(self.rows))
@@ -194,13 +201,13 @@ class BlockedKernel:
             what,
             parts,
             self.device,
-            ways_out="Ways out: out_dtype=torch.float32 (half the cached bytes), cache=<a directory> "
-            "(blocks on disk), cache=False (recompute every block at every product), or "
-            "to_dask() to spread the blocks over the workers of a Dask cluster.",
+            ways_out="Ways out: out_dtype=torch.float32 (half the cached bytes), "
+            "cache=<a directory> (blocks on disk), cache=False (recompute every block at every "
+            "product), or to_dask() to spread the blocks over the workers of a Dask cluster.",
         )
 
     def block_at(self, rows: slice, cols: slice) -> torch.Tensor:
-        """K(x[rows], y[cols]): any block, rows i:j against columns k:l, computed without the rest."""
+        """K(x[rows], y[cols]): any block, rows i:j against columns k:l, without the rest."""
         if not isinstance(rows, slice) or not isinstance(cols, slice):
             raise ValueError(f"rows and cols must be slices i:j and k:l; got {rows!r} and {cols!r}")
         xs, ys = self.x[rows], self.y[cols]
@@ -228,8 +235,10 @@ class BlockedKernel:
         return b
 
     def grid_block(self, i: int, j: int) -> torch.Tensor:
-        """Block (I, J) of the grid of ``block`` x ``block`` blocks; for y = x a lower block is the
-        transpose of the stored upper one (so the matrix is exactly symmetric).
+        """Block (I, J) of the grid of ``block`` x ``block`` blocks.
+
+        For y = x a lower block is the transpose of the stored upper one (so the matrix is exactly
+        symmetric).
         """
         if self.symmetric and j < i:
             return self._stored(j, i).mT
@@ -276,9 +285,10 @@ class BlockedKernel:
         """The kernel as a ``dask.array`` (float ``out_dtype``) whose chunks are the blocks.
 
         Nothing is computed until the array is; persist it across a cluster's workers with
-        ``client.persist(k.to_dask())`` and pass that to :func:`ntk_course.kernel_regression`. For y = x
-        the lower blocks are transposes of the upper ones (one kernel evaluation per pair). The kernel
-        must be picklable (the names "ntk" and "nngp" are); the workers need ntk_course installed.
+        ``client.persist(k.to_dask())`` and pass that to :func:`ntk_course.kernel_regression`. For
+        y = x the lower blocks are transposes of the upper ones (one kernel evaluation per pair).
+        The kernel must be picklable (the names "ntk" and "nngp" are); the workers need ntk_course
+        installed.
         """
         try:
             import dask
@@ -319,189 +329,6 @@ class BlockedKernel:
     def __repr__(self) -> str:
         where = {True: "memory", False: "none"}.get(self.cache, str(self.cache))  # type: ignore[arg-type]
         return (
-            f"BlockedKernel({self.kernel!r}, shape={self.shape}, block={self.block}, cache={where}, "
-            f"{human(self.cache_bytes())} of blocks in {self.out_dtype})"
+            f"BlockedKernel({self.kernel!r}, shape={self.shape}, block={self.block}, "
+            f"cache={where}, {human(self.cache_bytes())} of blocks in {self.out_dtype})"
         )
-
-
-class _Dense:
-    def __init__(self, k: torch.Tensor):
-        self.k, self.shape, self.device = k, tuple(k.shape), k.device
-
-    def matmul(self, v: torch.Tensor) -> torch.Tensor:
-        return self.k @ v
-
-    def diagonal(self) -> torch.Tensor:
-        return self.k.diagonal()
-
-
-class _Dask:
-    """A ``dask.array`` kernel (persisted or not): products computed on its workers."""
-
-    def __init__(self, k):
-        self.k, self.shape, self.device = k, tuple(int(s) for s in k.shape), torch.device("cpu")
-
-    def matmul(self, v: torch.Tensor) -> torch.Tensor:
-        out = (self.k @ v.cpu().numpy()).compute()
-        return torch.as_tensor(np.asarray(out, dtype=np.float64))
-
-    def diagonal(self) -> torch.Tensor:
-        import dask.array as da
-
-        return torch.as_tensor(np.asarray(da.diagonal(self.k).compute(), dtype=np.float64))
-
-
-def is_blocked(k: object) -> bool:
-    """True for a :class:`BlockedKernel` or a ``dask.array`` (solved by conjugate gradients)."""
-    return isinstance(k, BlockedKernel) or type(k).__module__.startswith("dask.")
-
-
-def as_operator(
-    k: object, name: str, *, rows: int | None = None, cols: int | None = None, square: bool = False
-):
-    """A kernel as something with ``shape``, ``device``, ``matmul`` and ``diagonal``: a BlockedKernel,
-    a dask.array or a dense matrix (checked as :func:`ntk_course._checks.kernel_matrix`).
-    """
-    if isinstance(k, BlockedKernel | _Dense | _Dask):
-        op = k
-    elif type(k).__module__.startswith("dask."):
-        if getattr(k, "ndim", 0) != 2:
-            raise ValueError(
-                f"{name} must be a 2-d dask.array kernel; got shape {getattr(k, 'shape', None)}"
-            )
-        op = _Dask(k)
-    else:
-        from ._checks import kernel_matrix
-
-        op = _Dense(kernel_matrix(k, name, symmetric=square))
-    if square and (
-        op.shape[0] != op.shape[1] or (isinstance(op, BlockedKernel) and not op.symmetric)
-    ):
-        raise ValueError(
-            f"{name} must be the square kernel of the training points on themselves (y = x); "
-            f"got shape {op.shape}"
-        )
-    if rows is not None and op.shape[0] != rows or cols is not None and op.shape[1] != cols:
-        raise ValueError(
-            f"{name} must have shape ({rows or 'M'}, {cols}) to match the N = {cols} training points; "
-            f"got {op.shape}"
-        )
-    return op
-
-
-@dataclass
-class CGResult:
-    """The solution (N, k), the iterations taken and the final relative residuals ||b - A x|| / ||b|| (k,)."""
-
-    solution: torch.Tensor
-    iterations: int
-    residuals: torch.Tensor
-
-
-def conjugate_gradient(
-    k: object,
-    b: object,
-    *,
-    ridge: float = 0.0,
-    rtol: float = 1e-8,
-    maxiter: int | None = None,
-    preconditioner: str | None = "jacobi",
-) -> CGResult:
-    """Solve (K + N rho I) X = B by preconditioned conjugate gradients, every column of B at once.
-
-    ``k``: a BlockedKernel on the training points, a dask.array or a dense (N, N) matrix, symmetric
-    positive definite (PSD with ``ridge`` rho > 0, in units of the eigenvalues of K/N); ``b`` (N,) or
-    (N, k). Each iteration is one sweep over the blocks (a product K @ P for all k columns). Stops
-    when every column has ||b - A x|| <= ``rtol`` ||b||; the residual is recomputed from x at the end
-    (one more sweep) and a CGWarning says if it exceeds rtol after ``maxiter`` (default 2 N)
-    iterations. ``preconditioner`` "jacobi" divides by the diagonal of A, None uses none. A
-    direction with p^T A p <= 0 proves A is not positive definite: ValueError.
-    """
-    op = as_operator(k, "k_train", square=True)
-    n = op.shape[0]
-    bt = finite_array(b, "b", rows=n, match="the kernel's N points", device=op.device)
-    rho = non_negative(ridge, "ridge")
-    rtol = non_negative(rtol, "rtol")
-    if not 0 < rtol < 1:
-        raise ValueError(f"rtol must be a relative residual in (0, 1), e.g. 1e-8; got {rtol}")
-    maxiter = max(100, 2 * n) if maxiter is None else positive_int(maxiter, "maxiter")
-    if preconditioner not in ("jacobi", None):
-        raise ValueError(f"preconditioner must be 'jacobi' or None; got {preconditioner!r}")
-    shift = n * rho
-
-    def apply(p: torch.Tensor) -> torch.Tensor:
-        out = op.matmul(p).to(p.device)
-        return out + shift * p if shift else out
-
-    b2 = bt if bt.ndim == 2 else bt[:, None]
-    if preconditioner == "jacobi":
-        d = op.diagonal().to(b2.device, torch.float64) + shift
-        if not bool((d > 0).all()):
-            raise ValueError(
-                "k_train (+ N ridge I) has a diagonal entry <= 0: it is not positive definite; "
-                "expected a kernel matrix with K(x, x) > 0 (or pass a ridge > 0)"
-            )
-        inv = (1.0 / d)[:, None]
-    else:
-        inv = torch.ones(n, 1, dtype=torch.float64, device=b2.device)
-    norms = b2.norm(dim=0)
-    x = torch.zeros_like(b2)
-    r = b2.clone()
-    z = inv * r
-    p = z.clone()
-    rz = (r * z).sum(0)
-    active = norms > 0
-    it = 0
-    while bool(active.any()) and it < maxiter:
-        ap = apply(p)
-        pap = (p * ap).sum(0)
-        if not bool(torch.isfinite(ap).all()) or bool((active & (pap <= 0)).any()):
-            raise ValueError(
-                "k_train (+ N ridge I) is not positive definite (a direction p with p^T K p <= 0, or "
-                "non-finite products): pass a ridge > 0 (in units of the eigenvalues of K/N)"
-            )
-        alpha = torch.where(active, rz / torch.where(active, pap, 1.0), 0.0)
-        x += alpha * p
-        r -= alpha * ap
-        it += 1
-        active = active & (r.norm(dim=0) > rtol * norms)
-        z = inv * r
-        rz_new = (r * z).sum(0)
-        beta = torch.where(active, rz_new / torch.where(rz > 0, rz, 1.0), 0.0)
-        p = torch.where(active, z + beta * p, 0.0)
-        rz = rz_new
-    true = (b2 - apply(x)).norm(dim=0) / torch.where(norms > 0, norms, 1.0)
-    if bool((true > rtol).any()):
-        warnings.warn(
-            f"conjugate gradients reached a relative residual {float(true.max()):.2e} > rtol = {rtol:g} "
-            f"after {it} iterations (maxiter {maxiter}); raise maxiter, or add a ridge, the kernel "
-            "being ill-conditioned",
-            CGWarning,
-            stacklevel=2,
-        )
-    return CGResult(x if bt.ndim == 2 else x[:, 0], it, true)
-
-
-def blocked_regression(
-    k_train: object,
-    y_train: object,
-    k_test_train: object,
-    *,
-    ridge: float = 0.0,
-    rtol: float = 1e-8,
-    maxiter: int | None = None,
-) -> torch.Tensor:
-    """K(x, X) (K(X, X) + N rho I)^{-1} Y with K(X, X) blocked: :func:`conjugate_gradient`, then one sweep
-    over the blocks of ``k_test_train`` (a BlockedKernel, a dask.array or a dense (M, N) matrix).
-    """
-    op = as_operator(k_train, "k_train", square=True)
-    n = op.shape[0]
-    test = as_operator(k_test_train, "k_test_train", cols=n)
-    y = finite_array(
-        y_train, "y_train", rows=n, match="k_train's N training points", device=op.device
-    )
-    alpha = conjugate_gradient(op, y, ridge=ridge, rtol=rtol, maxiter=maxiter).solution
-    out = test.matmul(alpha.to(test.device))
-    if not bool(torch.isfinite(out).all()):
-        raise ValueError("the predictions are not finite; expected finite kernels and targets")
-    return out

@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 
 def scale() -> str:
-    """The scale chosen by the environment variable ``NTK_COURSE_SCALE`` (``default`` when unset)."""
+    """The scale chosen by the environment variable ``NTK_COURSE_SCALE`` (``default`` if unset)."""
     value = os.environ.get("NTK_COURSE_SCALE", "default").strip().lower() or "default"
     if value not in SCALES:
         raise ValueError(

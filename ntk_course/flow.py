@@ -1,18 +1,19 @@
-"""Kernel gradient flow (Section 3), its exact least-squares solution and Gaussian limit (Section 5).
+"""Kernel gradient flow (Section 3), its exact least-squares solution and Gaussian limit (Sec. 5).
 
 Cost convention, the paper's: an empirical MEAN over the N training points,
-C(f) = 1/(2N) sum_i ||f(x_i) - y_i||^2, so the kernel gradient is (1/N) sum_j K(x, x_j) d(x_j) and the
-least-squares flow is
+C(f) = 1/(2N) sum_i ||f(x_i) - y_i||^2, so the kernel gradient is (1/N) sum_j K(x, x_j) d(x_j) and
+the least-squares flow is
 
     d f_t / dt = -(1/N) K (f_t - y),        Pi = K/N,
 
-with time t = learning rate x number of gradient-descent steps. A cost written as a SUM over the data
-(no 1/N) runs the same flow N times faster. A flow is linear in its outputs, so k outputs are k
+with time t = learning rate x number of gradient-descent steps. A cost written as a SUM over the
+data (no 1/N) runs the same flow N times faster. A flow is linear in its outputs, so k outputs are k
 independent columns (the NTK is Theta_infinity x Id_{n_L}, Theorem 1).
 
 Kernels are float64 tensors on any device; results come back on that device in ``k_train``'s dtype.
 Every array is read as float64, integer arrays included (an integer Gram matrix is a kernel like any
-other; its results come back in float64). ``kernel_flow`` integrates on the CPU with SciPy.
+other; its results come back in float64). The flow of other costs (cross-entropy, logistic),
+integrated numerically on the CPU with SciPy, is :func:`ntk_course.numerical_flow.kernel_flow`.
 """
 
 from __future__ import annotations
@@ -21,24 +22,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.integrate import solve_ivp
-from scipy.special import expit, softmax
 from scipy.stats import norm
 
 from ._checks import finite_array, kernel_matrix, non_negative, times
 from ._linalg import out_dtype, pi_spectrum
-from .blocked import is_blocked
-
-LOSSES = ("mse", "cross_entropy", "logistic")
-METHODS = ("DOP853", "LSODA", "RK45", "RK23", "Radau", "BDF")
+from .cg import is_blocked
 
 
 @dataclass
 class FlowResult:
     """A kernel gradient flow sampled at the times ``t`` (T,).
 
-    ``f_train`` is (T, N) or (T, N, k), ``f_test`` (T, M[, k]) or None when no test kernel was given,
-    ``eigenvalues`` those of Pi = K/N in descending order (None for :func:`kernel_flow`).
+    ``f_train`` is (T, N) or (T, N, k), ``f_test`` (T, M[, k]) or None when no test kernel was
+    given, ``eigenvalues`` those of Pi = K/N in descending order (None for
+    :func:`ntk_course.numerical_flow.kernel_flow`).
     """
 
     t: torch.Tensor
@@ -93,7 +90,8 @@ def _columns(
     if len(widths) > 1:
         shapes = [tuple(a.shape) for a in given]
         raise ValueError(
-            f"y_train, f0_train and f0_test must share the number of output columns k (or be 1-d); got shapes {shapes}"
+            "y_train, f0_train and f0_test must share the number of output columns k (or be 1-d); "
+            f"got shapes {shapes}"
         )
     c = widths.pop() if widths else 1
 
@@ -107,7 +105,10 @@ def _columns(
 
 
 def _phi(lam: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """(1 - e^{-lam t}) / lam as an (N, T) table, via -expm1 so it is exact for small lam t and equals t at lam = 0."""
+    """(1 - e^{-lam t}) / lam as an (N, T) table.
+
+    Computed via -expm1, so it is exact for small lam t and equals t at lam = 0.
+    """
     pos = (lam > 0)[:, None]
     safe = torch.where(pos, lam[:, None], torch.ones_like(lam[:, None]))
     return torch.where(pos, -torch.expm1(-safe * t) / safe, t.expand(lam.shape[0], -1))
@@ -135,7 +136,8 @@ def _linear_solution(
     f_0 - y along eigenvalue lam after time (or step count) t, and the factor phi on the kernel
     gradient accumulated for the test points, so that
 
-        f(train) = y + V decay V^T (f_0 - y),   f(test) = f_0(test) + K_test,train V (phi / N) V^T (y - f_0).
+        f(train) = y + V decay V^T (f_0 - y),
+        f(test)  = f_0(test) + K_test,train V (phi / N) V^T (y - f_0).
     """
     y = finite_array(
         y_train, "y_train", rows=k.shape[0], match="k_train's N training points", device=k.device
@@ -161,7 +163,8 @@ def _linear_solution(
         f_test = _shape(f_test, vector, dtype)
     if not bool(torch.isfinite(f_train).all()):
         raise ValueError(
-            "the trajectory overflowed: gradient descent diverges (lr >= 2N / lambda_max); expected a smaller lr"
+            "the trajectory overflowed: gradient descent diverges (lr >= 2N / lambda_max); "
+            "expected a smaller lr"
         )
     return FlowResult(
         t=t.to(dtype),
@@ -184,20 +187,22 @@ def gradient_flow(
 ) -> FlowResult:
     """Exact solution of the least-squares kernel gradient flow at every time in ``t`` (Section 5).
 
-    d f_t/dt = -(1/N) K (f_t - y) has the solution f_t = f* + e^{-t Pi}(f_0 - f*) (Section 5). With one
-    eigendecomposition K/N = V diag(lam) V^T:
+    d f_t/dt = -(1/N) K (f_t - y) has the solution f_t = f* + e^{-t Pi}(f_0 - f*) (Section 5). With
+    one eigendecomposition K/N = V diag(lam) V^T:
 
         f_t(train) = y + V e^{-lam t} V^T (f_0 - y)
-        f_t(test)  = f_0(test) + K_test,train V diag((1 - e^{-lam t}) / (N lam)) V^T (y - f_0(train)),
+        f_t(test)  = f_0(test)
+                     + K_test,train V diag((1 - e^{-lam t}) / (N lam)) V^T (y - f_0(train)),
 
     where (1 - e^{-lam t})/lam -> t as lam -> 0, so singular PSD kernels are fine: the part of
     f_0 - y in the null space of K never moves (Delta^0 of Section 5).
 
-    ``k_train`` (N, N) symmetric PSD; ``y_train`` (N,) or (N, k); ``t`` 1-d, non-negative (t = learning
-    rate x steps); ``k_test_train`` (M, N). The start f_0 is 0 (the mean over initialisations) unless
-    ``f0_train`` (and ``f0_test`` on the test points) are given, each (rows,) or (rows, k); 1-d
-    arrays broadcast over the k columns. Round-off negative eigenvalues are set to 0; a kernel
-    with a clearly negative one raises ValueError (after the eigendecomposition).
+    ``k_train`` (N, N) symmetric PSD; ``y_train`` (N,) or (N, k); ``t`` 1-d, non-negative
+    (t = learning rate x steps); ``k_test_train`` (M, N). The start f_0 is 0 (the mean over
+    initialisations) unless ``f0_train`` (and ``f0_test`` on the test points) are given, each
+    (rows,) or (rows, k); 1-d arrays broadcast over the k columns. Round-off negative eigenvalues
+    are set to 0; a kernel with a clearly negative one raises ValueError (after the
+    eigendecomposition).
 
     Large N: a :class:`ntk_course.BlockedKernel` or ``dask.array`` ``k_train`` (and
     ``k_test_train``) is never formed whole: :func:`ntk_course.krylov.krylov_flow` applies
@@ -257,12 +262,12 @@ def gradient_descent(
     f0_train: object | None = None,
     f0_test: object | None = None,
 ) -> FlowResult:
-    """Discrete kernel gradient descent with a frozen kernel, solved exactly after each count in ``steps``.
+    """Discrete kernel gradient descent with a frozen kernel, solved exactly after each step count.
 
     f_{s+1} = f_s - (lr/N) K (f_s - y) on the training points and f_{s+1}(x) = f_s(x) - (lr/N)
     K(x, X)(f_s - y) elsewhere: gradient descent on the network linearised at initialisation
-    (Section 3 with the cost C = 1/(2N) sum (f - y)^2, Lee et al. 2019). With K/N = V diag(lam) V^T the
-    residual after s steps is V (1 - lr lam)^s V^T (f_0 - y), and the test points gather
+    (Section 3 with the cost C = 1/(2N) sum (f - y)^2, Lee et al. 2019). With K/N = V diag(lam) V^T
+    the residual after s steps is V (1 - lr lam)^s V^T (f_0 - y), and the test points gather
     sum_{j<s} lr (1 - lr lam)^j = (1 - (1 - lr lam)^s) / lam (lr s at lam = 0). It tends to
     :func:`gradient_flow` at t = lr s as lr -> 0, and diverges when lr >= 2N / lambda_max(K)
     (ValueError once the iterates overflow). ``steps`` is a 1-d list of step counts; the returned
@@ -306,10 +311,11 @@ def gaussian_limit(
     sigma_test: object,
     t: object | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and covariance of f_t on test points when f_0 ~ GP(0, Sigma) and training follows Theta (Section 5).
+    """Mean and covariance of f_t on test points, f_0 ~ GP(0, Sigma), trained with Theta (Sec. 5).
 
-    f_0 is the centred Gaussian process of Proposition 1 (covariance Sigma, the NNGP) and f_t follows
-    the least-squares flow with the NTK Theta, so f_t(x) = f_0(x) + A_t (y - f_0(X)) is Gaussian with
+    f_0 is the centred Gaussian process of Proposition 1 (covariance Sigma, the NNGP) and f_t
+    follows the least-squares flow with the NTK Theta, so f_t(x) = f_0(x) + A_t (y - f_0(X)) is
+    Gaussian with
 
         mean_t = A_t y,   cov_t = Sigma_xx - A_t Sigma_Xx - Sigma_xX A_t^T + A_t Sigma_XX A_t^T,
         A_t = Theta_xX Theta_XX^{-1} (I - e^{-t Theta_XX / N}).
@@ -357,11 +363,13 @@ def gaussian_limit(
     if tt is None:
         chol, info = torch.linalg.cholesky_ex(th)
         d = chol.diagonal()
-        # cond(Theta) >= (max L_ii / min L_ii)^2, so a tiny ratio proves Theta is numerically singular.
+        # cond(Theta) >= (max L_ii / min L_ii)^2, so a tiny ratio proves Theta is numerically
+        # singular.
         if int(info) != 0 or float((d.min() / d.max()) ** 2) < n * torch.finfo(th.dtype).eps:
             raise ValueError(
-                "theta_train must be positive definite on the training points for t = infinity (Section 5); "
-                "it is singular or indefinite: pass finite times t, or add a small ridge"
+                "theta_train must be positive definite on the training points for t = infinity "
+                "(Section 5); it is singular or indefinite: pass finite times t, "
+                "or add a small ridge"
             )
         a = torch.cholesky_solve(thx.mT, chol).mT  # (M, N): Theta_xX Theta_XX^{-1}
     else:
@@ -375,7 +383,7 @@ def gaussian_limit(
 
 
 def percentiles(mean: object, covariance: object, q: object = (10, 50, 90)) -> torch.Tensor:
-    """Pointwise percentiles of the Gaussian (mean, covariance), as plotted in Figure 2 (Section 6.2).
+    """Pointwise percentiles of the Gaussian (mean, covariance), as in Figure 2 (Section 6.2).
 
     ``mean`` is (..., M) (or (..., M, k)), ``covariance`` (..., M, M); percentile p of point j is
     mean_j + Phi^{-1}(p/100) sqrt(max(cov_jj, 0)). ``q`` holds percentiles in (0, 100). Returns
@@ -385,7 +393,8 @@ def percentiles(mean: object, covariance: object, q: object = (10, 50, 90)) -> t
     cov = finite_array(covariance, "covariance", ndims=None, dtype=mu.dtype, device=mu.device)
     if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2] or mu.shape[: cov.ndim - 1] != cov.shape[:-1]:
         raise ValueError(
-            f"covariance must be (..., M, M) matching mean (..., M[, k]); got shapes {tuple(mu.shape)} and {tuple(cov.shape)}"
+            "covariance must be (..., M, M) matching mean (..., M[, k]); "
+            f"got shapes {tuple(mu.shape)} and {tuple(cov.shape)}"
         )
     qs = np.asarray(q, dtype=float).reshape(-1)
     if qs.size == 0 or not np.all((qs > 0) & (qs < 100)):
@@ -394,120 +403,3 @@ def percentiles(mean: object, covariance: object, q: object = (10, 50, 90)) -> t
     std = cov.diagonal(dim1=-2, dim2=-1).clamp_min(0).sqrt()
     std = std.reshape(std.shape + (1,) * (mu.ndim - std.ndim))
     return mu + z.reshape((-1,) + (1,) * mu.ndim) * std
-
-
-def _targets(
-    loss: str,
-    y_train: object,
-    n: int,
-    f0_train: object | None,
-    f0_test: object | None,
-    dev: torch.device,
-) -> torch.Tensor:
-    """Targets for ``loss``: class labels become one-hot rows; each loss checks its own values."""
-    y = finite_array(y_train, "y_train", rows=n, match="k_train's N training points", device=dev)
-    if loss == "logistic" and not bool(((y == 1) | (y == -1)).all()):
-        raise ValueError("logistic loss needs labels y in {-1, +1}")
-    if loss != "cross_entropy":
-        return y
-    if y.ndim == 2:
-        if bool((y < 0).any()) or not torch.allclose(y.sum(1), torch.ones_like(y[:, 0]), atol=1e-6):
-            raise ValueError(
-                "cross_entropy targets of shape (N, k) must be one-hot rows or probabilities (>= 0, summing to 1)"
-            )
-        return y
-    if bool((y < 0).any()) or not bool((y == y.round()).all()):
-        raise ValueError("cross_entropy labels of shape (N,) must be integer classes 0 .. k-1")
-    f0 = (
-        None
-        if f0_train is None
-        else finite_array(f0_train, "f0_train", rows=n, match="k_train", device=dev)
-    )
-    classes = f0.shape[1] if f0 is not None and f0.ndim == 2 else int(y.max()) + 1
-    if int(y.max()) >= classes:
-        raise ValueError(
-            f"cross_entropy labels must be < k = {classes}, the number of columns of f0; got {int(y.max())}"
-        )
-    return torch.nn.functional.one_hot(y.long(), classes).to(torch.float64)
-
-
-def _loss_gradient(loss: str, f: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """d(x_i) = gradient of the loss at f(x_i): (f - y); softmax(f) - y; -y sigmoid(-y f)."""
-    if loss == "mse":
-        return f - y
-    if loss == "cross_entropy":
-        return softmax(f, axis=1) * y.sum(1, keepdims=True) - y
-    return -y * expit(-y * f)
-
-
-def kernel_flow(
-    k_train: object,
-    y_train: object,
-    t: object,
-    *,
-    loss: str = "cross_entropy",
-    k_test_train: object | None = None,
-    f0_train: object | None = None,
-    f0_test: object | None = None,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
-    method: str = "DOP853",
-) -> FlowResult:
-    """Kernel gradient descent d f_t/dt = -(1/N) K d|f_t for a general cost, integrated numerically (Section 3).
-
-    The cost is C(f) = (1/N) sum_i loss(f(x_i), y_i), d|f(x_i) its gradient in f(x_i), and test points
-    follow d f_test/dt = -(1/N) K_test,train d|f_t (the kernel gradient extends off the data).
-    ``loss``: "mse" (1/2 ||f - y||^2, the flow :func:`gradient_flow` solves exactly), "cross_entropy"
-    (softmax over the k columns of f; y integer labels (N,) or one-hot / probability rows (N, k);
-    f has k columns, k taken from f0_train or else from the largest label), "logistic" (log(1 + e^{-y f}),
-    y in {-1, +1}, each column independent). Shapes and starts are as in :func:`gradient_flow`.
-
-    Integrated on the CPU by scipy.integrate.solve_ivp (``method``, ``rtol``, ``atol``); the test
-    points come from the integral of d|f_t, carried along. An explicit method needs about
-    lam_max * t_max steps; the implicit ones estimate an (Nk x Nk) Jacobian, for small N only.
-    """
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
-    rtol, atol = non_negative(rtol, "rtol"), non_negative(atol, "atol")
-    k, kx, tt = _setup(k_train, t, k_test_train)
-    n, dev = k.shape[0], k.device
-    y = _targets(loss, y_train, n, f0_train, f0_test, dev)
-    y2, f0, f0x, vector = _columns(y, f0_train, f0_test, kx)
-    c = y2.shape[1]
-
-    kn, yn = k.cpu().numpy(), y2.cpu().numpy()
-    s0 = f0.cpu().numpy().ravel()
-    if kx is not None:
-        s0 = np.concatenate(
-            [s0, np.zeros(n * c)]
-        )  # and the integral of d|f_s ds, for the test points
-
-    def rhs(_: float, s: np.ndarray) -> np.ndarray:
-        d = _loss_gradient(loss, s[: n * c].reshape(n, c), yn)
-        df = -(kn @ d).ravel() / n
-        return df if kx is None else np.concatenate([df, d.ravel()])
-
-    tn = tt.cpu().numpy()
-    uniq, inverse = np.unique(tn, return_inverse=True)
-    states = np.tile(s0, (uniq.size, 1))
-    later = uniq > 0
-    if later.any():
-        sol = solve_ivp(
-            rhs, (0.0, float(uniq[-1])), s0, method=method, t_eval=uniq[later], rtol=rtol, atol=atol
-        )
-        if not sol.success:
-            raise RuntimeError(f"solve_ivp ({method}) failed: {sol.message}")
-        states[later] = sol.y.T
-    if not np.isfinite(states).all():
-        raise RuntimeError(
-            "the flow left the finite numbers; use a smaller t or a better-scaled kernel"
-        )
-    states = torch.as_tensor(states[inverse], device=dev)
-    steps, dtype = tn.size, out_dtype(k_train)
-    f_train = _shape(states[:, : n * c].reshape(steps, n, c), vector, dtype)
-    f_test = None
-    if kx is not None:
-        f_test = _shape(f0x - kx @ states[:, n * c :].reshape(steps, n, c) / n, vector, dtype)
-    return FlowResult(t=tt.to(dtype), f_train=f_train, f_test=f_test)

@@ -36,7 +36,8 @@ import torch
 
 from ._checks import finite_array, kernel_matrix, positive_int
 from .kernels import Act, nngp, ntk
-from .quadrature import QuadratureWarning, legendre_nodes
+from .quadrature import QuadratureWarning
+from .quadrature_rules import legendre_nodes
 
 KERNELS = ("ntk", "nngp")
 Profile = Callable[[torch.Tensor], torch.Tensor]

@@ -14,11 +14,11 @@ equal to it) only the upper triangle of blocks is computed and mirrored, so the 
 symmetric and ``ntk(x, x)`` is ``ntk(x)``. Identical points, wherever they occur (the diagonal, a
 repeated training point, a test point that is a training point), are found by their bytes and keep
 the exact variance Sigma^(l)(x, x) at every layer: their angle is exactly 0, as in exact arithmetic,
-rather than the ~1e-8 that sqrt(q q' - c^2) makes of a rounded Gram entry.
-:func:`layer_kernels` keeps every layer, for the small point sets of the proof of Proposition 2.
-Both run the same layer step, :func:`_layers`. Activations without a closed form go through
-:mod:`ntk_course.quadrature`; one QuadratureWarning per call reports an estimated error above its
-tolerance.
+rather than the ~1e-8 that sqrt(q q' - c^2) makes of a rounded Gram entry
+(:mod:`ntk_course._same_points`). :func:`layer_kernels` keeps every layer, for the small point sets
+of the proof of Proposition 2. Both run the same layer step, :func:`_layers`. Activations without a
+closed form go through :mod:`ntk_course.quadrature`; one QuadratureWarning per call reports an
+estimated error above its tolerance.
 """
 
 from __future__ import annotations
@@ -26,18 +26,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from ._checks import as_inputs, non_negative, positive_int, same_dimension
 from ._linalg import mirror_upper
+from ._same_points import Pairs, _identical, _in_block
 from .activations import Activation, Fn, get_activation
 from .memory import ensure_fits, kernel_bytes
 from .quadrature import warn_if_inaccurate
 
 BLOCK = 256
 Act = str | Activation | Fn
-Pairs = tuple[torch.Tensor, torch.Tensor]
 
 
 def _variances(
@@ -65,10 +64,10 @@ def _layers(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]]:
     """Yield (Sigma^(l), Sigma_dot^(l), Theta^(l)) for l = 1..L from Sigma^(1) = ``gram``.
 
-    ``qx[l-1]`` and ``qy[l-1]`` are the variances Sigma^(l)(x, x) and Sigma^(l)(y, y) of the rows and
-    columns; at the entries ``same`` = (rows, columns) of identical points Sigma^(l) is that variance,
-    at every layer. Sigma_dot^(1) does not exist (None); Theta is None when ``with_theta`` is False.
-    The quadrature's error estimates are appended to ``errors``.
+    ``qx[l-1]`` and ``qy[l-1]`` are the variances Sigma^(l)(x, x) and Sigma^(l)(y, y) of the rows
+    and columns; at the entries ``same`` = (rows, columns) of identical points Sigma^(l) is that
+    variance, at every layer. Sigma_dot^(1) does not exist (None); Theta is None when ``with_theta``
+    is False. The quadrature's error estimates are appended to ``errors``.
     """
     Sigma = gram
     if same is not None:
@@ -88,78 +87,6 @@ def _layers(
         yield Sigma, Sigma_dot, Theta
 
 
-def _identical(
-    xt: torch.Tensor,
-    yt: torch.Tensor,
-    qx: list[torch.Tensor],
-    qy: list[torch.Tensor],
-    symmetric: bool,
-) -> Pairs | None:
-    """Every (i, j) with x_i = y_j bitwise (-0.0 = 0.0; i != j when y is x); ties their variances.
-
-    Only rows whose Sigma^(1) occurs on both sides are compared, by their bytes: O((N + M) log(N + M))
-    plus O(n_0) per candidate. Each group of identical rows gets the variances of one member at every
-    layer, so that at (i, j) the two variances and the covariance are one number: angle 0 exactly.
-    """
-    vx, vy = qx[0].cpu().numpy(), qy[0].cpu().numpy()
-    if symmetric:
-        values, counts = np.unique(vx, return_counts=True)
-        common = values[counts > 1]
-    else:
-        common = np.intersect1d(vx, vy)
-    if not len(common):
-        return None
-    groups: dict[bytes, tuple[list[int], list[int]]] = {}
-    for side, (t, v) in enumerate([(xt, vx)] if symmetric else [(xt, vx), (yt, vy)]):
-        index = np.flatnonzero(np.isin(v, common))
-        for i, row in zip(index.tolist(), (t[index] + 0.0).cpu().numpy()):
-            groups.setdefault(row.tobytes(), ([], []))[side].append(i)
-    rows: list[int] = []
-    cols: list[int] = []
-    for xs, ys in groups.values():
-        ys = xs if symmetric else ys
-        if not xs or not ys:
-            continue
-        for q, members in ((qx, xs), (qy, ys)):
-            for layer, reference in zip(q, qx):
-                layer[members] = reference[xs[0]].clone()
-        for i in xs:
-            for j in ys:
-                if not (symmetric and i == j):
-                    rows.append(i)
-                    cols.append(j)
-    if not rows:
-        return None
-    return (
-        torch.tensor(rows, dtype=torch.long, device=xt.device),
-        torch.tensor(cols, dtype=torch.long, device=xt.device),
-    )
-
-
-def _in_block(
-    same: Pairs | None, rows: slice, cols: slice, diagonal: bool, device: torch.device
-) -> Pairs | None:
-    """The entries of ``same`` inside the block (rows, cols) in block coordinates, plus the block's
-    diagonal when ``diagonal``.
-    """
-    parts = []
-    if diagonal:
-        k = torch.arange(rows.stop - rows.start, device=device)
-        parts.append((k, k))
-    if same is not None:
-        inside = (
-            (same[0] >= rows.start)
-            & (same[0] < rows.stop)
-            & (same[1] >= cols.start)
-            & (same[1] < cols.stop)
-        )
-        if bool(inside.any()):
-            parts.append((same[0][inside] - rows.start, same[1][inside] - cols.start))
-    if not parts:
-        return None
-    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-
-
 def _prepare(
     x: object,
     y: object | None,
@@ -171,9 +98,11 @@ def _prepare(
     quadrature_points: int,
     fits=None,
 ):
-    """Validate the arguments (before any work), compute the variances of every layer and find the
-    identical points. A y equal to x is treated as y = None. ``fits(xt, yt)``, when given, checks the
-    memory the kernel will take (KernelMemoryError) once the shapes are known, before any work.
+    """Validate the arguments, compute the variances of every layer, find the identical points.
+
+    The arguments are checked before any work. A y equal to x is treated as y = None.
+    ``fits(xt, yt)``, when given, checks the memory the kernel will take (KernelMemoryError) once
+    the shapes are known, before any work.
     """
     depth = positive_int(depth, "depth")
     beta2 = non_negative(beta, "beta") ** 2
@@ -214,10 +143,11 @@ def limiting_kernels(
 
     Proposition 1 and Theorem 1. ``x`` is (N, n_0), ``y`` is (M, n_0) or None for y = x; integer or
     boolean arrays are converted to ``dtype`` (float64 by default), in which everything is computed,
-    on the device of ``x``. ``derivative`` is sigma_dot for a callable activation (autograd when it is
-    missing; refused for a named one). ``quadrature_points`` (2 to 360, default 64) sizes the rules of
-    activations without a closed form (:func:`ntk_course.quadrature.expectations_and_error`); a
-    QuadratureWarning says when their estimated error exceeds ``quadrature.TOLERANCE``.
+    on the device of ``x``. ``derivative`` is sigma_dot for a callable activation (autograd when it
+    is missing; refused for a named one). ``quadrature_points`` (2 to 360, default 64) sizes the
+    rules of activations without a closed form
+    (:func:`ntk_course.quadrature.expectations_and_error`); a QuadratureWarning says when their
+    estimated error exceeds ``quadrature.TOLERANCE``.
 
     ``out_dtype`` (default ``dtype``) is the dtype the N x M results are stored in: with
     ``torch.float32`` each block is computed in ``dtype`` and rounded once when stored, half the
@@ -292,8 +222,8 @@ def limiting_kernels(
 class LayerKernels:
     """The kernels of every layer on one set of points, each a list indexed by l - 1 (l = 1..L).
 
-    ``Sigma[l-1]`` is Sigma^(l) (Proposition 1), ``Theta[l-1]`` is Theta_infinity^(l) (Theorem 1) and
-    ``Sigma_dot[l-1]`` is Sigma_dot^(l); there is no Sigma_dot^(1), so ``Sigma_dot[0]`` is None.
+    ``Sigma[l-1]`` is Sigma^(l) (Proposition 1), ``Theta[l-1]`` is Theta_infinity^(l) (Theorem 1)
+    and ``Sigma_dot[l-1]`` is Sigma_dot^(l); there is no Sigma_dot^(1), so ``Sigma_dot[0]`` is None.
     """
 
     Sigma: list[torch.Tensor]
@@ -314,10 +244,10 @@ def layer_kernels(
     """Sigma^(l), Sigma_dot^(l) and Theta^(l) on the points x (N, n_0) for every l = 1..depth.
 
     The recursions of Proposition 1 and Theorem 1 kept layer by layer, as the proof of Proposition 2
-    (App. A.4) looks at them: step 1 is Theta^(l+1) = Sigma_dot^(l+1) Theta^(l) + Sigma^(l+1), a Schur
-    product plus a kernel; step 2 climbs the layers of Sigma. The same layer step and options as
-    :func:`limiting_kernels`, on the whole N x N matrix at once (meant for small N); every matrix is
-    mirrored from its upper triangle, so it is exactly symmetric.
+    (App. A.4) looks at them: step 1 is Theta^(l+1) = Sigma_dot^(l+1) Theta^(l) + Sigma^(l+1), a
+    Schur product plus a kernel; step 2 climbs the layers of Sigma. The same layer step and options
+    as :func:`limiting_kernels`, on the whole N x N matrix at once (meant for small N); every matrix
+    is mirrored from its upper triangle, so it is exactly symmetric.
     """
 
     def fits(xt: torch.Tensor, _: torch.Tensor) -> None:
@@ -355,7 +285,8 @@ def _out_dtype(out_dtype: object, dtype: torch.dtype) -> torch.dtype:
         return dtype
     if not isinstance(out_dtype, torch.dtype) or not out_dtype.is_floating_point:
         raise ValueError(
-            f"out_dtype must be a floating torch dtype such as torch.float32 (or None); got {out_dtype!r}"
+            "out_dtype must be a floating torch dtype such as torch.float32 (or None); "
+            f"got {out_dtype!r}"
         )
     return out_dtype
 
@@ -377,10 +308,10 @@ def nngp(
     beta: float = 0.1,
     **options: object,
 ) -> torch.Tensor:
-    """Sigma^(depth)(x, y): the covariance of the output at initialisation in the limit (Proposition 1).
+    """Sigma^(depth)(x, y): the limiting covariance of the output at initialisation (Proposition 1).
 
-    ``depth`` counts weight layers, with Sigma^(1)(x, y) = x.y / n_0 + beta^2. Returns N x M in float64
-    by default. Accepts ``derivative=``, ``quadrature_points=``, ``dtype=``, ``block=`` and
+    ``depth`` counts weight layers, with Sigma^(1)(x, y) = x.y / n_0 + beta^2. Returns N x M in
+    float64 by default. Accepts ``derivative=``, ``quadrature_points=``, ``dtype=``, ``block=`` and
     ``out_dtype=`` (e.g. torch.float32: computed in float64 per block, stored in float32) as
     :func:`limiting_kernels`; the memory it takes is checked before any work (KernelMemoryError).
 
@@ -413,9 +344,10 @@ def ntk(
     """Theta_infinity^(depth)(x, y): the limiting neural tangent kernel of Theorem 1.
 
     Theta^(1) = Sigma^(1) and Theta^(l+1) = Theta^(l) Sigma_dot^(l+1) + Sigma^(l+1). Returns N x M
-    in float64 by default (options as :func:`limiting_kernels`, ``out_dtype=torch.float32`` included;
-    integer inputs are converted). It allocates Sigma as well as Theta; the bytes are checked before
-    any work (KernelMemoryError with the numbers and the ways out). The full NTK of an n_L-output network is this kernel times Id_{n_L}.
+    in float64 by default (options as :func:`limiting_kernels`, ``out_dtype=torch.float32``
+    included; integer inputs are converted). It allocates Sigma as well as Theta; the bytes are
+    checked before any work (KernelMemoryError with the numbers and the ways out). The full NTK of
+    an n_L-output network is this kernel times Id_{n_L}.
 
     Examples
     --------

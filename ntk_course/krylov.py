@@ -31,7 +31,7 @@ import torch
 
 from ._checks import finite_array, positive_int, times
 from ._linalg import PSD_RTOL, out_dtype
-from .blocked import as_operator
+from .cg import as_operator
 from .flow import FlowResult, _columns, _shape
 from .memory import ensure_fits
 

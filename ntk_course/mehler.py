@@ -1,24 +1,25 @@
-"""Gaussian expectations of a smooth activation by Mehler's formula: the fast path of the quadrature.
+"""Gaussian expectations of a smooth activation by Mehler's formula: the quadrature's fast path.
 
 For (u, v) ~ N(0, [[a, c], [c, b]]) with correlation rho = c / sqrt(ab), Mehler's formula gives
 
-    E[f(u) f(v)] = sum_n A_n(a) A_n(b) rho^n,    A_n(a) = E[f(sqrt(a) Z) h_n(Z)],  h_n = He_n / sqrt(n!),
+    E[f(u) f(v)] = sum_n A_n(a) A_n(b) rho^n,
+    A_n(a) = E[f(sqrt(a) Z) h_n(Z)],  h_n = He_n / sqrt(n!),
 
-(the Hermite expansion of App. A.4, with the variances inside the coefficients). The variances enter
-only through coefficients of one variable each: for an N x M block of a kernel they cost O((N + M) K^2)
-once (K-node Gauss-Hermite, cached per vector of variances), and each entry is a polynomial in rho,
-evaluated by Horner's rule in two passes over the block per term, where the direct rules of
-:mod:`ntk_course.quadrature` evaluate f at thousands of nodes per entry.
+(the Hermite expansion of App. A.4, with the variances inside the coefficients). The variances
+enter only through coefficients of one variable each: for an N x M block of a kernel they cost
+O((N + M) K^2) once (K-node Gauss-Hermite, cached per vector of variances), and each entry is a
+polynomial in rho, evaluated by Horner's rule in two passes over the block per term, where the
+direct rules of :mod:`ntk_course.quadrature` evaluate f at thousands of nodes per entry.
 
-Error, for f = sigma and f = sigma_dot alike. Truncation: by Cauchy-Schwarz the terms n >= T sum to at
-most ``sqrt(R_T(a) R_T(b)) |rho|^T``, R_T(a) = sum_{n >= T} A_n(a)^2, which Bessel's equality makes
-computable; each call takes the fewest terms that bound it by ``TOLERANCE`` relative to
-sqrt(E[f(u)^2] E[f(v)^2]) at the call's largest ``|rho|``. Coefficients: the discrete ones are trusted
-only for variances at which those of the last eighth of the rule carry at most ``RESOLVED`` of
-sum A_n^2 (coefficients of 1e-10 relative there): f is then resolved by the rule, and what aliasing
-leaves is below the direct rules' own error (tests/test_quadrature_speed_path.py checks both
-against scipy); a variance that is
-not (too large for K = 2 * points and for K = 360 nodes, or a kink) is left to the direct rules.
+Error, for f = sigma and f = sigma_dot alike. Truncation: by Cauchy-Schwarz the terms n >= T sum to
+at most ``sqrt(R_T(a) R_T(b)) |rho|^T``, R_T(a) = sum_{n >= T} A_n(a)^2, which Bessel's equality
+makes computable; each call takes the fewest terms that bound it by ``TOLERANCE`` relative to
+sqrt(E[f(u)^2] E[f(v)^2]) at the call's largest ``|rho|``. Coefficients: the discrete ones are
+trusted only for variances at which those of the last eighth of the rule carry at most
+``RESOLVED`` of sum A_n^2 (coefficients of 1e-10 relative there): f is then resolved by the rule,
+and what aliasing leaves is below the direct rules' own error (tests/test_quadrature_speed_path.py
+checks both against scipy); a variance that is not (too large for K = 2 * points and for K = 360
+nodes, or a kink) is left to the direct rules.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from .quadrature import BUDGET, MAX_NODES, Pair, hermite_nodes
+from .quadrature import BUDGET, Pair
+from .quadrature_rules import MAX_NODES, hermite_nodes
 
 TOLERANCE = 1e-13  # bound on the truncation error, relative to sqrt(E f(u)^2 E f(v)^2)
 RESOLVED = 1e-20  # largest share of sum A_n^2 left in the last eighth of the rule's coefficients
@@ -60,8 +62,9 @@ def _analysis(points: int, device: torch.device) -> tuple[torch.Tensor, torch.Te
 
 
 def _coefficients(pair: Pair, q: torch.Tensor, points: int):
-    """Coefficients (rows: variances q, columns: n) of sigma and sigma_dot, their shares of the tail
-    R_n / R_0 and whether each variance is resolved, with a K-node rule.
+    """Coefficients (rows: variances q, columns: n) of sigma and sigma_dot, with a K-node rule.
+
+    Also their shares of the tail R_n / R_0 and whether each variance is resolved.
     """
     z, u = _analysis(points, q.device)
     roots = q.clamp(min=0.0).sqrt()
@@ -83,8 +86,10 @@ def _coefficients(pair: Pair, q: torch.Tensor, points: int):
 
 
 def _table(pair: Pair, q: torch.Tensor, points: int):
-    """The coefficients of the variance vector q (float64, flat), cached: a kernel's row and column
-    blocks recur at every block of a layer. Variances unresolved at K = 2 points are retried at 360.
+    """The coefficients of the variance vector q (float64, flat), cached.
+
+    A kernel's row and column blocks recur at every block of a layer. Variances unresolved at
+    K = 2 points are retried at 360.
     """
     key = (pair, points, q.device, q.cpu().numpy().tobytes())
     if key in _cache:
@@ -128,8 +133,9 @@ def _table(pair: Pair, q: torch.Tensor, points: int):
 
 
 def _terms(worst_a: torch.Tensor, worst_b: torch.Tensor, rho_max: float) -> tuple[int, float]:
-    """The fewest terms T whose truncation bound sqrt(R_T(a) R_T(b)) rho_max^T (relative) is below
-    TOLERANCE, and the bound.
+    """The fewest terms T whose truncation bound is below TOLERANCE, and the bound.
+
+    The bound is sqrt(R_T(a) R_T(b)) rho_max^T (relative).
     """
     n = max(worst_a.numel(), worst_b.numel())
     wa = torch.nn.functional.pad(worst_a, (0, n + 1 - worst_a.numel()))
@@ -165,8 +171,10 @@ def _horner(
 def series_expectations(
     pair: Pair, q_xx: torch.Tensor, q_xy: torch.Tensor, q_yy: torch.Tensor, points: int
 ):
-    """E[sigma sigma], E[sigma_dot sigma_dot] over the broadcast shape, the estimated relative error
-    and a mask of the entries left to the direct rules (None when there are none).
+    """E[sigma sigma], E[sigma_dot sigma_dot] over the broadcast shape, the estimated error, a mask.
+
+    The error is relative; the mask marks the entries left to the direct rules (None when there are
+    none).
 
     The variances keep their own shapes (a kernel block passes a column and a row), so the
     coefficients are computed per row and per column and broadcast in each term.

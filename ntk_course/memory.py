@@ -3,8 +3,8 @@
 Every kernel function of :mod:`ntk_course.kernels` and every blocked kernel
 (:mod:`ntk_course.blocked`) adds up what it is going to allocate (:func:`kernel_bytes`) and compares
 it with what the device has free (:func:`available_bytes`) before it computes anything. When it does
-not fit, a :class:`KernelMemoryError` (a ``MemoryError``) gives the bytes needed, the bytes available
-and the ways out, instead of an allocator failure after minutes of work:
+not fit, a :class:`KernelMemoryError` (a ``MemoryError``) gives the bytes needed, the bytes
+available and the ways out, instead of an allocator failure after minutes of work:
 
 - store the result in float32 (``out_dtype=torch.float32``: each block is computed in float64 and
   rounded once when stored), which halves the bytes;
@@ -55,17 +55,18 @@ class KernelMemoryError(MemoryError):
         detail = ", ".join(f"{k} {human(v)}" for k, v in self.parts.items())
         message = (
             f"{what} needs {human(needed)} ({needed:,} bytes{': ' + detail if detail else ''}) but "
-            f"{human(available)} ({available:,} bytes) are available on {self.device}; nothing was computed. "
-            + (ways_out or WAYS_OUT)
+            f"{human(available)} ({available:,} bytes) are available on {self.device}; "
+            "nothing was computed. " + (ways_out or WAYS_OUT)
         )
         super().__init__(message)
 
 
 WAYS_OUT = (
     "Ways out: (1) out_dtype=torch.float32 stores the kernel in float32 (computed in float64 per "
-    "block), half the bytes; (2) ntk_course.BlockedKernel(x, kernel='ntk', ...) computes the kernel "
-    "block by block (any rows i:j against columns k:l) and kernel_regression / gradient_flow solve "
-    "with it by conjugate gradients without the whole matrix; (3) BlockedKernel(...).to_dask() "
+    "block), half the bytes; (2) ntk_course.BlockedKernel(x, kernel='ntk', ...) computes the "
+    "kernel block by block (any rows i:j against columns k:l) and kernel_regression / "
+    "gradient_flow solve with it by conjugate gradients without the whole matrix; "
+    "(3) BlockedKernel(...).to_dask() "
     "spreads the blocks over the workers of a Dask cluster (pip install 'ntk_course[cluster]'); "
     "or use fewer points."
 )
@@ -141,14 +142,14 @@ def kernel_bytes(
     block: int = 256,
     every_layer: bool = False,
 ) -> dict[str, int]:
-    """The bytes a kernel of N x M points allocates, by part (name -> bytes; their sum is the total).
+    """The bytes a kernel of N x M points allocates, by part (name -> bytes; the sum is the total).
 
     ``matrices`` N x M results are stored in ``out_dtype`` (``dtype`` when None): 2 for
     :func:`ntk_course.ntk` and :func:`ntk_course.limiting_kernels` (Sigma and Theta are both
-    allocated), 1 for :func:`ntk_course.nngp`. ``every_layer`` counts :func:`ntk_course.layer_kernels`:
-    Sigma, Sigma_dot and Theta at each of the ``depth`` layers, on the whole matrix at once. The inputs
-    (N + M rows of ``n0`` features, and the scaled copy of x) and the per-block temporaries are in
-    ``dtype``, the precision of the computation.
+    allocated), 1 for :func:`ntk_course.nngp`. ``every_layer`` counts
+    :func:`ntk_course.layer_kernels`: Sigma, Sigma_dot and Theta at each of the ``depth`` layers, on
+    the whole matrix at once. The inputs (N + M rows of ``n0`` features, and the scaled copy of x)
+    and the per-block temporaries are in ``dtype``, the precision of the computation.
     """
     m = n if m is None else m
     item = torch.empty((), dtype=dtype).element_size()
@@ -171,8 +172,9 @@ def ensure_fits(
     device: torch.device | str | None = None,
     ways_out: str | None = None,
 ) -> int:
-    """Raise :class:`KernelMemoryError` when the bytes of ``parts`` exceed :func:`available_bytes`; else
-    return their total.
+    """Raise :class:`KernelMemoryError` when the bytes of ``parts`` exceed the free memory.
+
+    The free memory is :func:`available_bytes`; else return their total.
     """
     needed = int(sum(parts.values()))
     free = available_bytes(device)

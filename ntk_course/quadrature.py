@@ -1,8 +1,9 @@
-"""Gaussian expectations of the kernel recursions (Prop. 1, Thm. 1) and the Hermite rule of App. A.4.
+"""Gaussian expectations of the kernel recursions (Prop. 1, Thm. 1) and the Hermite rule of A.4.
 
-Proposition 1 and Theorem 1 need E[sigma(u) sigma(v)] and E[sigma_dot(u) sigma_dot(v)] for a centred
-Gaussian pair with variances a >= b (u is the one of larger variance) and correlation rho. With
-independent standard normals z, w, u = sqrt(a) z and v = sqrt(b) (rho z + rho' w), rho' = sqrt(1 - rho^2):
+Proposition 1 and Theorem 1 need E[sigma(u) sigma(v)] and E[sigma_dot(u) sigma_dot(v)] for a
+centred Gaussian pair with variances a >= b (u is the one of larger variance) and correlation rho.
+With independent standard normals z, w, u = sqrt(a) z and v = sqrt(b) (rho z + rho' w),
+rho' = sqrt(1 - rho^2):
 
     E[f(u) f(v)] = E_z[f(sqrt(a) z) H(z)],    H(z) = E_w[f(sqrt(b) (rho z + rho' w))],
 
@@ -22,9 +23,10 @@ The breakpoints of a user's callable are found by :func:`find_breakpoints`. Ever
 own error by redoing a few entries (the largest variances, the correlations nearest +-1, a spread of
 the rest) with a rule twice as fine; :func:`gaussian_expectations` warns with that estimate
 (:class:`QuadratureWarning`) when it exceeds ``TOLERANCE``. One cached table per rule and size
-serves the whole library, :mod:`ntk_course.hermite` included. A smooth activation (no breakpoint, not
-a polynomial) goes first to :mod:`ntk_course.mehler`, a Hermite series in rho with a certified
-truncation bound; only the entries whose variances it cannot resolve come to the rules above.
+(:mod:`ntk_course.quadrature_rules`) serves the whole library, :mod:`ntk_course.hermite` included.
+A smooth activation (no breakpoint, not a polynomial) goes first to :mod:`ntk_course.mehler`, a
+Hermite series in rho with a certified truncation bound; only the entries whose variances it cannot
+resolve come to the rules above.
 """
 
 from __future__ import annotations
@@ -38,16 +40,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._checks import positive_int
+from .quadrature_rules import _torch_rule, check_nodes, piecewise_rule
 
 Pair = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
-# numpy.polynomial.hermite_e.hermegauss returns finite weights up to about 370 nodes and NaN from
-# 400 on (its weights underflow past 1e-308); 360 leaves a margin.
-MAX_NODES = 360
-CLIP = (
-    6.0  # edges are kept within +-6 standard deviations (the tails beyond carry 2e-9 of the mass)
-)
+# Edges are kept within +-6 standard deviations (the tails beyond carry 2e-9 of the mass).
+CLIP = 6.0
 BASE = 3.0  # fixed edges at 0 and +-3: no Gauss-Legendre piece is longer than 3 standard deviations
 LAYERS = (1.5, 7.0)  # edges at k * rho' / |rho| on both sides of a breakpoint's image in H
 GRADING = 3.0  # ratio of consecutive edges around the activation's transition at u = 0
@@ -66,109 +64,15 @@ class Profile:
     """What the rules need to know about sigma and sigma_dot as functions of the pre-activation u.
 
     ``breakpoints``: where sigma has a kink or sigma_dot a jump (None: find them numerically);
-    ``scale``: the width of the smooth transition around u = 0 (tanh 1, sigmoid 2; None: none, as for
-    a piecewise-linear sigma); ``hermite_variance``: the largest variance up to which Gauss-Hermite
-    with 64 nodes per dimension is accurate to 1e-10 (it grows in proportion to the node count;
-    inf for a polynomial, which it integrates exactly; 0: never use it).
+    ``scale``: the width of the smooth transition around u = 0 (tanh 1, sigmoid 2; None: none, as
+    for a piecewise-linear sigma); ``hermite_variance``: the largest variance up to which
+    Gauss-Hermite with 64 nodes per dimension is accurate to 1e-10 (it grows in proportion to the
+    node count; inf for a polynomial, which it integrates exactly; 0: never use it).
     """
 
     breakpoints: tuple[float, ...] | None = None
     scale: float | None = 1.0
     hermite_variance: float = 0.0
-
-
-def check_nodes(points: object, name: str = "quadrature_points", minimum: int = 2) -> int:
-    """Check a node count: an integer in [minimum, MAX_NODES]."""
-    if (
-        isinstance(points, bool)
-        or not isinstance(points, int | np.integer)
-        or not minimum <= int(points) <= MAX_NODES
-    ):
-        raise ValueError(f"{name} must be an integer in [{minimum}, {MAX_NODES}]; got {points!r}")
-    return int(points)
-
-
-@functools.lru_cache(maxsize=16)
-def hermite_nodes(points: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes z_i and weights w_i with sum_i w_i g(z_i) ~ E[g(Z)], Z ~ N(0, 1) (read-only, cached).
-
-    The rule is exact for polynomials of degree <= 2 points - 1; ``hermegauss`` solves an
-    eigenproblem, so every rule is computed once per process.
-    """
-    z, w = np.polynomial.hermite_e.hermegauss(
-        check_nodes(positive_int(points, "points"), "points", 1)
-    )
-    return _read_only(z, w / math.sqrt(2.0 * math.pi))
-
-
-@functools.lru_cache(maxsize=16)
-def legendre_nodes(points: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes and weights on [0, 1] (``numpy.polynomial.legendre.leggauss``, cached)."""
-    x, w = np.polynomial.legendre.leggauss(positive_int(points, "points"))
-    return _read_only((x + 1.0) / 2.0, w / 2.0)
-
-
-@functools.lru_cache(maxsize=16)
-def tail_nodes(points: int) -> tuple[np.ndarray, np.ndarray]:
-    """Half-range Gauss-Hermite: y_i >= 0 and W_i with
-    sum_i W_i g(y_i) exp(-y_i^2 / 2) = int_0^inf g(y) exp(-y^2 / 2) dy for polynomials g of degree
-    <= 2 points - 1; returned as (y_i, W_i exp(y_i^2 / 2)).
-
-    The three-term recurrence of the polynomials orthogonal for exp(-y^2/2) on [0, inf) comes from
-    the Stieltjes procedure on a 600-node Gauss-Legendre discretisation of [0, 16], the rule from its
-    Jacobi matrix (Golub-Welsch); exact to 1e-13 up to 24 nodes (the rules use at most 24), the
-    recurrence's rounding grows beyond. The second weights integrate G(y) = g(y) exp(-y^2 / 2) directly.
-    """
-    points = positive_int(points, "points")
-    t, wt = np.polynomial.legendre.leggauss(600)
-    y, wy = 8.0 * (t + 1.0), 8.0 * wt * np.exp(-32.0 * (t + 1.0) ** 2)
-    p_prev, p, norm_prev = np.zeros_like(y), np.ones_like(y), 1.0
-    norm = mass = wy.sum()
-    alpha, beta = np.empty(points), np.empty(points)
-    for k in range(points):
-        alpha[k] = (wy * y * p * p).sum() / norm
-        p, p_prev = (y - alpha[k]) * p - (norm / norm_prev if k else 0.0) * p_prev, p
-        norm_prev, norm = norm, (wy * p * p).sum()
-        beta[k] = norm / norm_prev
-    nodes, vectors = np.linalg.eigh(
-        np.diag(alpha) + np.diag(np.sqrt(beta[:-1]), 1) + np.diag(np.sqrt(beta[:-1]), -1)
-    )
-    return _read_only(nodes, mass * vectors[0] ** 2 * np.exp(nodes * nodes / 2.0))
-
-
-def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    for a in arrays:
-        a.flags.writeable = False
-    return arrays
-
-
-@functools.lru_cache(maxsize=64)
-def _torch_rule(
-    kind: str, points: int, dtype: torch.dtype, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A cached rule as tensors; the piecewise ones carry the density's constant 1/sqrt(2 pi) in their weights."""
-    z, w = {"hermite": hermite_nodes, "legendre": legendre_nodes, "tail": tail_nodes}[kind](points)
-    w = w if kind == "hermite" else w / math.sqrt(2.0 * math.pi)
-    return torch.tensor(z, dtype=dtype, device=device), torch.tensor(w, dtype=dtype, device=device)
-
-
-def piecewise_rule(
-    edges: torch.Tensor, pieces: int, tails: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nodes and weights (..., M) with sum weights * h(nodes) ~ E[h(Z)], Z ~ N(0, 1), for h smooth between edges.
-
-    ``edges`` (..., K) lie in [-CLIP, CLIP] and include 0, so the tails start at a non-negative
-    distance from the origin, where the half-range rule's factor exp(-e y) decays. Gauss-Legendre with
-    ``pieces`` nodes between consecutive edges, half-range Gauss-Hermite with ``tails`` nodes beyond.
-    """
-    edges = torch.sort(edges, dim=-1).values
-    x, w = _torch_rule("legendre", pieces, edges.dtype, edges.device)
-    y, wy = _torch_rule("tail", tails, edges.dtype, edges.device)
-    lo, length = edges[..., :-1, None], (edges[..., 1:] - edges[..., :-1])[..., None]
-    left, right = edges[..., :1] - y, edges[..., -1:] + y
-    nodes = torch.cat([left, torch.addcmul(lo, length, x).flatten(-2), right], -1)
-    weights = torch.cat([wy.expand_as(left), (length * w).flatten(-2), wy.expand_as(right)], -1)
-    return nodes, weights.mul_(torch.square(nodes).mul_(-0.5).exp_())
 
 
 def _fourth_differences(pair: Pair, x: torch.Tensor) -> torch.Tensor:
@@ -177,7 +81,8 @@ def _fourth_differences(pair: Pair, x: torch.Tensor) -> torch.Tensor:
     for f in pair(x):
         if f.shape != x.shape:
             raise ValueError(
-                f"the activation must act elementwise; it mapped shape {tuple(x.shape)} to {tuple(f.shape)}"
+                "the activation must act elementwise; "
+                f"it mapped shape {tuple(x.shape)} to {tuple(f.shape)}"
             )
         d = f[..., 4:] - 4 * f[..., 3:-1] + 6 * f[..., 2:-2] - 4 * f[..., 1:-3] + f[..., :-4]
         size = f.abs().unfold(-1, 5, 1).amax(-1)
@@ -188,7 +93,9 @@ def _fourth_differences(pair: Pair, x: torch.Tensor) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=32)
 def find_breakpoints(pair: Pair, radius: float) -> tuple[float, ...]:
-    """Points of [-radius, radius] where sigma has a kink or sigma_dot a jump, ``pair(u) = (sigma(u), sigma_dot(u))``.
+    """Points of [-radius, radius] where sigma has a kink or sigma_dot a jump.
+
+    ``pair(u) = (sigma(u), sigma_dot(u))``.
 
     On a grid of spacing h <= 1/128 the fourth difference of a smooth function is O(h^4) (below 1e-7
     for tanh), that of a kink O(h) and that of a jump O(1); each stretch above 1e-6 (relative to the
@@ -204,8 +111,8 @@ def find_breakpoints(pair: Pair, radius: float) -> tuple[float, ...]:
     ends = np.flatnonzero(flagged & ~np.r_[flagged[1:], False])
     if len(starts) > MAX_BREAKPOINTS:
         raise ValueError(
-            f"the activation has more than {MAX_BREAKPOINTS} kinks or jumps in [-{radius:g}, {radius:g}]; "
-            "the quadrature resolves at most that many"
+            f"the activation has more than {MAX_BREAKPOINTS} kinks or jumps in "
+            f"[-{radius:g}, {radius:g}]; the quadrature resolves at most that many"
         )
     if not len(starts):
         return ()
@@ -220,8 +127,9 @@ def find_breakpoints(pair: Pair, radius: float) -> tuple[float, ...]:
 
 
 def _edges(columns: list[torch.Tensor]) -> torch.Tensor:
-    """Stack candidate edges, move them into [-CLIP, CLIP] (NaN: out of range) and drop columns out
-    of range everywhere; the first three (0 and +-BASE) always stay.
+    """Stack candidate edges and move them into [-CLIP, CLIP] (NaN: out of range).
+
+    Columns out of range everywhere are dropped; the first three (0 and +-BASE) always stay.
     """
     e = torch.stack(columns, -1).nan_to_num_(nan=CLIP).clamp_(-CLIP, CLIP)
     keep = (e.abs() < CLIP).flatten(0, -2).any(0)
@@ -230,8 +138,10 @@ def _edges(columns: list[torch.Tensor]) -> torch.Tensor:
 
 
 def _piecewise(pair: Pair, sa, sb, rho, rhop, breaks, levels, pieces: int, tails: int):
-    """The piecewise rule on one chunk of entries (module docstring); the inner integrals are taken a
-    slice of outer nodes at a time, so that no more than BUDGET nodes are evaluated at once.
+    """The piecewise rule on one chunk of entries (module docstring).
+
+    The inner integrals are taken a slice of outer nodes at a time, so that no more than BUDGET
+    nodes are evaluated at once.
     """
     zero = torch.zeros_like(sa)
     inv_a = 1.0 / sa
@@ -275,7 +185,10 @@ def _hermite(pair: Pair, sa, sb, rho, rhop, points: int):
 
 
 def _levels(profile: Profile, largest_variance: float) -> list[float]:
-    """Edges +-scale * 3^k in u: the transition's width and multiples, until 3^k scale / sqrt(a) >= BASE."""
+    """Edges +-scale * 3^k in u: the transition's width and multiples.
+
+    Up to the first k with 3^k scale / sqrt(a) >= BASE.
+    """
     if profile.scale is None:
         return []
     out = [profile.scale]
@@ -285,8 +198,9 @@ def _levels(profile: Profile, largest_variance: float) -> list[float]:
 
 
 def _sizes(points: int, finer: bool = False) -> tuple[int, int]:
-    """Gauss-Legendre nodes per piece and half-range Gauss-Hermite nodes per tail for ``points``
-    (twice as many when ``finer``). The tails start at least BASE standard deviations out, where they
+    """Gauss-Legendre nodes per piece and half-range Gauss-Hermite nodes per tail for ``points``.
+
+    Twice as many when ``finer``. The tails start at least BASE standard deviations out, where they
     carry 0.13% of the mass; at most 24 nodes, where the computed rule is still exact to 1e-13.
     """
     k = max(3, points // 6) * (2 if finer else 1)
@@ -294,15 +208,18 @@ def _sizes(points: int, finer: bool = False) -> tuple[int, int]:
 
 
 def _largest(variances: torch.Tensor) -> float:
-    """The largest finite variance (1 if none): an overflowed one yields a non-finite kernel, which
-    the kernels refuse, and must not steer the rules.
+    """The largest finite variance (1 if none).
+
+    An overflowed one yields a non-finite kernel, which the kernels refuse, and must not steer the
+    rules.
     """
     finite = variances[torch.isfinite(variances)]
     return float(finite.max()) if finite.numel() else 1.0
 
 
 def _integrate(pair: Pair, hi, lo, c, profile: Profile, points: int, finer: bool = False):
-    """E[sigma sigma] and E[sigma_dot sigma_dot] for flat tensors of variances hi >= lo and covariance c;
+    """E[sigma sigma] and E[sigma_dot sigma_dot] for flat variances hi >= lo and covariance c.
+
     ``finer``: the piecewise rule alone, with twice the nodes per piece and per tail.
     """
     sa, sb = hi.sqrt(), lo.sqrt()
@@ -335,8 +252,10 @@ def _integrate(pair: Pair, hi, lo, c, profile: Profile, points: int, finer: bool
 
 
 def _error(pair: Pair, hi, lo, c, rhop, e_s, e_d, profile: Profile, points: int) -> float:
-    """Largest |rule - finer rule| / sqrt(E[f(u)^2] E[f(v)^2]) over a sample of the finite entries (the
-    largest variances, the correlations nearest +-1 but not equal, a spread), f = sigma, sigma_dot.
+    """Largest |rule - finer rule| / sqrt(E[f(u)^2] E[f(v)^2]) over a sample of the finite entries.
+
+    The sample: the largest variances, the correlations nearest +-1 but not equal, a spread;
+    f = sigma, sigma_dot.
     """
     if math.isinf(profile.hermite_variance) or hi.numel() == 0:
         return 0.0
@@ -375,7 +294,7 @@ def expectations_and_error(
     points: int = 64,
     profile: Profile = Profile(),
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """E[sigma(u)sigma(v)], E[sigma_dot(u)sigma_dot(v)] (elementwise, broadcast) and the estimated error.
+    """E[sigma(u)sigma(v)], E[sigma_dot(u)sigma_dot(v)] (elementwise, broadcast), estimated error.
 
     ``pair(u)`` returns (sigma(u), sigma_dot(u)) and must act elementwise; ``points`` sets the sizes
     of the rules (Gauss-Hermite: ``points`` nodes per dimension; piecewise: ``points // 6``
@@ -395,9 +314,8 @@ def expectations_and_error(
         profile = Profile(find_breakpoints(pair, radius), profile.scale, profile.hermite_variance)
     rest, fast = None, None
     if not profile.breakpoints and math.isfinite(profile.hermite_variance) and math.prod(shape):
-        from .mehler import (
-            series_expectations,  # a smooth activation: Mehler's formula (ntk_course.mehler)
-        )
+        # a smooth activation: Mehler's formula (ntk_course.mehler)
+        from .mehler import series_expectations
 
         *fast, rest = series_expectations(pair, q_xx, q_xy, q_yy, points)
         if rest is None:
@@ -409,23 +327,24 @@ def expectations_and_error(
     hi, lo = torch.maximum(a, b), torch.minimum(a, b)
     e_s, e_d, rhop = _integrate(pair, hi, lo, c, profile, points)
     err = _error(pair, hi, lo, c, rhop, e_s, e_d, profile, points)
-    if (
-        fast is not None
-    ):  # the entries of variances the series does not resolve, by the direct rules
+    if fast is not None:
+        # the entries of variances the series does not resolve, by the direct rules
         fast[0].view(-1)[index], fast[1].view(-1)[index] = e_s, e_d
         return fast[0], fast[1], max(err, fast[2])
     return e_s.reshape(shape), e_d.reshape(shape), err
 
 
 def warn_if_inaccurate(err: float, name: str, dtype: torch.dtype = torch.float64) -> None:
-    """Issue a QuadratureWarning when the estimated relative error exceeds ``TOLERANCE`` (or, in a
-    low precision, 1000 times its machine epsilon: 1.2e-4 in float32).
+    """Issue a QuadratureWarning when the estimated relative error exceeds ``TOLERANCE``.
+
+    Or, in a low precision, 1000 times its machine epsilon: 1.2e-4 in float32.
     """
     tolerance = max(TOLERANCE, 1e3 * torch.finfo(dtype).eps)
     if err > tolerance:
         warnings.warn(
             f"the Gaussian expectations of {name!r} are accurate only to about {err:.1e} relative "
-            f"(estimated against a rule twice as fine; tolerance {tolerance:.1e}); raise quadrature_points",
+            f"(estimated against a rule twice as fine; tolerance {tolerance:.1e}); "
+            "raise quadrature_points",
             QuadratureWarning,
             stacklevel=3,
         )
@@ -440,7 +359,9 @@ def gaussian_expectations(
     points: int = 64,
     profile: Profile = Profile(),
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """E[sigma(u)sigma(v)] and E[sigma_dot(u)sigma_dot(v)], (u, v) ~ N(0, [[q_xx, q_xy], [q_xy, q_yy]]).
+    """E[sigma(u)sigma(v)] and E[sigma_dot(u)sigma_dot(v)] for a centred Gaussian pair (u, v).
+
+    The covariance of (u, v) is [[q_xx, q_xy], [q_xy, q_yy]].
 
     :func:`expectations_and_error` with ``pair = (sigma, sigma_dot)``; warns (QuadratureWarning)
     when the estimated error exceeds ``TOLERANCE``. Symmetric in (q_xx, q_yy) to the last bit: the

@@ -1,19 +1,19 @@
-"""Kernel regression and classification: the t -> infinity limit of the least-squares flow (Section 5).
+"""Kernel regression and classification: the t -> infinity limit of the least-squares flow (Sec. 5).
 
 With the paper's cost C = 1/(2N) sum_i ||f(x_i) - y_i||^2 and a start f_0 = 0 (the mean over
 initialisations), kernel gradient descent with a positive definite kernel K converges to
 
     f_infinity(x) = K(x, X) K(X, X)^{-1} Y,
 
-the kernel regression (minimum-norm interpolation) of the targets Y. With the NNGP kernel Sigma it is
-also the posterior mean of the Gaussian process with zero observation noise (Rasmussen & Williams
-2006, Sec. 2.2). A ridge rho >= 0, in the units of the eigenvalues lambda of K/N, replaces the
-inverse by (K + N rho I)^{-1}: the filter lambda / (lambda + rho) on each eigen-direction of K/N, where
-the flow stopped at time t has 1 - e^{-lambda t}.
+the kernel regression (minimum-norm interpolation) of the targets Y. With the NNGP kernel Sigma it
+is also the posterior mean of the Gaussian process with zero observation noise (Rasmussen &
+Williams 2006, Sec. 2.2). A ridge rho >= 0, in the units of the eigenvalues lambda of K/N, replaces
+the inverse by (K + N rho I)^{-1}: the filter lambda / (lambda + rho) on each eigen-direction of
+K/N, where the flow stopped at time t has 1 - e^{-lambda t}.
 
-Classification as in Lee et al. (2018, 2019): the targets are one-hot rows, centred (e_c - 1/k), the
-predicted class is the argmax of the k outputs, and the accuracy on M test points has the standard
-error sqrt(p (1 - p) / M) of a binomial proportion.
+Classification as in Lee et al. (2018, 2019): the targets are one-hot rows, centred (e_c - 1/k),
+the predicted class is the argmax of the k outputs, and the accuracy on M test points has the
+standard error sqrt(p (1 - p) / M) of a binomial proportion.
 """
 
 from __future__ import annotations
@@ -24,14 +24,15 @@ import torch
 
 from ._checks import finite_array, kernel_matrix, non_negative, positive_int
 from ._linalg import out_dtype
-from .blocked import blocked_regression, is_blocked
+from .cg import blocked_regression, is_blocked
 
 
 def one_hot_targets(labels: object, classes: int = 10, *, centred: bool = True) -> torch.Tensor:
-    """Targets (N, classes) for integer ``labels`` (N,): e_c, minus 1/classes in every entry if ``centred``.
+    """Targets (N, classes) for integer ``labels`` (N,): the one-hot rows e_c.
 
-    For 10 classes the centred targets are 0.9 for the true class and -0.1 for the others (Lee et
-    al. 2018): each row sums to zero. Returns float64 on the labels' device.
+    Minus 1/classes in every entry if ``centred``. For 10 classes the centred targets are 0.9 for
+    the true class and -0.1 for the others (Lee et al. 2018): each row sums to zero. Returns float64
+    on the labels' device.
     """
     classes = positive_int(classes, "classes", 2)
     y = torch.as_tensor(labels)
@@ -43,18 +44,23 @@ def one_hot_targets(labels: object, classes: int = 10, *, centred: bool = True) 
         or y.dtype == torch.bool
     ):
         raise ValueError(
-            f"labels must be a non-empty 1-d array of integer classes; got {y.dtype} of shape {tuple(y.shape)}"
+            "labels must be a non-empty 1-d array of integer classes; "
+            f"got {y.dtype} of shape {tuple(y.shape)}"
         )
     if bool((y < 0).any()) or bool((y >= classes).any()):
         raise ValueError(
-            f"labels must lie in 0 .. {classes - 1} for classes={classes}; got {int(y.min())} .. {int(y.max())}"
+            f"labels must lie in 0 .. {classes - 1} for classes={classes}; "
+            f"got {int(y.min())} .. {int(y.max())}"
         )
     out = torch.nn.functional.one_hot(y.long(), classes).to(torch.float64)
     return out - 1.0 / classes if centred else out
 
 
 def _solve(k: torch.Tensor, ridge: float, name: str = "k_train") -> torch.Tensor:
-    """The Cholesky factor of K + N rho I, or a ValueError when it is not (numerically) positive definite."""
+    """The Cholesky factor of K + N rho I.
+
+    A ValueError when it is not (numerically) positive definite.
+    """
     n = k.shape[0]
     a = k + (n * ridge) * torch.eye(n, dtype=k.dtype, device=k.device) if ridge > 0 else k
     chol, info = torch.linalg.cholesky_ex(a)
@@ -62,8 +68,9 @@ def _solve(k: torch.Tensor, ridge: float, name: str = "k_train") -> torch.Tensor
     # cond(A) >= (max L_ii / min L_ii)^2: a tiny ratio proves A numerically singular.
     if int(info) != 0 or float((d.min() / d.max()) ** 2) < n * torch.finfo(a.dtype).eps:
         raise ValueError(
-            f"{name} (+ N ridge I) must be positive definite on the training points for kernel regression; "
-            "it is singular or indefinite: pass a ridge > 0 (in units of the eigenvalues of K/N)"
+            f"{name} (+ N ridge I) must be positive definite on the training points "
+            "for kernel regression; it is singular or indefinite: "
+            "pass a ridge > 0 (in units of the eigenvalues of K/N)"
         )
     return chol
 
@@ -91,21 +98,22 @@ def kernel_regression(
     rtol: float = 1e-8,
     maxiter: int | None = None,
 ) -> torch.Tensor:
-    """Predictions f(x) = K(x, X) (K(X, X) + N rho I)^{-1} Y on the test points: the flow at t = infinity.
+    """Predictions f(x) = K(x, X) (K(X, X) + N rho I)^{-1} Y: the flow at t = infinity.
 
-    ``k_train`` (N, N) symmetric positive definite (or PSD with ``ridge`` rho > 0), ``y_train`` (N,)
-    or (N, k), ``k_test_train`` (M, N). ``ridge`` is in the units of the eigenvalues of K/N (the
-    paper's Pi). One Cholesky factorisation; no eigendecomposition (on 2 CPU cores the Cholesky
-    factor of an 8,000 x 8,000 kernel takes seconds, its eigendecomposition minutes). Equals the mean
-    of :func:`ntk_course.flow.gaussian_limit` at ``t=None``. Returns (M,) or (M, k) in ``k_train``'s
-    floating dtype.
+    ``k_train`` (N, N) symmetric positive definite (or PSD with ``ridge`` rho > 0), ``y_train``
+    (N,) or (N, k), ``k_test_train`` (M, N). ``ridge`` is in the units of the eigenvalues of K/N
+    (the paper's Pi). One Cholesky factorisation; no eigendecomposition (on 2 CPU cores the
+    Cholesky factor of an 8,000 x 8,000 kernel takes seconds, its eigendecomposition minutes).
+    Equals the mean of :func:`ntk_course.flow.gaussian_limit` at ``t=None``. Returns (M,) or (M, k)
+    in ``k_train``'s floating dtype.
 
     Large N: ``k_train`` may be a :class:`ntk_course.BlockedKernel` on the training points or a
-    ``dask.array`` (``BlockedKernel.to_dask()``, persisted on a cluster), and ``k_test_train`` one on
-    the test points against them (or a dense (M, N) matrix). The system is then solved by Jacobi-
-    preconditioned conjugate gradients over the blocks (:func:`ntk_course.blocked.conjugate_gradient`),
-    never forming the whole matrix, to the relative residual ``rtol`` per output column (a CGWarning
-    if ``maxiter`` iterations do not reach it); returns float64.
+    ``dask.array`` (``BlockedKernel.to_dask()``, persisted on a cluster), and ``k_test_train`` one
+    on the test points against them (or a dense (M, N) matrix). The system is then solved by
+    Jacobi-preconditioned conjugate gradients over the blocks
+    (:func:`ntk_course.cg.conjugate_gradient`), never forming the whole matrix, to the relative
+    residual ``rtol`` per output column (a CGWarning if ``maxiter`` iterations do not reach it);
+    returns float64.
 
     Examples
     --------
@@ -158,7 +166,9 @@ def nested_kernel_regression(
 
 
 def accuracy(outputs: object, labels: object) -> float | torch.Tensor:
-    """The fraction of points whose largest output (argmax over the last axis, the k classes) is the label.
+    """The fraction of points whose largest output is the label.
+
+    The largest output is the argmax over the last axis, the k classes.
 
     ``outputs`` (..., M, k), ``labels`` (M,) integers; leading axes (times, ensemble members) give
     an array of accuracies instead of a float.
@@ -167,7 +177,8 @@ def accuracy(outputs: object, labels: object) -> float | torch.Tensor:
     y = torch.as_tensor(labels, device=f.device)
     if f.ndim < 2 or y.ndim != 1 or f.shape[-2] != y.shape[0]:
         raise ValueError(
-            f"outputs must be (..., M, k) and labels (M,); got shapes {tuple(f.shape)} and {tuple(y.shape)}"
+            "outputs must be (..., M, k) and labels (M,); "
+            f"got shapes {tuple(f.shape)} and {tuple(y.shape)}"
         )
     hits = (f.argmax(-1) == y).to(torch.float64).mean(-1)
     return float(hits) if hits.ndim == 0 else hits
@@ -190,7 +201,7 @@ def accuracy_difference(hits_a: object, hits_b: object) -> tuple[float, float]:
 
 
 def accuracy_standard_error(p: float, m: int) -> float:
-    """sqrt(p (1 - p) / m): the standard error of an accuracy p measured on m independent test points."""
+    """sqrt(p (1 - p) / m): the standard error of an accuracy p on m independent test points."""
     p, m = non_negative(p, "p"), positive_int(m, "m")
     if p > 1:
         raise ValueError(f"p must be an accuracy in [0, 1]; got {p}")
