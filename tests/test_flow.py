@@ -16,15 +16,14 @@ from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
 from ntk_course.flow import (
-    LOSSES,
     FlowResult,
     gaussian_limit,
     gradient_descent,
     gradient_flow,
-    kernel_flow,
     percentiles,
 )
 from ntk_course.kernels import ntk
+from ntk_course.numerical_flow import LOSSES, kernel_flow
 
 F64 = torch.float64
 

@@ -24,6 +24,7 @@ from ntk_course import (
     polynomial,
 )
 from ntk_course import quadrature as quad
+from ntk_course import quadrature_rules as rules
 from ntk_course.hermite import hermite_coefficients
 
 # ----------------------------------------------------------------------------- independent
@@ -233,7 +234,7 @@ def references():
 @pytest.mark.parametrize("points", [4, 10, 24])
 def test_tail_rule_is_exact_for_polynomials_times_a_half_gaussian(points: int) -> None:
     """int_0^inf y^k exp(-y^2/2) dy = 2^((k-1)/2) Gamma((k+1)/2) for k <= 2 points - 1."""
-    y, w = quad.tail_nodes(points)
+    y, w = rules.tail_nodes(points)
     assert np.all(y > 0)
     for k in range(2 * points):
         exact = 2 ** ((k - 1) / 2) * math.gamma((k + 1) / 2)
@@ -242,7 +243,7 @@ def test_tail_rule_is_exact_for_polynomials_times_a_half_gaussian(points: int) -
 
 def test_piecewise_rule_integrates_a_kinked_function() -> None:
     """E[|Z - 0.7| Z^2]: with an edge on the kink, ten nodes per piece and per tail give 1e-10."""
-    z, w = quad.piecewise_rule(torch.tensor([[0.0, 3.0, -3.0, 0.7]], dtype=torch.float64), 10, 10)
+    z, w = rules.piecewise_rule(torch.tensor([[0.0, 3.0, -3.0, 0.7]], dtype=torch.float64), 10, 10)
     exact = integrate.quad(
         lambda u: abs(u - 0.7) * u * u * _gauss(u, 1.0), -40, 40, points=[0.7], epsabs=1e-14
     )[0]
@@ -251,13 +252,13 @@ def test_piecewise_rule_integrates_a_kinked_function() -> None:
 
 def test_one_table_of_nodes_per_rule_and_size() -> None:
     """The rules are computed once: the same arrays come back, and App. A.4 uses the same table."""
-    assert quad.hermite_nodes(64)[0] is quad.hermite_nodes(64)[0]
-    assert quad.legendre_nodes(10)[0] is quad.legendre_nodes(10)[0]
-    assert quad.tail_nodes(10)[1] is quad.tail_nodes(10)[1]
-    quad.hermite_nodes.cache_clear()
+    assert rules.hermite_nodes(64)[0] is rules.hermite_nodes(64)[0]
+    assert rules.legendre_nodes(10)[0] is rules.legendre_nodes(10)[0]
+    assert rules.tail_nodes(10)[1] is rules.tail_nodes(10)[1]
+    rules.hermite_nodes.cache_clear()
     hermite_coefficients("tanh", 10, quadrature_points=48)
     hermite_coefficients("erf", 10, quadrature_points=48)
-    assert quad.hermite_nodes.cache_info().misses == 1
+    assert rules.hermite_nodes.cache_info().misses == 1
 
 
 @pytest.mark.parametrize(
