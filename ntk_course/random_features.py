@@ -31,11 +31,12 @@ from ._linalg import mirror_upper, pi_spectrum
 class RandomFeatures:
     """P random functions f^(p) ~ N(0, K) on N points and the linear model they span (Sec. 3.1).
 
-    ``kernel`` is a PSD N x N Gram matrix (symmetric up to round-off; singular is fine: the draw uses
-    ``torch.linalg.eigh``, f = V sqrt(Lambda) z with z ~ N(0, Id), eigenvalues below the round-off
-    level N eps lambda_max set to 0; a clearly negative eigenvalue raises ValueError). Computes in
-    ``dtype`` (float64 by default) on the kernel's device; integer arrays (kernel, theta, y) are cast
-    to it. Pass a ``generator`` (on that device) or a ``seed``, not both, for reproducible draws.
+    ``kernel`` is a PSD N x N Gram matrix (symmetric up to round-off; singular is fine: the draw
+    uses ``torch.linalg.eigh``, f = V sqrt(Lambda) z with z ~ N(0, Id), eigenvalues below the
+    round-off level N eps lambda_max set to 0; a clearly negative eigenvalue raises ValueError).
+    Computes in ``dtype`` (float64 by default) on the kernel's device; integer arrays (kernel,
+    theta, y) are cast to it. Pass a ``generator`` (on that device) or a ``seed``, not both, for
+    reproducible draws.
 
     Attributes: ``kernel`` (N, N), ``features`` F of shape (N, P) whose column p is f^(p).
     """
@@ -82,13 +83,29 @@ class RandomFeatures:
         )
 
     def function(self, theta: object) -> torch.Tensor:
-        """f_theta = (1/sqrt(P)) sum_p theta_p f^(p) on the N points: shape (N,) or (N, k) for theta (P,) or (P, k)."""
+        """f_theta = (1/sqrt(P)) sum_p theta_p f^(p) on the N points (Sec. 3.1).
+
+        Parameters
+        ----------
+        theta : array_like
+            Shape (P,) or (P, k): the parameters.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (N,) or (N, k).
+
+        Raises
+        ------
+        ValueError
+            If theta does not have P finite rows.
+        """
         return self.features @ self._theta(theta) / math.sqrt(self.n_functions)
 
     def tangent_kernel(self) -> torch.Tensor:
-        """K_tilde = (1/P) sum_p f^(p) (f^(p))^T = F F^T / P, the tangent kernel of f_theta (Sec. 3.1).
+        """K_tilde = (1/P) sum_p f^(p) (f^(p))^T = F F^T / P, the tangent kernel of f_theta.
 
-        It does not depend on theta (the model is linear) and E[K_tilde] = K.
+        Section 3.1. It does not depend on theta (the model is linear) and E[K_tilde] = K.
         """
         k = self.features @ self.features.T / self.n_functions
         return mirror_upper(k)
@@ -96,14 +113,35 @@ class RandomFeatures:
     def train(
         self, y: object, *, steps: int, lr: float, theta: object | None = None
     ) -> torch.Tensor:
-        """Gradient descent on theta for C(theta) = 1/(2N) sum_i ||f_theta(x_i) - y_i||^2 (Sec. 3.1).
+        """Gradient descent on theta for C(theta) = 1/(2N) sum_i ||f_theta(x_i) - y_i||^2.
 
-        The gradient is taken by autograd, as for a network; each step is theta <- theta - lr dC/dtheta,
-        which moves f by -(lr/N) K_tilde (f - y): discrete kernel gradient descent with K_tilde
-        (time t = lr x steps). ``y`` has shape (N,) or (N, k); ``theta`` (the start) defaults to
-        zeros (theta ~ N(0, Id) would make f_theta a Gaussian process of covariance K_tilde).
-        Returns the function values f_theta on the N points after 0, 1, ..., steps steps,
-        shape (steps + 1, N) or (steps + 1, N, k).
+        Section 3.1. The gradient is taken by autograd, as for a network; each step is
+        theta <- theta - lr dC/dtheta, which moves f by -(lr/N) K_tilde (f - y): discrete kernel
+        gradient descent with K_tilde (time t = lr x steps).
+
+        Parameters
+        ----------
+        y : array_like
+            Shape (N,) or (N, k): the targets.
+        steps : int
+            The number of steps, >= 0.
+        lr : float
+            The learning rate, >= 0.
+        theta : array_like, optional
+            Shape (P,) or (P, k): the start; defaults to zeros (theta ~ N(0, Id) would make f_theta
+            a Gaussian process of covariance K_tilde).
+
+        Returns
+        -------
+        torch.Tensor
+            The function values f_theta on the N points after 0, 1, ..., steps steps, shape
+            (steps + 1, N) or (steps + 1, N, k).
+
+        Raises
+        ------
+        ValueError
+            If steps < 0, lr < 0, y or theta has the wrong rows or non-finite entries, or their
+            shapes do not match.
         """
         steps = positive_int(steps, "steps", 0)
         lr = non_negative(lr, "lr")
@@ -143,7 +181,8 @@ def relative_kernel_error(k_tilde: object, k: object) -> float:
     kt = kernel_matrix(k_tilde, "K_tilde", device=kk.device)
     if kt.shape != kk.shape:
         raise ValueError(
-            f"K_tilde and K must be matrices of the same shape; got {tuple(kt.shape)} and {tuple(kk.shape)}"
+            "K_tilde and K must be matrices of the same shape; "
+            f"got {tuple(kt.shape)} and {tuple(kk.shape)}"
         )
     norm = torch.linalg.matrix_norm(kk)
     if float(norm) == 0.0:

@@ -29,10 +29,11 @@ class TrainingRecord:
 
     ``outputs`` (R, [E,] M, n_L) are f on the evaluation points; ``loss`` (R, [E]) the cost C;
     ``kernels`` (R, [E,] A, B) the empirical NTK between the kernel points, with ``kernel_drift``
-    ||Theta_t - Theta_0||_F / ||Theta_0||_F, Theta_0 the kernel at step 0 whether step 0 is recorded
-    or not; ``weight_change`` (R, [E,] L) the relative distance ||W_t^(l) - W_0^(l)||_F / ||W_0^(l)||_F
-    of each weight tensor of :func:`weight_tensors` from initialisation (the absolute distance
-    ||W_t^(l)||_F for a tensor that starts at zero, whose relative distance is undefined).
+    ||Theta_t - Theta_0||_F / ||Theta_0||_F, Theta_0 the kernel at step 0 whether step 0 is
+    recorded or not; ``weight_change`` (R, [E,] L) the relative distance
+    ||W_t^(l) - W_0^(l)||_F / ||W_0^(l)||_F of each weight tensor of :func:`weight_tensors` from
+    initialisation (the absolute distance ||W_t^(l)||_F for a tensor that starts at zero, whose
+    relative distance is undefined).
     """
 
     steps: torch.Tensor
@@ -90,7 +91,7 @@ def _record_steps(record_at: Iterable[int] | None, steps: int) -> set[int]:
 
 
 def cost(f: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """C = 1/(2N) sum_i ||f(x_i) - y_i||^2 over the point axis (-2), one value per ensemble member."""
+    """C = 1/(2N) sum_i ||f(x_i) - y_i||^2 over the point axis (-2), one per ensemble member."""
     return 0.5 * (f - y).pow(2).sum(-1).mean(-1)
 
 
@@ -130,19 +131,52 @@ def train(
 ) -> TrainingRecord:
     """Train ``model`` in place by ``steps`` steps of full-batch gradient descent on C.
 
-    ``y`` must broadcast to the output shape ((N, n_L), or (E, N, n_L) for an ensemble, so each
-    member may have its own target, as in Figure 3). ``record_at`` lists the (integer) steps to
-    record (default: every step, 0 to ``steps``). ``x_eval`` are the points whose outputs are kept
-    (default: the training points). ``kernel_points`` (a, b) or a alone: record the empirical NTK
-    Theta_t(a, b) and its drift from step 0 (Figure 1). Time is t = lr x steps (Section 5 convention).
-    Only the parameters with ``requires_grad`` are trained; a model without any is refused.
+    The finite-width training of Theorem 2 and Section 6. Time is t = lr x steps (Section 5
+    convention). Only the parameters with ``requires_grad`` are trained; a model without any is
+    refused.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network, trained in place.
+    x : array_like
+        Shape (N, n_0): the training inputs.
+    y : array_like
+        Targets that broadcast to the output shape ((N, n_L), or (E, N, n_L) for an ensemble, so
+        each member may have its own target, as in Figure 3); (N,) counts as (N, 1).
+    steps : int
+        The number of steps, >= 0.
+    lr : float, default 1.0
+        The learning rate, >= 0.
+    record_at : iterable of int, optional
+        The (integer) steps to record, in [0, steps] (default: every step, 0 to ``steps``).
+    x_eval : array_like, optional
+        Shape (M, n_0): the points whose outputs are kept (default: the training points).
+    kernel_points : array_like or tuple of two, optional
+        ``(a, b)`` or ``a`` alone: record the empirical NTK Theta_t(a, b) and its drift from
+        step 0 (Figure 1).
+    progress : bool, default False
+        Show a progress bar.
+
+    Returns
+    -------
+    TrainingRecord
+        The recorded steps, times, loss, outputs, kernels and weight changes.
+
+    Raises
+    ------
+    ValueError
+        If steps < 0, lr < 0, the model has no trainable parameters, record_at is not a list of
+        steps in [0, steps], the inputs' dimensions differ, y does not broadcast or is not
+        finite, or the NTK at step 0 is zero on kernel_points.
     """
     steps = positive_int(steps, "steps", minimum=0)
     lr = non_negative(lr, "lr")
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise ValueError(
-            f"model ({type(model).__name__}) has no trainable parameters (requires_grad); nothing to train"
+            f"model ({type(model).__name__}) has no trainable parameters (requires_grad); "
+            "nothing to train"
         )
     param = trainable[0]
     record = _record_steps(record_at, steps)
@@ -165,12 +199,12 @@ def train(
     ensemble = out0.ndim == 3
     w0 = [w.detach().clone() for w in weight_tensors(model)]
     w0_norm = [_per_member_norm(w, ensemble) for w in w0]
-    k0 = (
-        None if ka is None else empirical_ntk(model, ka, kb)
-    )  # Theta_0, whether step 0 is recorded or not
+    # Theta_0, whether step 0 is recorded or not.
+    k0 = None if ka is None else empirical_ntk(model, ka, kb)
     if k0 is not None and bool((k0.flatten(-2).norm(dim=-1) == 0).any()):
         raise ValueError(
-            "the empirical NTK at step 0 is zero on kernel_points, so its relative drift is undefined"
+            "the empirical NTK at step 0 is zero on kernel_points, "
+            "so its relative drift is undefined"
         )
 
     rec: dict[str, list[torch.Tensor]] = {
