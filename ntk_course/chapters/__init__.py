@@ -2,9 +2,9 @@
 proofs checked numerically, the plotting style and the widgets.
 
 The paper's Figures 1-3 (:mod:`.figure1`, :mod:`.figure2`, :mod:`.figure3`, run at any scale by
-``python -m ntk_course.reproduce``), networks at initialisation (:mod:`.initialisation`), finite-width
-scans (:mod:`.finite_width`), Proposition 2 step by step (:mod:`.positivity`), where the kernel regime
-stops (:mod:`.parametrisation`, :mod:`.laziness`, :mod:`.depth`), and the figure style and widgets
-(:mod:`.plotting`, :mod:`.widgets`). Everything here builds on the library, ``ntk_course``; the library
-never imports from here.
+``python -m ntk_course.reproduce``), networks at initialisation (:mod:`.initialisation`),
+finite-width scans (:mod:`.finite_width`), Proposition 2 step by step (:mod:`.positivity`), where
+the kernel regime stops (:mod:`.parametrisation`, :mod:`.laziness`, :mod:`.depth`), and the figure
+style and widgets (:mod:`.plotting`, :mod:`.widgets`). Everything here builds on the library,
+``ntk_course``; the library never imports from here.
 """

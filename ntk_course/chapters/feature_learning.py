@@ -1,10 +1,11 @@
-"""Features that move and features that do not: the maximal-update (muP) parametrisation against the NTK one.
+"""Features that move and features that do not: the maximal-update (muP) parametrisation against the
+NTK one.
 
 Yang & Hu (2021) write a parametrisation of an MLP of width n by three exponents per layer: the
 multiplier n^{-a} in front of the weights, their initial scale n^{-b}, and the learning rate n^{-c}.
-Two choices that differ only by the symmetry (a, b, c) -> (a + s, b - s, c - 2s) train identically, so
-every parametrisation can be written, as the paper's NTK parametrisation is, with all parameters drawn
-N(0, 1) (b = 0). In that form:
+Two choices that differ only by the symmetry (a, b, c) -> (a + s, b - s, c - 2s) train identically,
+so every parametrisation can be written, as the paper's NTK parametrisation is, with all parameters
+drawn N(0, 1) (b = 0). In that form:
 
 * NTK (Section 2 of Jacot et al. 2018): multiplier 1/sqrt(n_l) on every W^(l), beta on every bias,
   one learning rate eta for every width.
@@ -56,12 +57,12 @@ def relative_change(after: torch.Tensor, before: torch.Tensor, ensemble: bool) -
 class FeatureMovement:
     """What training did to the networks of each width, for each parametrisation.
 
-    ``feature_change[p]`` (W, E): ||alpha_T - alpha_0||_F / ||alpha_0||_F of the last hidden layer on the
-    training points; ``kernel_drift[p]`` (W, E): ||Theta_T - Theta_0||_F / ||Theta_0||_F of the
-    empirical NTK on the training points; ``cost[p]`` (W, E) the final cost; ``output_scale[p]`` (W,)
-    the root mean square of f_0 on the training points (over points and members). ``w_initial[p]``,
-    ``w_final[p]`` (K, n_0): the first-layer weight vectors w_j of K neurons of the first member at
-    the widest width, before and after training.
+    ``feature_change[p]`` (W, E): ||alpha_T - alpha_0||_F / ||alpha_0||_F of the last hidden layer
+    on the training points; ``kernel_drift[p]`` (W, E): ||Theta_T - Theta_0||_F / ||Theta_0||_F of
+    the empirical NTK on the training points; ``cost[p]`` (W, E) the final cost; ``output_scale[p]``
+    (W,) the root mean square of f_0 on the training points (over points and members).
+    ``w_initial[p]``, ``w_final[p]`` (K, n_0): the first-layer weight vectors w_j of K neurons of
+    the first member at the widest width, before and after training.
     """
 
     widths: torch.Tensor
@@ -169,10 +170,10 @@ def feature_movement(
 def plot_feature_movement(
     result: FeatureMovement, axes: Sequence[plt.Axes] | None = None
 ) -> Sequence[plt.Axes]:
-    """Left: the relative change of the features and of the tangent kernel against the width (the mean
-    over the networks, and each network faintly), per parametrisation. Right: the first-layer weight
-    vectors w_j of the widest networks before training and after, in each parametrisation (the
-    networks of both start from the same draws)."""
+    """Left: the relative change of the features and of the tangent kernel against the width (the
+    mean over the networks, and each network faintly), per parametrisation. Right: the first-layer
+    weight vectors w_j of the widest networks before training and after, in each parametrisation
+    (the networks of both start from the same draws)."""
     if axes is None:
         _, axes = new_axes(2, width=11, height=4.4)
     left, right = axes

@@ -19,7 +19,8 @@ trained in a single pass; the empirical kernels come from the structured (Gram-m
 :func:`ntk_course.training.train` uses, so no Jacobian is formed even at width 10,000. The chapters
 run that loop on the page (the data from :meth:`Figure1Settings.training_set` and
 :meth:`Figure1Settings.circle`, the seeds from :meth:`Figure1Settings.generator`, the result from
-:meth:`Figure1Result.from_records`); :func:`run` is the same loop for ``python -m ntk_course.reproduce``.
+:meth:`Figure1Result.from_records`); :func:`run` is the same loop for ``python -m
+ntk_course.reproduce``.
 """
 
 from __future__ import annotations
@@ -119,27 +120,31 @@ class Figure1Settings:
 
     @property
     def arch(self) -> Architecture:
-        """The architecture of Figure 1: ``Architecture(depth, activation, beta)`` (NTK parametrisation)."""
+        """The architecture of Figure 1: ``Architecture(depth, activation, beta)`` (NTK
+        parametrisation)."""
         return Architecture(self.depth, self.activation, self.beta)
 
     def training_set(
         self, device: torch.device | str | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The ``n_train`` inputs x ~ N(0, Id_2) (drawn on the CPU with ``seed``, so the same on every
-        device) and the targets f*(x) = x_1 x_2: shapes (n_train, 2) and (n_train, 1), on ``device``."""
+        """The ``n_train`` inputs x ~ N(0, Id_2) (drawn on the CPU with ``seed``, so the same on
+        every device) and the targets f*(x) = x_1 x_2: shapes (n_train, 2) and (n_train, 1), on
+        ``device``."""
         x = gaussian_inputs(self.n_train, 2, seed=self.seed).to(device or "cpu")
         return x, product_target(x)
 
     def circle(
         self, device: torch.device | str | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x_0 = (1, 0) (1, 2), the ``n_circle`` points x = (cos gamma, sin gamma) (n_circle, 2) and their
-        angles gamma (n_circle,), float32 on ``device``: the kernel Theta(x_0, x) is drawn over them."""
+        """x_0 = (1, 0) (1, 2), the ``n_circle`` points x = (cos gamma, sin gamma) (n_circle, 2) and
+        their angles gamma (n_circle,), float32 on ``device``: the kernel Theta(x_0, x) is drawn
+        over them."""
         circle, gamma = circle_points(self.n_circle, dtype=torch.float32, device=device)
         return torch.tensor([X0], dtype=torch.float32, device=device), circle, gamma
 
     def generator(self, k: int, device: torch.device | str | None = None) -> torch.Generator:
-        """The generator that draws the ensemble of the k-th width (seeded ``seed * 1_000_003 + k + 1``)."""
+        """The generator that draws the ensemble of the k-th width (seeded ``seed * 1_000_003 + k +
+        1``)."""
         return torch.Generator(device=device or "cpu").manual_seed(self.seed * 1_000_003 + k + 1)
 
     @property
@@ -151,9 +156,9 @@ class Figure1Settings:
     def for_scale(cls, scale: str | None = None) -> Figure1Settings:
         """Settings for a scale: ``quick`` (CI, seconds on 2 CPU cores: widths 64 and 256, 4
         initialisations, 32 training inputs), ``default`` (a laptop, a minute or two: widths 250 and
-        1000, 10 initialisations, 100 inputs) or ``paper`` (exactly Section 6.1, for a GPU: widths 500
-        and 10,000; about 20 s on one H100). ``None``: the scale chosen by
-        ``NTK_COURSE_SCALE`` (see :func:`ntk_course.config.scale`).
+        1000, 10 initialisations, 100 inputs) or ``paper`` (exactly Section 6.1, for a GPU: widths
+        500 and 10,000; about 20 s on one H100). ``None``: the scale chosen by ``NTK_COURSE_SCALE``
+        (see :func:`ntk_course.config.scale`).
 
         Every scale keeps the paper's depth, learning rate, beta, 200 steps (t = 200) and target;
         the smaller ones only narrow the networks, draw fewer initialisations and training inputs.
@@ -170,7 +175,8 @@ class Figure1Settings:
 
 @dataclass
 class WidthRun:
-    """What one width of Figure 1 gives, for its E = ``ensemble`` initialisations (tensors on the CPU).
+    """What one width of Figure 1 gives, for its E = ``ensemble`` initialisations (tensors on the
+    CPU).
 
     ``kernel_initial`` / ``kernel_final`` (E, n_circle): Theta(x_0, x) at t = 0 and t = lr x steps;
     ``kernel_drift`` (E,): ||Theta_T - Theta_0|| / ||Theta_0|| over the circle;
@@ -190,14 +196,15 @@ class WidthRun:
     seconds: float
 
     def mean_distance_to_limit(self, limit: torch.Tensor) -> float:
-        """||mean over initialisations of Theta_0 - Theta_inf|| / ||Theta_inf||: the bias of the average."""
+        """||mean over initialisations of Theta_0 - Theta_inf|| / ||Theta_inf||: the bias of the
+        average."""
         return float((self.kernel_initial.mean(0) - limit).norm() / limit.norm())
 
 
 @dataclass
 class Figure1Result:
-    """The outcome of :func:`run`: the limit Theta_inf(x_0, x) on the circle and one :class:`WidthRun`
-    per width, in the order of ``settings.widths``."""
+    """The outcome of :func:`run`: the limit Theta_inf(x_0, x) on the circle and one
+    :class:`WidthRun` per width, in the order of ``settings.widths``."""
 
     settings: Figure1Settings
     gamma: torch.Tensor
@@ -293,12 +300,12 @@ def run(
 ) -> Figure1Result:
     """Run the experiment of Figure 1 with ``settings`` on ``device`` (default: CUDA when present).
 
-    The loop the chapters show on the page: for each width, one ensemble
-    ``settings.arch.network(2, n, ensemble=E)`` is trained on f*(x) = x_1 x_2 by
-    :func:`ntk_course.training.train`, which records the empirical kernel Theta(x_0, x) on the circle
-    at step 0 and at the last step. Networks compute in float32; the limit Theta_inf^(depth) in
-    float64. Seeded by ``settings.seed`` (see :meth:`Figure1Settings.training_set` and
-    :meth:`Figure1Settings.generator`). Raises ValueError if ``settings`` is not Figure1Settings.
+    The loop the chapters show on the page: for each width, one ensemble ``settings.arch.network(2,
+    n, ensemble=E)`` is trained on f*(x) = x_1 x_2 by :func:`ntk_course.training.train`, which
+    records the empirical kernel Theta(x_0, x) on the circle at step 0 and at the last step.
+    Networks compute in float32; the limit Theta_inf^(depth) in float64. Seeded by ``settings.seed``
+    (see :meth:`Figure1Settings.training_set` and :meth:`Figure1Settings.generator`). Raises
+    ValueError if ``settings`` is not Figure1Settings.
     """
     if not isinstance(settings, Figure1Settings):
         raise ValueError(f"settings must be a Figure1Settings; got {type(settings).__name__}")

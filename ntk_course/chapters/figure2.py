@@ -1,7 +1,8 @@
-"""Figure 2 of Jacot, Gabriel & Hongler (2018), Section 6.2: trained networks against the limiting Gaussian.
+"""Figure 2 of Jacot, Gabriel & Hongler (2018), Section 6.2: trained networks against the limiting
+Gaussian.
 
-Networks of depth 4 (three hidden layers of width n, ReLU, beta = 0.1) are trained on 4 points of the
-unit circle by gradient descent on the least-squares cost, from ``ensemble`` independent
+Networks of depth 4 (three hidden layers of width n, ReLU, beta = 0.1) are trained on 4 points of
+the unit circle by gradient descent on the least-squares cost, from ``ensemble`` independent
 initialisations, and their functions x = (cos g, sin g) -> f(x) are compared with the t -> infinity
 limit of Section 5. In the infinite-width limit f_0 ~ GP(0, Sigma^(4)) (Proposition 1) and training
 follows the constant kernel Theta^(4) (Theorem 2), so f_t is Gaussian with
@@ -10,14 +11,14 @@ follows the constant kernel Theta^(4) (Theorem 2), so f_t is Gaussian with
     A_t = Theta_xX Theta_XX^{-1} (I - exp(-t Theta_XX / N)),     A_infinity = Theta_xX Theta_XX^{-1}
 
 (:func:`ntk_course.flow.gaussian_limit`). The paper approximated Theta and Sigma by a width-10,000
-network; here they are the analytic kernels (:func:`ntk_course.ntk`, :func:`ntk_course.nngp`), so the
-10th/50th/90th percentiles of the limit are exact. The networks are trained for a finite time
-t = lr x steps, so the Gaussian at that t is computed too, and the gap between the two reported.
+network; here they are the analytic kernels (:func:`ntk_course.ntk`, :func:`ntk_course.nngp`), so
+the 10th/50th/90th percentiles of the limit are exact. The networks are trained for a finite time t
+= lr x steps, so the Gaussian at that t is computed too, and the gap between the two reported.
 
 The training set is :func:`ntk_course.datasets.circle_training_set` (the paper does not say which 4
-points or targets it used). Every width trains ONE batched ensemble ``arch.network(2, n, ensemble=E)``;
-the chapter ``book/least_squares.md`` writes that loop on the page, :func:`run` is the same loop for
-``python -m ntk_course.reproduce``.
+points or targets it used). Every width trains ONE batched ensemble ``arch.network(2, n,
+ensemble=E)``; the chapter ``book/least_squares.md`` writes that loop on the page, :func:`run` is
+the same loop for ``python -m ntk_course.reproduce``.
 """
 
 from __future__ import annotations
@@ -45,10 +46,10 @@ QUANTILES = (10, 50, 90)
 class Figure2Settings:
     """The settings of Figure 2 (Section 6.2); the defaults are the paper's.
 
-    ReLU networks [2, n, ..., n, 1] of ``depth`` weight layers and bias factor ``beta`` (:attr:`arch`)
-    for each n in ``widths``, ``ensemble`` initialisations each, ``steps`` steps of gradient descent
-    with learning rate ``lr`` (t = lr x steps) on ``n_train`` points of the unit circle; the
-    functions are evaluated on ``n_circle`` evenly spaced angles gamma in [-pi, pi).
+    ReLU networks [2, n, ..., n, 1] of ``depth`` weight layers and bias factor ``beta``
+    (:attr:`arch`) for each n in ``widths``, ``ensemble`` initialisations each, ``steps`` steps of
+    gradient descent with learning rate ``lr`` (t = lr x steps) on ``n_train`` points of the unit
+    circle; the functions are evaluated on ``n_circle`` evenly spaced angles gamma in [-pi, pi).
 
     Raises
     ------
@@ -107,12 +108,13 @@ class Figure2Settings:
 
     @classmethod
     def for_scale(cls, scale: str | None = None) -> Figure2Settings:
-        """Settings for a scale: ``quick`` (seconds on 2 CPU cores: widths 50 and 200, 20 networks each,
-        150 steps of lr 2), ``default`` (a laptop: widths 50 and 500, 20 networks each, 500 steps of lr 2)
-        or ``paper`` (Section 6.2 exactly: widths 50 and 1,000, 10 networks each, 1,000 steps of lr 1).
-        The smaller scales train twice the paper's number of networks, which gives the chi-square test
-        of :func:`gaussian_check` its power, and reach t = 300 or the paper's t = 1000 in fewer steps
-        (lr 2 is far below 2 / lambda_max(Theta_XX / N) = 15). ``None`` reads ``NTK_COURSE_SCALE``."""
+        """Settings for a scale: ``quick`` (seconds on 2 CPU cores: widths 50 and 200, 20 networks
+        each, 150 steps of lr 2), ``default`` (a laptop: widths 50 and 500, 20 networks each, 500
+        steps of lr 2) or ``paper`` (Section 6.2 exactly: widths 50 and 1,000, 10 networks each,
+        1,000 steps of lr 1). The smaller scales train twice the paper's number of networks, which
+        gives the chi-square test of :func:`gaussian_check` its power, and reach t = 300 or the
+        paper's t = 1000 in fewer steps (lr 2 is far below 2 / lambda_max(Theta_XX / N) = 15).
+        ``None`` reads ``NTK_COURSE_SCALE``."""
         name = current_scale() if scale is None else scale
         if name not in SCALES:
             raise ValueError(f"unknown scale {name!r}; expected one of {SCALES}")
@@ -127,13 +129,13 @@ class Figure2Settings:
 class Figure2Result:
     """What :func:`run` computed (CPU float64 tensors).
 
-    ``gamma`` (M,) the angles of the evaluation points; ``gamma_train`` (N,) and ``y_train`` (N,) the
-    training set. ``outputs[n]`` (E, M): each trained network of width n on the circle at
-    t = lr x steps; ``loss[n]`` (E,) their final costs; ``seconds[n]`` the training time (all three
-    filled by :meth:`add`).
-    ``mean`` (M,), ``covariance`` (M, M) and ``band`` (3, M) (the 10th, 50th, 90th percentiles) of
-    the t -> infinity Gaussian; ``mean_t``, ``covariance_t``, ``band_t`` the same at the finite t.
-    ``eigenvalues`` of Pi = Theta_XX / N on the training set (they set the convergence rates).
+    ``gamma`` (M,) the angles of the evaluation points; ``gamma_train`` (N,) and ``y_train`` (N,)
+    the training set. ``outputs[n]`` (E, M): each trained network of width n on the circle at t = lr
+    x steps; ``loss[n]`` (E,) their final costs; ``seconds[n]`` the training time (all three filled
+    by :meth:`add`). ``mean`` (M,), ``covariance`` (M, M) and ``band`` (3, M) (the 10th, 50th, 90th
+    percentiles) of the t -> infinity Gaussian; ``mean_t``, ``covariance_t``, ``band_t`` the same at
+    the finite t. ``eigenvalues`` of Pi = Theta_XX / N on the training set (they set the convergence
+    rates).
     """
 
     settings: Figure2Settings
@@ -155,7 +157,8 @@ class Figure2Result:
     def add(
         self, width: int, outputs: torch.Tensor, loss: torch.Tensor, seconds: float = 0.0
     ) -> None:
-        """Store the trained ensemble of one width: ``outputs`` (E, M) on the circle, ``loss`` (E,)."""
+        """Store the trained ensemble of one width: ``outputs`` (E, M) on the circle, ``loss``
+        (E,)."""
         if outputs.ndim != 2 or outputs.shape[1] != self.gamma.shape[0]:
             raise ValueError(
                 f"outputs must be (E, {self.gamma.shape[0]}), the networks on the circle points; "
@@ -171,7 +174,8 @@ class Figure2Result:
         return float((self.band_t - self.band).abs().max())
 
     def to_json_dict(self) -> dict[str, object]:
-        """Settings, the limiting band, the finite-time gap and the networks' functions as JSON types."""
+        """Settings, the limiting band, the finite-time gap and the networks' functions as JSON
+        types."""
         return {
             "figure": 2,
             "section": "6.2",
@@ -233,7 +237,8 @@ def limit(settings: Figure2Settings, *, device: torch.device | str | None = None
 def run(
     settings: Figure2Settings, *, device: torch.device | str | None = None, progress: bool = False
 ) -> Figure2Result:
-    """Compute Figure 2: the analytic limiting Gaussian (:func:`limit`) and one trained ensemble per width.
+    """Compute Figure 2: the analytic limiting Gaussian (:func:`limit`) and one trained ensemble per
+    width.
 
     The networks ``settings.arch.network(2, n, ensemble=E)`` train in float32 on ``device`` (CUDA
     when present), all E initialisations of a width in one batch, and are evaluated on the circle
@@ -267,15 +272,15 @@ def gaussian_check(
     """Test the trained networks of one width against the limiting Gaussian N(mean, covariance).
 
     Project each network's deviation f_i - mean on the top ``n_directions`` eigenvectors v_j of the
-    limiting covariance (eigenvalues mu_j) and standardise: z_ij = v_j . (f_i - mean) / sqrt(mu_j). If
-    the E functions were independent draws of the limit, the z_ij would be iid N(0, 1), so
-    Q = sum z_ij^2 follows a chi-square law with E x n_directions degrees of freedom: a single
-    number that is too large when the mean or the spread is off, too small when the networks agree
-    more than the limit says. Returns Q / dof, the central ``level`` interval of that ratio, the
-    fraction of the limit's variance the directions carry, the standardised mean deviation
-    max_j |mean_i z_ij| sqrt(E) (N(0, 1) entries under the limit), and the test's power against
-    a spread 35 % too large or too small (:func:`chi2_power`). The 8 default directions carry 97 % of
-    the variance of Figure 2's limit (the top 4, 89 %).
+    limiting covariance (eigenvalues mu_j) and standardise: z_ij = v_j . (f_i - mean) / sqrt(mu_j).
+    If the E functions were independent draws of the limit, the z_ij would be iid N(0, 1), so Q =
+    sum z_ij^2 follows a chi-square law with E x n_directions degrees of freedom: a single number
+    that is too large when the mean or the spread is off, too small when the networks agree more
+    than the limit says. Returns Q / dof, the central ``level`` interval of that ratio, the fraction
+    of the limit's variance the directions carry, the standardised mean deviation max_j |mean_i
+    z_ij| sqrt(E) (N(0, 1) entries under the limit), and the test's power against a spread 35 % too
+    large or too small (:func:`chi2_power`). The 8 default directions carry 97 % of the variance of
+    Figure 2's limit (the top 4, 89 %).
     """
     if width not in result.outputs:
         raise ValueError(f"width {width} was not trained; expected one of {sorted(result.outputs)}")
@@ -307,13 +312,14 @@ def gaussian_check(
 
 
 def chi2_power(dof: int, sd_factor: float, level: float = 0.999) -> float:
-    """The probability that the test of :func:`gaussian_check` rejects when the spread is off by ``sd_factor``.
+    """The probability that the test of :func:`gaussian_check` rejects when the spread is off by
+    ``sd_factor``.
 
     If every z_ij has standard deviation ``sd_factor`` instead of 1 (the networks spread
     ``sd_factor`` times as much as the limit says, in every direction), Q / sd_factor^2 follows the
-    chi-square law with ``dof`` degrees of freedom, and the test, which accepts Q / dof in the central
-    ``level`` interval of chi2(dof) / dof, rejects with probability
-    P(chi2 > q_hi / sd_factor^2) + P(chi2 < q_lo / sd_factor^2). At ``sd_factor`` = 1 this is 1 - level.
+    chi-square law with ``dof`` degrees of freedom, and the test, which accepts Q / dof in the
+    central ``level`` interval of chi2(dof) / dof, rejects with probability P(chi2 > q_hi /
+    sd_factor^2) + P(chi2 < q_lo / sd_factor^2). At ``sd_factor`` = 1 this is 1 - level.
     """
     factor = float(sd_factor)
     if dof < 1:
@@ -327,8 +333,8 @@ def chi2_power(dof: int, sd_factor: float, level: float = 0.999) -> float:
 
 
 def from_json(data: dict) -> Figure2Result:
-    """A :class:`Figure2Result` from what :meth:`Figure2Result.to_json_dict` wrote (``results.json`` of
-    ``python -m ntk_course.reproduce``): the trained networks' functions as stored, and the limit
+    """A :class:`Figure2Result` from what :meth:`Figure2Result.to_json_dict` wrote (``results.json``
+    of ``python -m ntk_course.reproduce``): the trained networks' functions as stored, and the limit
     recomputed from the analytic kernels for the stored settings (no network is trained)."""
     if not isinstance(data, dict) or data.get("figure") != 2 or "widths" not in data:
         raise ValueError(
@@ -356,11 +362,12 @@ def plot(
     band: str = "infinity",
     max_curves: int = 10,
 ) -> plt.Axes:
-    """Figure 2: f(cos gamma, sin gamma) of the first ``max_curves`` trained networks of each width (thin
-    curves, one colour per width; the paper drew 10), the limit's 50th percentile (solid) and
+    """Figure 2: f(cos gamma, sin gamma) of the first ``max_curves`` trained networks of each width
+    (thin curves, one colour per width; the paper drew 10), the limit's 50th percentile (solid) and
     10th/90th percentiles (dashed), the training points.
 
-    ``band="infinity"`` draws the t -> infinity Gaussian (the paper's), ``"t"`` the one at t = lr x steps.
+    ``band="infinity"`` draws the t -> infinity Gaussian (the paper's), ``"t"`` the one at t = lr x
+    steps.
     """
     if band not in ("infinity", "t"):
         raise ValueError(f"band must be 'infinity' or 't'; got {band!r}")

@@ -1,19 +1,20 @@
-"""Figure 3 of Jacot, Gabriel & Hongler (2018), Section 6.3: convergence along a principal component.
+"""Figure 3 of Jacot, Gabriel & Hongler (2018), Section 6.3: convergence along a principal
+component.
 
 The limiting NTK Theta_infinity^(L) of a ReLU network on a batch of N MNIST digits defines the map
 Pi = Theta/N (Section 5) whose eigenfunctions f^(1), f^(2), ... are the non-centred kernel principal
-components. Networks of several widths are trained by gradient descent on the least-squares cost with
-the target f* = f_theta(0) + a f^(i) (the paper: a = 0.5, i = 2), so that f_0 - f* = -a f^(i) lies along
-one component. In the limit the function then moves on a straight line: writing
-f_t - f* = g_t + h_t with g_t along f^(i) and h_t orthogonal to it (in p_in),
+components. Networks of several widths are trained by gradient descent on the least-squares cost
+with the target f* = f_theta(0) + a f^(i) (the paper: a = 0.5, i = 2), so that f_0 - f* = -a f^(i)
+lies along one component. In the limit the function then moves on a straight line: writing f_t - f*
+= g_t + h_t with g_t along f^(i) and h_t orthogonal to it (in p_in),
 
     ||g_t||_{p_in} = a exp(-lam_i t),    h_t = 0.
 
-Figure 3a plots the digits by (f^(2), f^(3)), 3b the deviation ||h_t|| and 3c the convergence ||g_t||
-for each width, against the limit. The paper's batch of 512 digits is unknown; this module takes the
-first ``n_digits`` of the MNIST test set shipped with the package. With pixel values in [0, 1],
-depth 5 (four hidden layers), ReLU and beta = 0.1 the first three eigenvalues for 512 digits are
-0.0443, 0.00118, 0.00085 (the paper: 0.0457, 0.00108, 0.00078).
+Figure 3a plots the digits by (f^(2), f^(3)), 3b the deviation ||h_t|| and 3c the convergence
+||g_t|| for each width, against the limit. The paper's batch of 512 digits is unknown; this module
+takes the first ``n_digits`` of the MNIST test set shipped with the package. With pixel values in
+[0, 1], depth 5 (four hidden layers), ReLU and beta = 0.1 the first three eigenvalues for 512 digits
+are 0.0443, 0.00118, 0.00085 (the paper: 0.0457, 0.00108, 0.00078).
 
 Every width trains ONE ensemble ``arch.network(784, n, ensemble=E)``: the runs are batched, not
 looped, and everything stays on ``device`` (CUDA when present). Time is t = lr x steps (the paper's
@@ -207,12 +208,14 @@ class Figure3Result:
         return float(self.eigenvalues[self.settings.component - 1])
 
     def limit(self, t: object | None = None) -> torch.Tensor:
-        """The infinite-width prediction ||g_t||_{p_in} = a exp(-lam_i t) (at the recorded times by default)."""
+        """The infinite-width prediction ||g_t||_{p_in} = a exp(-lam_i t) (at the recorded times by
+        default)."""
         tt = self.t if t is None else torch.as_tensor(t, dtype=torch.float64)
         return self.settings.amplitude * torch.exp(-self.lam * tt)
 
     def max_deviation(self) -> dict[int, float]:
-        """max over runs and times of ||h_t||_{p_in}, per width: the distance from the straight line."""
+        """max over runs and times of ||h_t||_{p_in}, per width: the distance from the straight
+        line."""
         return {n: float(h.max()) for n, h in self.h_norm.items()}
 
     def to_json_dict(self) -> dict[str, object]:
@@ -296,8 +299,8 @@ def run(
 
 
 def deviation_slope(result: Figure3Result) -> PowerLaw:
-    """The width exponent s of max_t ||h_t||_{p_in} ~ c n^s, fitted to each width's mean over runs, with
-    the bootstrap standard error of s from the spread of the runs (at least 2 per width).
+    """The width exponent s of max_t ||h_t||_{p_in} ~ c n^s, fitted to each width's mean over runs,
+    with the bootstrap standard error of s from the spread of the runs (at least 2 per width).
 
     The fluctuations of a width-n network around the limit are O(n^{-1/2}) (Theorems 1 and 2), so
     s = -1/2 is the prediction.
@@ -312,7 +315,8 @@ def deviation_slope(result: Figure3Result) -> PowerLaw:
 
 
 def straight_line_gap(result: Figure3Result) -> np.ndarray:
-    """Per width (sorted), the max over runs and times of ||g_t|| - limit, relative to the amplitude."""
+    """Per width (sorted), the max over runs and times of ||g_t|| - limit, relative to the
+    amplitude."""
     lim = result.limit()
     return np.array(
         [

@@ -1,4 +1,5 @@
-"""Figure 3 of Jacot, Gabriel & Hongler (2018), Section 6.3: the digits' kernel principal components.
+"""Figure 3 of Jacot, Gabriel & Hongler (2018), Section 6.3: the digits' kernel principal
+components.
 
 The limiting NTK Theta_infinity^(L) on a batch of N MNIST digits defines Pi = Theta/N (Section 5);
 its eigenfunctions f^(1), f^(2), ... are the non-centred kernel principal components, and the
@@ -50,7 +51,8 @@ def digits_pca(
     n_components: int = N_EIGEN,
     device: torch.device | str | None = None,
 ) -> DigitsPCA:
-    """Kernel PCA of digits ``offset .. offset + n_digits - 1`` w.r.t. ``arch.ntk`` (Sections 5, 6.3).
+    """Kernel PCA of digits ``offset .. offset + n_digits - 1`` w.r.t. ``arch.ntk`` (Sections 5,
+    6.3).
 
     Parameters
     ----------
@@ -92,11 +94,12 @@ def digits_pca(
 
 
 def rate_along(model: NTKMLP, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """The decay rate along u, <u, Theta u>_{p_in} / N = u^T Theta u / N^2 (Section 6.3), per network.
+    """The decay rate along u, <u, Theta u>_{p_in} / N = u^T Theta u / N^2 (Section 6.3), per
+    network.
 
-    Theta = J J^T with J the (N, P) Jacobian of the outputs, so u^T Theta u = ||J^T u||^2 is the squared
-    norm of the gradient of sum_j u_j f(x_j): one backward pass, no N x N kernel. For the limiting
-    kernel and u = f^(i) (p_in-normalised) it is lam_i.
+    Theta = J J^T with J the (N, P) Jacobian of the outputs, so u^T Theta u = ||J^T u||^2 is the
+    squared norm of the gradient of sum_j u_j f(x_j): one backward pass, no N x N kernel. For the
+    limiting kernel and u = f^(i) (p_in-normalised) it is lam_i.
 
     Parameters
     ----------

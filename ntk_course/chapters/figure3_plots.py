@@ -30,7 +30,8 @@ def _axes(ax: plt.Axes | None, width: float = 7.0, height: float = 4.2) -> plt.A
 def plot_components(
     result: Figure3Result | DigitsPCA, ax: plt.Axes | None = None, *, i: int = 2, j: int = 3
 ) -> plt.Axes:
-    """Figure 3a: the digits at (f^(i)(x), f^(j)(x)), coloured by their label (default: 2nd and 3rd).
+    """Figure 3a: the digits at (f^(i)(x), f^(j)(x)), coloured by their label (default: 2nd and
+    3rd).
 
     ``result`` is a :class:`Figure3Result` or a :class:`DigitsPCA` (anything with ``components``
     (N, K) and ``labels`` (N,)).
@@ -90,7 +91,8 @@ def plot_deviation(result: Figure3Result, ax: plt.Axes | None = None) -> plt.Axe
 
 
 def plot_convergence(result: Figure3Result, ax: plt.Axes | None = None) -> plt.Axes:
-    """Figure 3c: ||g_t||_{p_in} along f^(i) for each width and run, and the limit a exp(-lam_i t)."""
+    """Figure 3c: ||g_t||_{p_in} along f^(i) for each width and run, and the limit a exp(-lam_i
+    t)."""
     ax = _axes(ax)
     _curves(result, result.g_norm, ax)
     tt = torch.linspace(0, float(result.t[-1]), 400, dtype=torch.float64)

@@ -36,12 +36,13 @@ from ..training import TrainingRecord, train
 class LazyTrainingScan:
     """Networks of several widths trained by the same gradient steps (tensors on the CPU, float64).
 
-    Per width and initialisation: ``kernel_drift`` (W, E): ||Theta_T - Theta_0||_F / ||Theta_0||_F on
-    the kernel points; ``weight_change`` (W, E, L): ||W_T^(l) - W_0^(l)||_F / ||W_0^(l)||_F for each
-    layer l = 0..L-1; ``function_change`` (W, E): the root mean square over the evaluation points
-    of f_T - f_0 (how far the function moved); ``linearization_gap`` (W, E): the root mean square of
-    f_T - f_T^lin, where f^lin is the network linearised at initialisation and trained by the same
-    steps (NaN when ``linearized=False``); ``loss`` (W, E): the final cost C of the network.
+    Per width and initialisation: ``kernel_drift`` (W, E): ||Theta_T - Theta_0||_F / ||Theta_0||_F
+    on the kernel points; ``weight_change`` (W, E, L): ||W_T^(l) - W_0^(l)||_F / ||W_0^(l)||_F for
+    each layer l = 0..L-1; ``function_change`` (W, E): the root mean square over the evaluation
+    points of f_T - f_0 (how far the function moved); ``linearization_gap`` (W, E): the root mean
+    square of f_T - f_T^lin, where f^lin is the network linearised at initialisation and trained by
+    the same steps (NaN when ``linearized=False``); ``loss`` (W, E): the final cost C of the
+    network.
     """
 
     widths: tuple[int, ...]
@@ -126,12 +127,12 @@ def linearized_outputs(
     """Outputs on ``x_eval`` of ``model`` linearised at its current parameters, after ``steps``
     gradient-descent steps of learning rate ``lr`` on C = 1/(2N) sum_i ||f(x_i) - y_i||^2.
 
-    The linearisation f_lin(theta) = f(theta_0) + J (theta - theta_0) has a constant Jacobian, so one
-    step moves its outputs by -lr J(.) J(X)^T r / N = -(lr / N) Theta_0(., X) r with r = f_lin(X) - Y:
-    kernel gradient descent (Section 3) with the empirical NTK frozen at Theta_0, solved exactly by
-    :func:`ntk_course.flow.gradient_descent` on the (N n_L) x (N n_L) kernel with its output axes.
-    Same iterates as training ``Linearized(model)``. Computes in float64; returns ([E,] M, n_L) on
-    the model's device.
+    The linearisation f_lin(theta) = f(theta_0) + J (theta - theta_0) has a constant Jacobian, so
+    one step moves its outputs by -lr J(.) J(X)^T r / N = -(lr / N) Theta_0(., X) r with r =
+    f_lin(X) - Y: kernel gradient descent (Section 3) with the empirical NTK frozen at Theta_0,
+    solved exactly by :func:`ntk_course.flow.gradient_descent` on the (N n_L) x (N n_L) kernel with
+    its output axes. Same iterates as training ``Linearized(model)``. Computes in float64; returns
+    ([E,] M, n_L) on the model's device.
     """
     n, n_out = x.shape[0], model.widths[-1]
     k_tt = empirical_ntk(model, x, output_axes=True).double()  # ([E,] N, N, n_L, n_L)
@@ -166,11 +167,13 @@ def _rms(d: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class FiniteWidth:
-    """Finite-width effects against the width, one row per width and one column per initialisation (W, E).
+    """Finite-width effects against the width, one row per width and one column per initialisation
+    (W, E).
 
-    ``init_deviation`` ||Theta_0 - Theta_infinity||_F / ||Theta_infinity||_F (Theorem 1 at finite width);
-    ``kernel_drift`` ||Theta_T - Theta_0||_F / ||Theta_0||_F after training (Theorem 2 at finite width);
-    ``weight_change`` ||W_T^(0) - W_0^(0)||_F / ||W_0^(0)||_F of the first layer; ``cost`` the final cost.
+    ``init_deviation`` ||Theta_0 - Theta_infinity||_F / ||Theta_infinity||_F (Theorem 1 at finite
+    width); ``kernel_drift`` ||Theta_T - Theta_0||_F / ||Theta_0||_F after training (Theorem 2 at
+    finite width); ``weight_change`` ||W_T^(0) - W_0^(0)||_F / ||W_0^(0)||_F of the first layer;
+    ``cost`` the final cost.
     """
 
     widths: torch.Tensor
@@ -192,7 +195,8 @@ def finite_width_sweep(
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> FiniteWidth:
-    """Distance of the empirical NTK from its limit at initialisation, and its drift during training.
+    """Distance of the empirical NTK from its limit at initialisation, and its drift during
+    training.
 
     For each width w, ``ensemble`` independent networks ``arch.network(n_0, w)`` are compared with
     Theta_infinity^(L) = ``arch.ntk`` (Theorem 1), then trained together by ``steps`` steps of
@@ -261,7 +265,8 @@ def plot_scaling(
     marker: str = "o",
     reference: float | None = None,
 ) -> PowerLaw:
-    """Draw ``values`` against ``widths`` on log-log axes with their fitted power law; return the fit.
+    """Draw ``values`` against ``widths`` on log-log axes with their fitted power law; return the
+    fit.
 
     ``values`` has one entry per width, or shape (W, E) for E initialisations: then each one is a
     faint dot and the mean over them is fitted (:func:`bootstrap_slope`, its standard error in the

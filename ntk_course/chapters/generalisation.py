@@ -1,7 +1,8 @@
-"""Generalisation on MNIST with the limiting kernels: what the chapter ``book/generalisation.md`` runs.
+"""Generalisation on MNIST with the limiting kernels: what the chapter ``book/generalisation.md``
+runs.
 
-Kernel regression with the NTK Theta_infinity and the NNGP Sigma (Section 5: the t -> infinity limit of
-the least-squares flow) on disjoint training and test digits of the shipped MNIST test set:
+Kernel regression with the NTK Theta_infinity and the NNGP Sigma (Section 5: the t -> infinity limit
+of the least-squares flow) on disjoint training and test digits of the shipped MNIST test set:
 :func:`learning_curve` (test accuracy against the number N of training digits, one Cholesky factor
 for every N), :func:`depth_scan` (against the depth), :func:`train_networks` (finite networks of
 growing width against the kernel flow at the same time t) and :func:`early_stopping` (the flow along
@@ -44,7 +45,8 @@ KERNELS = ("NTK", "NNGP")
 
 @dataclass(frozen=True)
 class Settings:
-    """The chapter's experiments at one scale (see :meth:`for_scale`); ReLU and beta = 0.1 throughout.
+    """The chapter's experiments at one scale (see :meth:`for_scale`); ReLU and beta = 0.1
+    throughout.
 
     ``n_test`` held-out digits; learning curve with the kernels of :attr:`arch` (``depth`` weight
     layers) for the training sizes ``sizes``; depth scan over ``depths`` with the training sizes
@@ -105,7 +107,8 @@ class Settings:
 
     @property
     def net_arch(self) -> Architecture:
-        """The architecture of the trained networks and of their kernel: ReLU, ``net_depth``, beta = 0.1."""
+        """The architecture of the trained networks and of their kernel: ReLU, ``net_depth``, beta =
+        0.1."""
         return Architecture(self.net_depth, "relu", 0.1)
 
     @property
@@ -117,7 +120,8 @@ class Settings:
 def kernels(
     arch: Architecture, x_train: torch.Tensor, x_test: torch.Tensor
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """{"NTK": (Theta(X, X), Theta(x, X)), "NNGP": (Sigma(X, X), Sigma(x, X))} of ``arch`` (Prop. 1, Thm. 1).
+    """{"NTK": (Theta(X, X), Theta(x, X)), "NNGP": (Sigma(X, X), Sigma(x, X))} of ``arch`` (Prop. 1,
+    Thm. 1).
 
     ``x_train`` is (N, n_0), ``x_test`` (M, n_0); the blocks are (N, N) and (M, N), float64.
     Raises ValueError as :meth:`ntk_course.Architecture.kernels`.
@@ -129,7 +133,8 @@ def kernels(
 
 @dataclass
 class Curve:
-    """Predicted classes (S, M) of kernel regression for the training sizes ``sizes`` (S,), per kernel."""
+    """Predicted classes (S, M) of kernel regression for the training sizes ``sizes`` (S,), per
+    kernel."""
 
     sizes: tuple[int, ...]
     labels_test: torch.Tensor
@@ -146,7 +151,8 @@ class Curve:
 def learning_curve(
     split: MnistSplit, ks: dict[str, tuple[torch.Tensor, torch.Tensor]], sizes: tuple[int, ...]
 ) -> Curve:
-    """Kernel regression (no ridge) on the first N training digits for N in ``sizes``, for each kernel.
+    """Kernel regression (no ridge) on the first N training digits for N in ``sizes``, for each
+    kernel.
 
     ``ks`` from :func:`kernels` on at least max(sizes) training digits; one Cholesky factor per
     kernel serves every N (:func:`ntk_course.regression.nested_kernel_regression`).
@@ -166,8 +172,8 @@ def depth_scan(
     sizes: tuple[int, ...],
     known: dict[int, dict[str, tuple[torch.Tensor, torch.Tensor]]] | None = None,
 ) -> dict[int, Curve]:
-    """:func:`learning_curve` for ``arch.replace(depth=L)`` at every L in ``depths``, with kernels on the
-    first max(sizes) digits.
+    """:func:`learning_curve` for ``arch.replace(depth=L)`` at every L in ``depths``, with kernels
+    on the first max(sizes) digits.
 
     ``known`` maps a depth to kernels already computed (on at least max(sizes) training digits);
     they are sliced instead of computed again.
@@ -189,12 +195,13 @@ def depth_scan(
 def power_law_errors(
     sizes: tuple[int, ...], hits: torch.Tensor, resamples: int = 1000, seed: int = 0
 ) -> tuple[PowerLaw, torch.Tensor]:
-    """Fit test error ~ c N^s to a learning curve, and the fits to ``resamples`` bootstrap test sets.
+    """Fit test error ~ c N^s to a learning curve, and the fits to ``resamples`` bootstrap test
+    sets.
 
     ``hits`` (S, M) as :meth:`Curve.hits`. Each resample draws M test digits with replacement (the
     same digits for every N, as the curve shares its test set) and refits; returns the fit and the
-    (resamples, 2) table of (slope, prefactor). The spread covers the sampling of the test digits only,
-    not the choice of the training digits nor a departure from a power law.
+    (resamples, 2) table of (slope, prefactor). The spread covers the sampling of the test digits
+    only, not the choice of the training digits nor a departure from a power law.
     """
     h = hits.to(torch.float64).cpu()
     fit = power_law_fit(sizes, 1 - h.mean(1))
@@ -209,8 +216,8 @@ def power_law_errors(
 class NetworkRun:
     """Test accuracy of trained networks and of the kernel flow at the recorded times ``t`` (R,).
 
-    ``networks[width]`` is (E, R), one row per initialisation; ``kernel`` (R,) is the flow of the mean
-    (f_0 = 0) at the same times and ``kernel_limit`` its t -> infinity accuracy.
+    ``networks[width]`` is (E, R), one row per initialisation; ``kernel`` (R,) is the flow of the
+    mean (f_0 = 0) at the same times and ``kernel_limit`` its t -> infinity accuracy.
     """
 
     t: torch.Tensor
@@ -224,13 +231,13 @@ class NetworkRun:
 def train_networks(
     split: MnistSplit, settings: Settings, device: torch.device | str = "cpu"
 ) -> NetworkRun:
-    """Centred networks ``Centred(settings.net_arch.network(784, width, 10))`` of each width, trained on
-    the first ``n_net`` digits.
+    """Centred networks ``Centred(settings.net_arch.network(784, width, 10))`` of each width,
+    trained on the first ``n_net`` digits.
 
-    g = f_theta - f_theta0 (:class:`ntk_course.Centred`) has the gradients, hence the NTK, of f_theta
-    and starts at g_0 = 0, the mean over initialisations; its limit is the kernel flow from f_0 = 0
-    (Section 5). Networks are drawn on the CPU (seeded) and moved to ``device``, so every device trains
-    the same initialisation.
+    g = f_theta - f_theta0 (:class:`ntk_course.Centred`) has the gradients, hence the NTK, of
+    f_theta and starts at g_0 = 0, the mean over initialisations; its limit is the kernel flow from
+    f_0 = 0 (Section 5). Networks are drawn on the CPU (seeded) and moved to ``device``, so every
+    device trains the same initialisation.
     """
     n, s = settings.n_net, settings
     x, xt = split.x_train[:n].to(device, torch.float32), split.x_test.to(device, torch.float32)
@@ -265,7 +272,8 @@ def train_networks(
 
 
 def noisy_labels(labels: torch.Tensor, fraction: float, seed: int = 0) -> torch.Tensor:
-    """``labels`` with a random ``fraction`` of them replaced by uniformly random classes 0..9 (seeded)."""
+    """``labels`` with a random ``fraction`` of them replaced by uniformly random classes 0..9
+    (seeded)."""
     g = torch.Generator().manual_seed(seed)
     out = labels.clone()
     flip = (torch.rand(len(labels), generator=g) < fraction).to(labels.device)
@@ -281,7 +289,8 @@ def early_stopping(
     t: torch.Tensor,
 ) -> dict[str, torch.Tensor]:
     """Test accuracy of the flow from f_0 = 0 at the times ``t`` ("flow"), which test digits it gets
-    right ("hits", (T, M)), and the accuracy of the ridge rho = 1/t ("ridge"); accuracies are (T,)."""
+    right ("hits", (T, M)), and the accuracy of the ridge rho = 1/t ("ridge"); accuracies are
+    (T,)."""
     y = one_hot_targets(labels_train).to(k.device)
     flow = gradient_flow(k, y, t.to(k.device), k_test_train=kx).f_test
     ridge = [accuracy(kernel_regression(k, y, kx, ridge=1 / float(s)), labels_test) for s in t]
@@ -296,7 +305,8 @@ def check_windows(
     measured: dict[str, float], expected: dict[str, float], m: int, k: float = 3.0
 ) -> list[str]:
     """Compare measured accuracies with the values measured before at this scale, within k binomial
-    standard errors sqrt(p (1 - p) / m) on ``m`` test digits; returns the failures (empty: all pass)."""
+    standard errors sqrt(p (1 - p) / m) on ``m`` test digits; returns the failures (empty: all
+    pass)."""
     bad = []
     for key, p in expected.items():
         window = k * accuracy_standard_error(p, m)

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 
 def plot_learning_curve(curve: Curve, fits: dict[str, PowerLaw], ax=None, extend_to: int = 60_000):
-    """Test error against N on log-log axes, with binomial error bars and the power-law fits extended."""
+    """Test error against N on log-log axes, with binomial error bars and the power-law fits
+    extended."""
     if ax is None:
         _, ax = new_axes()
     m = curve.labels_test.shape[0]
@@ -90,7 +91,8 @@ def plot_depths(scan: dict[int, Curve], ax=None):
 
 
 def plot_widths(run: NetworkRun, settings: Settings, ax=None):
-    """Test accuracy at t = lr x steps against the width: each network, their mean, and the kernel flow."""
+    """Test accuracy at t = lr x steps against the width: each network, their mean, and the kernel
+    flow."""
     if ax is None:
         _, ax = new_axes()
     widths = sorted(run.networks)
@@ -123,7 +125,8 @@ def plot_widths(run: NetworkRun, settings: Settings, ax=None):
 
 
 def plot_early_stopping(t: torch.Tensor, results: dict[str, dict[str, torch.Tensor]], ax=None):
-    """Test accuracy of the flow along t (solid) and of the ridge rho = 1/t (dashed), one colour per label set."""
+    """Test accuracy of the flow along t (solid) and of the ridge rho = 1/t (dashed), one colour per
+    label set."""
     if ax is None:
         _, ax = new_axes()
     for (label, res), colour in zip(results.items(), ("C0", "C1", "C2")):
@@ -137,8 +140,8 @@ def plot_early_stopping(t: torch.Tensor, results: dict[str, dict[str, torch.Tens
 
 
 def draw_errors(curve: Curve, size: int, images: torch.Tensor, depth: int, shown: int = 12):
-    """The widget's figure: the confusion counts of NTK regression after ``size`` training digits, and
-    the first ``shown`` misclassified test digits (true -> predicted)."""
+    """The widget's figure: the confusion counts of NTK regression after ``size`` training digits,
+    and the first ``shown`` misclassified test digits (true -> predicted)."""
     i = curve.sizes.index(size)
     pred, true = curve.predicted["NTK"][i].cpu(), curve.labels_test.cpu()
     fig, (left, right) = new_axes(2, width=10, height=4.4, gridspec_kw={"width_ratios": [1, 1.25]})

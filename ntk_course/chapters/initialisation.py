@@ -18,7 +18,8 @@ import torch
 def _tensor(
     values: object, name: str, shape: str, ndim: int, cols: int | None = None
 ) -> torch.Tensor:
-    """``values`` as a finite float64 CPU tensor of ``ndim`` axes (and ``cols`` columns), else ValueError."""
+    """``values`` as a finite float64 CPU tensor of ``ndim`` axes (and ``cols`` columns), else
+    ValueError."""
     t = torch.as_tensor(np.asarray(values) if not isinstance(values, torch.Tensor) else values)
     t = t.detach().to("cpu", torch.float64)
     if t.ndim != ndim or (cols is not None and t.shape[-1] != cols) or t.numel() == 0:
@@ -66,7 +67,8 @@ def ellipse(covariance: object, radius: float, points: int = 200) -> torch.Tenso
 def plot_marginal(
     ax, samples: object, variance: float, *, bins: int = 60, label: str = "networks"
 ) -> None:
-    """Histogram (as a density) of the draws f(x) (E,) against the N(0, Sigma(x, x)) density of the limit."""
+    """Histogram (as a density) of the draws f(x) (E,) against the N(0, Sigma(x, x)) density of the
+    limit."""
     f = _tensor(samples, "samples", "(E,)", 1)
     lim = 4.5 * math.sqrt(variance)
     ax.hist(f.numpy(), bins=np.linspace(-lim, lim, bins), density=True, alpha=0.55, label=label)
@@ -78,7 +80,8 @@ def plot_marginal(
 
 
 def plot_joint(ax, samples: object, covariance: object, *, max_points: int = 2000) -> None:
-    """Scatter of draws (f(x), f(x')) of shape (E, 2) with the 50% and 95% ellipses of N(0, Sigma)."""
+    """Scatter of draws (f(x), f(x')) of shape (E, 2) with the 50% and 95% ellipses of N(0,
+    Sigma)."""
     f = _tensor(samples, "samples", "(E, 2)", 2, cols=2)[:max_points]
     ax.scatter(f[:, 0], f[:, 1], s=4, alpha=0.35, label="networks")
     for q, style in ((0.5, "--"), (0.95, "-")):

@@ -53,7 +53,8 @@ def _kernels(kernels: object) -> torch.Tensor:
 
 
 def kernel_velocity(kernels: object, t: object) -> torch.Tensor:
-    """||K_{r+1} - K_r||_F / (||K_r||_F (t_{r+1} - t_r)) for kernels (R, [E,] N, N) recorded at times t (R,).
+    """||K_{r+1} - K_r||_F / (||K_r||_F (t_{r+1} - t_r)) for kernels (R, [E,] N, N) recorded at
+    times t (R,).
 
     Returns (R - 1, [E]) float64; the times must increase strictly.
     """
@@ -73,7 +74,8 @@ def kernel_velocity(kernels: object, t: object) -> torch.Tensor:
 
 
 def kernel_alignment(kernels: object, y: object) -> torch.Tensor:
-    """Centred kernel-target alignment <H K H, y y^T>_F / (||H K H||_F ||y||^2) of each kernel (..., N, N).
+    """Centred kernel-target alignment <H K H, y y^T>_F / (||H K H||_F ||y||^2) of each kernel (...,
+    N, N).
 
     Cristianini et al. (2002), centred as in Cortes et al. (2012); ``y`` (N,) the targets, not all
     equal. Returns (...) float64.
@@ -105,9 +107,10 @@ def kernel_alignment(kernels: object, y: object) -> torch.Tensor:
 
 @dataclass
 class KernelRun:
-    """One way of training: ``t`` (R,) the recorded times t = eta x steps, ``velocity`` (R - 1, E) between
-    consecutive records, ``alignment`` (R, E), ``loss`` (R, E), ``drift`` (E,) ||Theta_T - Theta_0|| / ||Theta_0||,
-    ``eta`` the time step and ``lr`` the learning rate of gradient descent."""
+    """One way of training: ``t`` (R,) the recorded times t = eta x steps, ``velocity`` (R - 1, E)
+    between consecutive records, ``alignment`` (R, E), ``loss`` (R, E), ``drift`` (E,) ||Theta_T -
+    Theta_0|| / ||Theta_0||, ``eta`` the time step and ``lr`` the learning rate of gradient
+    descent."""
 
     t: torch.Tensor
     velocity: torch.Tensor
@@ -120,7 +123,8 @@ class KernelRun:
 
 @dataclass
 class KernelDynamics:
-    """``runs[name]`` for each run; ``lr_max`` = 2 / lambda_max(Theta_0 / N), averaged over the members."""
+    """``runs[name]`` for each run; ``lr_max`` = 2 / lambda_max(Theta_0 / N), averaged over the
+    members."""
 
     runs: dict[str, KernelRun]
     lr_max: float
@@ -146,14 +150,16 @@ def kernel_dynamics(
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> KernelDynamics:
-    """Train the same ``ensemble`` initial draws in each of ``runs`` = (name, parametrisation, factor).
+    """Train the same ``ensemble`` initial draws in each of ``runs`` = (name, parametrisation,
+    factor).
 
-    Every run uses the time step eta = factor x lr_max, lr_max = 2 / lambda_max(Theta_0 / N) of the NTK
-    parametrisation (beyond it the linearised network diverges, eq. (eq-beyond-lr-max) of the book),
-    and trains ``arch.replace(parametrization=...)`` with the learning rate lr = eta x ``model.lr_scale``
-    (eta x width for muP). All networks have hidden width ``width`` and are drawn from the same seed
-    (so the NTK and muP networks share their hidden features at initialisation); the empirical NTK on
-    the training points is recorded at every step for the first 30 steps, then every 5.
+    Every run uses the time step eta = factor x lr_max, lr_max = 2 / lambda_max(Theta_0 / N) of the
+    NTK parametrisation (beyond it the linearised network diverges, eq. (eq-beyond-lr-max) of the
+    book), and trains ``arch.replace(parametrization=...)`` with the learning rate lr = eta x
+    ``model.lr_scale`` (eta x width for muP). All networks have hidden width ``width`` and are drawn
+    from the same seed (so the NTK and muP networks share their hidden features at initialisation);
+    the empirical NTK on the training points is recorded at every step for the first 30 steps, then
+    every 5.
 
     Parameters
     ----------
@@ -227,8 +233,9 @@ def kernel_dynamics(
 def plot_kernel_dynamics(
     result: KernelDynamics, axes: Sequence[plt.Axes] | None = None
 ) -> Sequence[plt.Axes]:
-    """Left: the kernel velocity against t, at the middle of each recorded interval; right: the centred
-    kernel-target alignment against t. One colour per run: the mean over the networks, and each faintly."""
+    """Left: the kernel velocity against t, at the middle of each recorded interval; right: the
+    centred kernel-target alignment against t. One colour per run: the mean over the networks, and
+    each faintly."""
     if axes is None:
         _, axes = new_axes(2, width=11, height=4.2)
     left, right = axes

@@ -42,12 +42,13 @@ class LazyTraining:
     """What training alpha (f_theta - f_theta_0) did, one entry per output scale alpha (A,).
 
     ``kernel_drift`` ||Theta_T - Theta_0||_F / ||Theta_0||_F of the empirical NTK of f_theta on the
-    training points (the NTK of the scaled model is alpha^2 times it; the relative drift is the same);
-    ``weight_change`` ||W_T^(0) - W_0^(0)||_F / ||W_0^(0)||_F of the first layer; ``cost`` the cost
-    C(alpha (f_T - f_0)) of the scaled model; ``f_test`` (A, M) alpha (f_T - f_0) on the test points;
-    ``f_kernel`` (M,) the prediction of gradient descent with the frozen kernel Theta_0 (the same for
-    every alpha), and ``deviation`` (A,) = ||f_test - f_kernel|| / ||f_kernel||. ``w_initial``
-    (width, n_0) and ``w_final`` (A, width, n_0) are the first-layer weights before and after training.
+    training points (the NTK of the scaled model is alpha^2 times it; the relative drift is the
+    same); ``weight_change`` ||W_T^(0) - W_0^(0)||_F / ||W_0^(0)||_F of the first layer; ``cost``
+    the cost C(alpha (f_T - f_0)) of the scaled model; ``f_test`` (A, M) alpha (f_T - f_0) on the
+    test points; ``f_kernel`` (M,) the prediction of gradient descent with the frozen kernel Theta_0
+    (the same for every alpha), and ``deviation`` (A,) = ||f_test - f_kernel|| / ||f_kernel||.
+    ``w_initial`` (width, n_0) and ``w_final`` (A, width, n_0) are the first-layer weights before
+    and after training.
     """
 
     alphas: torch.Tensor
@@ -129,11 +130,13 @@ class LazyTraining:
 
 @dataclass
 class LearningRateSweep:
-    """Gradient descent at learning rates lr = factor x 2N / lambda_max(Theta_0), one entry per factor (F,).
+    """Gradient descent at learning rates lr = factor x 2N / lambda_max(Theta_0), one entry per
+    factor (F,).
 
-    ``lr_max`` is 2N / lambda_max(Theta_0) of the initial network; ``kernel_drift`` the relative change
-    of its empirical NTK; ``top_eigenvalue_ratio`` lambda_max(Theta_T) / lambda_max(Theta_0); ``cost``
-    the final cost. A diverged run (non-finite cost) has ``inf`` cost and NaN drift and ratio.
+    ``lr_max`` is 2N / lambda_max(Theta_0) of the initial network; ``kernel_drift`` the relative
+    change of its empirical NTK; ``top_eigenvalue_ratio`` lambda_max(Theta_T) / lambda_max(Theta_0);
+    ``cost`` the final cost. A diverged run (non-finite cost) has ``inf`` cost and NaN drift and
+    ratio.
     """
 
     factors: torch.Tensor
@@ -150,7 +153,8 @@ class LearningRateSweep:
         k0: torch.Tensor,
         runs: Mapping[float, tuple[torch.Tensor, float]],
     ) -> LearningRateSweep:
-        """Summarise the runs at lr = factor x ``lr_max`` from one network with empirical NTK ``k0``.
+        """Summarise the runs at lr = factor x ``lr_max`` from one network with empirical NTK
+        ``k0``.
 
         Parameters
         ----------
@@ -196,8 +200,8 @@ def plot_leaving_the_lazy_regime(
     lazy: LazyTraining, catapult: LearningRateSweep, axes: Sequence[plt.Axes] | None = None
 ) -> Sequence[plt.Axes]:
     """Left: kernel drift, first-layer movement and distance to the frozen-kernel prediction against
-    the output scale alpha. Right: kernel drift and lambda_max(Theta_T) / lambda_max(Theta_0) against
-    lr / lr_max, with crosses where training diverged."""
+    the output scale alpha. Right: kernel drift and lambda_max(Theta_T) / lambda_max(Theta_0)
+    against lr / lr_max, with crosses where training diverged."""
     if axes is None:
         _, axes = new_axes(2, width=11)
     left, right = axes

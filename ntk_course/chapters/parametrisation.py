@@ -58,10 +58,10 @@ def width_sweep(
     """The empirical NTK at initialisation of the networks of ``arch`` of each hidden width w.
 
     In the NTK parametrisation (Section 2) Theta(x, x) tends to Theta_infinity(x, x) (Theorem 1); in
-    the standard one (Remark 1: W ~ N(0, 1/n_l), b ~ N(0, beta^2), no factors in the forward pass) the
-    gradient with respect to W^(l) is sqrt(n_l) times larger and that with respect to b^(l) 1/beta
-    times larger, so Theta grows linearly with the width and the stable learning rate shrinks like
-    1/width (eq. (eq-beyond-std-ntk) of the book).
+    the standard one (Remark 1: W ~ N(0, 1/n_l), b ~ N(0, beta^2), no factors in the forward pass)
+    the gradient with respect to W^(l) is sqrt(n_l) times larger and that with respect to b^(l)
+    1/beta times larger, so Theta grows linearly with the width and the stable learning rate shrinks
+    like 1/width (eq. (eq-beyond-std-ntk) of the book).
 
     Parameters
     ----------
@@ -165,7 +165,8 @@ def plot_width_sweeps(
     axes: Sequence[plt.Axes] | None = None,
 ) -> Sequence[plt.Axes]:
     """Left: Theta(x, x) at initialisation against the width, per parametrisation, with the limit
-    ``theta_inf``; right: lr_max = 2 / lambda_max(Theta / N) against the width, with a fixed ``lr``."""
+    ``theta_inf``; right: lr_max = 2 / lambda_max(Theta / N) against the width, with a fixed
+    ``lr``."""
     if axes is None:
         _, axes = new_axes(2, width=11)
     for (p, s), m in zip(sweeps.items(), "os^"):

@@ -1,4 +1,5 @@
-"""The steps of the proof of Proposition 2 (App. A.4, Jacot, Gabriel & Hongler 2018), made computable.
+"""The steps of the proof of Proposition 2 (App. A.4, Jacot, Gabriel & Hongler 2018), made
+computable.
 
 :mod:`ntk_course.hermite` holds the Hermite side of the proof (Lemma 2, Theorem 3, step 5). This
 module holds the kernel side:
@@ -111,14 +112,15 @@ def quadratic_form_monte_carlo(
 def min_eigenvalues_on_circle(
     n_points: Sequence[int], arch: Architecture, *, relative: bool = True
 ) -> torch.Tensor:
-    """Smallest eigenvalue of the Gram matrix of Theta_infinity^(L) on n equally spaced circle points.
+    """Smallest eigenvalue of the Gram matrix of Theta_infinity^(L) on n equally spaced circle
+    points.
 
     Equally spaced points (``circle_points``) make the Gram matrix circulant, so its eigenvalues are
-    the discrete Fourier transform of its first row: the Fourier coefficients of
-    gamma -> Theta(x_0, x(gamma)) folded onto n frequencies. A kernel that is a trigonometric
-    polynomial of degree D (a polynomial activation, Remark 5) has exactly 2D + 1 non-zero
-    eigenvalues once n > 2D + 1 (Proposition 2). Only the first rows are computed, all in one call of
-    ``arch.ntk``: n entries per n instead of n^2.
+    the discrete Fourier transform of its first row: the Fourier coefficients of gamma -> Theta(x_0,
+    x(gamma)) folded onto n frequencies. A kernel that is a trigonometric polynomial of degree D (a
+    polynomial activation, Remark 5) has exactly 2D + 1 non-zero eigenvalues once n > 2D + 1
+    (Proposition 2). Only the first rows are computed, all in one call of ``arch.ntk``: n entries
+    per n instead of n^2.
 
     Parameters
     ----------
@@ -157,7 +159,8 @@ def min_eigenvalues_on_circle(
 def least_squares_cost(
     k_train: object, y_train: object, t: object, *, f0_train: object | None = None
 ) -> torch.Tensor:
-    """C(f_t) = 1/(2N) sum_i (f_t(x_i) - y_i)^2 along the least-squares kernel gradient flow (Section 5).
+    """C(f_t) = 1/(2N) sum_i (f_t(x_i) - y_i)^2 along the least-squares kernel gradient flow
+    (Section 5).
 
     The flow d f_t/dt = -(1/N) K (f_t - y) starts at ``f0_train`` (0 by default) and is solved
     exactly by :func:`ntk_course.flow.gradient_flow`; returns one cost per time in ``t`` (T,).

@@ -103,7 +103,8 @@ def reproduce(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, object]:
-    """Run the chosen figures at ``scale`` on ``device``; write PNGs and results.json into ``out``."""
+    """Run the chosen figures at ``scale`` on ``device``; write PNGs and results.json into
+    ``out``."""
     unknown = sorted(set(figures) - set(EXPERIMENTS))
     if unknown:
         raise ValueError(f"unknown figures {unknown}; expected some of {sorted(EXPERIMENTS)}")

@@ -1,29 +1,31 @@
 """Spectral bias on the circle: a multi-frequency target learned frequency by frequency (Section 5).
 
-On N equally spaced points of the unit circle the limiting NTK is a circulant matrix, its eigenvectors
-are the Fourier modes cos(k g), sin(k g), and the least-squares flow of Section 5 shrinks the residual's
-k-th Fourier coefficient by exactly exp(-lambda_k t), lambda_k the eigenvalue of K/N for frequency k
-(:func:`ntk_course.harmonics.circulant_eigenvalues`). :func:`run` learns a target made of a few
-frequencies with the exact kernel flow (:func:`ntk_course.flow.gradient_flow`), with gradient descent
-on the limiting kernel (:func:`ntk_course.flow.gradient_descent`, the same steps as the networks) and with
-an ensemble of finite NTK-parametrised networks, and records for every frequency of the target the
-residual's Fourier coefficient projected on its value at t = 0,
+On N equally spaced points of the unit circle the limiting NTK is a circulant matrix, its
+eigenvectors are the Fourier modes cos(k g), sin(k g), and the least-squares flow of Section 5
+shrinks the residual's k-th Fourier coefficient by exactly exp(-lambda_k t), lambda_k the eigenvalue
+of K/N for frequency k (:func:`ntk_course.harmonics.circulant_eigenvalues`). :func:`run` learns a
+target made of a few frequencies with the exact kernel flow (:func:`ntk_course.flow.gradient_flow`),
+with gradient descent on the limiting kernel (:func:`ntk_course.flow.gradient_descent`, the same
+steps as the networks) and with an ensemble of finite NTK-parametrised networks, and records for
+every frequency of the target the residual's Fourier coefficient projected on its value at t = 0,
 
     p_k(t) = Re(c_k(t) conj(c_k(0))) / |c_k(0)|^2,     c_k(t) = (2/N) sum_j (f_t(x_j) - y_j) e^{-i k g_j},
 
-which is e^{-lambda_k t} for the flow and (1 - eta lambda_k)^{t/eta} for gradient descent with learning
-rate eta and the limiting kernel. For a network, with D_j = (Theta_j - Theta_infinity)/N its kernel's
-distance from the limit at step j and e_j = r_{j+1} - r_j + eta Theta_j r_j / N the part of the step the
-kernel does not explain (r the residual on the data), projecting one step on frequency k gives exactly
+which is e^{-lambda_k t} for the flow and (1 - eta lambda_k)^{t/eta} for gradient descent with
+learning rate eta and the limiting kernel. For a network, with D_j = (Theta_j - Theta_infinity)/N
+its kernel's distance from the limit at step j and e_j = r_{j+1} - r_j + eta Theta_j r_j / N the
+part of the step the kernel does not explain (r the residual on the data), projecting one step on
+frequency k gives exactly
 
     c_k(j+1) = (1 - eta lambda_k) c_k(j) - eta [D_j r_j]_k + [e_j]_k,
 
-so |p_k - (1 - eta lambda_k)^j| <= B_k(j) = sum_{i<j} |1 - eta lambda_k|^{j-1-i} (eta |[D_i r_i]_k| + |[e_i]_k|) / |c_k(0)|:
-the finite-width error, measured from the network's own kernels (recorded at every step).
+so |p_k - (1 - eta lambda_k)^j| <= B_k(j) = sum_{i<j} |1 - eta lambda_k|^{j-1-i} (eta |[D_i r_i]_k|
++ |[e_i]_k|) / |c_k(0)|: the finite-width error, measured from the network's own kernels (recorded
+at every step).
 
-Before any training, the networks at initialisation already bound that error if their kernel stays at
-Theta_0 (Theorem 2: it moves by O(n^{-1/2})): with D = (Theta_0 - Theta_infinity)/N, q_k = 1 - eta lambda_k
-and ||I - eta Theta_0/N||_op <= 1, the residual never grows and
+Before any training, the networks at initialisation already bound that error if their kernel stays
+at Theta_0 (Theorem 2: it moves by O(n^{-1/2})): with D = (Theta_0 - Theta_infinity)/N, q_k = 1 -
+eta lambda_k and ||I - eta Theta_0/N||_op <= 1, the residual never grows and
 
     |p_k(t) - (1 - eta lambda_k)^{t/eta}| <= 2 ||D||_op ||r_0|| eta (1 - |q_k|^{t/eta}) / ((1 - |q_k|) sqrt(N) |c_k(0)|),
 
@@ -52,14 +54,15 @@ FIT_DECAY = 3.0
 
 @dataclass
 class SpectralBiasResult:
-    """What :func:`run` computed (CPU float64), at every step: ``t`` (S + 1,). ``eigenvalues`` (N//2 + 1,)
-    the lambda_k of Theta_XX / N per frequency; ``gamma`` (M,) fine angles (the training points are every
-    FINE-th) and ``target`` (M,) the goal on them. For the target's F frequencies: ``flow`` (S + 1, F) the
-    projections p_k of the exact flow, ``limit`` (S + 1, F) those of gradient descent on Theta_infinity,
-    ``network`` (S + 1, E, F) the networks' and ``bound`` (S + 1, E, F) their finite-width bounds B_k, of which
-    ``unexplained`` (S + 1, E, F) is the part due to the e_j (the steps the kernel does not explain).
-    ``flow_fit`` (S + 1, M) the flow started from the networks' mean f_0 and ``network_fit`` (S + 1, E, M)
-    the networks, on the fine angles; ``loss`` (S + 1, E)."""
+    """What :func:`run` computed (CPU float64), at every step: ``t`` (S + 1,). ``eigenvalues`` (N//2
+    + 1,) the lambda_k of Theta_XX / N per frequency; ``gamma`` (M,) fine angles (the training
+    points are every FINE-th) and ``target`` (M,) the goal on them. For the target's F frequencies:
+    ``flow`` (S + 1, F) the projections p_k of the exact flow, ``limit`` (S + 1, F) those of
+    gradient descent on Theta_infinity, ``network`` (S + 1, E, F) the networks' and ``bound`` (S +
+    1, E, F) their finite-width bounds B_k, of which ``unexplained`` (S + 1, E, F) is the part due
+    to the e_j (the steps the kernel does not explain). ``flow_fit`` (S + 1, M) the flow started
+    from the networks' mean f_0 and ``network_fit`` (S + 1, E, M) the networks, on the fine angles;
+    ``loss`` (S + 1, E)."""
 
     settings: SpectralBiasSettings
     t: torch.Tensor
@@ -82,7 +85,8 @@ class SpectralBiasResult:
 
     @property
     def discrete_rate(self) -> torch.Tensor:
-        """-log(1 - eta lambda_k) / eta: the rate of gradient descent with the limiting kernel, (F,)."""
+        """-log(1 - eta lambda_k) / eta: the rate of gradient descent with the limiting kernel,
+        (F,)."""
         return -torch.log1p(-self.settings.lr * self.lam) / self.settings.lr
 
     def _window(self) -> torch.Tensor:
@@ -90,7 +94,8 @@ class SpectralBiasResult:
         return (self.t[:, None] * self.lam[None, :] <= FIT_DECAY) & (self.t[:, None] > 0)
 
     def fitted_rates(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Rates r fitted to p_k(t) = e^{-r t} over the window: (flow (F,), limit (F,), networks (E, F))."""
+        """Rates r fitted to p_k(t) = e^{-r t} over the window: (flow (F,), limit (F,), networks (E,
+        F))."""
         w = self._window()
 
         def fit(p: torch.Tensor) -> torch.Tensor:
@@ -100,11 +105,12 @@ class SpectralBiasResult:
         return fit(self.flow), fit(self.limit), nets
 
     def rate_windows(self) -> torch.Tensor:
-        """(E, F, 2): the range of fitted rates a p_k within limit +- B_k allows, relative to the discrete rate.
+        """(E, F, 2): the range of fitted rates a p_k within limit +- B_k allows, relative to the
+        discrete rate.
 
-        The fit through the origin is r = sum t^2 (-log p / t) / sum t^2, a weighted mean of -log p(t) / t,
-        so p in [limit - B, limit + B] keeps r between the same means of -log(limit +- B) / t (+inf once
-        limit - B <= 0)."""
+        The fit through the origin is r = sum t^2 (-log p / t) / sum t^2, a weighted mean of -log
+        p(t) / t, so p in [limit - B, limit + B] keeps r between the same means of -log(limit +- B)
+        / t (+inf once limit - B <= 0)."""
         w = self._window()
         out = torch.empty(self.network.shape[1], w.shape[1], 2, dtype=torch.float64)
         for f in range(w.shape[1]):
@@ -117,7 +123,8 @@ class SpectralBiasResult:
 
 
 def _slope(t: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """The rate r of p = e^{-r t} by least squares on log p through the origin (p(0) = 1 by construction)."""
+    """The rate r of p = e^{-r t} by least squares on log p through the origin (p(0) = 1 by
+    construction)."""
     if bool((p <= 0).any()):
         raise ValueError(
             "a projected coefficient changed sign inside the fit window: the mode is not decaying"
@@ -126,7 +133,8 @@ def _slope(t: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
 
 
 def fourier_coefficient(values: torch.Tensor, k: int) -> torch.Tensor:
-    """c_k = (2/N) sum_j f(x_j) e^{-i k g_j} over the last axis (N equally spaced points from g = -pi)."""
+    """c_k = (2/N) sum_j f(x_j) e^{-i k g_j} over the last axis (N equally spaced points from g =
+    -pi)."""
     n = values.shape[-1]
     return torch.fft.fft(values, dim=-1)[..., k] * (2.0 / n) * (-1) ** k  # g_j = -pi + 2 pi j / N
 
@@ -148,8 +156,8 @@ def _bound(
     freqs: tuple[int, ...],
     lr: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """B_k(j) of the module docstring from the residuals (S + 1, E, N) and the kernels (S + 1, E, N, N),
-    and the part of it that comes from the e_j alone; each (S + 1, E, F)."""
+    """B_k(j) of the module docstring from the residuals (S + 1, E, N) and the kernels (S + 1, E, N,
+    N), and the part of it that comes from the e_j alone; each (S + 1, E, F)."""
     n = residual.shape[-1]
     drift = torch.einsum("senm,sem->sen", kernels / n - k_inf / n, residual)  # D_j r_j
     unexplained = (
@@ -179,8 +187,9 @@ def _data(settings: SpectralBiasSettings, device: torch.device) -> tuple[torch.T
 
 
 def networks(settings: SpectralBiasSettings, device: torch.device | str | None = None) -> NTKMLP:
-    """The ``ensemble`` networks of the experiment at initialisation, ``settings.arch.network(2, width)``,
-    drawn from the seed ``settings.seed`` (so :func:`run` and :func:`prior_bound` see the same ones)."""
+    """The ``ensemble`` networks of the experiment at initialisation, ``settings.arch.network(2,
+    width)``, drawn from the seed ``settings.seed`` (so :func:`run` and :func:`prior_bound` see the
+    same ones)."""
     dev = torch.device(device or "cpu")
     seed = torch.Generator(device=dev).manual_seed(settings.seed)
     return settings.arch.network(
@@ -191,13 +200,14 @@ def networks(settings: SpectralBiasSettings, device: torch.device | str | None =
 def prior_bound(
     settings: SpectralBiasSettings, device: torch.device | str | None = None
 ) -> torch.Tensor:
-    """A bound on max_t |p_k(t) - (1 - eta lambda_k)^{t/eta}| from the networks at initialisation alone.
+    """A bound on max_t |p_k(t) - (1 - eta lambda_k)^{t/eta}| from the networks at initialisation
+    alone.
 
-    If the kernel stays at its initial value Theta_0 (Theorem 2, up to O(n^{-1/2})), the residual r_j
-    obeys r_{j+1} = (I - eta Theta_0/N) r_j and its distance d_j to the limit's residual
-    d_{j+1} = (I - eta Theta_inf/N) d_j - eta D r_j, D = (Theta_0 - Theta_inf)/N. With
-    ||I - eta Theta_0/N||_op <= 1 (checked) ||r_j|| <= ||r_0||, and |c_k(v)| <= (2/sqrt(N)) ||v|| for any
-    v, so frequency by frequency (q_k = 1 - eta lambda_k)
+    If the kernel stays at its initial value Theta_0 (Theorem 2, up to O(n^{-1/2})), the residual
+    r_j obeys r_{j+1} = (I - eta Theta_0/N) r_j and its distance d_j to the limit's residual d_{j+1}
+    = (I - eta Theta_inf/N) d_j - eta D r_j, D = (Theta_0 - Theta_inf)/N. With ||I - eta
+    Theta_0/N||_op <= 1 (checked) ||r_j|| <= ||r_0||, and |c_k(v)| <= (2/sqrt(N)) ||v|| for any v,
+    so frequency by frequency (q_k = 1 - eta lambda_k)
 
         |p_k(t) - (1 - eta lambda_k)^{t/eta}| <= |c_k(d_j)| / |c_k(0)|
             <= 2 ||D||_op ||r_0|| eta (1 - |q_k|^j) / ((1 - |q_k|) sqrt(N) |c_k(0)|),   j = t / eta.
@@ -249,7 +259,8 @@ def prior_bound(
 def run(
     settings: SpectralBiasSettings, device: torch.device | str | None = None
 ) -> SpectralBiasResult:
-    """Learn the target with the exact flow, with gradient descent on Theta_infinity and with trained networks."""
+    """Learn the target with the exact flow, with gradient descent on Theta_infinity and with
+    trained networks."""
     s, dev, arch = settings, torch.device(device or "cpu"), settings.arch
     x_fine, g_fine, goal, x, y = _data(s, dev)  # x: circle_points(n_points), the same angles
     k_inf = arch.ntk(x)
@@ -299,9 +310,10 @@ def run(
 def cluster_means(
     eigenvalues: torch.Tensor, mu: torch.Tensor, n0: int, degrees: int
 ) -> torch.Tensor:
-    """Means of the first ``degrees`` clusters of the eigenvalues of K/N (descending), cluster k holding
-    N(n0, k) eigenvalues, next to the second-order prediction: (degrees, 3) rows (mean, mu_k (1 + delta_k), s_k mu_k),
-    delta_k = (1/N) sum_{l != k} N(n0, l) mu_l / (mu_k - mu_l), s_k the same with |mu_k - mu_l| (test_harmonics)."""
+    """Means of the first ``degrees`` clusters of the eigenvalues of K/N (descending), cluster k
+    holding N(n0, k) eigenvalues, next to the second-order prediction: (degrees, 3) rows (mean, mu_k
+    (1 + delta_k), s_k mu_k), delta_k = (1/N) sum_{l != k} N(n0, l) mu_l / (mu_k - mu_l), s_k the
+    same with |mu_k - mu_l| (test_harmonics)."""
     n = eigenvalues.shape[0]
     mult = torch.tensor(
         [harmonic_multiplicity(n0, k) for k in range(mu.shape[0])], dtype=torch.float64

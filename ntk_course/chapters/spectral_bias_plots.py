@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 
 def plot_decay(result: SpectralBiasResult, ax: plt.Axes | None = None) -> plt.Axes:
-    """p_k(t) against log t: gradient descent on Theta_infinity (thick) with the band +- max B_k over the
-    networks (shaded), each network (thin) and the exact flow e^{-lambda_k t} (dotted)."""
+    """p_k(t) against log t: gradient descent on Theta_infinity (thick) with the band +- max B_k
+    over the networks (shaded), each network (thin) and the exact flow e^{-lambda_k t} (dotted)."""
     if ax is None:
         _, ax = new_axes()
     t = result.t[1:]
@@ -52,7 +52,8 @@ def plot_decay(result: SpectralBiasResult, ax: plt.Axes | None = None) -> plt.Ax
 def plot_functions(
     result: SpectralBiasResult, times: tuple[float, ...], ax: plt.Axes | None = None
 ) -> plt.Axes:
-    """The target and, at a few times, the flow's f_t (solid, from the networks' mean f_0) and the networks' mean (dashed)."""
+    """The target and, at a few times, the flow's f_t (solid, from the networks' mean f_0) and the
+    networks' mean (dashed)."""
     if ax is None:
         _, ax = new_axes()
     ax.plot(result.gamma, result.target, "k", lw=2.5, label="target $f^*$")
@@ -71,8 +72,9 @@ def plot_functions(
 
 
 def plot_spectra(relu: dict, erf: dict, n0_relu: dict, axes) -> None:
-    """Left: ReLU NTK mu_k (log-log) on the circle for each depth in ``relu`` and on S^2 (``n0_relu``),
-    with the slopes k^-2 and k^-3. Right: erf NTK mu_k for odd k (log-linear) for each depth in ``erf``."""
+    """Left: ReLU NTK mu_k (log-log) on the circle for each depth in ``relu`` and on S^2
+    (``n0_relu``), with the slopes k^-2 and k^-3. Right: erf NTK mu_k for odd k (log-linear) for
+    each depth in ``erf``."""
     left, right = axes
     for i, (depth, mu) in enumerate(relu.items()):
         k = torch.arange(1, mu.shape[0])
@@ -106,9 +108,10 @@ def plot_spectra(relu: dict, erf: dict, n0_relu: dict, axes) -> None:
 
 
 class FilterFigure:
-    """The widget of the chapter: for a depth and a stopping time t, the eigenvalues lambda_k of Theta^(L)/N on
-    the training points against the threshold 1/t (left) and the flow's f_t against the target (right).
-    The kernels of every depth are computed once, here; ``draw`` only solves a 32-point flow."""
+    """The widget of the chapter: for a depth and a stopping time t, the eigenvalues lambda_k of
+    Theta^(L)/N on the training points against the threshold 1/t (left) and the flow's f_t against
+    the target (right). The kernels of every depth are computed once, here; ``draw`` only solves a
+    32-point flow."""
 
     def __init__(self, settings: SpectralBiasSettings, depths: tuple[int, ...]) -> None:
         self.settings = settings

@@ -22,10 +22,10 @@ FINE = 8  # evaluation points per training point (the training points are every 
 
 @dataclass(frozen=True)
 class SpectralBiasSettings:
-    """The experiment: target sum_k a_k cos(k (g + phase)) on ``n_points`` equally spaced points of the circle,
-    ReLU networks [2, width, ..., width, 1] of ``depth`` weight layers and bias factor ``beta`` (:attr:`arch`),
-    ``ensemble`` initialisations, gradient descent with learning rate ``lr`` up to time ``t`` (every step
-    recorded).
+    """The experiment: target sum_k a_k cos(k (g + phase)) on ``n_points`` equally spaced points of
+    the circle, ReLU networks [2, width, ..., width, 1] of ``depth`` weight layers and bias factor
+    ``beta`` (:attr:`arch`), ``ensemble`` initialisations, gradient descent with learning rate
+    ``lr`` up to time ``t`` (every step recorded).
 
     Raises
     ------
@@ -90,9 +90,9 @@ class SpectralBiasSettings:
 
     @classmethod
     def for_scale(cls, scale: str | None = None) -> SpectralBiasSettings:
-        """``quick``: width 1024, 4 networks; ``default``: width 4096, 8 networks; ``paper`` (a GPU):
-        width 16384, 16 networks. Always one hidden layer, 32 points and 500 steps of lr 2 (t = 1000).
-        ``None`` reads ``NTK_COURSE_SCALE``; an unknown name raises ValueError."""
+        """``quick``: width 1024, 4 networks; ``default``: width 4096, 8 networks; ``paper`` (a
+        GPU): width 16384, 16 networks. Always one hidden layer, 32 points and 500 steps of lr 2 (t
+        = 1000). ``None`` reads ``NTK_COURSE_SCALE``; an unknown name raises ValueError."""
         name = current_scale() if scale is None else scale
         if name not in SCALES:
             raise ValueError(f"unknown scale {name!r}; expected one of {SCALES}")

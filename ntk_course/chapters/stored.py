@@ -1,4 +1,5 @@
-"""The numbers of the committed paper-scale run (``book/_static/paper/results.json``), for the chapters.
+"""The numbers of the committed paper-scale run (``book/_static/paper/results.json``), for the
+chapters.
 
 ``python -m ntk_course.reproduce`` wrote that file on a GPU; the chapters ``constant_kernel``
 (Figure 1), ``least_squares`` (Figure 2) and ``mnist`` (Figure 3) quote its numbers and assert them,
@@ -7,8 +8,8 @@ the repository's book, read from ``_static/paper/`` beside the running chapter (
 or from the checkout the package was installed from.
 
 A notebook opened on Colab (or anywhere else without a checkout) has no such file: its cells that
-read the paper-scale run stop with a :class:`FileNotFoundError` that says so. The figures and numbers
-of that run are shown on the book's website, and the rest of the chapter runs as usual.
+read the paper-scale run stop with a :class:`FileNotFoundError` that says so. The figures and
+numbers of that run are shown on the book's website, and the rest of the chapter runs as usual.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Interactive figures that move on the static website too.
 
-``interactive_figure(draw, width=IntSlider(...), depth=SelectionSlider(...))`` draws ``draw(**values)``
-for every combination of the controls' grid values (a few per control, chosen by the chapter) and
-shows them as:
+``interactive_figure(draw, width=IntSlider(...), depth=SelectionSlider(...))`` draws
+``draw(**values)`` for every combination of the controls' grid values (a few per control, chosen by
+the chapter) and shows them as:
 
 * on the built website (no kernel): an HTML player, one slider or menu per control showing the
   parameter's name and value, that swaps precomputed frames (PNG, palette-compressed, embedded in
@@ -15,9 +15,9 @@ slider, every value from min to max by step when there are at most ``MAX_VALUES`
 ``AUTO_VALUES`` evenly spaced ones (the current value included); ``grid={"width": [...]}`` sets it
 explicitly. Keep the product of the grid sizes small (frames are computed when the cell runs and
 weigh about 15-30 kB each): :data:`MAX_FRAMES` bounds it. At the ``quick`` scale (CI) each grid is
-thinned to its ends and the current value, so a widget costs at most 3 x 3 draws there. ``draw`` must make one matplotlib figure
-(``ntk_course.chapters.plotting.new_axes``); keep it cheap (well under a second), and compute
-anything expensive once, outside it.
+thinned to its ends and the current value, so a widget costs at most 3 x 3 draws there. ``draw``
+must make one matplotlib figure (``ntk_course.chapters.plotting.new_axes``); keep it cheap (well
+under a second), and compute anything expensive once, outside it.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def _options(control: ipywidgets.ValueWidget) -> tuple[list[object], list[str]] 
 
 
 def _numeric_grid(control: ipywidgets.ValueWidget) -> list[float]:
-    """Grid of a numeric slider; a log slider (FloatLogSlider) steps its exponent between min and max."""
+    """Grid of a numeric slider; a log slider (FloatLogSlider) steps its exponent between min and
+    max."""
     lo, hi, step = control.min, control.max, control.step or 1
     count = int(math.floor((hi - lo) / step + 1e-9)) + 1
     if count <= MAX_VALUES:
@@ -119,7 +120,8 @@ def _thin(
 
 
 def render_png(figure: plt.Figure) -> bytes:
-    """The figure as a palette PNG of at most ``COLOURS`` colours (a third of a full-colour PNG's size)."""
+    """The figure as a palette PNG of at most ``COLOURS`` colours (a third of a full-colour PNG's
+    size)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
@@ -142,7 +144,8 @@ def _draw_png(draw: Callable[..., object], values: dict[str, object]) -> bytes:
 
 @dataclass
 class Frames:
-    """Frames of ``draw`` over the product of the controls' grids, in row-major order of ``names``."""
+    """Frames of ``draw`` over the product of the controls' grids, in row-major order of
+    ``names``."""
 
     names: list[str]
     descriptions: list[str]
@@ -212,7 +215,8 @@ def precompute(
     controls: dict[str, ipywidgets.ValueWidget],
     grid: dict[str, Sequence[object]] | None = None,
 ) -> Frames:
-    """Draw every combination of the controls' grid values (checks the names and the frame count first)."""
+    """Draw every combination of the controls' grid values (checks the names and the frame count
+    first)."""
     grid = dict(grid or {})
     unknown = set(grid) - set(controls)
     if unknown:
@@ -303,7 +307,8 @@ def interactive_figure(
     alt: str = "figure",
     **controls: ipywidgets.ValueWidget,
 ) -> None:
-    """Show ``draw(**values)`` with its controls, live in a kernel and as precomputed frames on the website.
+    """Show ``draw(**values)`` with its controls, live in a kernel and as precomputed frames on the
+    website.
 
     ``controls`` are ipywidgets (IntSlider, FloatSlider, SelectionSlider, Dropdown, ...) named as
     ``draw``'s arguments; their current values are the figure the website shows first. ``grid``
