@@ -85,7 +85,8 @@ class Architecture:
         get_activation(self.activation)  # an unknown name fails here, listing the known ones
         if self.parametrization not in PARAMETRIZATIONS:
             raise ValueError(
-                f"unknown parametrization {self.parametrization!r}; expected one of {PARAMETRIZATIONS}"
+                f"unknown parametrization {self.parametrization!r}; "
+                f"expected one of {PARAMETRIZATIONS}"
             )
         if self.parametrization == "mup" and self.depth < 2:
             raise ValueError(
@@ -162,14 +163,14 @@ class Architecture:
         """Refuse a limit the parametrisation does not have (see the module docstring)."""
         if self.parametrization == "mup":
             raise ValueError(
-                f"a muP network has no infinite-width {kernel}: its output at initialisation vanishes "
-                "like n^(-1/2) and its kernel moves by O(1) during training; use "
+                f"a muP network has no infinite-width {kernel}: its output at initialisation "
+                "vanishes like n^(-1/2) and its kernel moves by O(1) during training; use "
                 "arch.replace(parametrization='ntk') for the kernels of the NTK parametrisation"
             )
         if kernel == "NTK" and self.parametrization == "standard":
             raise ValueError(
-                "the standard parametrisation's tangent kernel grows like the width (Remark 1), so it "
-                "has no finite limit; its NNGP is the NTK parametrisation's (arch.nngp), and "
+                "the standard parametrisation's tangent kernel grows like the width (Remark 1), "
+                "so it has no finite limit; its NNGP is the NTK parametrisation's (arch.nngp), and "
                 "arch.replace(parametrization='ntk').ntk gives Theta_infinity"
             )
 
@@ -200,8 +201,24 @@ class Architecture:
     def kernels(
         self, x: object, y: object | None = None, **options: object
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both limits at once, (Sigma^(L), Theta_infinity^(L)), each (N, M): one pass over the
-        layers (:func:`ntk_course.limiting_kernels`). Raises as :meth:`ntk`.
+        """Both limits at once, (Sigma^(L), Theta_infinity^(L)) (Proposition 1, Theorem 1).
+
+        One pass over the layers (:func:`ntk_course.limiting_kernels`).
+
+        Parameters
+        ----------
+        x, y, **options
+            As in :meth:`ntk`.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            (Sigma^(L), Theta_infinity^(L)), each (N, M).
+
+        Raises
+        ------
+        ValueError
+            As :meth:`ntk`.
         """
         self._limit("NTK")
         Sigma, Theta = limiting_kernels(x, y, **self._options(), **options)  # type: ignore[arg-type]
@@ -209,8 +226,26 @@ class Architecture:
         return Sigma, Theta
 
     def layers(self, x: object, **options: object) -> LayerKernels:
-        """Sigma^(l), Sigma_dot^(l) and Theta^(l) for every l = 1..L on the points x (N, n_0), as
-        the proof of Proposition 2 uses them (:func:`ntk_course.layer_kernels`). Raises as :meth:`ntk`.
+        """Sigma^(l), Sigma_dot^(l) and Theta^(l) for every l = 1..L on the points x.
+
+        As the proof of Proposition 2 uses them (:func:`ntk_course.layer_kernels`).
+
+        Parameters
+        ----------
+        x : array_like
+            Shape (N, n_0): the points.
+        **options
+            As in :meth:`ntk`.
+
+        Returns
+        -------
+        LayerKernels
+            The per-layer kernels, each (N, N).
+
+        Raises
+        ------
+        ValueError
+            As :meth:`ntk`.
         """
         self._limit("NTK")
         return layer_kernels(x, **self._options(), **options)  # type: ignore[arg-type]

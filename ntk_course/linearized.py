@@ -1,4 +1,4 @@
-"""The network linearised around its initialisation: f_lin(x; theta) = f(x; theta_0) + J(x)(theta - theta_0).
+"""The network linearised around its initialisation: f_lin = f(x; theta_0) + J(x)(theta - theta_0).
 
 Gradient descent on f_lin is exactly kernel gradient descent with the (frozen) empirical NTK at
 initialisation, the t = 0 kernel of Theorem 2; comparing it with the real network shows how lazy
@@ -37,13 +37,17 @@ class Linearized(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """f_lin(x; theta) = f(x; theta_0) + J(x)(theta - theta_0), by a Jacobian-vector product."""
         theta0 = dict(self.base.named_parameters())
         tangent = dict(zip(self.names, self.delta))
         out, lin = jvp(lambda p: functional_call(self.base, p, (x,)), (theta0,), (tangent,))
         return out + lin
 
     def current_parameters(self) -> dict[str, torch.Tensor]:
-        """theta = theta_0 + (theta - theta_0) by parameter name: where training has taken the linearisation."""
+        """theta = theta_0 + (theta - theta_0) by parameter name.
+
+        Where training has taken the linearisation.
+        """
         return {name: p + d for (name, p), d in zip(self.base.named_parameters(), self.delta)}
 
 
@@ -60,6 +64,7 @@ class Centred(nn.Module):
         self._initial = (copy.deepcopy(model).requires_grad_(False),)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """f_theta(x) - f_theta_0(x), of the model's output shape; f_theta_0 gets no gradient."""
         with torch.no_grad():
             f0 = self._initial[0](x)
         return self.model(x) - f0

@@ -1,4 +1,4 @@
-"""Fully connected networks in the NTK parametrisation of Section 2, and the standard one of Remark 1.
+"""Fully connected networks in the NTK parametrisation of Section 2, the standard one of Remark 1.
 
 NTK parametrisation: alpha^(0) = x, h^(l+1) = W^(l) alpha^(l) / sqrt(n_l) + beta b^(l),
 alpha^(l) = sigma(h^(l)), f = h^(L), with every W^(l)_ij and b^(l)_j drawn N(0, 1).
@@ -40,7 +40,7 @@ PARAMETRIZATIONS = ("ntk", "standard", "mup")
 
 @dataclass
 class ForwardCache:
-    """What the structured empirical NTK needs from one forward pass: alpha^(l) and sigma_dot(h^(l))."""
+    """What the structured empirical NTK needs from a forward pass: alpha^(l), sigma_dot(h^(l))."""
 
     activations: list[torch.Tensor]  # alpha^(0..L-1), each (..., N, n_l)
     derivatives: list[torch.Tensor]  # sigma_dot(h^(1..L-1)), each (..., N, n_l)
@@ -129,18 +129,32 @@ class NTKMLP(nn.Module):
 
     @property
     def depth(self) -> int:
+        """L, the number of weight layers."""
         return len(self.widths) - 1
 
     @property
     def lr_scale(self) -> int:
-        """The factor between gradient descent's learning rate and the time step eta: n_{L-1} for
-        muP (see the module docstring), 1 for the NTK and standard parametrisations.
+        """The factor between gradient descent's learning rate and the time step eta.
+
+        n_{L-1} for muP (see the module docstring), 1 for the NTK and standard parametrisations.
         """
         return self.widths[-2] if self.parametrization == "mup" else 1
 
     def scales(self, layer: int) -> tuple[float, float]:
-        """The factors (on W^(l), on b^(l)) in front of the parameters of layer l (Remark 1; for
-        muP, 1/n and beta/sqrt(n) at the output layer, the NTK parametrisation's elsewhere).
+        """The factors (on W^(l), on b^(l)) in front of the parameters of layer l (Remark 1).
+
+        1/sqrt(n_l) and beta in the NTK parametrisation, 1 and 1 in the standard one; for muP,
+        1/n and beta/sqrt(n) at the output layer, the NTK parametrisation's elsewhere.
+
+        Parameters
+        ----------
+        layer : int
+            The layer l, 0 .. L-1.
+
+        Returns
+        -------
+        tuple of float
+            (factor on W^(l), factor on b^(l)).
         """
         n = self.widths[layer]
         if self.parametrization == "standard":
@@ -186,6 +200,7 @@ class NTKMLP(nn.Module):
         raise AssertionError("unreachable")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """f_theta(x) = h^(L): shape (N, n_L), or (E, N, n_L) for an ensemble (Section 2)."""
         alpha = self._check_input(x)
         for l, (w, b) in enumerate(zip(self.weights, self.biases)):
             sw, sb = self.scales(l)
@@ -194,6 +209,7 @@ class NTKMLP(nn.Module):
         return alpha
 
     def extra_repr(self) -> str:
+        """The widths, activation, beta, parametrisation and ensemble size, for ``repr``."""
         return (
             f"widths={self.widths}, activation={self.act.name}, beta={self.beta}, "
             f"parametrization={self.parametrization}, ensemble={self.ensemble}"

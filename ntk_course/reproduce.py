@@ -1,6 +1,7 @@
-"""``python -m ntk_course.reproduce``: the paper's Section 6 at any scale (see :mod:`ntk_course.chapters.reproduce`).
+"""``python -m ntk_course.reproduce``: the paper's Section 6 at any scale.
 
-A command, not part of the library: it only forwards to the chapters' reproduction script.
+See :mod:`ntk_course.chapters.reproduce`. A command, not part of the library: it only forwards
+to the chapters' reproduction script.
 """
 
 from .chapters.reproduce import main

@@ -44,8 +44,9 @@ def sample_outputs(
 ) -> torch.Tensor:
     """Outputs f_theta(x) of ``ensemble`` independent networks at initialisation (Section 2).
 
-    Each network is ``arch.network(n_0, width, n_out)``: widths ``[n_0, width, ..., width, n_out]``, every
-    parameter drawn iid N(0, 1) and scaled as the parametrisation says. The networks are drawn in
+    Each network is ``arch.network(n_0, width, n_out)``: widths
+    ``[n_0, width, ..., width, n_out]``, every parameter drawn iid N(0, 1) and scaled as the
+    parametrisation says. The networks are drawn in
     ensembles of at most ``max_elements`` parameters in total, with one generator seeded by
     ``seed``, so the result is reproducible for a given ``max_elements``.
 
@@ -71,8 +72,8 @@ def sample_outputs(
     Returns
     -------
     torch.Tensor
-        (E, N, n_out), float32 on ``device``. By Proposition 1 each column tends in law, as the width
-        grows, to the centred Gaussian process of covariance Sigma^(L).
+        (E, N, n_out), float32 on ``device``. By Proposition 1 each column tends in law, as the
+        width grows, to the centred Gaussian process of covariance Sigma^(L).
 
     Raises
     ------
@@ -110,7 +111,7 @@ def sample_layerwise(
     ensemble: int,
     seed: int = 0,
 ) -> torch.Tensor:
-    """Outputs f_theta(x) of ``ensemble`` independent networks, drawn layer by layer, no weight drawn.
+    """Outputs f_theta(x) of ``ensemble`` independent networks, drawn layer by layer, no weights.
 
     The networks are those of :func:`sample_outputs` (``arch.network(n_0, width)``), evaluated at
     the m rows of ``x``. Given the activations alpha^(l) (n_l values at each input), the n_{l+1}
@@ -171,7 +172,7 @@ def sample_layerwise(
 
 
 def monte_carlo_covariance(samples: object) -> tuple[torch.Tensor, torch.Tensor]:
-    """Estimate of the (non-centred) covariance E[f(x_i) f(x_j)] from draws, with its standard error.
+    """Estimate of the (non-centred) covariance E[f(x_i) f(x_j)] from draws, with standard error.
 
     The mean of f is known to be zero (Proposition 1), so nothing is subtracted.
 
@@ -194,7 +195,8 @@ def monte_carlo_covariance(samples: object) -> tuple[torch.Tensor, torch.Tensor]
     f = finite_array(samples, "samples", ndims=(2,))
     if f.shape[0] < 2:
         raise ValueError(
-            f"samples needs at least two draws (rows) to estimate a standard error; got shape {tuple(f.shape)}"
+            "samples needs at least two draws (rows) to estimate a standard error; "
+            f"got shape {tuple(f.shape)}"
         )
     products = f[:, :, None] * f[:, None, :]
     return products.mean(0), products.std(0) / math.sqrt(f.shape[0])
