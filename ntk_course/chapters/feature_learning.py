@@ -10,10 +10,10 @@ drawn N(0, 1) (b = 0). In that form:
 * NTK (Section 2 of Jacot et al. 2018): multiplier 1/sqrt(n_l) on every W^(l), beta on every bias,
   one learning rate eta for every width.
 * muP (Yang & Hu 2021, Table 3, shifted to b = 0): the same, except the output layer, whose weights
-  carry 1/n_{L-1} instead of 1/sqrt(n_{L-1}) (and its bias beta/sqrt(n_{L-1})), and the learning rate
-  is eta x n_{L-1}. At depth 2 this is the mean-field network f = (1/n) sum_j a_j sigma(h_j(x)) of
-  Mei, Montanari & Nguyen (2018) and Chizat & Bach (2018), trained on the time scale that makes its
-  neurons move by O(1).
+  carry 1/n_{L-1} instead of 1/sqrt(n_{L-1}) (and its bias beta/sqrt(n_{L-1})), and the learning
+  rate is eta x n_{L-1}. At depth 2 this is the mean-field network
+  f = (1/n) sum_j a_j sigma(h_j(x)) of Mei, Montanari & Nguyen (2018) and Chizat & Bach (2018),
+  trained on the time scale that makes its neurons move by O(1).
 
 :func:`feature_movement` trains ``Architecture(..., parametrization="ntk")`` and ``"mup"`` networks
 (the library's :class:`~ntk_course.NTKMLP`, whose ``lr_scale`` is n_{L-1} in muP) at growing widths
@@ -37,6 +37,9 @@ from ..empirical import empirical_ntk
 from ..mlp import NTKMLP
 from ..training import train
 from .plotting import new_axes
+
+#: The default architecture of the scans: Architecture(depth=2) (frozen, so one shared instance).
+DEFAULT_ARCH = Architecture(depth=2)
 
 
 def hidden_features(model: NTKMLP, x: torch.Tensor) -> torch.Tensor:
@@ -79,7 +82,7 @@ def feature_movement(
     x: object,
     y: object,
     *,
-    arch: Architecture = Architecture(depth=2),
+    arch: Architecture = DEFAULT_ARCH,
     parametrizations: Sequence[str] = ("ntk", "mup"),
     steps: int = 200,
     eta: float = 1.0,
@@ -108,8 +111,9 @@ def feature_movement(
     parametrizations : sequence of str
         Which parametrisations to train (of ``ntk_course.mlp.PARAMETRIZATIONS``).
     steps, eta, ensemble, neurons, seed
-        Steps of gradient descent (>= 1), the time step eta, networks per width, how many first-layer
-        weight vectors to keep for the figure, and the seed (width k is seeded with seed + 1000 k).
+        Steps of gradient descent (>= 1), the time step eta, networks per width, how many
+        first-layer weight vectors to keep for the figure, and the seed (width k is seeded with
+        seed + 1000 k).
 
     Returns
     -------
@@ -142,7 +146,8 @@ def feature_movement(
     yt = torch.as_tensor(y).to(xt.device).float().reshape(len(y), -1)
     if yt.shape != (xt.shape[0], 1):
         raise ValueError(
-            f"y must hold one target per point, {xt.shape[0]} rows to match x; got {tuple(yt.shape)}"
+            f"y must hold one target per point, {xt.shape[0]} rows to match x; "
+            f"got {tuple(yt.shape)}"
         )
     out = FeatureMovement(torch.tensor(sizes), {}, {}, {}, {}, {}, {})
     for p, a in archs.items():

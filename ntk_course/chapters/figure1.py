@@ -236,7 +236,8 @@ class Figure1Result:
             record = records.get(n)
             if record is None or record.kernels is None or record.kernel_drift is None:
                 raise ValueError(
-                    f"width {n} needs a training record with kernels (train(..., kernel_points=...))"
+                    f"width {n} needs a training record with kernels "
+                    "(train(..., kernel_points=...))"
                 )
             k0 = record.kernels[0, :, 0, :].double().cpu()
             kt = record.kernels[-1, :, 0, :].double().cpu()

@@ -76,7 +76,8 @@ class Figure2Settings:
             )
         if arch.beta == 0:
             raise ValueError(
-                "beta must be > 0 so that Theta is positive definite on the circle (t = infinity limit)"
+                "beta must be > 0 so that Theta is positive definite on the circle "
+                "(t = infinity limit)"
             )
         widths = tuple(self.widths) if not isinstance(self.widths, int | str) else ()
         if not widths:
@@ -293,7 +294,8 @@ def gaussian_check(
     mu, v = mu.flip(0)[:k], v.flip(1)[:, :k]
     if float(mu[-1]) <= 0:
         raise ValueError(
-            f"the limiting covariance has fewer than {k} positive eigenvalues; ask for fewer directions"
+            f"the limiting covariance has fewer than {k} positive eigenvalues; "
+            "ask for fewer directions"
         )
     f = result.outputs[width]
     z = (f - result.mean) @ v / mu.sqrt()  # (E, k)

@@ -102,7 +102,8 @@ def plot_convergence(result: Figure3Result, ax: plt.Axes | None = None) -> plt.A
         color="tab:blue",
         lw=2.2,
         ls="--",
-        label=rf"$n = \infty$: ${result.settings.amplitude:g}\,e^{{-\lambda_{result.settings.component} t}}$",
+        label=rf"$n = \infty$: ${result.settings.amplitude:g}\,"
+        rf"e^{{-\lambda_{result.settings.component} t}}$",
     )
     ax.set_ylabel(r"$\|g_t\|_{p^{in}}$")
     ax.set_title(f"Convergence along $f^{{({result.settings.component})}}$")

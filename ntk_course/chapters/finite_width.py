@@ -103,7 +103,8 @@ class LazyTrainingScan:
                 or not -self.weight_change.shape[-1] <= layer < self.weight_change.shape[-1]
             ):
                 raise ValueError(
-                    f"weight_change needs a layer in 0..{self.weight_change.shape[-1] - 1}; got {layer!r}"
+                    f"weight_change needs a layer in 0..{self.weight_change.shape[-1] - 1}; "
+                    f"got {layer!r}"
                 )
             values = self.weight_change[..., layer]
         elif quantity in ("kernel_drift", "linearization_gap", "function_change"):
@@ -152,7 +153,8 @@ def linearized_outputs(
     )
     out = []
     for k, kx, f0, f0x, yy in zip(kt, ke, ft, fe, yt):
-        # gradient_descent divides by its number of rows, N n_L; the cost divides by N: scale lr by n_L.
+        # gradient_descent divides by its number of rows, N n_L; the cost divides by N: scale lr
+        # by n_L.
         run = gradient_descent(
             (k + k.mT) / 2, yy, [steps], lr=lr * n_out, k_test_train=kx, f0_train=f0, f0_test=f0x
         )

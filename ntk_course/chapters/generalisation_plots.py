@@ -117,7 +117,8 @@ def plot_widths(run: NetworkRun, settings: Settings, ax=None):
         xscale="log",
         xlabel="width $n$ of the hidden layer",
         ylabel="test accuracy",
-        title=f"depth {settings.net_depth}, {settings.n_net:,} training digits, lr {settings.lr:g}, {settings.steps} steps",
+        title=f"depth {settings.net_depth}, {settings.n_net:,} training digits, "
+        f"lr {settings.lr:g}, {settings.steps} steps",
     )
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.legend(loc="lower right")

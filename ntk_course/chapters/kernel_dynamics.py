@@ -5,12 +5,12 @@ fast early on and then settles, and that it turns towards the task. Two numbers 
 training points:
 
 * the kernel velocity v(t) = ||Theta_{t'} - Theta_t||_F / (||Theta_t||_F (t' - t)) between two
-  consecutive records t < t', the relative rate of change of the kernel per unit of time t = eta x steps
-  (0 for a constant kernel: Theorem 2 in the limit);
-* the kernel-target alignment A(Theta, y) = <Theta_c, y y^T>_F / (||Theta_c||_F ||y||^2) of Cristianini
-  et al. (2002), with Theta_c = H Theta H the kernel centred over the training points (H = I - 11^T/N;
-  the centred alignment of Cortes et al. 2012), which ignores the constant part that dominates a ReLU
-  NTK. It lies in [-1, 1] and is 1 when Theta_c is a multiple of y y^T.
+  consecutive records t < t', the relative rate of change of the kernel per unit of time
+  t = eta x steps (0 for a constant kernel: Theorem 2 in the limit);
+* the kernel-target alignment A(Theta, y) = <Theta_c, y y^T>_F / (||Theta_c||_F ||y||^2) of
+  Cristianini et al. (2002), with Theta_c = H Theta H the kernel centred over the training points
+  (H = I - 11^T/N; the centred alignment of Cortes et al. 2012), which ignores the constant part
+  that dominates a ReLU NTK. It lies in [-1, 1] and is 1 when Theta_c is a multiple of y y^T.
 
 :func:`kernel_dynamics` trains one set of initial networks three ways and records both.
 """
@@ -25,9 +25,13 @@ import torch
 
 from ..architecture import Architecture
 from ..empirical import empirical_ntk
+from ..mlp import NTKMLP
 from ..spectral import max_stable_learning_rate
 from ..training import train
 from .plotting import new_axes
+
+#: The default architecture of the scans: Architecture(depth=3) (frozen, so one shared instance).
+DEFAULT_ARCH = Architecture(depth=3)
 
 
 def _float64(values: object, name: str) -> torch.Tensor:
@@ -89,7 +93,8 @@ def kernel_alignment(kernels: object, y: object) -> torch.Tensor:
     yt = _float64(y, "y")
     if yt.numel() != n:
         raise ValueError(
-            f"y must hold one target per point, {n} to match the kernels' size; got {tuple(yt.shape)}"
+            f"y must hold one target per point, {n} to match the kernels' size; "
+            f"got {tuple(yt.shape)}"
         )
     yt = yt.reshape(n)
     yc = yt - yt.mean()
@@ -139,7 +144,7 @@ def kernel_dynamics(
     y: object,
     *,
     width: int = 512,
-    arch: Architecture = Architecture(depth=3),
+    arch: Architecture = DEFAULT_ARCH,
     steps: int = 200,
     runs: Sequence[tuple[str, str, float]] = (
         ("lazy", "ntk", 0.5),
@@ -196,13 +201,16 @@ def kernel_dynamics(
         raise ValueError(
             f"y must hold one output per point, shape (N,) or (N, 1); got {tuple(yt.shape)}"
         )
-    make = lambda a: a.network(
-        xt.shape[1],
-        width,
-        ensemble=ensemble,  # noqa: E731
-        generator=torch.Generator(xt.device).manual_seed(seed),
-        device=xt.device,
-    )
+
+    def make(a: Architecture) -> NTKMLP:
+        return a.network(
+            xt.shape[1],
+            width,
+            ensemble=ensemble,
+            generator=torch.Generator(xt.device).manual_seed(seed),
+            device=xt.device,
+        )
+
     lr_max = float(
         max_stable_learning_rate(
             empirical_ntk(make(arch.replace(parametrization="ntk")), xt).double()

@@ -85,7 +85,8 @@ class LazyTraining:
         x : tensor (N, n_0)
             The training points.
         w0, k0 : tensor
-            The first-layer weights (A, width, n_0) and the empirical NTK on x (N, N) at initialisation.
+            The first-layer weights (A, width, n_0) and the empirical NTK on x (N, N) at
+            initialisation.
         record : TrainingRecord
             Of ``train(Centred(model), x, y / alpha, x_eval=x_test, record_at=[steps])``.
         f_kernel : tensor (M,)

@@ -24,6 +24,9 @@ from ..spectral import max_stable_learning_rate
 from ..training import train
 from .plotting import new_axes
 
+#: The default architecture of the scans: Architecture(depth=3) (frozen, so one shared instance).
+DEFAULT_ARCH = Architecture(depth=3)
+
 
 def _widths(widths: Sequence[int]) -> list[int]:
     """The hidden widths of a scan as ints (each is checked by ``Architecture.network``)."""
@@ -50,7 +53,7 @@ def width_sweep(
     widths: Sequence[int],
     x: object,
     *,
-    arch: Architecture = Architecture(depth=3),
+    arch: Architecture = DEFAULT_ARCH,
     ensemble: int = 8,
     seed: int = 0,
     device: torch.device | str | None = None,
@@ -66,7 +69,8 @@ def width_sweep(
     Parameters
     ----------
     widths : sequence of int
-        Hidden widths w (W of them), drawn one after the other from one generator seeded with ``seed``.
+        Hidden widths w (W of them), drawn one after the other from one generator seeded with
+        ``seed``.
     x : array (N, n_0)
         The points.
     arch : Architecture
@@ -103,7 +107,7 @@ def final_costs(
     *,
     lr: float,
     steps: int,
-    arch: Architecture = Architecture(depth=3),
+    arch: Architecture = DEFAULT_ARCH,
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
@@ -116,7 +120,8 @@ def final_costs(
     Parameters
     ----------
     widths : sequence of int
-        Hidden widths (W of them), drawn one after the other from one generator seeded with ``seed``.
+        Hidden widths (W of them), drawn one after the other from one generator seeded with
+        ``seed``.
     x, y : arrays (N, n_0) and (N,) or (N, 1)
         Training points and targets.
     lr, steps
@@ -140,7 +145,8 @@ def final_costs(
     yt = torch.as_tensor(y).to(xt.device).float()
     if yt.shape[0] != xt.shape[0]:
         raise ValueError(
-            f"y must have {xt.shape[0]} rows (one target per point of x); got shape {tuple(yt.shape)}"
+            f"y must have {xt.shape[0]} rows (one target per point of x); "
+            f"got shape {tuple(yt.shape)}"
         )
     g = torch.Generator(xt.device).manual_seed(seed)
     out = []

@@ -42,7 +42,8 @@ def quadratic_form_monte_carlo(
 
     For the Gram matrix ``sigma_prev`` = Sigma^(l) on d points and coefficients c,
 
-        sum_ij c_i c_j Sigma^(l+1)(x_i, x_j) = E[(sum_i c_i sigma(f(x_i)))^2] + beta^2 (sum_i c_i)^2,
+        sum_ij c_i c_j Sigma^(l+1)(x_i, x_j)
+            = E[(sum_i c_i sigma(f(x_i)))^2] + beta^2 (sum_i c_i)^2,
 
     f ~ N(0, Sigma^(l)), with sigma and beta those of ``arch``. Draws ``samples`` Gaussian vectors
     (f(x_1), ..., f(x_d)) with the symmetric square root of Sigma^(l) (so a singular Sigma^(l) is
@@ -99,7 +100,8 @@ def quadratic_form_monte_carlo(
     values, vectors = torch.linalg.eigh(k)
     if float(values[0]) < -1e-10 * float(values[-1].abs()):
         raise ValueError(
-            f"sigma_prev must be positive semi-definite (a covariance); got eigenvalue {float(values[0]):.3g}"
+            "sigma_prev must be positive semi-definite (a covariance); "
+            f"got eigenvalue {float(values[0]):.3g}"
         )
     root = vectors * values.clamp(min=0.0).sqrt()
     g = torch.Generator().manual_seed(seed)

@@ -1,8 +1,8 @@
 """Reproduce the paper's Section 6 (Figures 1, 2 and 3) and write the figures and their numbers.
 
-    python -m ntk_course.reproduce                       # paper's settings on a GPU, default scale on CPU
+    python -m ntk_course.reproduce                # paper's settings on a GPU, default scale on CPU
     python -m ntk_course.reproduce --figures 1 3 --device cuda --out results/
-    python -m ntk_course.reproduce --scale quick         # a smoke run in seconds
+    python -m ntk_course.reproduce --scale quick  # a smoke run in seconds
 
 Writes ``figure1.png``, ``figure2.png``, ``figure3a.png``, ``figure3b.png``, ``figure3c.png`` and
 ``results.json`` (the numbers behind the figures, wall times, device and library versions) into

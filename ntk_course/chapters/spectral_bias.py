@@ -9,7 +9,8 @@ with gradient descent on the limiting kernel (:func:`ntk_course.flow.gradient_de
 steps as the networks) and with an ensemble of finite NTK-parametrised networks, and records for
 every frequency of the target the residual's Fourier coefficient projected on its value at t = 0,
 
-    p_k(t) = Re(c_k(t) conj(c_k(0))) / |c_k(0)|^2,     c_k(t) = (2/N) sum_j (f_t(x_j) - y_j) e^{-i k g_j},
+    p_k(t) = Re(c_k(t) conj(c_k(0))) / |c_k(0)|^2,
+    c_k(t) = (2/N) sum_j (f_t(x_j) - y_j) e^{-i k g_j},
 
 which is e^{-lambda_k t} for the flow and (1 - eta lambda_k)^{t/eta} for gradient descent with
 learning rate eta and the limiting kernel. For a network, with D_j = (Theta_j - Theta_infinity)/N
@@ -27,7 +28,8 @@ Before any training, the networks at initialisation already bound that error if 
 at Theta_0 (Theorem 2: it moves by O(n^{-1/2})): with D = (Theta_0 - Theta_infinity)/N, q_k = 1 -
 eta lambda_k and ||I - eta Theta_0/N||_op <= 1, the residual never grows and
 
-    |p_k(t) - (1 - eta lambda_k)^{t/eta}| <= 2 ||D||_op ||r_0|| eta (1 - |q_k|^{t/eta}) / ((1 - |q_k|) sqrt(N) |c_k(0)|),
+    |p_k(t) - (1 - eta lambda_k)^{t/eta}|
+        <= 2 ||D||_op ||r_0|| eta (1 - |q_k|^{t/eta}) / ((1 - |q_k|) sqrt(N) |c_k(0)|),
 
 :func:`prior_bound`, a prediction that the trained networks can fail.
 """
@@ -231,7 +233,8 @@ def prior_bound(
     Raises
     ------
     ValueError
-        If a step could grow the residual (eta lambda_max(Theta_0/N) > 2), where the bound does not hold.
+        If a step could grow the residual (eta lambda_max(Theta_0/N) > 2), where the bound does
+        not hold.
     """
     s, dev = settings, torch.device(device or "cpu")
     _, _, _, x, y = _data(s, dev)

@@ -30,9 +30,9 @@ class SpectralBiasSettings:
     Raises
     ------
     ValueError
-        For frequencies that are not distinct integers in [1, n_points/2), amplitudes that are not one
-        positive number per frequency, and counts, depth, beta or times out of range (the architecture
-        checks depth and beta).
+        For frequencies that are not distinct integers in [1, n_points/2), amplitudes that are not
+        one positive number per frequency, and counts, depth, beta or times out of range (the
+        architecture checks depth and beta).
     """
 
     frequencies: tuple[int, ...] = (1, 2, 4)
@@ -63,7 +63,8 @@ class SpectralBiasSettings:
             a > 0 and math.isfinite(a) for a in self.amplitudes
         ):
             raise ValueError(
-                f"amplitudes must be {len(freqs)} numbers > 0, one per frequency; got {self.amplitudes}"
+                f"amplitudes must be {len(freqs)} numbers > 0, one per frequency; "
+                f"got {self.amplitudes}"
             )
         arch = self.arch  # depth >= 1 and beta >= 0, checked by the architecture
         if arch.depth < 2:

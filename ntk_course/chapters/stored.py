@@ -37,10 +37,11 @@ def results_path() -> Path:
         if (place / RESULTS).is_file():
             return place / RESULTS
     raise FileNotFoundError(
-        "the paper-scale results (book/_static/paper/results.json) are part of the course's repository, "
-        "not of the installed package, and nothing is downloaded: run this chapter from a checkout "
-        "(git clone the repository, pip install -e .) to check them; the website shows the figures and "
-        f"numbers of that run. Looked in: {', '.join(str(p / RESULTS) for p in places)}"
+        "the paper-scale results (book/_static/paper/results.json) are part of the course's "
+        "repository, not of the installed package, and nothing is downloaded: run this chapter "
+        "from a checkout (git clone the repository, pip install -e .) to check them; the website "
+        "shows the figures and numbers of that run. "
+        f"Looked in: {', '.join(str(p / RESULTS) for p in places)}"
     )
 
 

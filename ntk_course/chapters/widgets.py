@@ -98,7 +98,8 @@ def control_grid(
         values = _numeric_grid(control)
     else:
         raise ValueError(
-            f"control {name!r} ({type(control).__name__}) has no options or range; pass grid={{{name!r}: [...]}}"
+            f"control {name!r} ({type(control).__name__}) has no options or range; "
+            f"pass grid={{{name!r}: [...]}}"
         )
     if picked is not None:
         labels = [picked[1][picked[0].index(v)] for v in values]
@@ -189,13 +190,15 @@ class Frames:
             label = html.escape(desc)
             if kind == "menu":
                 opts = "".join(
-                    f'<option value="{j}"{" selected" if j == current else ""}>{html.escape(t)}</option>'
+                    f'<option value="{j}"{" selected" if j == current else ""}>'
+                    f"{html.escape(t)}</option>"
                     for j, t in enumerate(labels)
                 )
                 field_html = f'<select data-axis="{i}" aria-label="{label}">{opts}</select>'
             else:
                 field_html = (
-                    f'<input type="range" data-axis="{i}" min="0" max="{len(labels) - 1}" step="1" value="{current}" '
+                    f'<input type="range" data-axis="{i}" min="0" max="{len(labels) - 1}" step="1" '
+                    f'value="{current}" '
                     f'aria-label="{label}" data-labels="{html.escape(json.dumps(labels))}">'
                     f"<output>{html.escape(labels[current])}</output>"
                 )
@@ -204,9 +207,12 @@ class Frames:
             )
         first = base64.b64encode(self.frames[self.default]).decode()
         return (
-            f'<div class="ntk-widget" id="{ident}"><div class="ntk-widget-controls">{"".join(controls)}</div>'
-            f'<img class="ntk-widget-frame" alt="{html.escape(alt)}" src="data:image/png;base64,{first}">'
-            f'<script type="application/json" class="ntk-widget-data">{json.dumps(data)}</script></div>'
+            f'<div class="ntk-widget" id="{ident}"><div class="ntk-widget-controls">'
+            f"{''.join(controls)}</div>"
+            f'<img class="ntk-widget-frame" alt="{html.escape(alt)}" '
+            f'src="data:image/png;base64,{first}">'
+            f'<script type="application/json" class="ntk-widget-data">{json.dumps(data)}</script>'
+            "</div>"
         )
 
 
@@ -231,7 +237,8 @@ def precompute(
     if count > MAX_FRAMES:
         sizes = {n: len(v) for n, (v, _) in zip(names, grids)}
         raise ValueError(
-            f"the controls' grids {sizes} make {count} frames; expected at most {MAX_FRAMES}: pass a coarser grid="
+            f"the controls' grids {sizes} make {count} frames; expected at most {MAX_FRAMES}: "
+            "pass a coarser grid="
         )
     if scale() == "quick":
         grids = [
