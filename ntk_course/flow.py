@@ -188,7 +188,7 @@ def gradient_flow(
     """Exact solution of the least-squares kernel gradient flow at every time in ``t`` (Section 5).
 
     d f_t/dt = -(1/N) K (f_t - y) has the solution f_t = f* + e^{-t Pi}(f_0 - f*) (Section 5). With
-    one eigendecomposition K/N = V diag(lam) V^T:
+    one eigendecomposition K/N = V diag(lam) V^T::
 
         f_t(train) = y + V e^{-lam t} V^T (f_0 - y)
         f_t(test)  = f_0(test)
