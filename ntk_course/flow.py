@@ -1,4 +1,4 @@
-"""Kernel gradient flow (Section 3), its exact least-squares solution and Gaussian limit (Sec. 5).
+"""Kernel gradient flow (Section 3), its least-squares solution and Gaussian limit (Section 5).
 
 Cost convention, the paper's: an empirical MEAN over the N training points,
 C(f) = 1/(2N) sum_i ||f(x_i) - y_i||^2, so the kernel gradient is (1/N) sum_j K(x, x_j) d(x_j) and

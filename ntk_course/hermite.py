@@ -1,4 +1,4 @@
-"""Hermite expansions and the positive-definiteness of the limiting NTK on the sphere (App. A.4).
+"""Hermite expansions, and the limiting NTK positive-definite on the sphere (Appendix A.4).
 
 The proof of Proposition 2 (Jacot, Gabriel & Hongler 2018) runs in three steps, each a function
 here:

@@ -1,4 +1,4 @@
-"""Gaussian expectations of the kernel recursions (Prop. 1, Thm. 1) and the Hermite rule of A.4.
+"""Gaussian expectations of the kernel recursions (Proposition 1, Theorem 1, Appendix A.4).
 
 Proposition 1 and Theorem 1 need E[sigma(u) sigma(v)] and E[sigma_dot(u) sigma_dot(v)] for a
 centred Gaussian pair with variances a >= b (u is the one of larger variance) and correlation rho.

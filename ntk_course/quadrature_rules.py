@@ -1,4 +1,4 @@
-"""Gaussian quadrature rules: the node tables of the Gaussian expectations (Prop. 1, Thm. 1, A.4).
+"""Gaussian quadrature rules: the node tables of the kernels' expectations (Appendix A.4).
 
 Jacot, Gabriel & Hongler (2018) need Gaussian expectations at every layer of the kernel recursions
 (Proposition 1, Theorem 1) and the Hermite expansion of the activation (Appendix A.4). This module

@@ -1,4 +1,4 @@
-"""Kernel regression and classification: the t -> infinity limit of the least-squares flow (Sec. 5).
+"""Kernel regression and classification: the least-squares flow at t -> infinity (Section 5).
 
 With the paper's cost C = 1/(2N) sum_i ||f(x_i) - y_i||^2 and a start f_0 = 0 (the mean over
 initialisations), kernel gradient descent with a positive definite kernel K converges to

@@ -1,4 +1,4 @@
-"""Kernel principal components of the map Pi = K/N, and trajectories along them (Sec. 5 and 6.3).
+"""Kernel principal components of the map Pi = K/N, and trajectories along them (Sections 5, 6.3).
 
 With p_in the empirical distribution of the N training points,
 Pi(f)(x) = (1/N) sum_j K(x, x_j) f(x_j) (Section 5). On the data it is the matrix K/N; its
