@@ -103,6 +103,15 @@ def prepare(outdir: Path) -> list[Path]:
     return written
 
 
+def silenced(source: str) -> bool:
+    """Whether a cell ends in ";" (its last code line, comments aside), which in Jupyter hides the
+    value of the last expression. nbval's kernel runs cells without history, where IPython does
+    not see the ";", so its executions keep an ``<Axes: ...>`` the reader's notebook never shows."""
+    lines = [line.split("#")[0].rstrip() for line in source.strip().splitlines()]
+    lines = [line for line in lines if line]
+    return bool(lines) and lines[-1].endswith(";")
+
+
 def _clean(output: dict):
     """nbval's record of one output as an nbformat output (only the fields nbformat allows)."""
     import nbformat
@@ -158,7 +167,10 @@ class _Collector:
         if len(got) != len(code):
             return None
         for i, cell in enumerate(code):
-            cell.outputs, cell.execution_count = got[i], i + 1
+            outputs = got[i]
+            if silenced(cell.source):  # Jupyter hides the value of a last line ending in ";"
+                outputs = [o for o in outputs if o.get("output_type") != "execute_result"]
+            cell.outputs, cell.execution_count = outputs, i + 1
         return nb
 
     def pytest_sessionfinish(self, session) -> None:  # noqa: ANN001

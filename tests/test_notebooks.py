@@ -54,3 +54,17 @@ def test_no_sanitizer_changes_a_stored_reference() -> None:
     assert not changed, (
         f"sanitizers erase parts of {len(changed)} reference outputs, e.g. {changed[0][:120]!r}"
     )
+
+
+def test_a_cell_ending_in_a_semicolon_is_silenced() -> None:
+    """The book shows no ``<Axes: ...>`` under a plotting cell ending in ";", as Jupyter would."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from nbval_cache import silenced
+
+    assert silenced("fig = plot(x)\nax.legend();  # keep the figure only")
+    assert silenced("plot(x);\n\n")
+    assert not silenced("plot(x)")
+    assert not silenced("plot(x);\nvalue")
+    assert not silenced("print('a;')  # a string ending in ;")
