@@ -147,15 +147,26 @@ def sphere_points(
 ) -> torch.Tensor:
     """``n`` iid points uniform on the unit sphere S^{n0-1} (normalised Gaussians), shape (n, n0).
 
-    The inputs of Proposition 2 (App. A.4), whose kernels depend on x.x' only. Seeded with
-    ``seed``.
+    The inputs of Proposition 2 (App. A.4), whose kernels depend on x.x' only.
+
+    Parameters
+    ----------
+    n, n0, seed : int
+        The number of points and their dimension (each >= 1), and the seed of the draw (>= 0,
+        default 0); else ValueError. ``dtype`` (float64) and ``device`` are the result's.
     """
     x = gaussian_inputs(n, n0, seed=seed, dtype=dtype, device=device)
     return x / x.norm(dim=1, keepdim=True)
 
 
 def product_target(x: object) -> torch.Tensor:
-    """The target ``f*(x) = x_1 x_2`` of Section 6.1, of shape (N, 1) (``n_L = 1``)."""
+    """The target ``f*(x) = x_1 x_2`` of Section 6.1, of shape (N, 1) (``n_L = 1``).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, n_0)
+        Finite real inputs, n_0 >= 2 (else ValueError); a 1-d array is one point.
+    """
     t = as_inputs(x)
     if t.shape[1] < 2:
         raise ValueError(

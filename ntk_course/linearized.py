@@ -23,9 +23,25 @@ from torch.func import functional_call, jvp
 class Linearized(nn.Module):
     """First-order Taylor expansion of ``model`` in its parameters around their current values.
 
-    Its trainable parameters are the displacement theta - theta_0 (zero at creation), so
+    f_lin(x; theta) = f(x; theta_0) + J(x)(theta - theta_0): gradient descent on it is kernel
+    gradient descent with the frozen empirical NTK at initialisation, the t = 0 kernel of
+    Theorem 2. Its trainable parameters are the displacement theta - theta_0 (zero at creation), so
     ``Linearized(model)(x)`` equals ``model(x)`` until it is trained. The frozen copy ``base`` holds
     theta_0 (``requires_grad=False``: neither trained nor counted in the empirical NTK).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network, mapping inputs (N, n_0) to outputs (N, n_L); deep-copied, not modified.
+
+    Attributes
+    ----------
+    base : torch.nn.Module
+        The frozen copy of ``model`` at theta_0.
+    names : list of str
+        The names of the parameters of ``base``, in order.
+    delta : torch.nn.ParameterList
+        The trainable displacements theta - theta_0, each of its parameter's shape.
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -54,8 +70,20 @@ class Linearized(nn.Module):
 class Centred(nn.Module):
     """The centred network x -> f_theta(x) - f_theta_0(x), theta_0 the parameters at creation.
 
-    It is 0 at initialisation and has the same tangent kernel as f_theta. The frozen copy that gives
+    It is 0 at initialisation and has the same tangent kernel as f_theta: it removes the Gaussian
+    initial output of Section 5 (Chizat et al.'s lazy-training setting). The frozen copy that gives
     f_theta_0 is kept out of the module's parameters (it is not trained and not counted).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network f_theta, mapping inputs (N, n_0) to outputs (N, n_L); trained through
+        ``self.model`` (the same object, not a copy).
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The network f_theta itself.
     """
 
     def __init__(self, model: nn.Module) -> None:

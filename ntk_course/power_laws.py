@@ -29,8 +29,18 @@ from ._checks import hidden_widths, positive_int
 class PowerLaw:
     """A fit ``value = prefactor * width ** slope``, with the sampling error of the slope.
 
-    ``std_error`` is the sampling standard deviation of ``slope`` (NaN when not estimated, as for
-    :func:`power_law_fit`).
+    The course fits such slopes across widths n to check rates such as the n^(-1/2) fluctuations
+    of the empirical NTK behind Theorem 1, or the kernel's drift during training behind Theorem 2.
+
+    Attributes
+    ----------
+    slope : float
+        The exponent s.
+    prefactor : float
+        The constant c.
+    std_error : float, default NaN
+        The sampling standard deviation of ``slope`` (NaN when not estimated, as for
+        :func:`power_law_fit`).
     """
 
     slope: float

@@ -29,16 +29,39 @@ from ._linalg import mirror_upper, pi_spectrum
 
 
 class RandomFeatures:
-    """P random functions f^(p) ~ N(0, K) on N points and the linear model they span (Sec. 3.1).
+    """P random functions f^(p) ~ N(0, K) on N points and the linear model they span (Section 3.1).
 
-    ``kernel`` is a PSD N x N Gram matrix (symmetric up to round-off; singular is fine: the draw
-    uses ``torch.linalg.eigh``, f = V sqrt(Lambda) z with z ~ N(0, Id), eigenvalues below the
-    round-off level N eps lambda_max set to 0; a clearly negative eigenvalue raises ValueError).
-    Computes in ``dtype`` (float64 by default) on the kernel's device; integer arrays (kernel,
-    theta, y) are cast to it. Pass a ``generator`` (on that device) or a ``seed``, not both, for
-    reproducible draws.
+    The model f_theta = (1/sqrt(P)) sum_p theta_p f^(p) of Section 3.1, whose tangent kernel
+    K_tilde tends to K as P grows. The draw uses ``torch.linalg.eigh``: f = V sqrt(Lambda) z with
+    z ~ N(0, Id), eigenvalues below the round-off level N eps lambda_max set to 0. Computes in
+    ``dtype`` on the kernel's device; integer arrays (kernel, theta, y) are cast to it.
 
-    Attributes: ``kernel`` (N, N), ``features`` F of shape (N, P) whose column p is f^(p).
+    Parameters
+    ----------
+    kernel : array_like, shape (N, N)
+        A PSD Gram matrix K, symmetric up to round-off (it is symmetrised); singular is fine.
+    n_functions : int
+        P, the number of random functions, >= 1.
+    generator : torch.Generator, optional
+        On the kernel's device, for reproducible draws; pass a ``generator`` or a ``seed``, not
+        both. With neither, torch's global generator is used.
+    seed : int, optional
+        Seeds a fresh generator (an integer >= 0).
+    dtype : torch.dtype, default torch.float64
+        The dtype of ``kernel`` and ``features``.
+
+    Attributes
+    ----------
+    kernel : torch.Tensor, shape (N, N)
+        K, symmetrised, in ``dtype``.
+    features : torch.Tensor, shape (N, P)
+        F, whose column p is f^(p).
+
+    Raises
+    ------
+    ValueError
+        If ``kernel`` is not a finite, square, symmetric matrix or has a clearly negative
+        eigenvalue, ``n_functions`` < 1, ``seed`` < 0, or both a generator and a seed are given.
     """
 
     def __init__(

@@ -31,8 +31,28 @@ def one_hot_targets(labels: object, classes: int = 10, *, centred: bool = True) 
     """Targets (N, classes) for integer ``labels`` (N,): the one-hot rows e_c.
 
     Minus 1/classes in every entry if ``centred``. For 10 classes the centred targets are 0.9 for
-    the true class and -0.1 for the others (Lee et al. 2018): each row sums to zero. Returns float64
-    on the labels' device.
+    the true class and -0.1 for the others (Lee et al. 2018): each row sums to zero. They turn
+    classification into the least-squares regression of Section 5 (Lee et al. 2018, 2019).
+
+    Parameters
+    ----------
+    labels : array_like of int, shape (N,)
+        The classes, integers in 0 .. classes - 1 (not float, complex or bool).
+    classes : int, default 10
+        The number of classes k, >= 2.
+    centred : bool, default True
+        Subtract 1/classes from every entry, so that each row sums to zero.
+
+    Returns
+    -------
+    torch.Tensor, shape (N, classes)
+        float64, on the labels' device.
+
+    Raises
+    ------
+    ValueError
+        If ``classes`` is not an integer >= 2, ``labels`` is not a non-empty 1-d integer array, or
+        a label lies outside 0 .. classes - 1.
     """
     classes = positive_int(classes, "classes", 2)
     y = torch.as_tensor(labels)
@@ -100,20 +120,55 @@ def kernel_regression(
 ) -> torch.Tensor:
     """Predictions f(x) = K(x, X) (K(X, X) + N rho I)^{-1} Y: the flow at t = infinity.
 
-    ``k_train`` (N, N) symmetric positive definite (or PSD with ``ridge`` rho > 0), ``y_train``
-    (N,) or (N, k), ``k_test_train`` (M, N). ``ridge`` is in the units of the eigenvalues of K/N
-    (the paper's Pi). One Cholesky factorisation; no eigendecomposition (on 2 CPU cores the
-    Cholesky factor of an 8,000 x 8,000 kernel takes seconds, its eigendecomposition minutes).
-    Equals the mean of :func:`ntk_course.flow.gaussian_limit` at ``t=None``. Returns (M,) or (M, k)
-    in ``k_train``'s floating dtype.
+    The limit of kernel gradient descent on the least-squares cost from f_0 = 0 (Section 5): the
+    kernel regression of the targets, and with the NNGP kernel the Gaussian-process posterior mean.
+    ``ridge`` is in the units of the eigenvalues of K/N (the paper's Pi). One Cholesky
+    factorisation; no eigendecomposition (on 2 CPU cores the Cholesky factor of an 8,000 x 8,000
+    kernel takes seconds, its eigendecomposition minutes). Equals the mean of
+    :func:`ntk_course.flow.gaussian_limit` at ``t=None``.
 
     Large N: ``k_train`` may be a :class:`ntk_course.BlockedKernel` on the training points or a
     ``dask.array`` (``BlockedKernel.to_dask()``, persisted on a cluster), and ``k_test_train`` one
     on the test points against them (or a dense (M, N) matrix). The system is then solved by
     Jacobi-preconditioned conjugate gradients over the blocks
     (:func:`ntk_course.cg.conjugate_gradient`), never forming the whole matrix, to the relative
-    residual ``rtol`` per output column (a CGWarning if ``maxiter`` iterations do not reach it);
-    returns float64.
+    residual ``rtol`` per output column.
+
+    Parameters
+    ----------
+    k_train : array_like, BlockedKernel or dask.array, shape (N, N)
+        The kernel K(X, X) on the training points: symmetric positive definite (or PSD with
+        ``ridge`` rho > 0).
+    y_train : array_like, shape (N,) or (N, k)
+        The training targets, finite.
+    k_test_train : array_like, BlockedKernel or dask.array, shape (M, N)
+        The kernel K(x, X) between the M test points and the N training points.
+    ridge : float, default 0.0
+        rho >= 0, in the units of the eigenvalues of K/N.
+    rtol : float, default 1e-8
+        Blocked kernels only: the relative residual of conjugate gradients per output column, in
+        (0, 1).
+    maxiter : int, optional
+        Blocked kernels only: the most conjugate-gradient iterations (default max(100, 2 N)).
+
+    Returns
+    -------
+    torch.Tensor, shape (M,) or (M, k)
+        The predictions, in ``k_train``'s floating dtype (float64 for a non-float input and for
+        a blocked kernel).
+
+    Raises
+    ------
+    ValueError
+        If ``k_train`` is not a finite, square, symmetric matrix, ``y_train`` does not have N
+        finite rows, ``k_test_train`` does not have N finite columns, ``ridge`` < 0, or
+        K + N rho I is not (numerically) positive definite (pass a ridge > 0). Blocked kernels
+        also: ``rtol`` outside (0, 1), ``maxiter`` < 1, or non-finite predictions.
+
+    Warns
+    -----
+    CGWarning
+        Blocked kernels: when ``maxiter`` iterations do not reach the residual ``rtol``.
 
     Examples
     --------
@@ -146,10 +201,33 @@ def nested_kernel_regression(
 ) -> list[torch.Tensor]:
     """:func:`kernel_regression` (no ridge) trained on the first n points, for every n in ``sizes``.
 
-    The Cholesky factor of a leading block K[:n, :n] is the leading block L[:n, :n] of the factor of
-    K, so one factorisation of the largest kernel serves every training set that is a prefix of the
-    points (as :func:`ntk_course.datasets.mnist_split` draws them): a learning curve at the cost of
-    one fit. Returns one prediction (M,) or (M, k) per size.
+    The flow at t = infinity of Section 5 for nested training sets. The Cholesky factor of a
+    leading block K[:n, :n] is the leading block L[:n, :n] of the factor of K, so one factorisation
+    of the largest kernel serves every training set that is a prefix of the points (as
+    :func:`ntk_course.datasets.mnist_split` draws them): a learning curve at the cost of one fit.
+
+    Parameters
+    ----------
+    k_train : array_like, shape (N, N)
+        The kernel on all N training points, symmetric positive definite (dense only).
+    y_train : array_like, shape (N,) or (N, k)
+        The training targets, finite.
+    k_test_train : array_like, shape (M, N)
+        The kernel between the M test points and the N training points.
+    sizes : int or array_like of int
+        The training-set sizes n, each in 1 .. N.
+
+    Returns
+    -------
+    list of torch.Tensor
+        One prediction of shape (M,) or (M, k) per size, in ``k_train``'s floating dtype.
+
+    Raises
+    ------
+    ValueError
+        If the kernels or targets are malformed (as in :func:`kernel_regression`), ``sizes`` is
+        empty or holds a size outside 1 .. N, or the leading block of ``k_train`` for the largest
+        size is not (numerically) positive definite.
     """
     k, y, kx = _arguments(k_train, y_train, k_test_train)
     n = k.shape[0]
@@ -168,10 +246,26 @@ def nested_kernel_regression(
 def accuracy(outputs: object, labels: object) -> float | torch.Tensor:
     """The fraction of points whose largest output is the label.
 
-    The largest output is the argmax over the last axis, the k classes.
+    The largest output is the argmax over the last axis, the k classes: the classification rule of
+    Lee et al. (2018, 2019) for the outputs of a regression on one-hot targets.
 
-    ``outputs`` (..., M, k), ``labels`` (M,) integers; leading axes (times, ensemble members) give
-    an array of accuracies instead of a float.
+    Parameters
+    ----------
+    outputs : array_like, shape (..., M, k)
+        Finite outputs; leading axes (times, ensemble members) give an array of accuracies.
+    labels : array_like of int, shape (M,)
+        The true classes.
+
+    Returns
+    -------
+    float or torch.Tensor
+        A float for ``outputs`` of shape (M, k), else float64 accuracies of shape (...).
+
+    Raises
+    ------
+    ValueError
+        If ``outputs`` has non-finite entries or fewer than two axes, ``labels`` is not 1-d, or
+        their numbers of points M differ.
     """
     f = finite_array(outputs, "outputs", ndims=None, dtype=None)
     y = torch.as_tensor(labels, device=f.device)
@@ -187,10 +281,27 @@ def accuracy(outputs: object, labels: object) -> float | torch.Tensor:
 def accuracy_difference(hits_a: object, hits_b: object) -> tuple[float, float]:
     """The difference of two accuracies on the SAME M test points, and its standard error.
 
-    ``hits_a``, ``hits_b`` (M,): 1 where a classifier is right, 0 where it is wrong (or a mean over
-    several classifiers, in [0, 1]). The per-point differences d_m are paired, so the standard error
-    is std(d) / sqrt(M): only the points where the two disagree count, far fewer than the
-    sqrt(p (1 - p) / M) of each accuracy alone when the classifiers are alike (McNemar's test).
+    The per-point differences d_m are paired, so the standard error is std(d) / sqrt(M): only the
+    points where the two disagree count, far fewer than the sqrt(p (1 - p) / M) of each accuracy
+    alone when the classifiers are alike (McNemar's test).
+
+    Parameters
+    ----------
+    hits_a, hits_b : array_like, shape (M,)
+        1 where a classifier is right, 0 where it is wrong (or a mean over several classifiers,
+        in [0, 1]).
+
+    Returns
+    -------
+    difference : float
+        mean(hits_a - hits_b).
+    standard_error : float
+        std(d) / sqrt(M), d = hits_a - hits_b.
+
+    Raises
+    ------
+    ValueError
+        If either is not a finite 1-d array, their lengths differ, or M < 2.
     """
     a = finite_array(hits_a, "hits_a", ndims=(1,))
     b = finite_array(hits_b, "hits_b", ndims=(1,), rows=a.shape[0], match="hits_a", device=a.device)
@@ -201,7 +312,28 @@ def accuracy_difference(hits_a: object, hits_b: object) -> tuple[float, float]:
 
 
 def accuracy_standard_error(p: float, m: int) -> float:
-    """sqrt(p (1 - p) / m): the standard error of an accuracy p on m independent test points."""
+    """sqrt(p (1 - p) / m): the standard error of an accuracy p on m independent test points.
+
+    The standard deviation of a binomial proportion, the error bar of an accuracy measured on a
+    test set (as in Lee et al. 2018, 2019).
+
+    Parameters
+    ----------
+    p : float
+        The accuracy, in [0, 1].
+    m : int
+        The number of test points, >= 1.
+
+    Returns
+    -------
+    float
+        sqrt(p (1 - p) / m).
+
+    Raises
+    ------
+    ValueError
+        If p is not a finite number in [0, 1] or m is not an integer >= 1.
+    """
     p, m = non_negative(p, "p"), positive_int(m, "m")
     if p > 1:
         raise ValueError(f"p must be an accuracy in [0, 1]; got {p}")

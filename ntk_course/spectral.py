@@ -25,9 +25,15 @@ from ._linalg import out_dtype, pi_spectrum
 class KernelPCA:
     """Non-centred kernel PCA of Pi = K/N (Section 5; Section 6.3 takes the first three for MNIST).
 
-    ``eigenvalues`` (n_components,) are those of K/N, descending. ``components``
-    (N, n_components) holds f^(i)(x_j), normalised in p_in: (1/N) sum_j f^(i)(x_j)^2 = 1, i.e.
-    f^(i) = sqrt(N) v_i.
+    The eigenfunctions f^(i) of Pi are the directions along which kernel gradient descent
+    converges at the rates lambda_i (Section 5). Returned by :func:`kernel_pca`.
+
+    Attributes
+    ----------
+    eigenvalues : torch.Tensor, shape (n_components,)
+        Those of K/N, descending.
+    components : torch.Tensor, shape (N, n_components)
+        f^(i)(x_j), normalised in p_in: (1/N) sum_j f^(i)(x_j)^2 = 1, i.e. f^(i) = sqrt(N) v_i.
     """
 
     eigenvalues: torch.Tensor

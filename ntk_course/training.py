@@ -27,13 +27,28 @@ from .linearized import Linearized
 class TrainingRecord:
     """Quantities recorded at the steps in ``steps`` (a leading axis R; then E for an ensemble).
 
-    ``outputs`` (R, [E,] M, n_L) are f on the evaluation points; ``loss`` (R, [E]) the cost C;
-    ``kernels`` (R, [E,] A, B) the empirical NTK between the kernel points, with ``kernel_drift``
-    ||Theta_t - Theta_0||_F / ||Theta_0||_F, Theta_0 the kernel at step 0 whether step 0 is
-    recorded or not; ``weight_change`` (R, [E,] L) the relative distance
-    ||W_t^(l) - W_0^(l)||_F / ||W_0^(l)||_F of each weight tensor of :func:`weight_tensors` from
-    initialisation (the absolute distance ||W_t^(l)||_F for a tensor that starts at zero, whose
-    relative distance is undefined).
+    They measure how far training moves a finite network from the infinite-width picture, in which
+    the NTK stays constant (Theorem 2) and the weights barely move.
+
+    Attributes
+    ----------
+    steps : torch.Tensor, shape (R,)
+        The recorded gradient-descent steps.
+    t : torch.Tensor, shape (R,)
+        The matching times of the kernel gradient flow, t = lr x step.
+    loss : torch.Tensor, shape (R,) or (R, E)
+        The cost C.
+    outputs : torch.Tensor, shape (R, M, n_L) or (R, E, M, n_L)
+        f on the M evaluation points.
+    weight_change : torch.Tensor, shape (R, L) or (R, E, L)
+        The relative distance ||W_t^(l) - W_0^(l)||_F / ||W_0^(l)||_F of each weight tensor of
+        :func:`weight_tensors` from initialisation (the absolute distance ||W_t^(l)||_F for a
+        tensor that starts at zero, whose relative distance is undefined).
+    kernels : torch.Tensor or None, shape (R, A, B) or (R, E, A, B)
+        The empirical NTK between the kernel points (None if not recorded).
+    kernel_drift : torch.Tensor or None, shape (R,) or (R, E)
+        ||Theta_t - Theta_0||_F / ||Theta_0||_F, Theta_0 the kernel at step 0 whether step 0 is
+        recorded or not (None if not recorded).
     """
 
     steps: torch.Tensor

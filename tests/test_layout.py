@@ -4,6 +4,7 @@ code in their own subpackages, which the library never imports, and no module to
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 from pathlib import Path
 
@@ -79,3 +80,31 @@ def test_all_lists_exactly_the_documented_public_names_of_the_library() -> None:
             obj.__module__,
         )
         assert inspect.getdoc(obj), f"ntk_course.{name} has no docstring"
+
+
+def _has_section(doc: str, title: str) -> bool:
+    """Whether the numpydoc ``doc`` has the section ``title`` (a line, then its dashes)."""
+    lines = [line.strip() for line in doc.splitlines()]
+    return any(a == title and b == "-" * len(title) for a, b in zip(lines, lines[1:]))
+
+
+def test_every_public_callable_with_arguments_documents_them_numpydoc_style() -> None:
+    """Issue 18: each callable of ``ntk_course.__all__`` that takes an argument documents it in a
+    numpydoc ``Parameters`` section (``Attributes`` for a dataclass, whose fields are its
+    arguments), as ``inspect.getdoc`` sees it, so that the API reference lists them."""
+    missing = []
+    for name in ntk_course.__all__:
+        obj = getattr(ntk_course, name)
+        if not callable(obj):
+            continue
+        try:
+            takes = bool(inspect.signature(obj).parameters)
+        except (TypeError, ValueError):  # a builtin without a signature takes nothing we document
+            continue
+        if not takes:
+            continue
+        doc = inspect.getdoc(obj) or ""
+        titles = ("Parameters", "Attributes") if dataclasses.is_dataclass(obj) else ("Parameters",)
+        if not any(_has_section(doc, t) for t in titles):
+            missing.append(name)
+    assert not missing, f"no numpydoc Parameters (or Attributes) section: {sorted(missing)}"
