@@ -139,21 +139,46 @@ def limiting_kernels(
     with_theta: bool = True,
     out_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Both limiting kernels at once: (Sigma^(depth), Theta_infinity^(depth)), each N x M.
+    """Sigma^(depth) of Proposition 1 and Theta_infinity^(depth) of Theorem 1 at once, each N x M.
 
-    Proposition 1 and Theorem 1. ``x`` is (N, n_0), ``y`` is (M, n_0) or None for y = x; integer or
-    boolean arrays are converted to ``dtype`` (float64 by default), in which everything is computed,
-    on the device of ``x``. ``derivative`` is sigma_dot for a callable activation (autograd when it
-    is missing; refused for a named one). ``quadrature_points`` (2 to 360, default 64) sizes the
-    rules of activations without a closed form
-    (:func:`ntk_course.quadrature.expectations_and_error`); a QuadratureWarning says when their
-    estimated error exceeds ``quadrature.TOLERANCE``.
+    Parameters
+    ----------
+    x, y : array_like, shape (N, n_0) and (M, n_0)
+        The points (integer or boolean arrays become ``dtype``); ``y=None`` (default) is y = x.
+    depth : int
+        L >= 1, the number of weight layers.
+    activation : str, Activation or callable, default "relu"
+        sigma: a name from ``ACTIVATIONS``, an :class:`Activation` or an elementwise callable.
+    beta : float, default 0.1
+        The bias factor beta >= 0: Sigma^(1)(x, y) = x.y / n_0 + beta^2.
+    derivative : callable, optional
+        sigma_dot for a callable activation (autograd when it is missing; refused for a named one).
+    quadrature_points : int, default 64
+        2 to 360: sizes the rules of activations without a closed form.
+    dtype, out_dtype : torch.dtype, default torch.float64 and None (``dtype``)
+        Computed in ``dtype`` on the device of ``x``, block by block, and stored in ``out_dtype``:
+        with ``torch.float32`` each block is rounded once when stored, half the bytes.
+    block, with_theta : int, default 256, and bool, default True
+        The side of the square blocks of the N x M matrix; ``with_theta=False`` skips Theta (None).
 
-    ``out_dtype`` (default ``dtype``) is the dtype the N x M results are stored in: with
-    ``torch.float32`` each block is computed in ``dtype`` and rounded once when stored, half the
-    bytes. The bytes to be allocated (both results, the inputs, the block temporaries:
-    :func:`ntk_course.memory.kernel_bytes`) are checked against the free memory of the device before
-    any work; a :class:`ntk_course.KernelMemoryError` says how much is missing and the ways out.
+    Returns
+    -------
+    Sigma, Theta : torch.Tensor, shape (N, M)
+        Sigma^(depth)(x, y) and Theta_infinity^(depth)(x, y) (or None) in ``out_dtype``.
+
+    Raises
+    ------
+    ValueError
+        For bad points (empty, complex, non-finite, over 2-d, unequal n_0), depth or block < 1,
+        beta < 0, a bad activation, derivative, quadrature_points or out_dtype, or an overflow.
+    KernelMemoryError
+        Before any work, when both results, the inputs and the block temporaries exceed the
+        device's free memory; it says how much is missing and the ways out.
+
+    Warns
+    -----
+    QuadratureWarning
+        When the quadrature's estimated error exceeds ``quadrature.TOLERANCE``.
     """
     block = positive_int(block, "block")
     store = _out_dtype(out_dtype, dtype)
@@ -222,8 +247,10 @@ def limiting_kernels(
 class LayerKernels:
     """The kernels of every layer on one set of points, each a list indexed by l - 1 (l = 1..L).
 
-    ``Sigma[l-1]`` is Sigma^(l) (Proposition 1), ``Theta[l-1]`` is Theta_infinity^(l) (Theorem 1)
-    and ``Sigma_dot[l-1]`` is Sigma_dot^(l); there is no Sigma_dot^(1), so ``Sigma_dot[0]`` is None.
+    Attributes
+    ----------
+    Sigma, Sigma_dot, Theta : list of torch.Tensor, each shape (N, N)
+        Sigma^(l) (Proposition 1), Sigma_dot^(l) (None at l = 1), Theta_infinity^(l) (Theorem 1).
     """
 
     Sigma: list[torch.Tensor]
@@ -244,10 +271,26 @@ def layer_kernels(
     """Sigma^(l), Sigma_dot^(l) and Theta^(l) on the points x (N, n_0) for every l = 1..depth.
 
     The recursions of Proposition 1 and Theorem 1 kept layer by layer, as the proof of Proposition 2
-    (App. A.4) looks at them: step 1 is Theta^(l+1) = Sigma_dot^(l+1) Theta^(l) + Sigma^(l+1), a
-    Schur product plus a kernel; step 2 climbs the layers of Sigma. The same layer step and options
-    as :func:`limiting_kernels`, on the whole N x N matrix at once (meant for small N); every matrix
-    is mirrored from its upper triangle, so it is exactly symmetric.
+    (Appendix A.4) looks at them: step 1 is Theta^(l+1) = Sigma_dot^(l+1) Theta^(l) + Sigma^(l+1), a
+    Schur product plus a kernel; step 2 climbs the layers of Sigma. The layer step of
+    :func:`limiting_kernels` on the whole N x N matrix at once (meant for small N), every matrix
+    mirrored from its upper triangle, so exactly symmetric.
+
+    Parameters
+    ----------
+    x, depth, activation, beta, derivative, quadrature_points, dtype
+        As in :func:`limiting_kernels`; ``x`` has shape (N, n_0).
+
+    Returns
+    -------
+    LayerKernels
+        ``depth`` matrices of shape (N, N) in each of its lists, in ``dtype``.
+
+    Raises
+    ------
+    ValueError, KernelMemoryError
+        As :func:`limiting_kernels` (the memory of every layer is checked before any work), which
+        also gives its QuadratureWarning.
     """
 
     def fits(xt: torch.Tensor, _: torch.Tensor) -> None:
