@@ -26,7 +26,26 @@ def scale() -> str:
 
 
 def by_scale(quick: T, default: T, paper: T) -> T:
-    """Pick the setting that matches the current :func:`scale`."""
+    """Pick the setting that matches the current :func:`scale`.
+
+    The scale is read from ``NTK_COURSE_SCALE`` at each call: ``quick`` for CI, ``default`` for a
+    laptop, ``paper`` for the settings of Section 6 of the paper.
+
+    Parameters
+    ----------
+    quick, default, paper : object
+        The setting for each scale (any type, the same for all three).
+
+    Returns
+    -------
+    object
+        The one of ``quick``, ``default`` or ``paper`` that matches the scale.
+
+    Raises
+    ------
+    ValueError
+        If ``NTK_COURSE_SCALE`` is set to a name other than quick, default or paper.
+    """
     return {"quick": quick, "default": default, "paper": paper}[scale()]
 
 

@@ -120,7 +120,27 @@ def _cpu_available() -> int:
 
 
 def available_bytes(device: torch.device | str | None = None) -> int:
-    """Bytes that can still be allocated on ``device`` (the CPU when None), read now."""
+    """Bytes that can still be allocated on ``device`` (the CPU when None), read now.
+
+    On the CPU, ``MemAvailable`` (``os.sysconf`` elsewhere) lowered to a cgroup limit's free part;
+    on CUDA, the driver's free memory plus what PyTorch's caching allocator holds unused. Other
+    backends are not checked (a huge number).
+
+    Parameters
+    ----------
+    device : torch.device or str, optional
+        Where the bytes would be allocated; None (default) is the CPU.
+
+    Returns
+    -------
+    int
+        The free bytes.
+
+    Raises
+    ------
+    RuntimeError
+        If ``device`` is not a valid device string, or names a CUDA device that is not present.
+    """
     dev = torch.device("cpu" if device is None else device)
     if dev.type == "cuda":
         free, _ = torch.cuda.mem_get_info(dev)
