@@ -41,13 +41,35 @@ def _autograd_pair(sigma: Fn) -> Callable[[torch.Tensor], tuple[torch.Tensor, to
 
 @dataclass(frozen=True)
 class Activation:
-    """A nonlinearity sigma with its derivative sigma_dot (Sec. 2; Remark 3 for kinks).
+    """A nonlinearity sigma with its derivative sigma_dot, and the Gaussian expectations of both.
 
-    ``expectations`` returns the pair (E[sigma(u)sigma(v)], E[sigma_dot(u)sigma_dot(v)]) for
-    centred Gaussians of the given covariance, elementwise over tensors of equal shape: the closed
-    form when there is one, else the rules of :mod:`ntk_course.quadrature`, steered by ``profile``
-    (breakpoints, transition width; None: breakpoints found numerically) with ``quadrature_points``
-    as their size. ``joint``, when given, returns (sigma(z), sigma_dot(z)) in one pass.
+    Section 2 (Remark 3 for kinks): the recursions of Proposition 1 and Theorem 1 need, for a
+    centred Gaussian pair (u, v) of covariance [[q_xx, q_xy], [q_xy, q_yy]], the pair
+    (E[sigma(u)sigma(v)], E[sigma_dot(u)sigma_dot(v)]). ``expectations`` returns it elementwise over
+    tensors of equal shape: the closed form when there is one, else the rules of
+    :mod:`ntk_course.quadrature`, steered by ``profile`` (breakpoints, transition width; None:
+    breakpoints found numerically) with ``quadrature_points`` as their size. ``joint``, when given,
+    returns (sigma(z), sigma_dot(z)) in one pass. Build one with :func:`get_activation` or
+    :func:`polynomial`; the constructor (a frozen dataclass) checks none of its fields.
+
+    Attributes
+    ----------
+    name : str
+        The name shown in messages and warnings, e.g. ``"relu"``.
+    sigma : callable
+        sigma(z), elementwise: a tensor of any shape to a tensor of the same shape.
+    sigma_dot : callable
+        The derivative sigma_dot(z), elementwise, same shape as its input.
+    closed_form : callable or None, default None
+        ``closed_form(q_xx, q_xy, q_yy)`` -> (E[sigma(u)sigma(v)], E[sigma_dot(u)sigma_dot(v)]),
+        tensors of the common shape of its arguments; None: computed by quadrature.
+    quadrature_points : int, default 64
+        Nodes per dimension of the quadrature rules (unused with a closed form).
+    profile : ntk_course.quadrature.Profile, default Profile()
+        Breakpoints, transition width and Gauss-Hermite range of sigma, for the rules.
+    joint : callable or None, default None
+        ``joint(z)`` -> (sigma(z), sigma_dot(z)) in one pass, each the shape of ``z``; None: the
+        two functions are called one after the other.
     """
 
     name: str
@@ -206,10 +228,40 @@ ACTIVATIONS = tuple(_NAMED) + ("polynomial",)
 
 
 def polynomial(coefficients: list[float] | tuple[float, ...]) -> Activation:
-    """The polynomial activation sigma(z) = sum_k c_k z^k.
+    """The polynomial activation sigma(z) = sum_k c_k z^k, with its exact quadrature rule.
 
     Its NTK is not positive definite (Remark 5). Gauss-Hermite with degree + 1 nodes per dimension
-    integrates its expectations exactly, at any variance.
+    integrates its expectations exactly, at any variance, so that is the rule the activation keeps
+    (at least 2 nodes; :func:`get_activation` does not resize it).
+
+    Parameters
+    ----------
+    coefficients : sequence of float, length degree + 1
+        c_0, c_1, ..., c_degree: the coefficient of z^k at position k (the constant first).
+
+    Returns
+    -------
+    Activation
+        Named ``"polynomial(c_0, ...)"``; sigma and sigma_dot are evaluated by Horner's rule,
+        elementwise (output shape = input shape).
+
+    Raises
+    ------
+    ValueError
+        If ``coefficients`` is empty, holds a non-finite number (NaN, inf), or a string that
+        ``float`` cannot read.
+    TypeError
+        If ``coefficients`` is not iterable or an entry is not a number (None, say).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ntk_course.activations import polynomial
+    >>> square = polynomial([0.0, 0.0, 1.0])  # sigma(z) = z^2
+    >>> square(torch.tensor([3.0]))
+    tensor([9.])
+    >>> square.quadrature_points
+    3
     """
     coeffs = [float(c) for c in coefficients]
     if not coeffs or not all(math.isfinite(c) for c in coeffs):
@@ -247,13 +299,45 @@ def get_activation(
 ) -> Activation:
     """Resolve a name (see ``ACTIVATIONS``), an :class:`Activation`, or a user's callable.
 
-    A callable must act elementwise; without ``derivative`` it is differentiated by autograd, and
-    its kinks are found numerically. ``derivative`` is accepted only with a callable: a named
-    activation or an Activation has its own sigma_dot, and a second one is refused rather than
-    ignored. ``quadrature_points`` (an integer in [2, 360]; see
+    The nonlinearity sigma of Section 2 and its derivative, with the Gaussian expectations that
+    Proposition 1 and Theorem 1 need. A callable must act elementwise; without ``derivative`` it is
+    differentiated by autograd, and its kinks are found numerically. ``derivative`` is accepted
+    only with a callable: a named activation or an Activation has its own sigma_dot, and a second
+    one is refused rather than ignored. ``quadrature_points`` (see
     :func:`ntk_course.quadrature.expectations_and_error`) sizes the rules of every activation
     without a closed form; an Activation keeps its own count unless one other than the default 64
     is asked for, and polynomials keep their exact rule.
+
+    Parameters
+    ----------
+    activation : str, Activation or callable
+        A name of ``ACTIVATIONS`` (case and surrounding spaces ignored; ``"polynomial"`` itself
+        needs :func:`polynomial`), an Activation, or a function of a tensor returning a tensor of
+        the same shape.
+    derivative : callable or None, default None
+        sigma_dot for a callable ``activation``, elementwise; None: autograd.
+    quadrature_points : int, default 64
+        Nodes per dimension of the quadrature rules, an integer in [2, 360].
+
+    Returns
+    -------
+    Activation
+        The resolved activation (``activation`` itself when it is one and keeps its count).
+
+    Raises
+    ------
+    ValueError
+        If ``quadrature_points`` is not an integer in [2, 360]; if ``derivative`` is given with a
+        name or an Activation, or is not callable; if the name is unknown; if ``activation`` is
+        neither a name, an Activation nor a callable.
+
+    Examples
+    --------
+    >>> from ntk_course.activations import get_activation
+    >>> get_activation(" ReLU ").name
+    'relu'
+    >>> get_activation("tanh", quadrature_points=128).quadrature_points
+    128
     """
     points = check_nodes(quadrature_points)
     own = isinstance(activation, str | Activation) or not callable(activation)

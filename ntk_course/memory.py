@@ -37,8 +37,38 @@ QUADRATURE_BYTES = 16 * (1 << 16) * 8
 class KernelMemoryError(MemoryError):
     """A kernel would not fit in memory; raised before any work with the numbers and the ways out.
 
-    ``needed`` and ``available`` are bytes, ``device`` where they were to be allocated, ``parts``
-    what the bytes are for (name -> bytes).
+    A ``MemoryError``: :func:`ensure_fits` (and :mod:`ntk_course.blocked`) raises it when the
+    bytes a kernel will allocate (:func:`kernel_bytes`) exceed what :func:`available_bytes` reports
+    free, so nothing was computed. The message gives the bytes needed, by part, the bytes available
+    and the device, then the ways out (float32 storage, :class:`ntk_course.BlockedKernel`, Dask,
+    fewer points).
+
+    Parameters
+    ----------
+    what : str
+        What was to be computed, the start of the message, such as
+        ``"layer_kernels on 1,000 points"``.
+    needed : int
+        Bytes the computation would allocate.
+    available : int
+        Bytes free on ``device``.
+    device : torch.device or str
+        Where the bytes were to be allocated.
+    parts : mapping of str to int, optional
+        What the bytes are for (name -> bytes), listed in the message; None (default): no parts.
+    ways_out : str, optional
+        The advice ending the message; None (default): ``WAYS_OUT``.
+
+    Attributes
+    ----------
+    needed : int
+        Bytes needed.
+    available : int
+        Bytes available.
+    device : str
+        Where they were to be allocated, e.g. ``"cpu"`` or ``"cuda:0"``.
+    parts : dict of str to int
+        What the bytes are for (name -> bytes); empty when none were given.
     """
 
     def __init__(
@@ -164,12 +194,54 @@ def kernel_bytes(
 ) -> dict[str, int]:
     """The bytes a kernel of N x M points allocates, by part (name -> bytes; the sum is the total).
 
-    ``matrices`` N x M results are stored in ``out_dtype`` (``dtype`` when None): 2 for
+    Predicted before any work (with :func:`ensure_fits`), for the kernels of Proposition 1 and
+    Theorem 1. ``matrices`` N x M results are stored in ``out_dtype`` (``dtype`` when None): 2 for
     :func:`ntk_course.ntk` and :func:`ntk_course.limiting_kernels` (Sigma and Theta are both
     allocated), 1 for :func:`ntk_course.nngp`. ``every_layer`` counts
     :func:`ntk_course.layer_kernels`: Sigma, Sigma_dot and Theta at each of the ``depth`` layers, on
     the whole matrix at once. The inputs (N + M rows of ``n0`` features, and the scaled copy of x)
     and the per-block temporaries are in ``dtype``, the precision of the computation.
+
+    Parameters
+    ----------
+    n : int
+        N, the number of points x (rows of the result).
+    m : int or None, default None
+        M, the number of points y (columns); None: M = N (a Gram matrix).
+    n0 : int, default 0
+        n_0, the input dimension (features per point).
+    depth : int, default 1
+        L, the number of layers.
+    matrices : int, default 2
+        How many N x M results are stored.
+    dtype : torch.dtype, default torch.float64
+        The dtype of the computation (inputs and temporaries).
+    out_dtype : torch.dtype or None, default None
+        The dtype the results are stored in; None: ``dtype``.
+    block : int, default 256
+        The block size of the computation; a block is at most max(N, M) wide.
+    every_layer : bool, default False
+        Count :func:`ntk_course.layer_kernels` instead (``matrices`` and ``block`` unused).
+
+    Returns
+    -------
+    dict of str to int
+        Bytes by part: ``"inputs"``, then the results (``"the N x M result"``, or for
+        ``matrices=2`` ``"2 N x M results (Sigma and Theta)"``) and ``"block temporaries"``; with
+        ``every_layer``, the per-layer matrices and ``"temporaries"`` instead.
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` or ``out_dtype`` is not a torch.dtype. The sizes are not checked.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from ntk_course.memory import kernel_bytes
+    >>> parts = kernel_bytes(1000, n0=10, matrices=1, out_dtype=torch.float32)
+    >>> parts["the N x M result"]  # 1000 x 1000 float32 entries
+    4000000
     """
     m = n if m is None else m
     item = torch.empty((), dtype=dtype).element_size()

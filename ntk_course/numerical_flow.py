@@ -82,19 +82,66 @@ def kernel_flow(
     atol: float = 1e-10,
     method: str = "DOP853",
 ) -> FlowResult:
-    """Kernel gradient descent d f_t/dt = -(1/N) K d|f_t for a general cost, integrated numerically.
+    """Kernel gradient descent for a general cost (cross-entropy, logistic), integrated numerically.
 
-    Section 3. The cost is C(f) = (1/N) sum_i loss(f(x_i), y_i), d|f(x_i) its gradient in f(x_i),
-    and test points follow d f_test/dt = -(1/N) K_test,train d|f_t (the kernel gradient extends off
-    the data). ``loss``: "mse" (1/2 ||f - y||^2, the flow :func:`ntk_course.flow.gradient_flow`
-    solves exactly), "cross_entropy" (softmax over the k columns of f; y integer labels (N,) or
-    one-hot / probability rows (N, k); f has k columns, k taken from f0_train or else from the
-    largest label), "logistic" (log(1 + e^{-y f}), y in {-1, +1}, each column independent). Shapes
-    and starts are as in :func:`ntk_course.flow.gradient_flow`.
+    Section 3: kernel gradient descent ``d f_t/dt = -(1/N) K d|f_t``. The cost is
+    C(f) = (1/N) sum_i loss(f(x_i), y_i), ``d|f(x_i)`` its gradient in f(x_i), and test points
+    follow ``d f_test/dt = -(1/N) K_test,train d|f_t`` (the kernel gradient extends off the data).
+    ``loss``: "mse" (``1/2 ||f - y||^2``, the flow :func:`ntk_course.flow.gradient_flow` solves
+    exactly), "cross_entropy" (softmax over the k columns of f; y integer labels (N,) or one-hot /
+    probability rows (N, k); f has k columns, k taken from f0_train or else from the largest
+    label), "logistic" (log(1 + e^{-y f}), y in {-1, +1}, each column independent). Shapes and
+    starts are as in :func:`ntk_course.flow.gradient_flow`.
 
     Integrated on the CPU by scipy.integrate.solve_ivp (``method``, ``rtol``, ``atol``); the test
-    points come from the integral of d|f_t, carried along. An explicit method needs about
-    lam_max * t_max steps; the implicit ones estimate an (Nk x Nk) Jacobian, for small N only.
+    points come from the integral of ``d|f_t``, carried along. An explicit method needs about
+    lam_max x t_max steps; the implicit ones estimate an (Nk x Nk) Jacobian, for small N only.
+
+    Parameters
+    ----------
+    k_train : array_like, shape (N, N)
+        The kernel on the training points, finite and symmetric (e.g. the limiting NTK).
+    y_train : array_like, shape (N,) or (N, k)
+        Targets: for "cross_entropy", integer labels 0 .. k-1 (N,) or probability rows (N, k);
+        for "logistic", labels in {-1, +1}.
+    t : array_like, shape (T,), or float
+        Times >= 0 (t = learning rate x steps), in any order; t = 0 gives the start.
+    loss : {"cross_entropy", "mse", "logistic"}, default "cross_entropy"
+        The loss of the cost.
+    k_test_train : array_like, shape (M, N), optional
+        The kernel between M test points and the training points; None (default): no test points.
+    f0_train : array_like, shape (N,) or (N, k), optional
+        The start f_0 on the training points; None (default): 0. A 1-d array broadcasts over the
+        k columns.
+    f0_test : array_like, shape (M,) or (M, k), optional
+        The start on the test points (needs ``k_test_train``); None (default): 0.
+    rtol, atol : float, default 1e-8 and 1e-10
+        Relative and absolute tolerances of solve_ivp, finite and >= 0.
+    method : {"DOP853", "LSODA", "RK45", "RK23", "Radau", "BDF"}, default "DOP853"
+        The solve_ivp method.
+
+    Returns
+    -------
+    FlowResult
+        ``t`` (T,), ``f_train`` (T, N) or (T, N, k), ``f_test`` (T, M) or (T, M, k), or None
+        without ``k_test_train``, in the dtype of ``k_train`` (float64 unless a floating tensor);
+        1-d shapes only when the targets and starts were all 1-d (integer labels for
+        "cross_entropy" give k columns). ``eigenvalues`` is None.
+
+    Raises
+    ------
+    ValueError
+        If ``loss`` or ``method`` is unknown; ``rtol`` or ``atol`` is negative or not finite;
+        ``k_train`` is not a finite, square, symmetric matrix; ``k_test_train`` is not a finite
+        (M, N) matrix; ``t`` is not 0-d or 1-d with finite times >= 0; ``y_train``, ``f0_train``
+        or ``f0_test`` is not 1-d or 2-d, non-finite, complex, has the wrong number of rows or
+        disagrees on k;
+        ``f0_test`` comes without ``k_test_train``; or the targets do not suit the loss (labels not
+        in {-1, +1} for "logistic"; for "cross_entropy", rows that are not probabilities, labels
+        that are not integers >= 0 or not below the k columns of ``f0_train``).
+    RuntimeError
+        If solve_ivp fails, or the flow leaves the finite numbers (a too large t or a badly scaled
+        kernel).
     """
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
