@@ -27,13 +27,8 @@ from .datasets import (
     sphere_points,
 )
 from .empirical import empirical_ntk
-from .flow import (
-    FlowResult,
-    gaussian_limit,
-    gradient_descent,
-    gradient_flow,
-    percentiles,
-)
+from .flow import FlowResult, gradient_descent, gradient_flow
+from .gaussian import gaussian_limit, percentiles
 from .harmonics import (
     aliased_eigenvalues,
     circle_eigenvalues,
@@ -48,8 +43,9 @@ from .hermite import (
     min_eigenvalue_on_sphere,
     sigma2_power_series,
 )
-from .kernels import LayerKernels, layer_kernels, limiting_kernels, nngp, ntk
+from .kernels import limiting_kernels, nngp, ntk
 from .krylov import KrylovWarning, krylov_flow
+from .layers import LayerKernels, layer_kernels
 from .linearized import Centred, Linearized
 from .memory import KernelMemoryError, available_bytes, kernel_bytes
 from .mlp import NTKMLP

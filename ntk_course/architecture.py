@@ -32,7 +32,8 @@ import torch
 
 from ._checks import non_negative, positive_int
 from .activations import Activation, Fn, get_activation
-from .kernels import LayerKernels, layer_kernels, limiting_kernels, nngp, ntk
+from .kernels import limiting_kernels, nngp, ntk
+from .layers import LayerKernels, layer_kernels
 from .mlp import NTKMLP, PARAMETRIZATIONS
 
 Act = str | Activation | Fn

@@ -1,4 +1,4 @@
-"""Kernel gradient flow (Section 3), its least-squares solution and Gaussian limit (Section 5).
+"""Kernel gradient flow (Section 3) and its exact least-squares solution (Section 5).
 
 Cost convention, the paper's: an empirical MEAN over the N training points,
 C(f) = 1/(2N) sum_i ||f(x_i) - y_i||^2, so the kernel gradient is (1/N) sum_j K(x, x_j) d(x_j) and
@@ -13,16 +13,15 @@ independent columns (the NTK is Theta_infinity x Id_{n_L}, Theorem 1).
 Kernels are float64 tensors on any device; results come back on that device in ``k_train``'s dtype.
 Every array is read as float64, integer arrays included (an integer Gram matrix is a kernel like any
 other; its results come back in float64). The flow of other costs (cross-entropy, logistic),
-integrated numerically on the CPU with SciPy, is :func:`ntk_course.numerical_flow.kernel_flow`.
+integrated numerically on the CPU with SciPy, is :func:`ntk_course.numerical_flow.kernel_flow`; the
+Gaussian law of f_t over initialisations (Section 5) is in :mod:`ntk_course.gaussian`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-from scipy.stats import norm
 
 from ._checks import finite_array, kernel_matrix, non_negative, times
 from ._linalg import out_dtype, pi_spectrum
@@ -31,11 +30,22 @@ from .cg import is_blocked
 
 @dataclass
 class FlowResult:
-    """A kernel gradient flow sampled at the times ``t`` (T,).
+    """A kernel gradient flow sampled at T times, on the training points and optional test points.
 
-    ``f_train`` is (T, N) or (T, N, k), ``f_test`` (T, M[, k]) or None when no test kernel was
-    given, ``eigenvalues`` those of Pi = K/N in descending order (None for
-    :func:`ntk_course.numerical_flow.kernel_flow`).
+    Returned by :func:`gradient_flow`, :func:`gradient_descent` (Section 5) and
+    :func:`ntk_course.numerical_flow.kernel_flow` (Section 3).
+
+    Attributes
+    ----------
+    t : torch.Tensor, shape (T,)
+        The times (learning rate x steps for :func:`gradient_descent`).
+    f_train : torch.Tensor, shape (T, N) or (T, N, k)
+        The outputs f_t on the N training points, one row per time.
+    f_test : torch.Tensor, shape (T, M) or (T, M, k), or None
+        The outputs on the M test points; None when no test kernel was given.
+    eigenvalues : torch.Tensor, shape (N,), or None
+        The eigenvalues of Pi = K/N in descending order; None for
+        :func:`ntk_course.numerical_flow.kernel_flow` and for a blocked kernel.
     """
 
     t: torch.Tensor
@@ -185,9 +195,9 @@ def gradient_flow(
     rtol: float = 1e-8,
     maxiter: int | None = None,
 ) -> FlowResult:
-    """Exact solution of the least-squares kernel gradient flow at every time in ``t`` (Section 5).
+    """Exact solution of the least-squares kernel gradient flow at every time in ``t``.
 
-    d f_t/dt = -(1/N) K (f_t - y) has the solution f_t = f* + e^{-t Pi}(f_0 - f*) (Section 5). With
+    Section 5: d f_t/dt = -(1/N) K (f_t - y) has the solution f_t = f* + e^{-t Pi}(f_0 - f*). With
     one eigendecomposition K/N = V diag(lam) V^T::
 
         f_t(train) = y + V e^{-lam t} V^T (f_0 - y)
@@ -195,19 +205,55 @@ def gradient_flow(
                      + K_test,train V diag((1 - e^{-lam t}) / (N lam)) V^T (y - f_0(train)),
 
     where (1 - e^{-lam t})/lam -> t as lam -> 0, so singular PSD kernels are fine: the part of
-    f_0 - y in the null space of K never moves (Delta^0 of Section 5).
-
-    ``k_train`` (N, N) symmetric PSD; ``y_train`` (N,) or (N, k); ``t`` 1-d, non-negative
-    (t = learning rate x steps); ``k_test_train`` (M, N). The start f_0 is 0 (the mean over
-    initialisations) unless ``f0_train`` (and ``f0_test`` on the test points) are given, each
-    (rows,) or (rows, k); 1-d arrays broadcast over the k columns. Round-off negative eigenvalues
-    are set to 0; a kernel with a clearly negative one raises ValueError (after the
-    eigendecomposition).
+    f_0 - y in the null space of K never moves (Delta^0 of Section 5). Round-off negative
+    eigenvalues are set to 0.
 
     Large N: a :class:`ntk_course.BlockedKernel` or ``dask.array`` ``k_train`` (and
     ``k_test_train``) is never formed whole: :func:`ntk_course.krylov.krylov_flow` applies
     e^{-t K/N} by Lanczos over the blocks, to the relative tolerance ``rtol`` within ``maxiter``
     steps (both unused for a dense kernel); ``eigenvalues`` is then None.
+
+    Parameters
+    ----------
+    k_train : array_like, BlockedKernel or dask.array, shape (N, N)
+        The kernel K on the training points: symmetric positive semi-definite.
+    y_train : array_like, shape (N,) or (N, k)
+        The targets y.
+    t : array_like, shape (T,) or scalar
+        Times >= 0 (t = learning rate x steps).
+    k_test_train : array_like, shape (M, N), optional
+        The kernel between M test points and the training points; no test outputs if None.
+    f0_train : array_like, shape (N,) or (N, k), optional
+        The start f_0 on the training points; 0 (the mean over initialisations) if None.
+    f0_test : array_like, shape (M,) or (M, k), optional
+        The start on the test points (needs ``k_test_train``); 0 if None. A 1-d target or start
+        broadcasts over the k columns of the others.
+    rtol : float, default 1e-8
+        Relative tolerance of the Lanczos flow of a blocked kernel.
+    maxiter : int, optional
+        Most Lanczos steps for a blocked kernel (None: the solver's default).
+
+    Returns
+    -------
+    FlowResult
+        ``t`` (T,), ``f_train`` (T, N[, k]), ``f_test`` (T, M[, k]) or None and ``eigenvalues``
+        (N,), on ``k_train``'s device in its floating dtype (float64 for anything else).
+
+    Raises
+    ------
+    ValueError
+        If an array is not real, finite, numeric and non-empty; if ``k_train`` is not square and
+        symmetric or has a clearly negative eigenvalue (found after the eigendecomposition); if the
+        shapes disagree (N rows, M test rows, a common k); if ``t`` is not 0-d or 1-d or holds a
+        negative time; if ``f0_test`` is given without ``k_test_train``; if the result overflows
+        (astronomically large ``t``); or, for a blocked kernel, a bad ``rtol`` or ``maxiter``.
+    KernelMemoryError
+        For a blocked kernel, before any work, when the Krylov basis does not fit the device.
+
+    Warns
+    -----
+    KrylovWarning
+        For a blocked kernel, when Lanczos stops at ``maxiter`` short of ``rtol``.
 
     Examples
     --------
@@ -269,9 +315,32 @@ def gradient_descent(
     (Section 3 with the cost C = 1/(2N) sum (f - y)^2, Lee et al. 2019). With K/N = V diag(lam) V^T
     the residual after s steps is V (1 - lr lam)^s V^T (f_0 - y), and the test points gather
     sum_{j<s} lr (1 - lr lam)^j = (1 - (1 - lr lam)^s) / lam (lr s at lam = 0). It tends to
-    :func:`gradient_flow` at t = lr s as lr -> 0, and diverges when lr >= 2N / lambda_max(K)
-    (ValueError once the iterates overflow). ``steps`` is a 1-d list of step counts; the returned
-    ``t`` is lr x steps. Arguments and shapes otherwise as :func:`gradient_flow`.
+    :func:`gradient_flow` at t = lr s as lr -> 0, and diverges when lr >= 2N / lambda_max(K).
+
+    Parameters
+    ----------
+    k_train : array_like, shape (N, N)
+        The frozen kernel K on the training points: symmetric positive semi-definite (dense only).
+    y_train : array_like, shape (N,) or (N, k)
+        The targets y.
+    steps : array_like of int, shape (S,) or scalar
+        Whole step counts s >= 0.
+    lr : float
+        The learning rate >= 0 (keyword only).
+    k_test_train, f0_train, f0_test : array_like, optional
+        As in :func:`gradient_flow`: shapes (M, N), (N[, k]) and (M[, k]).
+
+    Returns
+    -------
+    FlowResult
+        As :func:`gradient_flow`, with T = S and ``t`` = lr x ``steps``.
+
+    Raises
+    ------
+    ValueError
+        For the bad input :func:`gradient_flow` refuses; if ``lr`` is not a finite number >= 0;
+        if ``steps`` holds a negative or fractional count; or once the iterates overflow
+        (lr >= 2N / lambda_max: gradient descent diverges).
     """
     lr = non_negative(lr, "lr")
     counts = times(steps, torch.float64, torch.device("cpu"), "steps")
@@ -299,107 +368,3 @@ def gradient_descent(
     )
     result.t = result.t * lr
     return result
-
-
-def gaussian_limit(
-    theta_train: object,
-    sigma_train: object,
-    y_train: object,
-    *,
-    theta_test_train: object,
-    sigma_test_train: object,
-    sigma_test: object,
-    t: object | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and covariance of f_t on test points, f_0 ~ GP(0, Sigma), trained with Theta (Sec. 5).
-
-    f_0 is the centred Gaussian process of Proposition 1 (covariance Sigma, the NNGP) and f_t
-    follows the least-squares flow with the NTK Theta, so f_t(x) = f_0(x) + A_t (y - f_0(X)) is
-    Gaussian with
-
-        mean_t = A_t y,   cov_t = Sigma_xx - A_t Sigma_Xx - Sigma_xX A_t^T + A_t Sigma_XX A_t^T,
-        A_t = Theta_xX Theta_XX^{-1} (I - e^{-t Theta_XX / N}).
-
-    ``t=None`` is t = infinity, A = Theta_xX Theta_XX^{-1} (kernel regression, the MAP estimate of
-    Section 5): Theta_XX must be positive definite (ValueError if it is numerically singular); the
-    variance then vanishes on the training points. Returns mean (M,) and covariance (M, M) for
-    t=None, else (T, M) and (T, M, M) from one eigendecomposition; a (N, k) ``y_train`` gives means
-    with a trailing k (the k outputs share one covariance).
-    """
-    th = kernel_matrix(theta_train, "theta_train", symmetric=True)
-    n, dev = th.shape[0], th.device
-    sg = kernel_matrix(
-        sigma_train, "sigma_train", rows=n, symmetric=True, match="theta_train", device=dev
-    )
-    y = finite_array(
-        y_train, "y_train", rows=n, match="theta_train's N training points", device=dev
-    )
-    thx = kernel_matrix(
-        theta_test_train,
-        "theta_test_train",
-        cols=n,
-        match="theta_train's N training points",
-        device=dev,
-    )
-    m = thx.shape[0]
-    sgx = kernel_matrix(
-        sigma_test_train,
-        "sigma_test_train",
-        rows=m,
-        cols=n,
-        match="theta_test_train (M, N)",
-        device=dev,
-    )
-    sgxx = kernel_matrix(
-        sigma_test,
-        "sigma_test",
-        rows=m,
-        symmetric=True,
-        match="the M test points of theta_test_train",
-        device=dev,
-    )
-    tt = None if t is None else times(t, torch.float64, dev)
-
-    if tt is None:
-        chol, info = torch.linalg.cholesky_ex(th)
-        d = chol.diagonal()
-        # cond(Theta) >= (max L_ii / min L_ii)^2, so a tiny ratio proves Theta is numerically
-        # singular.
-        if int(info) != 0 or float((d.min() / d.max()) ** 2) < n * torch.finfo(th.dtype).eps:
-            raise ValueError(
-                "theta_train must be positive definite on the training points for t = infinity "
-                "(Section 5); it is singular or indefinite: pass finite times t, "
-                "or add a small ridge"
-            )
-        a = torch.cholesky_solve(thx.mT, chol).mT  # (M, N): Theta_xX Theta_XX^{-1}
-    else:
-        lam, v = pi_spectrum(th, "theta_train")
-        phi = _phi(lam, tt).mT / n  # (T, N): (1 - e^{-lam t}) / (N lam)
-        a = ((thx @ v)[None] * phi[:, None, :]) @ v.mT  # (T, M, N): A_t
-    cross = a @ sgx.mT  # A Sigma_Xx
-    cov = sgxx - cross - cross.mT + a @ sg @ a.mT
-    dtype = out_dtype(theta_train)
-    return (a @ y).to(dtype), ((cov + cov.mT) / 2).to(dtype)
-
-
-def percentiles(mean: object, covariance: object, q: object = (10, 50, 90)) -> torch.Tensor:
-    """Pointwise percentiles of the Gaussian (mean, covariance), as in Figure 2 (Section 6.2).
-
-    ``mean`` is (..., M) (or (..., M, k)), ``covariance`` (..., M, M); percentile p of point j is
-    mean_j + Phi^{-1}(p/100) sqrt(max(cov_jj, 0)). ``q`` holds percentiles in (0, 100). Returns
-    shape ``(len(q), *mean.shape)``.
-    """
-    mu = finite_array(mean, "mean", ndims=None, dtype=None)
-    cov = finite_array(covariance, "covariance", ndims=None, dtype=mu.dtype, device=mu.device)
-    if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2] or mu.shape[: cov.ndim - 1] != cov.shape[:-1]:
-        raise ValueError(
-            "covariance must be (..., M, M) matching mean (..., M[, k]); "
-            f"got shapes {tuple(mu.shape)} and {tuple(cov.shape)}"
-        )
-    qs = np.asarray(q, dtype=float).reshape(-1)
-    if qs.size == 0 or not np.all((qs > 0) & (qs < 100)):
-        raise ValueError(f"q must hold percentiles strictly between 0 and 100; got {qs.tolist()}")
-    z = torch.as_tensor(norm.ppf(qs / 100), dtype=mu.dtype, device=mu.device)
-    std = cov.diagonal(dim1=-2, dim2=-1).clamp_min(0).sqrt()
-    std = std.reshape(std.shape + (1,) * (mu.ndim - std.ndim))
-    return mu + z.reshape((-1,) + (1,) * mu.ndim) * std

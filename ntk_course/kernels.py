@@ -15,16 +15,15 @@ symmetric and ``ntk(x, x)`` is ``ntk(x)``. Identical points, wherever they occur
 repeated training point, a test point that is a training point), are found by their bytes and keep
 the exact variance Sigma^(l)(x, x) at every layer: their angle is exactly 0, as in exact arithmetic,
 rather than the ~1e-8 that sqrt(q q' - c^2) makes of a rounded Gram entry
-(:mod:`ntk_course._same_points`). :func:`layer_kernels` keeps every layer, for the small point sets
-of the proof of Proposition 2. Both run the same layer step, :func:`_layers`. Activations without a
-closed form go through :mod:`ntk_course.quadrature`; one QuadratureWarning per call reports an
-estimated error above its tolerance.
+(:mod:`ntk_course._same_points`). :func:`ntk_course.layers.layer_kernels` keeps every layer, for the
+small point sets of the proof of Proposition 2; both run the same layer step, :func:`_layers`.
+Activations without a closed form go through :mod:`ntk_course.quadrature`; one QuadratureWarning per
+call reports an estimated error above its tolerance.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 
@@ -243,85 +242,6 @@ def limiting_kernels(
     return Sigma, Theta
 
 
-@dataclass
-class LayerKernels:
-    """The kernels of every layer on one set of points, each a list indexed by l - 1 (l = 1..L).
-
-    Attributes
-    ----------
-    Sigma, Sigma_dot, Theta : list of torch.Tensor, each shape (N, N)
-        Sigma^(l) (Proposition 1), Sigma_dot^(l) (None at l = 1), Theta_infinity^(l) (Theorem 1).
-    """
-
-    Sigma: list[torch.Tensor]
-    Sigma_dot: list[torch.Tensor | None]
-    Theta: list[torch.Tensor]
-
-
-def layer_kernels(
-    x: object,
-    *,
-    depth: int,
-    activation: Act = "relu",
-    beta: float = 0.1,
-    derivative: Fn | None = None,
-    quadrature_points: int = 64,
-    dtype: torch.dtype = torch.float64,
-) -> LayerKernels:
-    """Sigma^(l), Sigma_dot^(l) and Theta^(l) on the points x (N, n_0) for every l = 1..depth.
-
-    The recursions of Proposition 1 and Theorem 1 kept layer by layer, as the proof of Proposition 2
-    (Appendix A.4) looks at them: step 1 is Theta^(l+1) = Sigma_dot^(l+1) Theta^(l) + Sigma^(l+1), a
-    Schur product plus a kernel; step 2 climbs the layers of Sigma. The layer step of
-    :func:`limiting_kernels` on the whole N x N matrix at once (meant for small N), every matrix
-    mirrored from its upper triangle, so exactly symmetric.
-
-    Parameters
-    ----------
-    x, depth, activation, beta, derivative, quadrature_points, dtype
-        As in :func:`limiting_kernels`; ``x`` has shape (N, n_0).
-
-    Returns
-    -------
-    LayerKernels
-        ``depth`` matrices of shape (N, N) in each of its lists, in ``dtype``.
-
-    Raises
-    ------
-    ValueError, KernelMemoryError
-        As :func:`limiting_kernels` (the memory of every layer is checked before any work), which
-        also gives its QuadratureWarning.
-    """
-
-    def fits(xt: torch.Tensor, _: torch.Tensor) -> None:
-        parts = kernel_bytes(
-            xt.shape[0],
-            n0=xt.shape[1],
-            depth=positive_int(depth, "depth"),
-            dtype=dtype,
-            every_layer=True,
-        )
-        ensure_fits(f"layer_kernels on {xt.shape[0]:,} points", parts, xt.device)
-
-    xt, _, qx, _, act, beta2, _, same, errors = _prepare(
-        x, None, depth, activation, beta, derivative, dtype, quadrature_points, fits
-    )
-    gram = torch.addmm(
-        torch.full((1, 1), beta2, dtype=dtype, device=xt.device), xt / xt.shape[1], xt.T
-    )
-    n = xt.shape[0]
-    pairs = _in_block(same, slice(0, n), slice(0, n), True, xt.device)
-    out = LayerKernels([], [], [])
-    for s, d, t in _layers(gram, qx, qx, act, beta2, True, pairs, errors):
-        out.Sigma.append(mirror_upper(s))
-        out.Sigma_dot.append(None if d is None else mirror_upper(d))
-        out.Theta.append(mirror_upper(t))
-        _check_finite(out.Sigma[-1], "Sigma")
-        _check_finite(out.Theta[-1], "Theta")
-    warn_if_inaccurate(max(errors, default=0.0), act.name, dtype)
-    return out
-
-
 def _out_dtype(out_dtype: object, dtype: torch.dtype) -> torch.dtype:
     """The storage dtype of the results: ``dtype`` when None, else a floating torch dtype."""
     if out_dtype is None:
@@ -351,12 +271,49 @@ def nngp(
     beta: float = 0.1,
     **options: object,
 ) -> torch.Tensor:
-    """Sigma^(depth)(x, y): the limiting covariance of the output at initialisation (Proposition 1).
+    """Sigma^(depth)(x, y): the limiting covariance of the output at initialisation.
 
-    ``depth`` counts weight layers, with Sigma^(1)(x, y) = x.y / n_0 + beta^2. Returns N x M in
-    float64 by default. Accepts ``derivative=``, ``quadrature_points=``, ``dtype=``, ``block=`` and
-    ``out_dtype=`` (e.g. torch.float32: computed in float64 per block, stored in float32) as
-    :func:`limiting_kernels`; the memory it takes is checked before any work (KernelMemoryError).
+    Proposition 1: as the widths grow, the network's outputs at initialisation tend to a centred
+    Gaussian process with this covariance, the NNGP. ``depth`` counts weight layers, with
+    Sigma^(1)(x, y) = x.y / n_0 + beta^2. Computed block by block by :func:`limiting_kernels`
+    (``with_theta=False``); the memory it takes is checked before any work.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, n_0)
+        The points (integer or boolean arrays are converted).
+    y : array_like, shape (M, n_0), optional
+        The second points; None (default) is y = x, and the result is then exactly symmetric.
+    depth : int
+        L >= 1, the number of weight layers.
+    activation : str, Activation or callable, default "relu"
+        sigma, as in :func:`limiting_kernels`.
+    beta : float, default 0.1
+        The bias factor beta >= 0.
+    **options
+        ``derivative=``, ``quadrature_points=``, ``dtype=``, ``block=`` and ``out_dtype=`` as in
+        :func:`limiting_kernels`; e.g. ``out_dtype=torch.float32`` computes in float64 per block
+        and stores in float32.
+
+    Returns
+    -------
+    torch.Tensor, shape (N, M)
+        Sigma^(depth)(x, y), float64 by default, on the device of ``x``.
+
+    Raises
+    ------
+    ValueError
+        For the bad input :func:`limiting_kernels` refuses (points, depth, beta, activation,
+        options) or an overflow of the Gaussian expectations.
+    KernelMemoryError
+        Before any work, when Sigma and its temporaries do not fit the device's free memory.
+    TypeError
+        For an option :func:`limiting_kernels` does not take.
+
+    Warns
+    -----
+    QuadratureWarning
+        When the quadrature's estimated error exceeds ``quadrature.TOLERANCE``.
 
     Examples
     --------
@@ -386,11 +343,47 @@ def ntk(
 ) -> torch.Tensor:
     """Theta_infinity^(depth)(x, y): the limiting neural tangent kernel of Theorem 1.
 
-    Theta^(1) = Sigma^(1) and Theta^(l+1) = Theta^(l) Sigma_dot^(l+1) + Sigma^(l+1). Returns N x M
-    in float64 by default (options as :func:`limiting_kernels`, ``out_dtype=torch.float32``
-    included; integer inputs are converted). It allocates Sigma as well as Theta; the bytes are
-    checked before any work (KernelMemoryError with the numbers and the ways out). The full NTK of
-    an n_L-output network is this kernel times Id_{n_L}.
+    Theta^(1) = Sigma^(1) and Theta^(l+1) = Theta^(l) Sigma_dot^(l+1) + Sigma^(l+1). The full NTK of
+    an n_L-output network is this kernel times Id_{n_L}. Computed block by block by
+    :func:`limiting_kernels`, which allocates Sigma as well as Theta; the bytes are checked before
+    any work.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, n_0)
+        The points (integer or boolean arrays are converted).
+    y : array_like, shape (M, n_0), optional
+        The second points; None (default) is y = x, and the result is then exactly symmetric.
+    depth : int
+        L >= 1, the number of weight layers.
+    activation : str, Activation or callable, default "relu"
+        sigma, as in :func:`limiting_kernels`.
+    beta : float, default 0.1
+        The bias factor beta >= 0.
+    **options
+        ``derivative=``, ``quadrature_points=``, ``dtype=``, ``block=`` and ``out_dtype=`` as in
+        :func:`limiting_kernels` (``out_dtype=torch.float32`` included).
+
+    Returns
+    -------
+    torch.Tensor, shape (N, M)
+        Theta_infinity^(depth)(x, y), float64 by default, on the device of ``x``.
+
+    Raises
+    ------
+    ValueError
+        For the bad input :func:`limiting_kernels` refuses (points, depth, beta, activation,
+        options) or an overflow of the Gaussian expectations.
+    KernelMemoryError
+        Before any work, when Sigma, Theta and their temporaries do not fit the device's free
+        memory; it gives the numbers and the ways out.
+    TypeError
+        For an option :func:`limiting_kernels` does not take.
+
+    Warns
+    -----
+    QuadratureWarning
+        When the quadrature's estimated error exceeds ``quadrature.TOLERANCE``.
 
     Examples
     --------

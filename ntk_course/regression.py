@@ -125,7 +125,7 @@ def kernel_regression(
     ``ridge`` is in the units of the eigenvalues of K/N (the paper's Pi). One Cholesky
     factorisation; no eigendecomposition (on 2 CPU cores the Cholesky factor of an 8,000 x 8,000
     kernel takes seconds, its eigendecomposition minutes). Equals the mean of
-    :func:`ntk_course.flow.gaussian_limit` at ``t=None``.
+    :func:`ntk_course.gaussian.gaussian_limit` at ``t=None``.
 
     Large N: ``k_train`` may be a :class:`ntk_course.BlockedKernel` on the training points or a
     ``dask.array`` (``BlockedKernel.to_dask()``, persisted on a cluster), and ``k_test_train`` one

@@ -15,13 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
-from ntk_course.flow import (
-    FlowResult,
-    gaussian_limit,
-    gradient_descent,
-    gradient_flow,
-    percentiles,
-)
+from ntk_course.flow import FlowResult, gradient_descent, gradient_flow
+from ntk_course.gaussian import gaussian_limit, percentiles
 from ntk_course.kernels import ntk
 from ntk_course.numerical_flow import LOSSES, kernel_flow
 

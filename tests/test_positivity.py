@@ -17,7 +17,8 @@ from ntk_course.chapters.positivity import (
 from ntk_course.datasets import circle_points, sphere_points
 from ntk_course.flow import gradient_flow
 from ntk_course.hermite import rank_bound
-from ntk_course.kernels import layer_kernels, limiting_kernels, ntk
+from ntk_course.kernels import limiting_kernels, ntk
+from ntk_course.layers import layer_kernels
 
 RELU = Architecture(2)  # ReLU, beta = 0.1
 

@@ -10,7 +10,7 @@ follows the constant kernel Theta^(4) (Theorem 2), so f_t is Gaussian with
     mean_t = A_t y,   cov_t = Sigma_xx - A_t Sigma_Xx - Sigma_xX A_t^T + A_t Sigma_XX A_t^T,
     A_t = Theta_xX Theta_XX^{-1} (I - exp(-t Theta_XX / N)),     A_infinity = Theta_xX Theta_XX^{-1}
 
-(:func:`ntk_course.flow.gaussian_limit`). The paper approximated Theta and Sigma by a width-10,000
+(:func:`ntk_course.gaussian_limit`). The paper approximated Theta and Sigma by a width-10,000
 network; here they are the analytic kernels (:func:`ntk_course.ntk`, :func:`ntk_course.nngp`), so
 the 10th/50th/90th percentiles of the limit are exact. The networks are trained for a finite time t
 = lr x steps, so the Gaussian at that t is computed too, and the gap between the two reported.
@@ -35,7 +35,7 @@ from ..architecture import Architecture
 from ..config import SCALES, default_device
 from ..config import scale as current_scale
 from ..datasets import circle_points, circle_training_set
-from ..flow import gaussian_limit, percentiles
+from ..gaussian import gaussian_limit, percentiles
 from ..training import train
 from .plotting import new_axes
 

@@ -4,7 +4,7 @@ computable.
 :mod:`ntk_course.hermite` holds the Hermite side of the proof (Lemma 2, Theorem 3, step 5). This
 module holds the kernel side:
 
-* :func:`ntk_course.kernels.layer_kernels` (in the library) returns every layer of the recursions of
+* :func:`ntk_course.layers.layer_kernels` (in the library) returns every layer of the recursions of
   Proposition 1 and Theorem 1, so that step 1 (Theta^(l+1) = Sigma_dot^(l+1) * Theta^(l) +
   Sigma^(l+1), a Schur product plus a kernel) and step 2 (positive-definiteness of Sigma^(l) climbs
   the layers) can be looked at layer by layer;
