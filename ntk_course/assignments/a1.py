@@ -277,13 +277,13 @@ def _mc_tolerance(sigma: np.ndarray, count: int, bias: float) -> float:
 @_register(
     "a1.q4",
     "the output covariance of wide networks",
-    "a function network_covariance(x, width, depth, beta, n_networks, seed) returning the (N, N) "
-    "matrix (1/n_networks) sum_k f_k(x) f_k(x)^T over independently initialised ReLU NTKMLPs with "
+    "a function network_covariance(x, width, depth, beta, ensemble, seed) returning the (N, N) "
+    "matrix (1/ensemble) sum_k f_k(x) f_k(x)^T over independently initialised ReLU NTKMLPs with "
     "hidden widths `width`",
 )
 def _a1_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     g = _gen(seed)
-    fn = _function(answer, "network_covariance(x, width, depth, beta, n_networks, seed)")
+    fn = _function(answer, "network_covariance(x, width, depth, beta, ensemble, seed)")
     cases, hints = [], []
     for depth, n0 in ((2, 3), (3, 5)):
         x = _gaussian(g, 4, n0, 1.2)

@@ -201,13 +201,13 @@ def _prescribed_network(arch: Architecture, n0: int, width: int, seed: int) -> N
 @_register(
     "a2.q4",
     "the deviation of the empirical NTK from its limit",
-    "a function ntk_deviation(width, x, depth, beta, n_networks, seed) returning one number: the "
-    "mean over the networks k = 0 .. n_networks-1, each NTKMLP([n0] + [width] * (depth - 1) + [1], "
+    "a function ntk_deviation(width, x, depth, beta, ensemble, seed) returning one number: the "
+    "mean over the networks k = 0 .. ensemble-1, each NTKMLP([n0] + [width] * (depth - 1) + [1], "
     "beta=beta, generator=torch.Generator().manual_seed(seed + k)), of ||Theta_k - Theta_inf||_F / "
     "||Theta_inf||_F on the points x",
 )
 def _a2_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
-    fn = _function(answer, "ntk_deviation(width, x, depth, beta, n_networks, seed)")
+    fn = _function(answer, "ntk_deviation(width, x, depth, beta, ensemble, seed)")
     g = _gen(seed)
     cases, tol, hints = [], 1e-4, []
     values, refs = [], []
@@ -255,13 +255,13 @@ def _a2_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
 @_register(
     "a2.q5",
     "the drift of the empirical NTK during training",
-    "a function ntk_drift(width, x, y, depth, beta, steps, lr, n_networks, seed) returning one "
+    "a function ntk_drift(width, x, y, depth, beta, steps, lr, ensemble, seed) returning one "
     "number: the mean over the networks of a2.q4 (seed + k) of ||Theta_T - Theta_0||_F / "
     "||Theta_0||_F on x after `steps` steps of full-batch gradient descent with learning rate lr "
     "on C = 1/(2N) sum_i (f(x_i) - y_i)^2",
 )
 def _a2_q5(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
-    fn = _function(answer, "ntk_drift(width, x, y, depth, beta, steps, lr, n_networks, seed)")
+    fn = _function(answer, "ntk_drift(width, x, y, depth, beta, steps, lr, ensemble, seed)")
     g = _gen(seed)
     cases, tol = [], 1e-3
     values, refs = [], []
