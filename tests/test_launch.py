@@ -103,22 +103,13 @@ def test_the_stamp_rewrites_an_install_line(tmp_path: Path) -> None:
     assert colab.stamp([page], "https://example.org/new/place") == []
 
 
-def test_paper_results_without_a_checkout_say_so(tmp_path: Path, monkeypatch) -> None:
-    # On Colab the package comes from git without the book: the paper-scale results are not there,
-    # and nothing is downloaded; the chapter's cell stops with a message that says where they are.
+def test_paper_results_travel_with_the_package(tmp_path: Path, monkeypatch) -> None:
+    # On Colab the package comes from git without the book, and nothing is downloaded: the
+    # paper-scale results are package data, found from any working directory.
     from ntk_course.chapters import stored
 
-    assert (
-        stored.results_path().resolve()
-        == (ROOT / "book" / "_static" / "paper" / "results.json").resolve()
-    )
+    assert stored.results_path().resolve() == (ROOT / "ntk_course" / "data" / "paper_results.json")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(
-        stored.ntk_course,
-        "__file__",
-        str(tmp_path / "site-packages" / "ntk_course" / "__init__.py"),
-    )
-    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
-        stored.paper_results("figure1")
+    assert stored.paper_results("figure1")["figure"].endswith("Figure 1 (Section 6.1)")
     with pytest.raises(ValueError, match="unknown figure"):
         stored.paper_results("figure4")
