@@ -46,7 +46,7 @@ from .hermite import (
 from .kernels import limiting_kernels, nngp, ntk
 from .krylov import KrylovWarning, krylov_flow
 from .layers import LayerKernels, layer_kernels
-from .linearized import Centred, Linearized
+from .linearized import Centred, Linearized, linearized_outputs
 from .memory import KernelMemoryError, available_bytes, kernel_bytes
 from .mlp import NTKMLP
 from .numerical_flow import kernel_flow
@@ -115,6 +115,7 @@ __all__ = [
     "LayerKernels",
     "limiting_kernels",
     "Linearized",
+    "linearized_outputs",
     "load_mnist_idx",
     "min_eigenvalue_on_sphere",
     "mnist",

@@ -8,9 +8,8 @@ chapters run the loops over widths on the page (``arch.network``, :func:`ntk_cou
 * :class:`LazyTrainingScan`: during training (Theorem 2 and Remark 4), the relative drift of the
   NTK, the relative movement of each layer's weights, and the gap between the network and its
   linearisation at initialisation, from the training records of each width
-  (:meth:`LazyTrainingScan.from_records`);
-* :func:`linearized_outputs`: the network linearised at initialisation trained by the same steps,
-  as kernel gradient descent with the frozen empirical NTK;
+  (:meth:`LazyTrainingScan.from_records`; the linearisation's outputs come from
+  :func:`ntk_course.linearized.linearized_outputs`);
 * :func:`finite_width_sweep`: distance of Theta_0 from Theta_infinity and its drift, per width;
 * :func:`plot_scaling`, which draws a power-law fit (:mod:`ntk_course.power_laws`).
 """
@@ -26,8 +25,6 @@ from matplotlib.ticker import NullLocator
 
 from ..architecture import Architecture
 from ..empirical import empirical_ntk
-from ..flow import gradient_descent
-from ..mlp import NTKMLP
 from ..power_laws import PowerLaw, bootstrap_slope, power_law_fit
 from ..training import TrainingRecord, train
 
@@ -67,9 +64,10 @@ class LazyTrainingScan:
         ``records[i]`` is what :func:`ntk_course.train` returned for the ensemble of width
         ``widths[i]``, recorded at steps ``[0, steps]`` with ``x_eval`` and ``kernel_points``;
         ``linearized[i]`` (E, M, n_L) the outputs on ``x_eval`` of the same networks linearised at
-        initialisation and trained by the same steps (:func:`linearized_outputs`), or None (the gap
-        is then NaN); ``t`` = lr x steps. Raises ValueError if the lengths differ or a record has
-        no kernel drift or outputs.
+        initialisation and trained by the same steps
+        (:func:`ntk_course.linearized.linearized_outputs`), or None (the gap is then NaN);
+        ``t`` = lr x steps. Raises ValueError if the lengths differ or a record has no kernel drift
+        or outputs.
         """
         widths = tuple(int(n) for n in widths)
         lin = [None] * len(widths) if linearized is None else list(linearized)
@@ -119,47 +117,6 @@ class LazyTrainingScan:
             if values.shape[-1] > 1
             else power_law_fit(self.widths, values.mean(-1))
         )
-
-
-@torch.no_grad()
-def linearized_outputs(
-    model: NTKMLP, x: torch.Tensor, y: torch.Tensor, x_eval: torch.Tensor, *, steps: int, lr: float
-) -> torch.Tensor:
-    """Outputs on ``x_eval`` of ``model`` linearised at its current parameters, after ``steps``
-    gradient-descent steps of learning rate ``lr`` on C = 1/(2N) sum_i ||f(x_i) - y_i||^2.
-
-    The linearisation f_lin(theta) = f(theta_0) + J (theta - theta_0) has a constant Jacobian, so
-    one step moves its outputs by -lr J(.) J(X)^T r / N = -(lr / N) Theta_0(., X) r with r =
-    f_lin(X) - Y: kernel gradient descent (Section 3) with the empirical NTK frozen at Theta_0,
-    solved exactly by :func:`ntk_course.flow.gradient_descent` on the (N n_L) x (N n_L) kernel with
-    its output axes. Same iterates as training ``Linearized(model)``. Computes in float64; returns
-    ([E,] M, n_L) on the model's device.
-    """
-    n, n_out = x.shape[0], model.widths[-1]
-    k_tt = empirical_ntk(model, x, output_axes=True).double()  # ([E,] N, N, n_L, n_L)
-    k_et = empirical_ntk(model, x_eval, x, output_axes=True).double()  # ([E,] M, N, n_L, n_L)
-    f_t, f_e = model(x).double(), model(x_eval).double()
-    target = torch.broadcast_to(y.to(f_t), f_t.shape)
-    lead = f_t.shape[:-2]
-    flat = lambda k: k.transpose(-3, -2).reshape(*k.shape[:-4], k.shape[-4] * n_out, -1)  # noqa: E731
-    kt, ke = (
-        flat(k_tt).reshape(-1, n * n_out, n * n_out),
-        flat(k_et).reshape(-1, f_e.shape[-2] * n_out, n * n_out),
-    )
-    ft, fe, yt = (
-        f_t.reshape(-1, n * n_out),
-        f_e.reshape(-1, f_e.shape[-2] * n_out),
-        target.reshape(-1, n * n_out),
-    )
-    out = []
-    for k, kx, f0, f0x, yy in zip(kt, ke, ft, fe, yt):
-        # gradient_descent divides by its number of rows, N n_L; the cost divides by N: scale lr
-        # by n_L.
-        run = gradient_descent(
-            (k + k.mT) / 2, yy, [steps], lr=lr * n_out, k_test_train=kx, f0_train=f0, f0_test=f0x
-        )
-        out.append(run.f_test[-1])
-    return torch.stack(out).reshape(*lead, f_e.shape[-2], n_out)
 
 
 def _rms(d: torch.Tensor) -> torch.Tensor:
