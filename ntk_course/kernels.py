@@ -12,7 +12,7 @@ The recursion is memory-bound, so :func:`limiting_kernels` processes the N x M m
 blocks carried through every layer at once; the diagonals (cheap) come first, and when y is x (or
 equal to it) only the upper triangle of blocks is computed and mirrored, so the result is exactly
 symmetric and ``ntk(x, x)`` is ``ntk(x)``. Identical points, wherever they occur (the diagonal, a
-repeated training point, a test point that is a training point), are found by their bytes and keep
+repeated training point, a test point that is a training point), are found by sorting rows and keep
 the exact variance Sigma^(l)(x, x) at every layer: their angle is exactly 0, as in exact arithmetic,
 rather than the ~1e-8 that sqrt(q q' - c^2) makes of a rounded Gram entry
 (:mod:`ntk_course._same_points`). :func:`ntk_course.layers.layer_kernels` keeps every layer, for the
@@ -23,67 +23,18 @@ call reports an estimated error above its tolerance.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import torch
 
 from ._checks import as_inputs, non_negative, positive_int, same_dimension
 from ._linalg import mirror_upper
-from ._same_points import Pairs, _identical, _in_block
+from ._recursion import _check_finite, _layers, _out_dtype, _variances
+from ._same_points import _identical, _in_block
 from .activations import Activation, Fn, get_activation
 from .memory import ensure_fits, kernel_bytes
 from .quadrature import warn_if_inaccurate
 
 BLOCK = 256
 Act = str | Activation | Fn
-
-
-def _variances(
-    q: torch.Tensor, depth: int, act: Activation, beta2: float, errors: list[float]
-) -> list[torch.Tensor]:
-    """Sigma^(l)(x, x) for l = 1..depth; only these variances enter the off-diagonal recursion."""
-    out = [q]
-    for _ in range(depth - 1):
-        e_s, _, err = act.expectations_and_error(q, q, q)
-        errors.append(err)
-        q = e_s + beta2
-        out.append(q)
-    return out
-
-
-def _layers(
-    gram: torch.Tensor,
-    qx: list[torch.Tensor],
-    qy: list[torch.Tensor],
-    act: Activation,
-    beta2: float,
-    with_theta: bool,
-    same: Pairs | None,
-    errors: list[float],
-) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]]:
-    """Yield (Sigma^(l), Sigma_dot^(l), Theta^(l)) for l = 1..L from Sigma^(1) = ``gram``.
-
-    ``qx[l-1]`` and ``qy[l-1]`` are the variances Sigma^(l)(x, x) and Sigma^(l)(y, y) of the rows
-    and columns; at the entries ``same`` = (rows, columns) of identical points Sigma^(l) is that
-    variance, at every layer. Sigma_dot^(1) does not exist (None); Theta is None when ``with_theta``
-    is False. The quadrature's error estimates are appended to ``errors``.
-    """
-    Sigma = gram
-    if same is not None:
-        Sigma[same] = qx[0][same[0]]
-    Theta = Sigma.clone() if with_theta else None
-    yield Sigma, None, Theta
-    for l in range(1, len(qx)):
-        e_s, Sigma_dot, err = act.expectations_and_error(
-            qx[l - 1][:, None], Sigma, qy[l - 1][None, :]
-        )
-        errors.append(err)
-        Sigma = e_s.add_(beta2)
-        if same is not None:
-            Sigma[same] = qx[l][same[0]]
-        if Theta is not None:
-            Theta = torch.addcmul(Sigma, Theta, Sigma_dot)
-        yield Sigma, Sigma_dot, Theta
 
 
 def _prepare(
@@ -137,7 +88,8 @@ def limiting_kernels(
     block: int = BLOCK,
     with_theta: bool = True,
     out_dtype: torch.dtype | None = None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
+    with_sigma: bool = True,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Sigma^(depth) of Proposition 1 and Theta_infinity^(depth) of Theorem 1 at once, each N x M.
 
     Parameters
@@ -159,17 +111,21 @@ def limiting_kernels(
         with ``torch.float32`` each block is rounded once when stored, half the bytes.
     block, with_theta : int, default 256, and bool, default True
         The side of the square blocks of the N x M matrix; ``with_theta=False`` skips Theta (None).
+    with_sigma : bool, default True
+        ``False`` returns None for Sigma and never holds it beyond a block, so that the peak memory
+        is Theta's (what :func:`ntk` does).
 
     Returns
     -------
     Sigma, Theta : torch.Tensor, shape (N, M)
-        Sigma^(depth)(x, y) and Theta_infinity^(depth)(x, y) (or None) in ``out_dtype``.
+        Sigma^(depth)(x, y) (or None) and Theta_infinity^(depth)(x, y) (or None) in ``out_dtype``.
 
     Raises
     ------
     ValueError
-        For bad points (empty, complex, non-finite, over 2-d, unequal n_0), depth or block < 1,
-        beta < 0, a bad activation, derivative, quadrature_points or out_dtype, or an overflow.
+        For bad points (empty, complex, non-finite, not 2-d, unequal n_0), depth or block < 1,
+        beta < 0, a bad activation, derivative, quadrature_points or out_dtype, neither Sigma nor
+        Theta asked for, or an overflow.
     KernelMemoryError
         Before any work, when both results, the inputs and the block temporaries exceed the
         device's free memory; it says how much is missing and the ways out.
@@ -181,6 +137,8 @@ def limiting_kernels(
     """
     block = positive_int(block, "block")
     store = _out_dtype(out_dtype, dtype)
+    if not (with_sigma or with_theta):
+        raise ValueError("with_sigma and with_theta are both False: nothing to compute")
 
     def fits(xt: torch.Tensor, yt: torch.Tensor) -> None:
         parts = kernel_bytes(
@@ -188,19 +146,23 @@ def limiting_kernels(
             yt.shape[0],
             n0=xt.shape[1],
             depth=depth,
-            matrices=2 if with_theta else 1,
+            matrices=int(with_sigma) + int(with_theta),
             dtype=dtype,
             out_dtype=store,
             block=block,
         )
-        what = "ntk (Sigma and Theta)" if with_theta else "nngp (Sigma)"
+        what = {
+            (True, True): "limiting_kernels (Sigma and Theta)",
+            (True, False): "nngp (Sigma)",
+            (False, True): "ntk (Theta)",
+        }[(with_sigma, with_theta)]
         ensure_fits(f"{what} on {xt.shape[0]:,} x {yt.shape[0]:,} points", parts, xt.device)
 
     xt, yt, qx, qy, act, beta2, symmetric, same, errors = _prepare(
         x, y, depth, activation, beta, derivative, dtype, quadrature_points, fits
     )
     n, m = xt.shape[0], yt.shape[0]
-    Sigma = torch.empty(n, m, dtype=store, device=xt.device)
+    Sigma = torch.empty(n, m, dtype=store, device=xt.device) if with_sigma else None
     Theta = torch.empty(n, m, dtype=store, device=xt.device) if with_theta else None
     xs = xt / xt.shape[1]
     for i in range(0, n, block):
@@ -222,44 +184,18 @@ def limiting_kernels(
                 pairs,
                 errors,
             )
-            if diagonal:
-                # A diagonal block is symmetric only up to the Gram product's round-off: mirror it.
-                s = mirror_upper(s)
-                t = None if t is None else mirror_upper(t)
-            s = s.to(store)
-            t = None if t is None else t.to(store)
             _check_finite(s, "Sigma")
-            if t is not None:
-                _check_finite(t, "Theta")
-            Sigma[ri, cj] = s
-            if Theta is not None:
-                Theta[ri, cj] = t
-            if symmetric and j != i:
-                Sigma[cj, ri] = s.T
-                if Theta is not None:
-                    Theta[cj, ri] = t.T
+            for out, k in ((Sigma, s), (Theta, t)):
+                if out is None or k is None:
+                    continue
+                # A diagonal block is symmetric only up to the Gram product's round-off: mirror it.
+                k = (mirror_upper(k) if diagonal else k).to(store)
+                _check_finite(k, "Theta" if out is Theta else "Sigma")
+                out[ri, cj] = k
+                if symmetric and j != i:
+                    out[cj, ri] = k.T
     warn_if_inaccurate(max(errors, default=0.0), act.name, dtype)
     return Sigma, Theta
-
-
-def _out_dtype(out_dtype: object, dtype: torch.dtype) -> torch.dtype:
-    """The storage dtype of the results: ``dtype`` when None, else a floating torch dtype."""
-    if out_dtype is None:
-        return dtype
-    if not isinstance(out_dtype, torch.dtype) or not out_dtype.is_floating_point:
-        raise ValueError(
-            "out_dtype must be a floating torch dtype such as torch.float32 (or None); "
-            f"got {out_dtype!r}"
-        )
-    return out_dtype
-
-
-def _check_finite(k: torch.Tensor, name: str) -> None:
-    if not bool(torch.isfinite(k).all()):
-        raise ValueError(
-            f"{name} has non-finite entries: the activation's Gaussian expectations overflowed; "
-            "use smaller inputs, a smaller depth or a bounded activation"
-        )
 
 
 def nngp(
@@ -329,6 +265,7 @@ def nngp(
     Sigma, _ = limiting_kernels(
         x, y, depth=depth, activation=activation, beta=beta, with_theta=False, **options
     )  # type: ignore[arg-type]
+    assert Sigma is not None
     return Sigma
 
 
@@ -345,8 +282,8 @@ def ntk(
 
     Theta^(1) = Sigma^(1) and Theta^(l+1) = Theta^(l) Sigma_dot^(l+1) + Sigma^(l+1). The full NTK of
     an n_L-output network is this kernel times Id_{n_L}. Computed block by block by
-    :func:`limiting_kernels`, which allocates Sigma as well as Theta; the bytes are checked before
-    any work.
+    :func:`limiting_kernels` (``with_sigma=False``): Sigma is held one block at a time, so the
+    peak memory is Theta's and its block temporaries; the bytes are checked before any work.
 
     Parameters
     ----------
@@ -375,7 +312,7 @@ def ntk(
         For the bad input :func:`limiting_kernels` refuses (points, depth, beta, activation,
         options) or an overflow of the Gaussian expectations.
     KernelMemoryError
-        Before any work, when Sigma, Theta and their temporaries do not fit the device's free
+        Before any work, when Theta and its block temporaries do not fit the device's free
         memory; it gives the numbers and the ways out.
     TypeError
         For an option :func:`limiting_kernels` does not take.
@@ -398,6 +335,8 @@ def ntk(
     >>> torch.equal(theta, theta.T)  # symmetric to the last bit
     True
     """
-    _, Theta = limiting_kernels(x, y, depth=depth, activation=activation, beta=beta, **options)  # type: ignore[arg-type]
+    _, Theta = limiting_kernels(
+        x, y, depth=depth, activation=activation, beta=beta, with_sigma=False, **options
+    )  # type: ignore[arg-type]
     assert Theta is not None
     return Theta

@@ -1,0 +1,114 @@
+"""One layer step of the kernel recursions (Proposition 1, Theorem 1), shared by every kernel.
+
+:func:`_layers` carries Sigma^(l), Sigma_dot^(l) and Theta^(l) of one block (or one whole matrix,
+for :func:`ntk_course.layers.layer_kernels`) through the layers; :func:`_variances` gives the
+diagonals Sigma^(l)(x, x); identical points keep their variance (:mod:`ntk_course._same_points`) and
+collinear or antipodal ones a correlation of exactly +-1 (:func:`_collinear`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from ._same_points import Pairs
+from .activations import Activation
+
+__all__ = ["COLLINEAR", "_check_finite", "_collinear", "_layers", "_out_dtype", "_variances"]
+
+# Correlations within COLLINEAR * eps of +-1 at layer 1 are +-1 (collinear or antipodal points).
+COLLINEAR = 64
+
+
+def _variances(
+    q: torch.Tensor, depth: int, act: Activation, beta2: float, errors: list[float]
+) -> list[torch.Tensor]:
+    """Sigma^(l)(x, x) for l = 1..depth; only these variances enter the off-diagonal recursion."""
+    out = [q]
+    for _ in range(depth - 1):
+        e_s, _, err = act.expectations_and_error(q, q, q)
+        errors.append(err)
+        q = e_s + beta2
+        out.append(q)
+    return out
+
+
+def _collinear(
+    Sigma: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor, lined: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Snap correlations within rounding of +-1 to exactly +-1; the entries snapped, or None.
+
+    At layer 1 (``lined`` None) every entry is tried: collinear or antipodal points (beta = 0) whose
+    Gram entry is rounded. At a later layer only the entries snapped at the layer before, whose
+    correlation is then exactly +-1 in exact arithmetic or clearly away from it (ReLU maps -1 to 0):
+    the arcsine kernel of a step has an infinite slope at +-1, and would turn a rounding of 1e-16
+    into an error of 1e-8, amplified at every layer. ``COLLINEAR`` sets the distance from +-1, in
+    units of the dtype's epsilon.
+    """
+    root = torch.mul(qx[:, None], qy[None, :]).sqrt_()
+    near = Sigma.abs() >= root * (1.0 - COLLINEAR * torch.finfo(Sigma.dtype).eps)
+    near &= root > 0
+    if lined is not None:
+        near &= lined
+    if not bool(near.any()):
+        return Sigma, None
+    return torch.where(near, torch.copysign(root, Sigma), Sigma), near
+
+
+def _layers(
+    gram: torch.Tensor,
+    qx: list[torch.Tensor],
+    qy: list[torch.Tensor],
+    act: Activation,
+    beta2: float,
+    with_theta: bool,
+    same: Pairs | None,
+    errors: list[float],
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]]:
+    """Yield (Sigma^(l), Sigma_dot^(l), Theta^(l)) for l = 1..L from Sigma^(1) = ``gram``.
+
+    ``qx[l-1]`` and ``qy[l-1]`` are the variances Sigma^(l)(x, x) and Sigma^(l)(y, y) of the rows
+    and columns; at the entries ``same`` = (rows, columns) of identical points Sigma^(l) is that
+    variance, at every layer, and at collinear or antipodal pairs the correlation is exactly +-1
+    (:func:`_collinear`). Sigma_dot^(1) does not exist (None); Theta is None when ``with_theta``
+    is False. The quadrature's error estimates are appended to ``errors``.
+    """
+    Sigma, lined = _collinear(gram, qx[0], qy[0], None)
+    if same is not None:
+        Sigma[same] = qx[0][same[0]]
+    Theta = Sigma.clone() if with_theta else None
+    yield Sigma, None, Theta
+    for l in range(1, len(qx)):
+        e_s, Sigma_dot, err = act.expectations_and_error(
+            qx[l - 1][:, None], Sigma, qy[l - 1][None, :]
+        )
+        errors.append(err)
+        Sigma = e_s.add_(beta2)
+        if lined is not None:
+            Sigma, lined = _collinear(Sigma, qx[l], qy[l], lined)
+        if same is not None:
+            Sigma[same] = qx[l][same[0]]
+        if Theta is not None:
+            Theta = torch.addcmul(Sigma, Theta, Sigma_dot)
+        yield Sigma, Sigma_dot, Theta
+
+
+def _out_dtype(out_dtype: object, dtype: torch.dtype) -> torch.dtype:
+    """The storage dtype of the results: ``dtype`` when None, else a floating torch dtype."""
+    if out_dtype is None:
+        return dtype
+    if not isinstance(out_dtype, torch.dtype) or not out_dtype.is_floating_point:
+        raise ValueError(
+            "out_dtype must be a floating torch dtype such as torch.float32 (or None); "
+            f"got {out_dtype!r}"
+        )
+    return out_dtype
+
+
+def _check_finite(k: torch.Tensor, name: str) -> None:
+    if not bool(torch.isfinite(k).all()):
+        raise ValueError(
+            f"{name} has non-finite entries: the activation's Gaussian expectations overflowed; "
+            "use smaller inputs, a smaller depth or a bounded activation"
+        )
