@@ -10,19 +10,35 @@ also pass a wrong rate.
 * :func:`bootstrap_slope`: the same fit to a statistic of the draws (initialisations) of every
   width, with the bootstrap standard error of s: the draws of each width are resampled
   independently, with replacement, and the slope refitted; :meth:`PowerLaw.agrees_with` is the
-  two-sided test and :meth:`PowerLaw.window` the interval it accepts.
+  two-sided test and :meth:`PowerLaw.window` the interval it accepts;
+* :func:`power_law_errors`: a learning curve's test error ~ c N^s against the training size N,
+  refitted to bootstrap resamples of the test points;
+* :func:`check_windows`: measured accuracies against expected ones, within k binomial standard
+  errors sqrt(p (1 - p) / m), two-sided.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import numbers
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from ._checks import hidden_widths, positive_int
+from .regression import accuracy_standard_error
+
+__all__ = [
+    "PowerLaw",
+    "bootstrap_slope",
+    "check_windows",
+    "mean",
+    "power_law_errors",
+    "power_law_fit",
+    "spread",
+]
 
 
 @dataclass(frozen=True)
@@ -184,3 +200,104 @@ def bootstrap_slope(
     )
     slopes = (logs - logs.mean(1, keepdims=True)) @ x / (x @ x)
     return replace(fit, std_error=float(slopes.std(ddof=1)))
+
+
+def power_law_errors(
+    sizes: Sequence[int], hits: object, resamples: int = 1000, seed: int = 0
+) -> tuple[PowerLaw, torch.Tensor]:
+    """Fit test error ~ c N^s to a learning curve, and refit it to bootstrap test sets.
+
+    The test error after training on ``sizes[i]`` points is the fraction of misses in
+    ``hits[i]``; :func:`power_law_fit` gives (s, c). Each of the ``resamples`` resamples draws M
+    test points with replacement (the same points for every N, as the curve shares its test set)
+    and refits. The spread of the refitted slopes covers the sampling of the test points only, not
+    the choice of the training points nor a departure from a power law.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Shape (S,): the training sizes N, positive, at least two distinct.
+    hits : array_like of bool
+        Shape (S, M): whether test point m is classified correctly after training on ``sizes[s]``
+        points (``Curve.hits`` of the generalisation chapter); every row must miss at least one
+        point (an error of zero has no logarithm).
+    resamples : int, default 1000
+        The number of bootstrap resamples, >= 1.
+    seed : int, default 0
+        Seeds the resampling (its own generator), >= 0.
+
+    Returns
+    -------
+    fit : PowerLaw
+        The fit to the measured errors (``std_error`` NaN).
+    table : torch.Tensor
+        Shape (resamples, 2), float64: (slope, prefactor) of each resample's fit.
+
+    Raises
+    ------
+    ValueError
+        If ``hits`` is not a 2-d array with one row per size and at least one column, ``resamples``
+        or ``seed`` is out of range, or an error (measured or resampled) is zero, or
+        :func:`power_law_fit` refuses the sizes.
+    """
+    h = torch.as_tensor(hits).detach().cpu().to(torch.float64)
+    if h.ndim != 2 or h.shape[0] != len(sizes) or h.shape[1] == 0:
+        raise ValueError(
+            f"hits must have shape (S, M) with one row per size (S = {len(sizes)}) and M >= 1; "
+            f"got shape {tuple(h.shape)}"
+        )
+    resamples = positive_int(resamples, "resamples")
+    g = torch.Generator().manual_seed(positive_int(seed, "seed", minimum=0))
+    fit = power_law_fit(sizes, 1 - h.mean(1))
+    draws = torch.randint(0, h.shape[1], (resamples, h.shape[1]), generator=g)
+    err = 1 - h[:, draws].mean(-1)  # (S, resamples)
+    table = [(f.slope, f.prefactor) for f in (power_law_fit(sizes, e) for e in err.T)]
+    return fit, torch.tensor(table, dtype=torch.float64)
+
+
+def check_windows(
+    measured: Mapping[object, float], expected: Mapping[object, float], m: int, k: float = 3.0
+) -> list[str]:
+    """Two-sided check of measured accuracies against expected ones, within k binomial errors.
+
+    An accuracy p measured on m independent test points has the standard error
+    sqrt(p (1 - p) / m) (:func:`ntk_course.regression.accuracy_standard_error`); a measured value
+    passes if it lies within ``k`` such errors, computed at the expected p, of the expected value.
+
+    Parameters
+    ----------
+    measured : mapping
+        The measured accuracies in [0, 1], by name; must hold every key of ``expected``.
+    expected : mapping
+        The expected accuracies in [0, 1] (measured before at this scale), by the same names.
+    m : int
+        The number of test points, >= 1.
+    k : float, default 3.0
+        The half-width of the window in standard errors, > 0.
+
+    Returns
+    -------
+    list of str
+        One line per failure, "name: measured p, expected q +- window"; empty when all pass.
+
+    Raises
+    ------
+    ValueError
+        If a key of ``expected`` is missing from ``measured``, ``k`` is not a finite number > 0,
+        a measured value is not finite, or :func:`~ntk_course.regression.accuracy_standard_error`
+        refuses an expected value or ``m``.
+    """
+    if isinstance(k, bool) or not isinstance(k, numbers.Real) or not 0 < float(k) < math.inf:
+        raise ValueError(f"k must be a finite number > 0; got {k!r}")
+    missing = [key for key in expected if key not in measured]
+    if missing:
+        raise ValueError(f"measured has no value for {missing}; expected one per key of expected")
+    bad = []
+    for key, p in expected.items():
+        window = k * accuracy_standard_error(p, m)
+        value = float(measured[key])
+        if not math.isfinite(value):
+            raise ValueError(f"measured[{key!r}] must be a finite accuracy; got {value}")
+        if abs(value - p) > window:
+            bad.append(f"{key}: measured {value:.4f}, expected {p:.4f} +- {window:.4f}")
+    return bad

@@ -204,23 +204,6 @@ def test_noisy_labels_replace_the_asked_fraction():
     assert torch.equal(noisy, gen.noisy_labels(labels, 0.4, seed=3)) and int(noisy.max()) <= 9
 
 
-def test_power_law_fit_recovers_a_planted_learning_curve():
-    sizes = (100, 200, 400, 800, 1600)
-    m = 20_000
-    g = torch.Generator().manual_seed(4)
-    errors = torch.tensor([2.0 * s**-0.5 for s in sizes], dtype=torch.float64)
-    hits = torch.rand(len(sizes), m, generator=g, dtype=torch.float64) > errors[:, None]
-    fit, table = gen.power_law_errors(sizes, hits, resamples=200)
-    se = table[:, 0].std().item()
-    assert 0 < se < 0.05 and abs(fit.slope + 0.5) < 4 * se
-    assert abs(fit(60_000).item() / (2.0 * 60_000**-0.5) - 1) < 0.3
-
-
-def test_check_windows_uses_the_binomial_error():
-    assert gen.check_windows({"a": 0.90}, {"a": 0.91}, m=2000) == []  # 3 x 0.0064 = 0.019
-    assert len(gen.check_windows({"a": 0.85}, {"a": 0.91}, m=2000)) == 1
-
-
 def test_learning_curve_is_kernel_regression_on_nested_digits():
     split = mnist_split(120, 80, seed=2)
     arch = Architecture(depth=3)

@@ -23,10 +23,8 @@ from ..config import scale as current_scale
 from ..datasets import MnistSplit
 from ..flow import gradient_flow
 from ..linearized import Centred
-from ..power_laws import PowerLaw, power_law_fit
 from ..regression import (
     accuracy,
-    accuracy_standard_error,
     kernel_regression,
     nested_kernel_regression,
     one_hot_targets,
@@ -192,26 +190,6 @@ def depth_scan(
     return out
 
 
-def power_law_errors(
-    sizes: tuple[int, ...], hits: torch.Tensor, resamples: int = 1000, seed: int = 0
-) -> tuple[PowerLaw, torch.Tensor]:
-    """Fit test error ~ c N^s to a learning curve, and the fits to ``resamples`` bootstrap test
-    sets.
-
-    ``hits`` (S, M) as :meth:`Curve.hits`. Each resample draws M test digits with replacement (the
-    same digits for every N, as the curve shares its test set) and refits; returns the fit and the
-    (resamples, 2) table of (slope, prefactor). The spread covers the sampling of the test digits
-    only, not the choice of the training digits nor a departure from a power law.
-    """
-    h = hits.to(torch.float64).cpu()
-    fit = power_law_fit(sizes, 1 - h.mean(1))
-    g = torch.Generator().manual_seed(seed)
-    draws = torch.randint(0, h.shape[1], (resamples, h.shape[1]), generator=g)
-    err = 1 - h[:, draws].mean(-1)  # (S, resamples)
-    table = [(f.slope, f.prefactor) for f in (power_law_fit(sizes, e) for e in err.T)]
-    return fit, torch.tensor(table, dtype=torch.float64)
-
-
 @dataclass
 class NetworkRun:
     """Test accuracy of trained networks and of the kernel flow at the recorded times ``t`` (R,).
@@ -301,26 +279,11 @@ def early_stopping(
     }
 
 
-def check_windows(
-    measured: dict[str, float], expected: dict[str, float], m: int, k: float = 3.0
-) -> list[str]:
-    """Compare measured accuracies with the values measured before at this scale, within k binomial
-    standard errors sqrt(p (1 - p) / m) on ``m`` test digits; returns the failures (empty: all
-    pass)."""
-    bad = []
-    for key, p in expected.items():
-        window = k * accuracy_standard_error(p, m)
-        if abs(measured[key] - p) > window:
-            bad.append(f"{key}: measured {measured[key]:.4f}, expected {p:.4f} +- {window:.4f}")
-    return bad
-
-
 __all__ = [
     "KERNELS",
     "Curve",
     "NetworkRun",
     "Settings",
-    "check_windows",
     "depth_scan",
     "draw_errors",
     "early_stopping",
@@ -331,6 +294,5 @@ __all__ = [
     "plot_early_stopping",
     "plot_learning_curve",
     "plot_widths",
-    "power_law_errors",
     "train_networks",
 ]

@@ -1,5 +1,8 @@
-"""Two-sided windows on measured rates: the bootstrap error of a fitted slope against repeated
-experiments."""
+"""ntk_course.power_laws: two-sided windows on measured rates and accuracies.
+
+The bootstrap error of a fitted slope is checked against the spread over repeated experiments, a
+learning curve's fit against a planted power law, and the accuracy windows against the binomial
+standard error sqrt(p (1 - p) / m) computed here by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from ntk_course.power_laws import PowerLaw, bootstrap_slope, power_law_fit, spread
+from ntk_course.power_laws import (
+    PowerLaw,
+    bootstrap_slope,
+    check_windows,
+    power_law_errors,
+    power_law_fit,
+    spread,
+)
 
 WIDTHS = [32, 64, 128, 256, 512]
 
@@ -101,3 +111,72 @@ def test_bad_input(call, match):
     samples = experiment(torch.Generator().manual_seed(3))
     with pytest.raises(ValueError, match=match):
         call(samples)
+
+
+SIZES = (100, 200, 400, 800, 1600)
+
+
+def planted_hits(g: torch.Generator, m: int = 20_000) -> torch.Tensor:
+    """(S, m) right-or-wrong outcomes whose error rate is exactly 2 N^(-1/2) at each size N."""
+    errors = torch.tensor([2.0 * s**-0.5 for s in SIZES], dtype=torch.float64)
+    return torch.rand(len(SIZES), m, generator=g, dtype=torch.float64) > errors[:, None]
+
+
+def test_power_law_errors_recover_a_planted_learning_curve() -> None:
+    fit, table = power_law_errors(SIZES, planted_hits(torch.Generator().manual_seed(4)), 200)
+    se = table[:, 0].std().item()
+    assert table.shape == (200, 2) and table.dtype == torch.float64
+    assert 0 < se < 0.05 and abs(fit.slope + 0.5) < 4 * se
+    assert abs(fit(60_000).item() / (2.0 * 60_000**-0.5) - 1) < 0.3
+
+
+def test_power_law_errors_bootstrap_matches_the_spread_over_independent_test_sets() -> None:
+    """The spread of the slope over 200 independent test sets is the reference (no bootstrap); the
+    bootstrap of one test set must estimate it (each known to about 5 %: a 25 % window)."""
+    g = torch.Generator().manual_seed(7)
+    slopes = [power_law_fit(SIZES, 1 - planted_hits(g).double().mean(1)).slope for _ in range(200)]
+    reference = float(np.std(slopes, ddof=1))
+    _, table = power_law_errors(SIZES, planted_hits(g), resamples=200, seed=1)
+    assert abs(table[:, 0].std().item() / reference - 1) < 0.25, (table[:, 0].std(), reference)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        ((SIZES[:3], torch.ones(5, 10, dtype=torch.bool)), "one row per size"),
+        ((SIZES, torch.ones(5, dtype=torch.bool)), "shape \\(S, M\\)"),
+        ((SIZES, torch.zeros(5, 10, dtype=torch.bool), 0), "resamples must be an integer >= 1"),
+        ((SIZES, torch.ones(5, 10, dtype=torch.bool)), "positive and finite"),  # zero error
+    ],
+)
+def test_power_law_errors_bad_input(args: tuple, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        power_law_errors(*args)
+
+
+def test_check_windows_are_k_binomial_standard_errors_on_either_side() -> None:
+    window = 3 * (0.91 * 0.09 / 2000) ** 0.5  # 0.0192, computed here from the binomial variance
+    for inside in (0.91 - 0.99 * window, 0.91 + 0.99 * window):
+        assert check_windows({"a": inside}, {"a": 0.91}, m=2000) == []
+    for outside in (0.91 - 1.01 * window, 0.91 + 1.01 * window):
+        (failure,) = check_windows({"a": outside}, {"a": 0.91}, m=2000)
+        assert failure.startswith("a: measured") and "+- 0.0192" in failure
+    # k sets the width; keys need not be strings (the chapters key networks by their width)
+    assert check_windows({16: 0.90}, {16: 0.91}, m=2000, k=1.0) != []
+    assert check_windows({16: 0.90, "extra": 0.0}, {16: 0.91}, m=2000) == []
+
+
+@pytest.mark.parametrize(
+    ("measured", "kwargs", "match"),
+    [
+        ({}, {}, "measured has no value for \\['a'\\]"),
+        ({"a": float("nan")}, {}, "finite accuracy"),
+        ({"a": 0.9}, {"k": 0.0}, "k must be a finite number > 0"),
+        ({"a": 0.9}, {"k": -1.0}, "k must be a finite number > 0"),
+        ({"a": 0.9}, {"k": float("nan")}, "k must be a finite number > 0"),
+        ({"a": 0.9}, {"m": 0}, "m must be an integer >= 1"),
+    ],
+)
+def test_check_windows_bad_input(measured: dict, kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        check_windows(measured, {"a": 0.91}, **{"m": 2000, **kwargs})
