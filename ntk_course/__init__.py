@@ -50,7 +50,13 @@ from .linearized import Centred, Linearized, linearized_outputs
 from .memory import KernelMemoryError, available_bytes, kernel_bytes
 from .mlp import NTKMLP
 from .numerical_flow import kernel_flow
-from .power_laws import PowerLaw, bootstrap_slope, power_law_fit
+from .power_laws import (
+    PowerLaw,
+    bootstrap_slope,
+    check_windows,
+    power_law_errors,
+    power_law_fit,
+)
 from .random_features import RandomFeatures
 from .regression import (
     accuracy,
@@ -61,7 +67,14 @@ from .regression import (
     one_hot_targets,
 )
 from .sampling import monte_carlo_covariance, sample_layerwise, sample_outputs
-from .spectral import KernelPCA, decompose_along, kernel_pca, max_stable_learning_rate, pin_norm
+from .spectral import (
+    KernelPCA,
+    decompose_along,
+    kernel_pca,
+    max_stable_learning_rate,
+    pin_norm,
+    rate_along,
+)
 from .training import TrainingRecord, train
 
 __version__ = "0.4.0.dev0"  # the one version source: pyproject.toml reads it, see CHANGELOG.md
@@ -72,6 +85,8 @@ __all__ = [
     "monte_carlo_covariance",
     "PowerLaw",
     "power_law_fit",
+    "power_law_errors",
+    "check_windows",
     "max_stable_learning_rate",
     "Centred",
     "bootstrap_slope",
@@ -127,6 +142,7 @@ __all__ = [
     "one_hot_targets",
     "percentiles",
     "pin_norm",
+    "rate_along",
     "polynomial",
     "product_target",
     "RandomFeatures",

@@ -9,6 +9,9 @@ along f^(i) decays along a straight line at rate lam_i (Section 6.3, Figure 3).
 Shapes: a function on the data is a tensor whose LAST axis runs over the N points, f of shape
 (..., N); for a k-output function (N, k) pass ``f.mT``. The p_in seminorm of Section 2 is
 ||f||_{p_in}^2 = (1/N) sum_j f(x_j)^2.
+
+:func:`rate_along` measures the rate of a finite network along a direction u of the data,
+<u, Theta u>_{p_in} / N with its empirical NTK Theta, by one backward pass (no N x N kernel).
 """
 
 from __future__ import annotations
@@ -16,9 +19,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-from ._checks import finite_array, kernel_matrix, positive_int
+from ._checks import as_inputs, finite_array, kernel_matrix, positive_int
 from ._linalg import out_dtype, pi_spectrum
+
+__all__ = [
+    "KernelPCA",
+    "decompose_along",
+    "kernel_pca",
+    "max_stable_learning_rate",
+    "pin_norm",
+    "rate_along",
+]
 
 
 @dataclass
@@ -235,3 +248,50 @@ def max_stable_learning_rate(k_train: object) -> torch.Tensor:
     if bool((top <= 0).any()):
         raise ValueError("k_train must have a positive largest eigenvalue (a non-zero PSD kernel)")
     return 2.0 * k.shape[-1] / top
+
+
+def rate_along(model: nn.Module, x: object, u: object) -> torch.Tensor:
+    """The decay rate of a network along u: <u, Theta u>_{p_in} / N = u^T Theta u / N^2.
+
+    Under kernel gradient descent with the kernel Theta (Section 5) a residual along u shrinks at
+    this rate; for the limiting NTK and u = f^(i), a p_in-normalised kernel principal component, it
+    is lam_i, the eigenvalue of Pi (Section 6.3, Figure 3). With the empirical NTK Theta = J J^T,
+    J the (N, P) Jacobian of the outputs in the trainable parameters, u^T Theta u = ||J^T u||^2 is
+    the squared norm of the gradient of sum_j u_j f(x_j): one backward pass, no N x N kernel.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        One network (N, n_0) -> (N, 1), or an ``NTKMLP`` ensemble of E networks (E, N, 1); the
+        parameters with ``requires_grad`` are counted, as in :func:`ntk_course.empirical_ntk`.
+    x : array_like
+        Shape (N, n_0): the points, cast to the dtype of the model's parameters.
+    u : array_like
+        Shape (N,): the direction, usually p_in-normalised ((1/N) sum_j u_j^2 = 1).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (E,) for an ensemble, () for one network; float64, on the model's device.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a finite (N, n_0) array, ``u`` is not a finite vector of length N, the
+        model has more than one output or no trainable parameters.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters (requires_grad); nothing to count")
+    xt = as_inputs(x, "x", params[0].dtype).to(params[0].device)
+    ut = finite_array(u, "u", ndims=(1,), dtype=torch.float64, device=params[0].device)
+    if ut.shape[0] != xt.shape[0]:
+        raise ValueError(f"u must have one entry per point, N = {xt.shape[0]}; got {ut.shape[0]}")
+    out = model(xt)
+    if out.shape[-1] != 1:
+        raise ValueError(f"the model must have one output (n_L = 1); got n_L = {out.shape[-1]}")
+    out = out[..., 0]  # ([E,] N)
+    grads = torch.autograd.grad((out * ut.to(out.dtype)).sum(), params)
+    lead = 1 if out.ndim == 2 else 0  # an ensemble's parameters carry its leading axis E
+    sq = sum(g.to(torch.float64).square().flatten(lead).sum(-1) for g in grads)
+    return sq / ut.shape[0] ** 2

@@ -19,8 +19,6 @@ import torch  # noqa: E402
 
 from ntk_course.chapters import figure2, figure3  # noqa: E402
 from ntk_course.datasets import SHIPPED  # noqa: E402
-from ntk_course.empirical import empirical_ntk  # noqa: E402
-from ntk_course.mlp import NTKMLP  # noqa: E402
 
 # ---------------------------------------------------------------- settings
 
@@ -271,17 +269,6 @@ def test_figure3_starts_on_the_line_and_wider_deviates_less(fig3: figure3.Figure
     assert fit.slope == pytest.approx(math.log(means[1] / means[0]) / math.log(16), rel=1e-9)
     assert 0 < fit.std_error < 1
     torch.testing.assert_close(fig3.limit(), 0.5 * torch.exp(-fig3.lam * fig3.t))
-
-
-def test_effective_rate_is_the_quadratic_form_of_the_empirical_ntk() -> None:
-    model = NTKMLP(
-        [5, 30, 30, 1], ensemble=3, generator=torch.Generator().manual_seed(0), dtype=torch.float64
-    )
-    x = torch.randn(7, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    u = torch.randn(7, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    theta = empirical_ntk(model, x)  # (3, 7, 7)
-    expected = torch.einsum("i,eij,j->e", u, theta, u) / 49
-    torch.testing.assert_close(figure3.rate_along(model, x, u), expected, rtol=1e-10, atol=0)
 
 
 def test_figure3_json_and_plots(fig3: figure3.Figure3Result) -> None:

@@ -1,8 +1,9 @@
 """Tests of ntk_course.spectral: kernel PCA of Pi = K/N (Section 5) and the straight-line flow of
 Section 6.3.
 
-Kernels are random-feature Gram matrices K = F F^T / P + ridge I (``conftest.random_psd``, PSD by
-construction); values O(1).
+The rate of a network along a direction (:func:`rate_along`, one backward pass) is checked against
+the quadratic form of its empirical NTK. Kernels are random-feature Gram matrices
+K = F F^T / P + ridge I (``conftest.random_psd``, PSD by construction); values O(1).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import torch
 from conftest import generator, randn, random_psd
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 
+from ntk_course import NTKMLP, empirical_ntk
 from ntk_course.flow import gradient_flow
-from ntk_course.spectral import KernelPCA, decompose_along, kernel_pca, pin_norm
+from ntk_course.spectral import KernelPCA, decompose_along, kernel_pca, pin_norm, rate_along
 
 F64 = torch.float64
 N, M = 16, 5
@@ -251,3 +254,55 @@ def test_float32_and_integer_kernels() -> None:
 def test_bad_input_raises(call, match: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_rate_along_is_the_quadratic_form_of_the_empirical_ntk() -> None:
+    """u^T Theta u / N^2 per network of an ensemble, Theta from the structured empirical NTK."""
+    model = NTKMLP(
+        [5, 30, 30, 1], ensemble=3, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
+    x = torch.randn(7, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    u = torch.randn(7, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    theta = empirical_ntk(model, x)  # (3, 7, 7)
+    expected = torch.einsum("i,eij,j->e", u, theta, u) / 49
+    got = rate_along(model, x, u)
+    assert got.shape == (3,) and got.dtype == torch.float64
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=0)
+
+
+def test_rate_along_any_module_matches_its_jacobian_kernel() -> None:
+    """A plain torch module (one network, no ensemble axis): the Jacobian-contraction NTK."""
+    g = torch.Generator().manual_seed(4)
+    model = nn.Sequential(nn.Linear(3, 16), nn.Tanh(), nn.Linear(16, 1)).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=F64))
+    x = torch.randn(6, 3, generator=g, dtype=F64)
+    u = torch.randn(6, generator=g, dtype=F64)
+    theta = empirical_ntk(model, x, method="jacobian")
+    got = rate_along(model, x, u)
+    assert got.shape == ()
+    torch.testing.assert_close(got, u @ theta @ u / 36, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("outputs", "x", "u", "match"),
+    [
+        (1, torch.ones(4, 3), torch.ones(5), "one entry per point, N = 4"),
+        (1, torch.ones(4, 3), torch.ones(4, 1), "u must be 1-d"),
+        (1, torch.ones(4, 3), torch.tensor([1.0, math.nan, 0, 0]), "u has non-finite"),
+        (1, torch.ones(4, 2), torch.ones(4), "shape \\(N, 3\\)"),
+        (2, torch.ones(4, 3), torch.ones(4), "one output"),
+    ],
+)
+def test_rate_along_bad_input(outputs: int, x: torch.Tensor, u: torch.Tensor, match: str) -> None:
+    net = NTKMLP([3, 8, outputs], generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=match):
+        rate_along(net, x, u)
+
+
+def test_rate_along_needs_trainable_parameters() -> None:
+    net = NTKMLP([3, 8, 1], generator=torch.Generator().manual_seed(0))
+    assert rate_along(net, torch.ones(3), torch.ones(1)).shape == ()  # one point, given 1-d
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        rate_along(net.requires_grad_(False), torch.ones(4, 3), torch.ones(4))

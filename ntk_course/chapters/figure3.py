@@ -38,9 +38,9 @@ from ..config import SCALES, default_device
 from ..config import scale as current_scale
 from ..datasets import SCALINGS, SHIPPED
 from ..power_laws import PowerLaw, bootstrap_slope
-from ..spectral import decompose_along
+from ..spectral import decompose_along, rate_along
 from ..training import train
-from .figure3_pca import N_EIGEN, PAPER_EIGENVALUES, DigitsPCA, digits_pca, rate_along
+from .figure3_pca import N_EIGEN, PAPER_EIGENVALUES, DigitsPCA, digits_pca
 from .figure3_plots import plot_components, plot_convergence, plot_deviation
 
 
@@ -190,7 +190,8 @@ class Figure3Result:
         seconds: float = 0.0,
     ) -> None:
         """Store one width's ensemble: ``g``, ``h`` (R, E) from :func:`ntk_course.decompose_along`,
-        ``rate`` (E, 2) from :func:`rate_along` before and after training, ``loss`` (E,)."""
+        ``rate`` (E, 2) from :func:`ntk_course.rate_along` before and after training, ``loss``
+        (E,)."""
         if g.shape != h.shape or g.shape[0] != self.t.shape[0]:
             raise ValueError(
                 f"g and h must be (R, E) with R = {self.t.shape[0]} recorded times; "
@@ -336,7 +337,6 @@ __all__ = [
     "plot_components",
     "plot_convergence",
     "plot_deviation",
-    "rate_along",
     "run",
     "straight_line_gap",
 ]

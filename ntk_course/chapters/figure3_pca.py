@@ -4,8 +4,8 @@ components.
 The limiting NTK Theta_infinity^(L) on a batch of N MNIST digits defines Pi = Theta/N (Section 5);
 its eigenfunctions f^(1), f^(2), ... are the non-centred kernel principal components, and the
 decay rate of a network's function along one of them is <f^(i), Theta_t f^(i)>_{p_in} / N, lam_i in
-the limit. This module holds the kernel PCA of the digits (:func:`digits_pca`) and that rate
-(:func:`rate_along`); :mod:`.figure3` trains the networks along a component.
+the limit. This module holds the kernel PCA of the digits (:func:`digits_pca`); the rate is
+:func:`ntk_course.rate_along`, and :mod:`.figure3` trains the networks along a component.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import torch
 from ..architecture import Architecture
 from ..config import default_device
 from ..datasets import mnist
-from ..mlp import NTKMLP
 from ..spectral import kernel_pca
 
 #: Eigenvalues of Pi reported in Section 6.3 (n = 10,000 network, power iteration, 512 digits).
@@ -93,33 +92,4 @@ def digits_pca(
     )
 
 
-def rate_along(model: NTKMLP, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """The decay rate along u, <u, Theta u>_{p_in} / N = u^T Theta u / N^2 (Section 6.3), per
-    network.
-
-    Theta = J J^T with J the (N, P) Jacobian of the outputs, so u^T Theta u = ||J^T u||^2 is the
-    squared norm of the gradient of sum_j u_j f(x_j): one backward pass, no N x N kernel. For the
-    limiting kernel and u = f^(i) (p_in-normalised) it is lam_i.
-
-    Parameters
-    ----------
-    model : NTKMLP
-        One network or an ensemble of E, with one output.
-    x : torch.Tensor
-        (N, n_0) inputs in the model's dtype.
-    u : torch.Tensor
-        (N,) the direction, p_in-normalised ((1/N) sum u_j^2 = 1).
-
-    Returns
-    -------
-    torch.Tensor
-        (E,) float64 for an ensemble, () for one network.
-    """
-    params = list(model.parameters())
-    out = model(x)[..., 0]  # (E, N)
-    grads = torch.autograd.grad((out * u.to(out.dtype)).sum(), params)
-    sq = sum(g.to(torch.float64).square().flatten(1 if out.ndim == 2 else 0).sum(-1) for g in grads)
-    return sq / u.shape[0] ** 2
-
-
-__all__ = ["N_EIGEN", "PAPER_EIGENVALUES", "DigitsPCA", "digits_pca", "rate_along"]
+__all__ = ["N_EIGEN", "PAPER_EIGENVALUES", "DigitsPCA", "digits_pca"]
