@@ -14,15 +14,103 @@ what a reader would otherwise see:
 * pydata-sphinx-theme 0.17 puts a persistent search button in a top navbar that
   sphinx-book-theme does not use: a second, full-width bar with a search field duplicating the one
   in the sidebar. jupyter-book rebuilds ``html_theme_options`` itself, so it is emptied here.
-* ``book/_static/custom.css`` (layout tweaks for a laptop screen) and
+* The static players of interactive figures arrive from the notebooks with every frame inline, as
+  base64 in the page (51-90 % of a chapter's HTML, issue 21). After the build each frame becomes
+  an image file ``_images/ntk-frames/<sha256>.png`` (identical frames are stored once) and the
+  player lists their addresses; ``ntk_widgets.js`` fetches the neighbours of the current value
+  when a reader reaches a player. Every content image gets ``loading="lazy"``.
+* pydata-sphinx-theme loads Font Awesome's whole icon script (1.5 MB, 530 KiB gzipped) with
+  ``defer`` before MathJax, so on a slow link raw LaTeX stays on screen until it has arrived. The
+  site uses about twenty icons: the script is replaced, at the same address, by one that holds
+  only the icons the pages name (their SVG paths copied from the original) and draws them the
+  same way (``<i class="fa-solid fa-x">`` becomes ``<svg class="svg-inline--fa fa-x">``).
+* ``book/_static/custom.css`` (layout tweaks for a laptop screen and a phone) and
   ``book/_static/ntk_widgets.js`` (the static players of the interactive figures, see
   ``ntk_course/chapters/widgets.py``) are added to every page.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
+import json
+import os
+import re
+import struct
 from pathlib import Path
 from typing import Any
+
+FRAMES = "_images/ntk-frames"
+_DATA = re.compile(
+    r'(<script type="application/json" class="ntk-widget-data">)(.*?)(</script>)', re.S
+)
+_FIRST = re.compile(r'(<img class="ntk-widget-frame"[^>]*?)src="data:image/png;base64,([^"]+)"')
+_IMG = re.compile(r"<img (?![^>]*\bloading=)")
+_ICON = re.compile(r'<(?:i|span)\b[^>]*class="([^"]*\bfa-[^"]*)"')
+_ICON_DEF = re.compile(
+    r'(?:"([\w-]+)"|\b([A-Za-z_]\w*)):\[(\d+),(\d+),\[[^\]]*\],"[0-9a-f]+","(M[^"]+)"\]'
+)
+_FA_CLASS = re.compile(r'\.fa-([\w-]+):before\{content:"\\(f[0-9a-f]{3})"\}')
+_PUA = re.compile("[\ue000-\uf8ff]")
+_PACK = re.compile(r'"(fa[bsr])"')
+_SUBSET_MARK = "/* ntk-course: Font Awesome subset */"
+_PACKS = {"fa-solid": "fas", "fas": "fas", "fa-brands": "fab", "fab": "fab", "fa-regular": "far"}
+_NOT_ICONS = {"fa-lg", "fa-fw", "fa-xs", "fa-sm", "fa-2x", "fa-spin", "fa-solid", "fa-brands"}
+_FA_CSS = (
+    "svg.svg-inline--fa{display:inline-block;height:1em;overflow:visible;box-sizing:content-box;"
+    "vertical-align:-.125em}.svg-inline--fa.fa-lg{vertical-align:-.2em}"
+    ".fa-lg{font-size:1.25em;line-height:.05em}.svg-inline--fa.fa-fw{width:1.25em}"
+)
+_FA_JS = """(function () {
+  "use strict";
+  var ICONS = %s, PACKS = %s;
+  var style = document.createElement("style");
+  style.textContent = %s;
+  document.head.appendChild(style);
+  var NS = "http://www.w3.org/2000/svg";
+  function draw(el) {
+    var classes = (el.getAttribute("class") || "").split(/\\s+/), pack = "fas", icon = null;
+    classes.forEach(function (c) { if (PACKS[c]) { pack = PACKS[c]; } });
+    classes.forEach(function (c) {
+      var name = c.slice(3);
+      if (c.indexOf("fa-") === 0 && ICONS[pack] && ICONS[pack][name]) { icon = ICONS[pack][name]; }
+    });
+    if (!icon) { return; }
+    var svg = document.createElementNS(NS, "svg");
+    for (var i = 0; i < el.attributes.length; i++) {
+      svg.setAttribute(el.attributes[i].name, el.attributes[i].value);
+    }
+    svg.setAttribute("class", "svg-inline--fa " + classes.join(" "));
+    svg.setAttribute("viewBox", "0 0 " + icon[0] + " " + icon[1]);
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(NS, "path");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute("d", icon[2]);
+    svg.appendChild(path);
+    el.parentNode.replaceChild(svg, el);
+  }
+  var SELECTOR = "i[class*='fa-'], span[class*='fa-']";
+  function run(node) {
+    if (node.matches && node.matches(SELECTOR)) { draw(node); return; }
+    node.querySelectorAll(SELECTOR).forEach(draw);
+  }
+  function start() {
+    run(document);
+    new MutationObserver(function (records) {
+      records.forEach(function (r) {
+        r.addedNodes.forEach(function (n) { if (n.nodeType === 1) { run(n); } });
+      });
+    }).observe(document.body, { childList: true, subtree: true });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
+"""
 
 
 def _theme_defaults(app: Any, config: Any) -> None:
@@ -60,8 +148,150 @@ def _drop_repeated_inline_scripts(
         context["script_files"] = kept
 
 
+def _png_size(png: bytes) -> tuple[int, int]:
+    return struct.unpack(">II", png[16:24])
+
+
+def _externalise_frames(page: Path, outdir: Path) -> None:
+    """Move a page's inline player frames into image files and list their addresses instead."""
+    text = page.read_text(encoding="utf-8")
+    if "ntk-widget-data" not in text and "<img " not in text:
+        return
+    frames_dir = outdir / FRAMES
+    prefix = Path(os.path.relpath(frames_dir, page.parent)).as_posix()
+
+    def store(encoded: str) -> tuple[str, bytes]:
+        png = base64.b64decode(encoded)
+        name = hashlib.sha256(png).hexdigest()[:20] + ".png"
+        frames_dir.mkdir(parents=True, exist_ok=True)
+        if not (frames_dir / name).is_file():
+            (frames_dir / name).write_bytes(png)
+        return f"{prefix}/{name}", png
+
+    def data(match: re.Match) -> str:
+        payload = json.loads(match.group(2))
+        if "frames" in payload:
+            payload["urls"] = [store(f)[0] for f in payload.pop("frames")]
+        return match.group(1) + json.dumps(payload) + match.group(3)
+
+    def first(match: re.Match) -> str:
+        url, png = store(match.group(2))
+        width, height = _png_size(png)
+        return f'{match.group(1)}width="{width}" height="{height}" src="{url}"'
+
+    new = _DATA.sub(data, text)
+    new = _FIRST.sub(first, new)
+    new = _IMG.sub('<img loading="lazy" decoding="async" ', new)
+    if new != text:
+        page.write_text(new, encoding="utf-8")
+
+
+def _subset_icons(outdir: Path, pages: list[Path]) -> None:
+    """Replace Font Awesome's script by one holding only the icons the pages use."""
+    script = outdir / "_static" / "scripts" / "fontawesome.js"
+    if not script.is_file():
+        return
+    source = script.read_text(encoding="utf-8")
+    if source.startswith(_SUBSET_MARK):
+        return
+    wanted: dict[str, set[str]] = {}
+    for page in pages:
+        for classes in _ICON.findall(page.read_text(encoding="utf-8")):
+            names = classes.split()
+            pack = next((_PACKS[c] for c in names if c in _PACKS), "fas")
+            wanted.setdefault(pack, set()).update(
+                c[3:] for c in names if c.startswith("fa-") and c not in _NOT_ICONS
+            )
+    packs = [(m.start(), m.group(1)) for m in _PACK.finditer(source)]
+    icons: dict[str, dict[str, list]] = {}
+    for match in _ICON_DEF.finditer(source):
+        name = match.group(1) or match.group(2)
+        # an icon table ends where it is registered under its pack's prefix
+        pack = next((p for at, p in packs if at > match.end()), None)
+        if pack in wanted and name in wanted[pack] and name not in icons.get(pack, {}):
+            width, height, path = int(match.group(3)), int(match.group(4)), match.group(5)
+            icons.setdefault(pack, {})[name] = [width, height, path]
+    packs_js = json.dumps({c: p for c, p in _PACKS.items()})
+    subset = _FA_JS % (json.dumps(icons), packs_js, json.dumps(_FA_CSS))
+    script.write_text(_SUBSET_MARK + "\n" + subset, encoding="utf-8")
+
+
+def _subset_icon_fonts(outdir: Path, pages: list[Path]) -> None:
+    """Cut Font Awesome's web fonts (270 KiB that a page loads for a few glyphs drawn by CSS) down
+    to the glyphs the site's style sheets and pages name, as WOFF files the theme's CSS points
+    to instead."""
+    css_path = outdir / "_static" / "styles" / "pydata-sphinx-theme.css"
+    fonts = outdir / "_static" / "vendor" / "fontawesome" / "webfonts"
+    if not css_path.is_file() or not fonts.is_dir():
+        return
+    css = css_path.read_text(encoding="utf-8")
+    if "-subset.woff" in css:
+        return
+    from fontTools import subset
+
+    code = {m.group(1): int(m.group(2), 16) for m in _FA_CLASS.finditer(css)}
+    wanted = {ord(c) for c in _PUA.findall(css)}  # the theme's own icons, as literal characters
+    for other in (outdir / "_static").rglob("*.css"):
+        text = other.read_text(encoding="utf-8", errors="replace")
+        wanted |= {ord(c) for c in _PUA.findall(text)}
+        if other != css_path:
+            wanted |= {int(h, 16) for h in re.findall(r"\\(f[0-9a-f]{3})", text)}
+    for page in pages:
+        for classes in _ICON.findall(page.read_text(encoding="utf-8")):
+            wanted |= {code[c[3:]] for c in classes.split() if c[3:] in code}
+    for font in sorted(fonts.glob("fa-*.woff2")):
+        if not font.with_suffix(".ttf").is_file():
+            continue
+        options = subset.Options()
+        options.flavor = "woff"  # zlib: no brotli needed to read the .ttf or write this
+        face = subset.load_font(str(font.with_suffix(".ttf")), options)
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(unicodes=sorted(wanted))
+        subsetter.subset(face)
+        small = font.with_name(font.stem + "-subset.woff")
+        subset.save_font(face, str(small), options)
+        css = css.replace(
+            f'url(../vendor/fontawesome/webfonts/{font.name}) format("woff2")',
+            f'url(../vendor/fontawesome/webfonts/{small.name}) format("woff")',
+        )
+    css_path.write_text(css, encoding="utf-8")
+
+
+def _palette_images(outdir: Path) -> None:
+    """Store the pages' opaque PNG figures with a 256-colour palette when that is smaller (plots
+    have few colours; this about halves them)."""
+    from PIL import Image
+
+    for png in sorted((outdir / "_images").glob("*.png")):
+        with Image.open(png) as image:
+            if image.mode == "P":
+                continue
+            rgba = image.convert("RGBA")
+        if rgba.getextrema()[3][0] < 255:
+            continue  # transparent pixels: left as they are
+        out = io.BytesIO()
+        rgba.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(
+            out, format="PNG", optimize=True
+        )
+        if out.tell() < png.stat().st_size * 0.9:
+            png.write_bytes(out.getvalue())
+
+
+def _after_build(app: Any, exception: Exception | None) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    outdir = Path(app.outdir)
+    pages = sorted(outdir.rglob("*.html"))
+    for page in pages:
+        _externalise_frames(page, outdir)
+    _subset_icons(outdir, pages)
+    _subset_icon_fonts(outdir, pages)
+    _palette_images(outdir)
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.connect("config-inited", _theme_defaults)
     app.connect("builder-inited", _add_static_files)
     app.connect("html-page-context", _drop_repeated_inline_scripts)
+    app.connect("build-finished", _after_build)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

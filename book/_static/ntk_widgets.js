@@ -1,23 +1,93 @@
 // Static players of ntk_course.chapters.widgets.interactive_figure: each control picks a value on
 // its grid, and the frame drawn at build time for that combination replaces the image. Offline.
+//
+// On the website the frames are image files (book/_ext/ntk_site.py writes them and lists their
+// addresses in data.urls): the page loads only the first frame of each player; once a reader
+// reaches a player (pointer, touch or keyboard focus) the frames one step away on every control
+// are fetched with <img> (which works from file:// as from a server), and again after each move.
+// In a notebook's own HTML the frames are still base64 (data.frames).
 (function () {
   "use strict";
   function setup(root) {
     var data = JSON.parse(root.querySelector("script.ntk-widget-data").textContent);
     var image = root.querySelector("img.ntk-widget-frame");
     var fields = Array.prototype.slice.call(root.querySelectorAll("[data-axis]"));
-    function update() {
+    var baseAlt = image.getAttribute("data-alt") || "";
+    var warm = {};
+    var touched = false;
+    function source(index) {
+      return data.urls ? data.urls[index] : "data:image/png;base64," + data.frames[index];
+    }
+    function positions() {
+      var at = [];
+      fields.forEach(function (field) { at[Number(field.getAttribute("data-axis"))] = Number(field.value); });
+      return at;
+    }
+    function indexOf(at) {
       var index = 0;
+      for (var axis = 0; axis < data.sizes.length; axis++) { index = index * data.sizes[axis] + at[axis]; }
+      return index;
+    }
+    function preload() {  // the neighbours of the current value on every control
+      if (!data.urls) { return; }
+      var at = positions();
+      for (var axis = 0; axis < data.sizes.length; axis++) {
+        [-1, 1].forEach(function (step) {
+          var next = at.slice();
+          next[axis] += step;
+          if (next[axis] < 0 || next[axis] >= data.sizes[axis]) { return; }
+          var url = source(indexOf(next));
+          if (!warm[url]) { warm[url] = new Image(); warm[url].src = url; }
+        });
+      }
+    }
+    function touch() { if (!touched) { touched = true; preload(); } }
+    function update() {
+      var at = positions();
+      var spoken = [];
       fields.forEach(function (field) {
         var axis = Number(field.getAttribute("data-axis"));
-        var value = Number(field.value);
-        index = index * data.sizes[axis] + value;
         var labels = field.getAttribute("data-labels");
-        if (labels) { field.nextElementSibling.textContent = JSON.parse(labels)[value]; }
+        if (labels) { field.nextElementSibling.textContent = JSON.parse(labels)[at[axis]]; }
+        var said = data.spoken ? data.spoken[axis][at[axis]] : "";
+        if (said && field.tagName === "INPUT") { field.setAttribute("aria-valuetext", said); }
+        if (said) { spoken.push(said); }
       });
-      image.src = "data:image/png;base64," + data.frames[index];
+      image.src = source(indexOf(at));
+      if (baseAlt) { image.alt = baseAlt + (spoken.length ? " (" + spoken.join(", ") + ")" : ""); }
+      touched = true;
+      preload();
     }
-    fields.forEach(function (field) { field.addEventListener("input", update); field.addEventListener("change", update); });
+    fields.forEach(function (field) {
+      field.addEventListener("input", update);
+      field.addEventListener("change", update);
+      field.addEventListener("focus", touch);
+    });
+    root.addEventListener("pointerenter", touch);
+    root.addEventListener("touchstart", touch, { passive: true });
+    root.querySelectorAll("button[data-play]").forEach(function (button) {
+      var field = root.querySelector('[data-axis="' + button.getAttribute("data-play") + '"]');
+      var timer = null;
+      function stop() {
+        clearInterval(timer);
+        timer = null;
+        button.innerHTML = "&#9654;";
+        button.setAttribute("aria-pressed", "false");
+      }
+      button.setAttribute("aria-pressed", "false");
+      button.addEventListener("click", function (event) {
+        event.preventDefault();
+        if (timer) { stop(); return; }
+        if (Number(field.value) >= Number(field.max)) { field.value = "0"; update(); }
+        button.innerHTML = "&#10074;&#10074;";
+        button.setAttribute("aria-pressed", "true");
+        timer = setInterval(function () {
+          if (Number(field.value) >= Number(field.max)) { stop(); return; }
+          field.value = String(Number(field.value) + 1);
+          update();
+        }, 900);
+      });
+    });
   }
   function init() { document.querySelectorAll("div.ntk-widget").forEach(setup); }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }

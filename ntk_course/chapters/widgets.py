@@ -5,8 +5,9 @@
 the chapter) and shows them as:
 
 * on the built website (no kernel): an HTML player, one slider or menu per control showing the
-  parameter's name and value, that swaps precomputed frames (PNG, palette-compressed, embedded in
-  the page; ``book/_static/ntk_widgets.js`` does the swapping, offline);
+  parameter's name and value (a play button on time), that swaps precomputed frames (palette PNG;
+  the site's build moves them into image files that ``book/_static/ntk_widgets.js`` fetches when
+  needed, also offline), with the same axes in every frame unless ``fixed_axes=False``;
 * in a live notebook (Jupyter, Binder, Colab): the ipywidgets controls themselves, which compute any
   value in their range and show a precomputed frame at once when the value is on the grid.
 
@@ -46,6 +47,11 @@ MAX_FRAMES = 120
 DPI = 100
 COLOURS = 128
 HTML_MIME = "text/html"
+# What a screen reader says after a control's value (aria-valuetext), by the control's name;
+# interactive_figure(units=...) adds or overrides. Time t has no unit (t = learning rate x steps).
+UNITS = {"width": "neurons per hidden layer", "depth": "weight layers", "n_train": "digits"}
+# Controls that step through time get a play button on the website.
+TIME_NAMES = ("t", "time", "steps", "epoch")
 
 
 def _options(control: ipywidgets.ValueWidget) -> tuple[list[object], list[str]] | None:
@@ -53,8 +59,13 @@ def _options(control: ipywidgets.ValueWidget) -> tuple[list[object], list[str]] 
     options = getattr(control, "options", None)
     if options is None:
         return None
-    pairs = [o if isinstance(o, tuple) and len(o) == 2 else (str(o), o) for o in options]
+    pairs = [o if isinstance(o, tuple) and len(o) == 2 else (_label(o), o) for o in options]
     return [v for _, v in pairs], [str(label) for label, _ in pairs]
+
+
+def _label(value: object) -> str:
+    """A grid value as a reader writes it: ``100`` (not ``100.0``), ``0.03``, ``1e+04``."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _numeric_grid(control: ipywidgets.ValueWidget) -> list[float]:
@@ -104,7 +115,7 @@ def control_grid(
     if picked is not None:
         labels = [picked[1][picked[0].index(v)] for v in values]
     else:
-        labels = [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
+        labels = [_label(v) for v in values]
     if control.value not in values:
         raise ValueError(
             f"control {name!r}: its value {control.value!r} must be one of the grid values {values}"
@@ -155,6 +166,8 @@ class Frames:
     kinds: list[str]
     default: tuple
     frames: dict[tuple, bytes] = field(default_factory=dict)
+    units: list[str] = field(default_factory=list)
+    caption: str = ""
 
     def key(self, values: dict[str, object]) -> tuple | None:
         """The grid point equal to ``values`` (floats compared to round-off), or None."""
@@ -176,21 +189,32 @@ class Frames:
             out.append(match[0])
         return tuple(out)
 
+    def spoken(self, axis: int, index: int) -> str:
+        """``"width n = 100 neurons per hidden layer"``: a control's value for a screen reader."""
+        unit = self.units[axis] if axis < len(self.units) else ""
+        return f"{self.descriptions[axis]} = {self.labels[axis][index]} {unit}".strip()
+
     def html(self, alt: str) -> str:
-        """The static player: one control per parameter, the frames embedded as base64 PNG."""
+        """The static player: one control per parameter (a play button on time-like sliders), a
+        caption, and the frames embedded as base64 PNG. The website's build
+        (``book/_ext/ntk_site.py``) moves the frames into image files that
+        ``book/_static/ntk_widgets.js`` fetches when a control needs them."""
         ident = f"ntk-widget-{uuid.uuid4().hex[:8]}"
         order = list(itertools.product(*self.values))
+        current = [v.index(d) for v, d in zip(self.values, self.default)]
         data = {
             "frames": [base64.b64encode(self.frames[k]).decode() for k in order],
             "sizes": [len(v) for v in self.values],
+            "spoken": [
+                [self.spoken(i, j) for j in range(len(v))] for i, v in enumerate(self.values)
+            ],
         }
         controls = []
         for i, (desc, labels, kind) in enumerate(zip(self.descriptions, self.labels, self.kinds)):
-            current = self.values[i].index(self.default[i])
             label = html.escape(desc)
             if kind == "menu":
                 opts = "".join(
-                    f'<option value="{j}"{" selected" if j == current else ""}>'
+                    f'<option value="{j}"{" selected" if j == current[i] else ""}>'
                     f"{html.escape(t)}</option>"
                     for j, t in enumerate(labels)
                 )
@@ -198,31 +222,75 @@ class Frames:
             else:
                 field_html = (
                     f'<input type="range" data-axis="{i}" min="0" max="{len(labels) - 1}" step="1" '
-                    f'value="{current}" '
-                    f'aria-label="{label}" data-labels="{html.escape(json.dumps(labels))}">'
-                    f"<output>{html.escape(labels[current])}</output>"
+                    f'value="{current[i]}" aria-label="{label}" '
+                    f'aria-valuetext="{html.escape(self.spoken(i, current[i]))}" '
+                    f'data-labels="{html.escape(json.dumps(labels))}">'
+                    f"<output>{html.escape(labels[current[i]])}</output>"
                 )
+                if self.names[i] in TIME_NAMES or desc.lower().startswith("time"):
+                    field_html += (
+                        f'<button type="button" class="ntk-widget-play" data-play="{i}" '
+                        f'aria-label="play: step {label} through its values">&#9654;</button>'
+                    )
             controls.append(
                 f'<label class="ntk-widget-control"><span>{label}</span>{field_html}</label>'
             )
+        now = ", ".join(self.spoken(i, j) for i, j in enumerate(current))
+        caption = (
+            f'<p class="ntk-widget-caption" id="{ident}-caption">{html.escape(self.caption)}</p>'
+            if self.caption
+            else ""
+        )
         first = base64.b64encode(self.frames[self.default]).decode()
         return (
-            f'<div class="ntk-widget" id="{ident}"><div class="ntk-widget-controls">'
-            f"{''.join(controls)}</div>"
-            f'<img class="ntk-widget-frame" alt="{html.escape(alt)}" '
-            f'src="data:image/png;base64,{first}">'
+            f'<div class="ntk-widget" id="{ident}" role="group" aria-label="interactive figure">'
+            f'<div class="ntk-widget-controls">{"".join(controls)}</div>'
+            f'<img class="ntk-widget-frame" alt="{html.escape(f"{alt} ({now})")}" '
+            f'data-alt="{html.escape(alt)}" src="data:image/png;base64,{first}">'
+            f"{caption}"
             f'<script type="application/json" class="ntk-widget-data">{json.dumps(data)}</script>'
             "</div>"
         )
+
+
+def _fix_axes(figures: list[plt.Figure]) -> None:
+    """Give every frame the same axis limits: the union over the frames, axes matched by their
+    position in the figure. Colour bars and figures with another layout keep their own."""
+    count = {len(f.axes) for f in figures}
+    if len(count) != 1:
+        return
+    for position in range(count.pop()):
+        axes = [f.axes[position] for f in figures]
+        if any(hasattr(a, "_colorbar") or a.name != axes[0].name for a in axes):
+            continue
+        for get, put, kind in (
+            ("get_xlim", "set_xlim", "get_xscale"),
+            ("get_ylim", "set_ylim", "get_yscale"),
+        ):
+            if len({getattr(a, kind)() for a in axes}) != 1:
+                continue
+            limits = [getattr(a, get)() for a in axes]
+            flipped = limits[0][0] > limits[0][1]
+            low = [min(lim) for lim in limits]
+            high = [max(lim) for lim in limits]
+            pair = (min(low), max(high))
+            for a in axes:
+                getattr(a, put)(pair[::-1] if flipped else pair)
 
 
 def precompute(
     draw: Callable[..., object],
     controls: dict[str, ipywidgets.ValueWidget],
     grid: dict[str, Sequence[object]] | None = None,
+    *,
+    fixed_axes: bool = True,
+    units: dict[str, str] | None = None,
+    caption: str = "",
 ) -> Frames:
     """Draw every combination of the controls' grid values (checks the names and the frame count
-    first)."""
+    first). With ``fixed_axes`` every frame gets the same axis limits (see :func:`_fix_axes`), so
+    that what stays fixed in the text stays fixed on screen; ``units`` name each control's unit for
+    screen readers (defaults: :data:`UNITS`); ``caption`` says what to look for."""
     grid = dict(grid or {})
     unknown = set(grid) - set(controls)
     if unknown:
@@ -259,9 +327,23 @@ def precompute(
         [t for _, t in grids],
         kinds,
         tuple(controls[n].value for n in names),
+        units=[{**UNITS, **(units or {})}.get(n, "") for n in names],
+        caption=caption,
     )
-    for combo in itertools.product(*frames.values):
-        frames.frames[combo] = _draw_png(draw, dict(zip(names, combo)))
+    combos = list(itertools.product(*frames.values))
+    if not fixed_axes:
+        for combo in combos:
+            frames.frames[combo] = _draw_png(draw, dict(zip(names, combo)))
+        return frames
+    figures = []
+    for combo in combos:  # drawn first, rendered once every limit is known
+        plt.close("all")
+        draw(**dict(zip(names, combo)))
+        figures.append(plt.gcf())
+        plt.close("all")  # the Figure stays usable; pyplot (and the inline backend) forget it
+    _fix_axes(figures)
+    for combo, figure in zip(combos, figures):
+        frames.frames[combo] = render_png(figure)
     return frames
 
 
@@ -311,7 +393,10 @@ def interactive_figure(
     draw: Callable[..., object],
     *,
     grid: dict[str, Sequence[object]] | None = None,
-    alt: str = "figure",
+    alt: str = "",
+    caption: str = "",
+    fixed_axes: bool = True,
+    units: dict[str, str] | None = None,
     **controls: ipywidgets.ValueWidget,
 ) -> None:
     """Show ``draw(**values)`` with its controls, live in a kernel and as precomputed frames on the
@@ -319,9 +404,15 @@ def interactive_figure(
 
     ``controls`` are ipywidgets (IntSlider, FloatSlider, SelectionSlider, Dropdown, ...) named as
     ``draw``'s arguments; their current values are the figure the website shows first. ``grid``
-    overrides a control's grid values; ``alt`` describes the figure for screen readers.
+    overrides a control's grid values; ``alt`` describes the figure for screen readers (the
+    website adds the current values); ``caption`` tells the reader what to look for as the
+    controls move; ``fixed_axes`` (default) keeps the axes of every frame the same, so that a
+    fixed reference does not seem to move; ``units`` names a control's unit for screen readers.
     """
-    frames = precompute(draw, controls, grid)
+    frames = precompute(draw, controls, grid, fixed_axes=fixed_axes, units=units, caption=caption)
+    if not alt:
+        names = ", ".join(frames.descriptions)
+        alt = caption or f"figure drawn for each value of {names}"
     widget = FigureWidget(draw, controls, frames, alt)
     from IPython.display import display
 
