@@ -139,3 +139,87 @@ def test_a_log_slider_steps_its_exponent() -> None:
 
     values, labels = control_grid("t", FloatLogSlider(value=100.0, base=10, min=0, max=5, step=1))
     assert values == [1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0] and labels[-1] == "100000"
+
+
+def _relative_luminance(colour: str) -> float:
+    """WCAG 2.1 relative luminance of an sRGB colour '#rrggbb' (the standard's own formula)."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_the_palette_reads_on_white_and_for_colour_blind_readers() -> None:
+    """Every line colour of the style has at least 3:1 contrast on white (WCAG 2.1, 1.4.11), and
+    the colours the chapters set side by side (C1 'not yet' next to C2 'learned' in spectral_bias)
+    stay apart for a deuteranope: simulated with Vienot, Brettel and Mollon's (1999) matrix, in
+    linear RGB, they still differ by more than 0.1 in some channel."""
+    import matplotlib as mpl
+    import numpy as np
+
+    from ntk_course.chapters.plotting import STYLE
+
+    colours = STYLE["axes.prop_cycle"].by_key()["color"]
+    assert len(colours) >= 6
+    for colour in colours:
+        contrast = 1.05 / (_relative_luminance(colour) + 0.05)
+        assert contrast >= 3.0, f"{colour} has {contrast:.2f}:1 contrast on white"
+    deuteranope = np.array(
+        [[0.29275, 0.70725, 0.0], [0.29275, 0.70725, 0.0], [-0.02234, 0.02234, 1.0]]
+    )
+
+    def seen(colour: str) -> np.ndarray:
+        rgb = np.array(mpl.colors.to_rgb(colour))
+        linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+        return deuteranope @ linear
+
+    for a, b in zip(colours, colours[1:]):
+        assert np.abs(seen(a) - seen(b)).max() > 0.1, f"{a} and {b} look alike to a deuteranope"
+    # matplotlib's old red and green (#d62728, #2ca02c) fail this test: the check can fail
+    assert np.abs(seen("#d62728") - seen("#2ca02c")).max() < 0.1
+
+
+def test_the_player_speaks_values_with_units_and_plays_time() -> None:
+    """aria-valuetext carries the value and its unit (not the grid index), a float option that is
+    an integer is labelled without '.0', a time slider gets a play button, and the caption and
+    the alt text (with the current values) are in the player."""
+
+    def lines(width: int, t: float) -> None:
+        fig, ax = new_axes(width=3, height=2)
+        ax.plot([0, 1], [0, width * t])
+
+    frames = precompute(
+        lines,
+        {
+            "width": SelectionSlider(options=[10, 100], value=100, description="width n"),
+            "t": SelectionSlider(options=[1.0, 100.0], value=100.0, description="time t"),
+        },
+        caption="Watch the slope grow with t.",
+    )
+    page = frames.html("a line")
+    assert frames.labels == [["10", "100"], ["1", "100"]]
+    assert 'aria-valuetext="width n = 100 neurons per hidden layer"' in page
+    assert 'aria-valuetext="time t = 100"' in page and "100.0" not in page
+    assert page.count('class="ntk-widget-play"') == 1 and 'data-play="1"' in page
+    assert "Watch the slope grow with t." in page
+    assert 'alt="a line (width n = 100 neurons per hidden layer, time t = 100)"' in page
+
+
+def test_fixed_axes_are_the_union_of_the_frames_limits() -> None:
+    """With fixed axes every frame shows the same limits, wide enough for every frame's data
+    (compared with the data's own range, not with matplotlib's choice for one frame)."""
+    import matplotlib.pyplot as plt
+
+    from ntk_course.chapters.widgets import _fix_axes
+
+    figures = []
+    for top in (1.0, 5.0, 20.0):
+        fig, ax = new_axes(width=3, height=2)
+        ax.plot([0, 1], [-top / 10, top])
+        figures.append(fig)
+        plt.close(fig)
+    _fix_axes(figures)
+    limits = {f.axes[0].get_ylim() for f in figures}
+    assert len(limits) == 1
+    low, high = limits.pop()
+    assert low <= -2.0 and high >= 20.0
+    assert {f.axes[0].get_xlim() for f in figures} == {figures[0].axes[0].get_xlim()}

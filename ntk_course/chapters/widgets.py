@@ -41,6 +41,8 @@ from PIL import Image
 
 from ..config import scale
 
+__all__ = ["FigureWidget", "Frames", "control_grid", "interactive_figure", "precompute"]
+
 MAX_VALUES = 12
 AUTO_VALUES = 8
 MAX_FRAMES = 120
