@@ -209,7 +209,7 @@ def test_fixed_axes_are_the_union_of_the_frames_limits() -> None:
     (compared with the data's own range, not with matplotlib's choice for one frame)."""
     import matplotlib.pyplot as plt
 
-    from ntk_course.chapters.widgets import _fix_axes
+    from ntk_course.chapters.plotting import share_limits
 
     figures = []
     for top in (1.0, 5.0, 20.0):
@@ -217,7 +217,7 @@ def test_fixed_axes_are_the_union_of_the_frames_limits() -> None:
         ax.plot([0, 1], [-top / 10, top])
         figures.append(fig)
         plt.close(fig)
-    _fix_axes(figures)
+    share_limits(figures)
     limits = {f.axes[0].get_ylim() for f in figures}
     assert len(limits) == 1
     low, high = limits.pop()

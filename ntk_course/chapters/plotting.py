@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 
-__all__ = ["COLUMN_WIDTH_INCHES", "PALETTE", "STYLE", "new_axes", "use_style"]
+__all__ = ["COLUMN_WIDTH_INCHES", "PALETTE", "STYLE", "new_axes", "share_limits", "use_style"]
 
 # Okabe & Ito's colour-blind-safe palette (Color Universal Design, 2008), in their order: blue,
 # vermillion, bluish green, reddish purple, black, then their orange and sky blue darkened so that
@@ -60,3 +60,38 @@ def new_axes(
     """
     use_style()
     return plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)
+
+
+def share_limits(figures: list[plt.Figure]) -> None:
+    """Give every figure the same axis limits: the union of theirs, axes matched by position.
+
+    The frames of an interactive figure (``ntk_course.chapters.widgets``) use it, so that a
+    reference drawn in every frame (a limiting kernel, a covariance ellipse) stays in place while
+    the rest moves. Colour bars, axes of another kind or scale, and sets of figures with different
+    numbers of axes keep their own limits; an inverted axis stays inverted.
+
+    Parameters
+    ----------
+    figures : list of matplotlib.figure.Figure
+        Figures drawn alike (same layout of axes), modified in place.
+    """
+    count = {len(f.axes) for f in figures}
+    if len(count) != 1:
+        return
+    for position in range(count.pop()):
+        axes = [f.axes[position] for f in figures]
+        if any(hasattr(a, "_colorbar") or a.name != axes[0].name for a in axes):
+            continue
+        for get, put, kind in (
+            ("get_xlim", "set_xlim", "get_xscale"),
+            ("get_ylim", "set_ylim", "get_yscale"),
+        ):
+            if len({getattr(a, kind)() for a in axes}) != 1:
+                continue
+            limits = [getattr(a, get)() for a in axes]
+            flipped = limits[0][0] > limits[0][1]
+            low = [min(lim) for lim in limits]
+            high = [max(lim) for lim in limits]
+            pair = (min(low), max(high))
+            for a in axes:
+                getattr(a, put)(pair[::-1] if flipped else pair)

@@ -40,6 +40,7 @@ import numpy as np
 from PIL import Image
 
 from ..config import scale
+from .plotting import share_limits
 
 __all__ = ["FigureWidget", "Frames", "control_grid", "interactive_figure", "precompute"]
 
@@ -255,31 +256,6 @@ class Frames:
         )
 
 
-def _fix_axes(figures: list[plt.Figure]) -> None:
-    """Give every frame the same axis limits: the union over the frames, axes matched by their
-    position in the figure. Colour bars and figures with another layout keep their own."""
-    count = {len(f.axes) for f in figures}
-    if len(count) != 1:
-        return
-    for position in range(count.pop()):
-        axes = [f.axes[position] for f in figures]
-        if any(hasattr(a, "_colorbar") or a.name != axes[0].name for a in axes):
-            continue
-        for get, put, kind in (
-            ("get_xlim", "set_xlim", "get_xscale"),
-            ("get_ylim", "set_ylim", "get_yscale"),
-        ):
-            if len({getattr(a, kind)() for a in axes}) != 1:
-                continue
-            limits = [getattr(a, get)() for a in axes]
-            flipped = limits[0][0] > limits[0][1]
-            low = [min(lim) for lim in limits]
-            high = [max(lim) for lim in limits]
-            pair = (min(low), max(high))
-            for a in axes:
-                getattr(a, put)(pair[::-1] if flipped else pair)
-
-
 def precompute(
     draw: Callable[..., object],
     controls: dict[str, ipywidgets.ValueWidget],
@@ -290,7 +266,8 @@ def precompute(
     caption: str = "",
 ) -> Frames:
     """Draw every combination of the controls' grid values (checks the names and the frame count
-    first). With ``fixed_axes`` every frame gets the same axis limits (see :func:`_fix_axes`), so
+    first). With ``fixed_axes`` the frames that share their menus' choices (a menu picks another
+    curve, a slider moves a parameter) get the same axis limits (``plotting.share_limits``), so
     that what stays fixed in the text stays fixed on screen; ``units`` name each control's unit for
     screen readers (defaults: :data:`UNITS`); ``caption`` says what to look for."""
     grid = dict(grid or {})
@@ -343,7 +320,12 @@ def precompute(
         draw(**dict(zip(names, combo)))
         figures.append(plt.gcf())
         plt.close("all")  # the Figure stays usable; pyplot (and the inline backend) forget it
-    _fix_axes(figures)
+    groups: dict[tuple, list[plt.Figure]] = {}  # a menu picks another thing: its own axes
+    for combo, figure in zip(combos, figures):
+        menus = tuple(v for v, kind in zip(combo, kinds) if kind == "menu")
+        groups.setdefault(menus, []).append(figure)
+    for group in groups.values():
+        share_limits(group)
     for combo, figure in zip(combos, figures):
         frames.frames[combo] = render_png(figure)
     return frames
