@@ -5,6 +5,7 @@ Build the handouts with Otter-Grader, grade a class, list the questions:
 python -m ntk_course.assignments build handouts/
     # handouts/a1/student/a1.ipynb ... and the autograders
 python -m ntk_course.assignments grade SUBMISSIONS_DIR --out grades.csv
+    # each submission in a sandbox; grades.csv, grades-feedback/, grades-written/, a summary
 python -m ntk_course.assignments list
 """
 
@@ -13,8 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import describe, questions
+from .sandbox import KINDS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,7 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only", nargs="+", default=None, metavar="NAME", help="only these assignments, e.g. a1 a3"
     )
     p.add_argument(
-        "--seed", type=int, default=0, help="changes the inputs of the hidden tests (default 0)"
+        "--seed",
+        type=int,
+        default=None,
+        help="the hidden tests' seed (default: kept in OUTDIR/secret.json, else a random one)",
     )
     p.add_argument(
         "--source",
@@ -44,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     g = sub.add_parser(
         "grade",
-        help="grade a folder of submissions with otter run, without Docker, into a CSV file",
+        help="grade a folder of submissions, each in a sandbox, into a CSV file",
     )
     g.add_argument(
         "submissions",
@@ -55,7 +61,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--handouts", default="handouts", help="the folder that `build` wrote (default handouts)"
     )
     g.add_argument(
-        "--assignment", default=None, help="a1 ... a4 (default: read from the submissions)"
+        "--assignment", default=None, help="grade only a1 ... a4 (default: each its own)"
+    )
+    g.add_argument(
+        "--only", nargs="+", default=None, metavar="FILE", help="regrade these submissions only"
+    )
+    g.add_argument(
+        "--manual", default=None, help="CSV of hand-given points: submission,question,points"
+    )
+    g.add_argument(
+        "--sandbox",
+        choices=KINDS,
+        default=None,
+        help="bubblewrap, docker or none (default: the first available)",
+    )
+    g.add_argument(
+        "--unsafe", action="store_true", help="allow grading without a sandbox (see the README)"
     )
     g.add_argument(
         "--jobs",
@@ -65,6 +86,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     g.add_argument(
         "--timeout", type=float, default=900.0, help="seconds allowed per submission (default 900)"
+    )
+    g.add_argument(
+        "--cell-timeout", type=float, default=300.0, help="seconds allowed per cell (default 300)"
+    )
+    g.add_argument(
+        "--answer-timeout",
+        type=float,
+        default=120.0,
+        help="seconds for one answer's calls on the hidden inputs (default 120)",
+    )
+    g.add_argument(
+        "--memory", type=float, default=6.0, help="GiB of memory per submission (default 6)"
     )
     sub.add_parser("list", help="list the questions that ntk_course.assignments.check knows")
     args = parser.parse_args(argv)
@@ -79,30 +112,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in build(args.outdir, salt=args.seed, source=args.source, only=args.only):
                 print(path)
             return 0
-        from .grade import assignment_of, autograder_zip, grade_class, submissions
+        from .grade import Limits, grade_class
+        from .report import manual_points, summary, write_csv, write_feedback, write_written
+        from .sandbox import choose
 
-        named = {assignment_of(p) for p in submissions(args.submissions)} - {None}
-        assignment = args.assignment or (named.pop() if len(named) == 1 else None)
-        if assignment is None:
-            raise ValueError(
-                f"the submissions name {sorted(named) or 'no assignment'}; "
-                "say which with --assignment a1"
-            )
+        if not Path(args.out).resolve().parent.is_dir():
+            raise ValueError(f"cannot write {args.out}: its folder does not exist")
+        manual = manual_points(args.manual)
+        sandbox = choose(args.sandbox, unsafe=args.unsafe)
+        limits = Limits(
+            args.timeout, args.cell_timeout, args.answer_timeout, int(args.memory * 2**30)
+        )
         grades = grade_class(
             args.submissions,
-            autograder_zip(args.handouts, assignment),
-            assignment,
-            args.out,
+            args.handouts,
+            sandbox,
+            assignment=args.assignment,
+            only=args.only,
             jobs=args.jobs,
-            timeout=args.timeout,
+            limits=limits,
         )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    out = Path(args.out)
+    write_csv(grades, out, manual)
+    write_feedback(grades, out.with_name(f"{out.stem}-feedback"))
+    written = write_written(grades, out.with_name(f"{out.stem}-written"))
+    print(summary(grades, out.with_name(f"{out.stem}-summary.png")))
     failed = sum(bool(g.error) for g in grades)
+    flagged = sum(bool(g.flags) for g in grades)
     print(
-        f"{len(grades)} submissions of {assignment} graded into {args.out}; "
-        f"{failed} with an error (see its column)"
+        f"{len(grades)} submissions graded in a {sandbox.kind} sandbox into {out}; "
+        f"{failed} with an error, {flagged} flagged (see those columns); feedback in "
+        f"{out.stem}-feedback/, written answers of {len(written)} questions in {out.stem}-written/"
     )
     return 0
 

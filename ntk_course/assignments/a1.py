@@ -13,6 +13,7 @@ import torch
 from ..activations import get_activation
 from ..architecture import Architecture
 from ..kernels import nngp, ntk
+from ..mlp import NTKMLP
 from .answers import (
     _array,
     _call,
@@ -112,10 +113,14 @@ def _a1_q1(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     var_x = torch.exp(torch.empty(k, dtype=torch.float64).uniform_(-2, 1, generator=g))
     var_y = torch.exp(torch.empty(k, dtype=torch.float64).uniform_(-2, 1, generator=g))
     corr = torch.empty(k, dtype=torch.float64).uniform_(-0.98, 0.98, generator=g)
+    edge = (var_x * var_y).sqrt() * (1 + 4 * torch.finfo(torch.float64).eps)
     groups = {
         f"{k} random covariances": (var_x, corr * (var_x * var_y).sqrt(), var_y),
         "correlation +1 (x' = x)": (var_x[:8], var_x[:8].clone(), var_x[:8].clone()),
         "correlation -1 (x' = -x)": (var_y[:8], -var_y[:8], var_y[:8].clone()),
+        # Rounding can push q_xy / sqrt(q_xx q_yy) a few ulps past +-1: the answer must clip it.
+        "correlation rounded just above +1": (var_x[:8], edge[:8], var_y[:8]),
+        "correlation rounded just below -1": (var_x[8:16], -edge[8:16], var_y[8:16]),
     }
     relu = get_activation("relu")
     cases: list[_Case] = []
@@ -264,53 +269,50 @@ def _a1_q3(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     return _kernel_question(answer, seed, "theta")
 
 
-def _mc_tolerance(sigma: np.ndarray, count: int, bias: float) -> float:
-    """4 standard errors of the sample second moment, plus a finite-width bias.
-
-    The moment is that of ``count`` Gaussian vectors of covariance ``sigma``
-    (E||S - Sigma||_F^2 = ((tr Sigma)^2 + ||Sigma||_F^2) / count).
-    """
-    se = math.sqrt((np.trace(sigma) ** 2 + (sigma**2).sum()) / count) / float(np.linalg.norm(sigma))
-    return 4 * se + bias
+def _covariance(
+    widths: list[int], beta: float, count: int, seed: int, x: torch.Tensor
+) -> np.ndarray:
+    """(1/K) sum_k f_k(x) f_k(x)^T over the ensemble of ReLU networks that a1.q4 pins."""
+    nets = NTKMLP(
+        widths, "relu", beta, ensemble=count, generator=torch.Generator().manual_seed(seed)
+    )
+    with torch.no_grad():
+        f = nets(x.float())[..., 0].double()
+    return _np(f.T @ f / count)
 
 
 @_register(
     "a1.q4",
     "the output covariance of wide networks",
     "a function network_covariance(x, width, depth, beta, ensemble, seed) returning the (N, N) "
-    "matrix (1/ensemble) sum_k f_k(x) f_k(x)^T over independently initialised ReLU NTKMLPs with "
-    "hidden widths `width`",
+    "matrix (1/ensemble) sum_k f_k(x) f_k(x)^T over the ReLU networks of NTKMLP([n0] + [width] "
+    "* (depth - 1) + [1], beta=beta, ensemble=ensemble, "
+    "generator=torch.Generator().manual_seed(seed))",
 )
 def _a1_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     g = _gen(seed)
     fn = _function(answer, "network_covariance(x, width, depth, beta, ensemble, seed)")
-    cases, hints = [], []
+    cases, hints, tol = [], [], 1e-5
     for depth, n0 in ((2, 3), (3, 5)):
         x = _gaussian(g, 4, n0, 1.2)
-        width, count = 128, 1000
+        width, count, beta = 128, 1000, float(torch.empty(()).uniform_(0.1, 0.6, generator=g))
+        draw = seed + depth
         out = _array(
-            _call(fn, x.clone(), width, depth, 0.1, count, seed + depth),
+            _call(fn, x.clone(), width, depth, beta, count, draw),
             "the result of network_covariance",
             (4, 4),
             "(N, N) for N = 4 points",
         )
-        arch = Architecture(depth, "relu", beta=0.1)
-        ref = _np(arch.nngp(x))
-        tol = _mc_tolerance(ref, count, 0.05)
-        err = _rel(out, ref)
-        cases.append(
-            _Case(
-                f"depth L={depth}, width {width}, {count} networks, x {tuple(x.shape)}",
-                err <= tol,
-                err,
-                tol,
-                "the tolerance is 4 Monte-Carlo standard errors plus 0.05 for the finite width",
-            )
-        )
-        if err > tol and _rel(out, _np(arch.ntk(x))) <= tol:
+        arch = Architecture(depth, "relu", beta=beta)
+        err = _rel(out, _covariance(arch.widths(n0, width), beta, count, draw, x))
+        label = f"depth L={depth}, width {width}, beta={beta:.2f}, {count} networks, seed {draw}"
+        cases.append(_Case(label, err <= tol, err, tol, "compared with the same draw of networks"))
+        if err > tol and _rel(out, _covariance(arch.widths(n0, width), 0.0, count, draw, x)) <= tol:
+            hints = ["your networks have no biases: NTKMLP's beta must be the argument beta."]
+        elif err > tol and not hints:
             hints = [
-                "your matrix is close to the NTK Theta^(L): the question asks for the covariance "
-                "of the outputs f(x)."
+                "build the networks exactly as the question says: one NTKMLP with "
+                "ensemble=ensemble and generator=torch.Generator().manual_seed(seed)."
             ]
     return cases, hints
 

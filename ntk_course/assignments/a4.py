@@ -191,34 +191,45 @@ def _a4_q3(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     return cases, hints
 
 
-def _schoenberg_battery() -> list[tuple[str, np.ndarray]]:
-    n = np.arange(40)
-    geometric = 0.8**n
-    return [
-        ("a geometric series 0.8^n", geometric),
-        ("a polynomial of degree 3", np.r_[[1.0, 0.5, 0.2, 0.1], np.zeros(36)]),
-        ("a series with only even powers", np.where(n % 2 == 0, geometric, 0.0)),
-        ("a series with only odd powers", np.where(n % 2 == 1, geometric, 0.0)),
-        ("a positive series with one negative coefficient", np.where(n == 3, -0.2, geometric)),
-        ("a series that starts at n = 20", np.where(n >= 20, 0.9 ** (n - 20), 0.0)),
-        ("a polynomial plus a tail of size 1e-20", np.r_[[1.0, 1.0, 1.0], np.full(37, 1e-20)]),
+def _schoenberg_battery(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
+    """Fresh coefficient series for a4.q4, one of each kind, with parameters drawn by ``rng``."""
+    k = int(rng.integers(30, 51))
+    n = np.arange(k)
+    r = float(rng.uniform(0.55, 0.95))
+    geometric = r**n
+    degree = int(rng.integers(2, 7))
+    poly = np.where(n <= degree, rng.uniform(0.2, 1.0, k), 0.0)
+    bad = int(rng.integers(1, k // 2))
+    start = int(rng.integers(k // 2 - 6, k // 2))
+    act, beta = str(rng.choice(["tanh", "erf", "relu"])), float(rng.choice([0.0, 0.1, 0.3]))
+    out = [
+        (f"a geometric series {r:.2f}^n, K = {k}", geometric),
+        (f"a polynomial of degree {degree}, K = {k}", poly),
+        (f"a series {r:.2f}^n with only even powers, K = {k}", np.where(n % 2 == 0, geometric, 0)),
+        (f"a series {r:.2f}^n with only odd powers, K = {k}", np.where(n % 2 == 1, geometric, 0)),
         (
-            "Sigma^(2) of tanh on S^2 with beta = 0.1",
-            sigma2_power_series("tanh", n0=3, beta=0.1, n_terms=40),
+            f"{r:.2f}^n with a negative coefficient at n = {bad}, K = {k}",
+            np.where(n == bad, -float(rng.uniform(0.01, 0.5)), geometric),
+        ),
+        (f"a series that starts at n = {start}, K = {k}", np.where(n >= start, geometric, 0.0)),
+        (
+            f"a polynomial of degree {degree} plus a tail of size 1e-20, K = {k}",
+            np.where(n <= degree, poly, 1e-20),
         ),
         (
-            "Sigma^(2) of ReLU on S^2 with beta = 0",
-            sigma2_power_series("relu", n0=3, beta=0.0, n_terms=40),
+            f"{r:.2f}^n with a coefficient -1e-14 at n = {bad} (within the tolerance), K = {k}",
+            np.where(n == bad, -1e-14, geometric),
         ),
         (
-            "Sigma^(2) of erf on S^2 with beta = 0",
-            sigma2_power_series("erf", n0=3, beta=0.0, n_terms=40),
+            f"Sigma^(2) of {act} on S^2 with beta = {beta}",
+            sigma2_power_series(act, n0=3, beta=beta, n_terms=k),
         ),
         (
-            "Sigma^(2) of z^2 + z on S^2 with beta = 0.1",
-            sigma2_power_series(polynomial([0.0, 1.0, 1.0]), n0=3, beta=0.1, n_terms=40),
+            f"Sigma^(2) of a polynomial of degree {degree} on S^2 with beta = {beta}",
+            sigma2_power_series(polynomial(list(poly[: degree + 1])), n0=3, beta=beta, n_terms=k),
         ),
     ]
+    return [out[i] for i in rng.permutation(len(out))]
 
 
 @_register(
@@ -229,11 +240,8 @@ def _schoenberg_battery() -> list[tuple[str, np.ndarray]]:
 )
 def _a4_q4(answer: object, seed: int) -> tuple[list[_Case], list[str]]:
     fn = _function(answer, "schoenberg_test(b)")
-    battery = _schoenberg_battery()
-    order = np.random.default_rng(seed).permutation(len(battery))
     cases = []
-    for i in order:
-        label, b = battery[i]
+    for label, b in _schoenberg_battery(np.random.default_rng(seed)):
         out = _call(fn, b.copy())
         if out is Ellipsis:
             raise _NotAnswered("the placeholder ... is still there")

@@ -135,15 +135,18 @@ def require(question: str, answer: object, *, seed: int, part: str | None = None
             f"{q.id} has no part {part!r}; its parts are {[name for name, _ in q.parts]}"
         )
     result = _evaluate(q, answer, _seed(seed))
-    if part is None:
-        passed = result.passed
-    else:
-        mine = [ok for label, ok in result.cases if re.match(dict(q.parts)[part], label)]
-        passed = bool(mine) and all(mine)
-    if not passed:
+    if not _passes(q, result, part):
         raise AssertionError(
             result.message if part is None else f"part '{part}' of {q.id}:\n{result.message}"
         )
+
+
+def _passes(q: Question, result: CheckResult, part: str | None) -> bool:
+    """Whether ``result`` passes the whole question (``part`` None) or every input of ``part``."""
+    if part is None:
+        return result.passed
+    mine = [ok for label, ok in result.cases if re.match(dict(q.parts)[part], label)]
+    return bool(mine) and all(mine)
 
 
 def _evaluate(q: Question, answer: object, seed: int) -> CheckResult:

@@ -28,7 +28,9 @@ Gabriel & Hongler (2018) is implemented here: the handouts carry the assignments
 from __future__ import annotations
 
 import ast
+import json
 import re
+import secrets
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +44,7 @@ from .grading import QUESTIONS
 from .otter_cells import mark_solution, test_cells
 
 REPOSITORY = "https://github.com/ntk-course/ntk-course"
+TORCH = "2.13.0"  # the CPU build the Gradescope autograder installs
 _DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}\s*(?P<arg>.*?)\s*$")
 _OPTION = re.compile(r"^\s*:[\w-]+:")
 _TARGET = re.compile(r"^\([\w.:-]+\)=\s*$")
@@ -269,19 +272,51 @@ def master_notebook(path: str | Path, *, salt: int = 0) -> nbformat.NotebookNode
     return nb
 
 
+def draw_secret(outdir: str | Path, salt: int | None = None) -> int:
+    """The hidden-test seed of the handouts in ``outdir``, kept in ``outdir/secret.json`` (0600).
+
+    Parameters
+    ----------
+    outdir : str or Path
+        The handouts folder.
+    salt : int, optional
+        A seed chosen by the teacher; default: the one already kept there, else a fresh random one.
+
+    Returns
+    -------
+    int
+        The seed; the grader reads it back (:func:`.grade.secret_of`).
+    """
+    path = Path(outdir) / "secret.json"
+    if salt is None and path.is_file():
+        return int(json.loads(path.read_text())["seed"])
+    seed = secrets.randbelow(2**31) if salt is None else int(salt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(json.dumps({"seed": seed}))
+    return seed
+
+
 def build(
     outdir: str | Path,
     *,
-    salt: int = 0,
+    salt: int | None = None,
     source: str | Path | None = None,
     only: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write the master notebooks into ``outdir/master`` and run ``otter assign`` on each.
 
+    The hidden tests are seeded by :func:`draw_secret` (``salt``, or a random seed kept in
+    ``outdir/secret.json``). The autograder's requirements pin the course's version and a CPU
+    build of torch.
+
     Returns the student notebooks ``outdir/a<k>/student/a<k>.ipynb`` (the autograders lie beside
     them).
     """
     from otter.assign import main as otter_assign
+
+    from .. import __version__
 
     paths = assignment_paths(source)
     unknown = sorted(set(only or ()) - {p.stem for p in paths})
@@ -291,13 +326,17 @@ def build(
         )
     out = Path(outdir).resolve()
     (out / "master").mkdir(parents=True, exist_ok=True)
-    (out / "master" / "requirements.txt").write_text(f"ntk_course @ git+{REPOSITORY}\n")
+    secret = draw_secret(out, salt)
+    (out / "master" / "requirements.txt").write_text(
+        "--extra-index-url https://download.pytorch.org/whl/cpu\n"
+        f"torch=={TORCH}+cpu\nntk_course @ git+{REPOSITORY}@v{__version__}\n"
+    )
     written = []
     for path in paths:
         if only and path.stem not in only:
             continue
         master = out / "master" / f"{path.stem}.ipynb"
-        nbformat.write(master_notebook(path, salt=salt), master)
+        nbformat.write(master_notebook(path, salt=secret), master)
         shutil.rmtree(out / path.stem, ignore_errors=True)
         otter_assign(str(master), str(out / path.stem), no_run_tests=True, no_pdfs=True)
         written.append(out / path.stem / "student" / f"{path.stem}.ipynb")
