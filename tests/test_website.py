@@ -16,6 +16,14 @@ classroom without internet sees them. Per page the tests check:
 * every control of every interactive figure's static player moves its figure (to both ends and a
   middle value), and a page with its images, scripts and styles weighs at most ``MAX_PAGE_MIB``.
 
+And on a phone (390 x 844, issue 21), page by page: the page does not scroll sideways; no inline
+formula is cut off (it fits, or scrolls); display math and printed output that do not fit scroll
+(overflow auto, a visible scrollbar); no equation number covers its equation; every content image
+has alt text (not its file name); a figure shown at less than half its drawn size, where its
+12 pt text falls under 9 px, opens at full size on a tap; and every chapter, with everything it
+loads before a player is touched (all images included), weighs at most ``MAX_CHAPTER_GZIP_MIB``
+gzipped, as a static host serves it.
+
 The browser is ``NTK_COURSE_CHROMIUM`` when set, else Debian's ``/usr/bin/chromium``, else
 Playwright's own Chromium (``python -m playwright install chromium``). With ``CI=true`` a missing
 Playwright or Chromium fails the run; elsewhere it skips this module with the reason
@@ -29,6 +37,7 @@ A full-page screenshot of every page is written to ``NTK_COURSE_SCREENSHOTS`` (d
 from __future__ import annotations
 
 import functools
+import gzip
 import html.parser
 import http.server
 import os
@@ -69,6 +78,15 @@ PAGE_TIMEOUT_MS = 60_000
 MIN_FIGURE_SCALE = 0.6
 # The theme and the offline MathJax weigh about 2.5 MiB; the rest is the chapter and its frames.
 MAX_PAGE_MIB = 6.0
+
+PHONE = {"width": 390, "height": 844}
+# Every chapter, with its images, scripts, styles and fonts, gzipped (issue 21). The player frames
+# beyond the first of each player are image files fetched only when a reader moves a control.
+MAX_CHAPTER_GZIP_MIB = 1.0
+# The course style's 12 pt text is 18 px in a figure drawn at 110 dpi: shown at less than half its
+# size it falls under 9 px, and the figure must open at full size on a tap.
+MIN_TEXT_PX, FIGURE_TEXT_PX = 9.0, 12 * 110 / 72
+UNCOMPRESSED = {".png", ".jpg", ".jpeg", ".gif", ".woff", ".woff2", ".ico"}
 
 IN_CI = os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
@@ -801,6 +819,185 @@ def _fail_if(problems: list[str], v: Visit) -> None:
         )
 
 
+# --------------------------------------------------------------------------- on a phone
+@pytest.fixture(scope="session")
+def phone(browser):
+    """The session's Chromium; each phone visit sizes its tab to ``PHONE`` (the CSS sees a
+    390 px screen; touch is not emulated, the tests tap with click events)."""
+    return browser
+
+
+_PHONE_JS = r"""
+() => {
+  const vw = document.documentElement.clientWidth;
+  const inCode = (el) => !!el.closest('pre, code, .highlight, .cell_input');
+  const scrolls = (el) => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+  const short = (el) => el.textContent.trim().replace(/\s+/g, ' ').slice(0, 80);
+  const clippedInline = [];
+  const main = document.querySelector('article.bd-article') || document.body;
+  main.querySelectorAll('span.math').forEach((el) => {
+    if (inCode(el)) { return; }
+    const box = el.getBoundingClientRect();
+    const wide = el.scrollWidth > el.clientWidth + 1;
+    let reachable = box.right <= vw + 1;  // or inside a box that scrolls to it (a wide table)
+    for (let a = el.parentElement; !reachable && a && a !== document.body; a = a.parentElement) {
+      reachable = scrolls(a) && a.scrollWidth > a.clientWidth + 1;
+    }
+    if ((wide && !scrolls(el)) || !reachable) {
+      clippedInline.push({tex: short(el), width: el.scrollWidth, shown: el.clientWidth,
+                          right: Math.round(box.right)});
+    }
+  });
+  const unscrollable = [];
+  const blocks = [...document.querySelectorAll('mjx-container[display="true"]')]
+    .concat([...document.querySelectorAll('div.cell_output pre, div.cell_output div.output')]);
+  blocks.forEach((el) => {
+    if (el.scrollWidth <= el.clientWidth + 1) { return; }
+    let ok = false;
+    for (let a = el; a && a !== document.body; a = a.parentElement) {
+      if (scrolls(a) && a.scrollWidth > a.clientWidth + 1) { ok = true; break; }
+    }
+    if (!ok) { unscrollable.push({what: el.tagName.toLowerCase(), text: short(el)}); }
+  });
+  const coveredEquations = [];
+  document.querySelectorAll('div.math').forEach((el) => {
+    const number = el.querySelector('span.eqno');
+    const eq = el.querySelector('mjx-container');
+    if (!number || !eq) { return; }
+    const a = number.getBoundingClientRect(), b = eq.getBoundingClientRect();
+    const overlap = Math.min(a.right, b.right) > Math.max(a.left, b.left) + 1 &&
+      Math.min(a.bottom, b.bottom) > Math.max(a.top, b.top) + 1;
+    if (overlap) { coveredEquations.push(short(number)); }
+  });
+  const article = document.querySelector('article.bd-article') || document.body;
+  const images = [...article.querySelectorAll('img')].map((img) => ({
+    src: img.getAttribute('src'), alt: (img.getAttribute('alt') || '').trim(),
+    width: img.getBoundingClientRect().width, naturalWidth: img.naturalWidth,
+    zoomable: img.classList.contains('ntk-zoomable'),
+    logo: !!img.closest('.dropdown-launch-buttons, .header-article-items, nav, header'),
+  }));
+  return {scrollWidth: document.documentElement.scrollWidth, clientWidth: vw, clippedInline,
+          unscrollable, coveredEquations, images};
+}
+"""
+
+# Taps the first content figure shown below MIN_TEXT_PX text and reports the enlarged view.
+_ZOOM_JS = r"""
+(minScale) => {
+  const article = document.querySelector('article.bd-article') || document.body;
+  const img = [...article.querySelectorAll('img.ntk-zoomable')].find((i) =>
+    i.naturalWidth > 0 && i.getBoundingClientRect().width < minScale * i.naturalWidth);
+  if (!img) { return null; }
+  img.click();
+  const view = document.querySelector('div.ntk-zoom');
+  const big = view && view.querySelector('img');
+  const out = {src: img.getAttribute('src'), opened: !!view,
+               shown: big ? big.getBoundingClientRect().width : 0, natural: img.naturalWidth};
+  if (view) { view.click(); }
+  out.closed = !document.querySelector('div.ntk-zoom');
+  return out;
+}
+"""
+
+
+@dataclass
+class PhoneVisit:
+    path: str
+    facts: dict
+    zoom: dict | None
+    gzip_bytes: int
+    plain_bytes: int
+    screenshot: Path
+
+
+@functools.cache
+def _file_weights(path: Path) -> tuple[int, int]:
+    """(plain, gzipped at level 6) bytes of one file; images and fonts count as they are."""
+    data = path.read_bytes()
+    if path.suffix.lower() in UNCOMPRESSED:
+        return len(data), len(data)
+    return len(data), len(gzip.compress(data, compresslevel=6, mtime=0))
+
+
+def phone_visit(site: Site, phone, path: str) -> PhoneVisit:
+    """Open ``path`` at 390 px once per session and measure what a phone reader gets."""
+    key = "phone:" + path
+    if key in site.visits:
+        return site.visits[key]
+    start = time.perf_counter()
+    fetched: set[str] = set()
+    tab = phone.new_page()
+    tab.set_viewport_size(PHONE)
+    tab.route(
+        "**/*",
+        lambda route: route.continue_() if _is_internal(route.request.url, site) else route.abort(),
+    )
+    tab.on("requestfinished", lambda request: fetched.add(request.url))
+    try:
+        tab.goto(site.url + path, wait_until="load")
+        tab.evaluate(_SETTLE_JS)
+        facts = tab.evaluate(_PHONE_JS)
+        shot = site.screenshots / ("phone-" + _screenshot_name(path))
+        tab.screenshot(path=str(shot), full_page=False)
+        zoom = tab.evaluate(_ZOOM_JS, MIN_TEXT_PX / FIGURE_TEXT_PX)
+    finally:
+        tab.close()
+    plain = packed = 0
+    for url in fetched:
+        if not _is_internal(url, site):
+            continue
+        local = site.html / urllib.parse.unquote(urllib.parse.urlsplit(url).path.lstrip("/"))
+        if local.is_file():
+            p, g = _file_weights(local)
+            plain, packed = plain + p, packed + g
+    result = PhoneVisit(path, facts, zoom, packed, plain, shot)
+    site.visits[key] = result
+    site.browse_seconds += time.perf_counter() - start
+    return result
+
+
+_NAMELESS_ALT = re.compile(r"(^$|\.(png|jpe?g|svg|gif)$|^figure$|^image$)", re.I)
+
+
+def phone_problems(v: PhoneVisit, chapter: bool) -> list[str]:
+    f = v.facts
+    problems = []
+    if f["scrollWidth"] > f["clientWidth"] + 1:
+        problems.append(f"the page scrolls sideways on a phone: {f['scrollWidth']} px wide")
+    problems += [
+        f"inline math cut off at {PHONE['width']} px ({m['width']} px in {m['shown']} px, "
+        f"right edge {m['right']}): {m['tex']}"
+        for m in f["clippedInline"]
+    ]
+    problems += [
+        f"a {b['what']} wider than the column that does not scroll: {b['text']}"
+        for b in f["unscrollable"]
+    ]
+    problems += [f"equation number {n} covers its equation" for n in f["coveredEquations"]]
+    for img in f["images"]:
+        if img["logo"]:
+            continue
+        if _NAMELESS_ALT.search(img["alt"]):
+            problems.append(f"image {img['src']} has no alt text (alt={img['alt']!r})")
+        if img["naturalWidth"] and img["width"] > 0:
+            text_px = FIGURE_TEXT_PX * img["width"] / img["naturalWidth"]
+            if text_px < MIN_TEXT_PX and not img["zoomable"]:
+                problems.append(
+                    f"figure {img['src']} shows its text at {text_px:.1f} px and cannot be enlarged"
+                )
+    if v.zoom is not None and not (
+        v.zoom["opened"] and v.zoom["shown"] >= 0.99 * v.zoom["natural"] and v.zoom["closed"]
+    ):
+        problems.append(f"tapping figure {v.zoom['src']} does not show it at full size: {v.zoom}")
+    if chapter and v.gzip_bytes > MAX_CHAPTER_GZIP_MIB * 2**20:
+        problems.append(
+            f"the chapter loads {v.gzip_bytes / 2**20:.2f} MiB gzipped "
+            f"({v.plain_bytes / 2**20:.2f} MiB plain) before a player is touched; "
+            f"expected at most {MAX_CHAPTER_GZIP_MIB} MiB"
+        )
+    return problems
+
+
 # --------------------------------------------------------------------------- tests
 def test_book_builds_without_warnings(site: Site) -> None:
     """The build that made the site passed with -W; a prebuilt site comes with its log
@@ -989,3 +1186,16 @@ def test_search_works_offline(site: Site, browser) -> None:
     finally:
         tab.close()
     assert hits > 0 and not errors, f"search for 'kernel' found {hits} pages; page errors: {errors}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+def test_reads_on_a_phone(site: Site, phone, page: TocPage) -> None:
+    """At 390 px: no sideways scrolling, no cut formula, scrollable wide blocks, numbers beside
+    (not on) their equations, alt text, figures that enlarge, and chapters of at most 1 MiB."""
+    v = phone_visit(site, phone, page.html)
+    problems = phone_problems(v, chapter=page.is_chapter or page.root)
+    if problems:
+        pytest.fail(
+            f"{v.path} on a phone (screenshot {v.screenshot}):\n  - " + "\n  - ".join(problems),
+            pytrace=False,
+        )

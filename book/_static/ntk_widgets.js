@@ -89,6 +89,45 @@
       });
     });
   }
-  function init() { document.querySelectorAll("div.ntk-widget").forEach(setup); }
+  // Figures shown at less than 90 % of their drawn width (a phone, a narrow window) open at full
+  // size on a tap, a click, or Enter; the view scrolls, and a tap, Escape or "Close" ends it.
+  function zoomable(img) {
+    if (img.classList.contains("ntk-zoomable")) { return; }
+    img.classList.add("ntk-zoomable");
+    img.tabIndex = 0;
+    img.setAttribute("role", "button");
+    img.setAttribute("aria-label", "enlarge: " + (img.alt || "figure"));
+    function open(event) {
+      if (!img.naturalWidth || img.getBoundingClientRect().width >= 0.9 * img.naturalWidth) { return; }
+      if (event) { event.preventDefault(); }
+      var view = document.createElement("div");
+      view.className = "ntk-zoom";
+      view.setAttribute("role", "dialog");
+      view.setAttribute("aria-modal", "true");
+      view.setAttribute("aria-label", "enlarged figure");
+      var big = document.createElement("img");
+      big.src = img.currentSrc || img.src;
+      big.alt = img.alt;
+      big.width = img.naturalWidth;
+      var close = document.createElement("button");
+      close.type = "button";
+      close.textContent = "Close";
+      function done() { view.remove(); document.removeEventListener("keydown", key); img.focus(); }
+      function key(e) { if (e.key === "Escape") { done(); } }
+      view.addEventListener("click", done);
+      document.addEventListener("keydown", key);
+      view.appendChild(close);
+      view.appendChild(big);
+      document.body.appendChild(view);
+      close.focus();
+    }
+    img.addEventListener("click", open);
+    img.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { open(e); } });
+  }
+  function init() {
+    document.querySelectorAll("div.ntk-widget").forEach(setup);
+    var article = document.querySelector("article") || document.body;
+    article.querySelectorAll("div.cell_output img, figure img, div.ntk-widget img, img.align-center").forEach(zoomable);
+  }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }
 })();
