@@ -40,6 +40,7 @@ import functools
 import gzip
 import html.parser
 import http.server
+import json
 import os
 import re
 import shutil
@@ -48,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -58,6 +60,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+BINDER_POST_BUILD = (REPO / "binder" / "postBuild").read_text(encoding="utf-8")
 COLAB_CONFIGURED = bool(re.search(r"^\s*colab_url:\s*\S", (REPO / "_config.yml").read_text(), re.M))
 CHROMIUM = Path(os.environ.get("NTK_COURSE_CHROMIUM", "/usr/bin/chromium"))  # see _find_chromium
 CHROMIUM_FLAGS = [
@@ -86,6 +89,19 @@ MAX_CHAPTER_GZIP_MIB = 1.0
 # The course style's 12 pt text is 18 px in a figure drawn at 110 dpi: shown at less than half its
 # size it falls under 9 px, and the figure must open at full size on a tap.
 MIN_TEXT_PX, FIGURE_TEXT_PX = 9.0, 12 * 110 / 72
+# Pages whose static figures (matplotlib outputs) still lack alt text: it goes in the figure cell's
+# metadata (``mystnb: image: alt:``). A page leaves this list once it has it; the test fails if a
+# listed page no longer needs to be here.
+ALT_TEXT_PENDING = {
+    "book/constant_kernel",
+    "book/spectral_bias",
+    "book/mnist",
+    "book/generalisation",
+    "book/beyond",
+    "book/assignments/a1",
+    "book/assignments/a2",
+    "book/assignments/a3",
+}
 UNCOMPRESSED = {".png", ".jpg", ".jpeg", ".gif", ".woff", ".woff2", ".ico"}
 
 IN_CI = os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
@@ -959,9 +975,14 @@ def phone_visit(site: Site, phone, path: str) -> PhoneVisit:
 _NAMELESS_ALT = re.compile(r"(^$|\.(png|jpe?g|svg|gif)$|^figure$|^image$)", re.I)
 
 
-def phone_problems(v: PhoneVisit, chapter: bool) -> list[str]:
+def phone_problems(v: PhoneVisit, chapter: bool, alt_pending: bool = False) -> list[str]:
     f = v.facts
     problems = []
+    nameless = [
+        img["src"] for img in f["images"] if not img["logo"] and _NAMELESS_ALT.search(img["alt"])
+    ]
+    if alt_pending and not nameless:
+        problems.append("every image has alt text now: remove the page from ALT_TEXT_PENDING")
     if f["scrollWidth"] > f["clientWidth"] + 1:
         problems.append(f"the page scrolls sideways on a phone: {f['scrollWidth']} px wide")
     problems += [
@@ -977,7 +998,7 @@ def phone_problems(v: PhoneVisit, chapter: bool) -> list[str]:
     for img in f["images"]:
         if img["logo"]:
             continue
-        if _NAMELESS_ALT.search(img["alt"]):
+        if _NAMELESS_ALT.search(img["alt"]) and not alt_pending:
             problems.append(f"image {img['src']} has no alt text (alt={img['alt']!r})")
         if img["naturalWidth"] and img["width"] > 0:
             text_px = FIGURE_TEXT_PX * img["width"] / img["naturalWidth"]
@@ -1074,10 +1095,17 @@ def test_launch_buttons(site: Site, browser, page: TocPage) -> None:
     problems = []
     if not v.facts["binder"]:
         problems.append("no Binder launch button (a link to mybinder.org/v2/...)")
+    handout = re.match(r"book/assignments/(a\d+)$", page.name)
     for href in v.facts["binder"]:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(href).query)
         target = query.get("urlpath", [""])[0].split("/tree/", 1)[-1]
-        if not (REPO / target).is_file():
+        if handout:  # an assignment opens its student handout, which binder/postBuild makes
+            k = handout.group(1)
+            if target != f"handouts/{k}/student/{k}.ipynb":
+                problems.append(f"Binder button opens {target!r}, not the student handout")
+            if "ntk_course.assignments build handouts/" not in BINDER_POST_BUILD:
+                problems.append("binder/postBuild does not build the handouts the button opens")
+        elif not (REPO / target).is_file():
             problems.append(f"Binder button opens {target!r}, which the repository does not have")
     _fail_if(problems, v)
 
@@ -1188,12 +1216,43 @@ def test_search_works_offline(site: Site, browser) -> None:
     assert hits > 0 and not errors, f"search for 'kernel' found {hits} pages; page errors: {errors}"
 
 
+def test_search_folds_accents(site: Site, browser) -> None:
+    """A word the book spells with an accent is found without it ("Gronwall" for "Grönwall")."""
+    text = (site.html / "searchindex.js").read_text(encoding="utf-8")
+    terms = json.loads(text[text.index("(") + 1 : text.rstrip().rindex(")")])["terms"]
+    accented = sorted(w for w in terms if not w.isascii() and w.isalpha())
+    if not accented:
+        pytest.skip("no accented word in the search index")
+    word = "grönwall" if "grönwall" in accented else accented[0]
+    plain = unicodedata.normalize("NFKD", word).encode("ascii", "ignore").decode()
+    tab = browser.new_page()
+    tab.route(
+        "**/*",
+        lambda route: route.continue_() if _is_internal(route.request.url, site) else route.abort(),
+    )
+    try:
+        tab.goto(site.url + f"search.html?q={plain}", wait_until="load")
+        tab.wait_for_function(
+            "() => /Search finished|found/i.test(document.querySelector('#search-results')"
+            "?.textContent || '')",
+            timeout=PAGE_TIMEOUT_MS,
+        )
+        hits = tab.evaluate(
+            "() => document.querySelectorAll('#search-results ul.search li').length"
+        )
+    finally:
+        tab.close()
+    assert hits > 0, f"search for {plain!r} (the index has {word!r}) found nothing"
+
+
 @pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
 def test_reads_on_a_phone(site: Site, phone, page: TocPage) -> None:
     """At 390 px: no sideways scrolling, no cut formula, scrollable wide blocks, numbers beside
     (not on) their equations, alt text, figures that enlarge, and chapters of at most 1 MiB."""
     v = phone_visit(site, phone, page.html)
-    problems = phone_problems(v, chapter=page.is_chapter or page.root)
+    problems = phone_problems(
+        v, chapter=page.is_chapter or page.root, alt_pending=page.name in ALT_TEXT_PENDING
+    )
     if problems:
         pytest.fail(
             f"{v.path} on a phone (screenshot {v.screenshot}):\n  - " + "\n  - ".join(problems),

@@ -24,6 +24,16 @@ what a reader would otherwise see:
   site uses about twenty icons: the script is replaced, at the same address, by one that holds
   only the icons the pages name (their SVG paths copied from the original) and draws them the
   same way (``<i class="fa-solid fa-x">`` becomes ``<svg class="svg-inline--fa fa-x">``).
+* The bibliography's labels were sphinxcontrib-bibtex's "alpha" keys (``[JGH18]``), which match
+  nothing a reader sees in the text, where citations read "Jacot et al. (2018)". The style
+  ``ntk_authoryear`` labels each entry "Jacot et al. 2018" (a, b for twins), sorted by author
+  and year, and prints its DOI or link (``bibtex_default_style`` in ``_config.yml``).
+* Sphinx's search matches words letter for letter: "Gronwall" found nothing, only "Grönwall".
+  Every indexed word with an accent is also indexed without it.
+* The launch buttons of an assignment page opened the solved page. Binder's opens the student
+  handout instead, ``handouts/a<k>/student/a<k>.ipynb``, which ``binder/postBuild`` makes with
+  ``python -m ntk_course.assignments build handouts/`` (Colab can open only files of the
+  repository, so its button keeps the page's notebook).
 * ``book/_static/custom.css`` (layout tweaks for a laptop screen and a phone) and
   ``book/_static/ntk_widgets.js`` (the static players of the interactive figures, see
   ``ntk_course/chapters/widgets.py``) are added to every page.
@@ -277,6 +287,79 @@ def _palette_images(outdir: Path) -> None:
             png.write_bytes(out.getvalue())
 
 
+def _register_bibliography_style() -> None:
+    """The pybtex style ``ntk_authoryear``: unsrt's entries with author-year labels."""
+    from pybtex.plugin import register_plugin
+    from pybtex.richtext import Text
+    from pybtex.style.formatting.unsrt import Style as UnsrtStyle
+    from pybtex.style.labels import BaseLabelStyle
+
+    def surname(person: Any) -> str:
+        return Text.from_latex(" ".join(person.prelast_names + person.last_names)).render_as("text")
+
+    class AuthorYearLabels(BaseLabelStyle):
+        def format_labels(self, sorted_entries: Any) -> Any:
+            labels = []
+            for entry in sorted_entries:
+                people = entry.persons.get("author") or entry.persons.get("editor") or []
+                names = [surname(p) for p in people]
+                who = (
+                    f"{names[0]} et al."
+                    if len(names) > 2
+                    else " & ".join(names) or entry.fields.get("title", entry.key)[:20]
+                )
+                labels.append(f"{who} {entry.fields.get('year', '')}".strip())
+            seen: dict[str, int] = {}
+            for label in labels:
+                seen[label] = seen.get(label, 0) + 1
+            twins: dict[str, int] = {}
+            for label in labels:
+                if seen[label] > 1:
+                    twins[label] = twins.get(label, 0) + 1
+                    yield label + "abcdefghij"[twins[label] - 1]
+                else:
+                    yield label
+
+    class AuthorYearStyle(UnsrtStyle):
+        default_label_style = AuthorYearLabels
+        default_sorting_style = "author_year_title"
+
+    register_plugin("pybtex.style.formatting", "ntk_authoryear", AuthorYearStyle)
+
+
+def _fold_search_index(outdir: Path) -> None:
+    """Index every accented word of searchindex.js under its unaccented spelling too."""
+    import unicodedata
+
+    index = outdir / "searchindex.js"
+    if not index.is_file():
+        return
+    text = index.read_text(encoding="utf-8")
+    head, _, rest = text.partition("(")
+    body = rest[: rest.rstrip().rfind(")")]
+    data = json.loads(body)
+
+    def fold(word: str) -> str:
+        return "".join(
+            c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c)
+        )
+
+    for table in ("terms", "titleterms"):
+        terms = data.get(table) or {}
+        for word in list(terms):
+            plain = fold(word)
+            if plain == word:
+                continue
+            docs = terms[word] if isinstance(terms[word], list) else [terms[word]]
+            have = terms.get(plain, [])
+            have = have if isinstance(have, list) else [have]
+            terms[plain] = sorted(set(have) | set(docs))
+    index.write_text(
+        head + "(" + json.dumps(data, separators=(",", ":"), ensure_ascii=False) + ")",
+        encoding="utf-8",
+    )
+
+
 def _after_build(app: Any, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
@@ -287,11 +370,42 @@ def _after_build(app: Any, exception: Exception | None) -> None:
     _subset_icons(outdir, pages)
     _subset_icon_fonts(outdir, pages)
     _palette_images(outdir)
+    _fold_search_index(outdir)
+
+
+_ASSIGNMENT = re.compile(r"^book/assignments/(a\d+)$")
+
+
+def handout_path(pagename: str) -> str | None:
+    """The student handout a page's Binder button opens (``None``: the page's own notebook)."""
+    match = _ASSIGNMENT.match(pagename)
+    return f"handouts/{match.group(1)}/student/{match.group(1)}.ipynb" if match else None
+
+
+def _launch_handouts(
+    app: Any, pagename: str, templatename: str, context: dict, doctree: Any
+) -> None:
+    handout = handout_path(pagename)
+    if handout is None:
+        return
+
+    def walk(buttons: list) -> None:
+        for button in buttons:
+            if isinstance(button, dict):
+                url = button.get("url")
+                if isinstance(url, str) and "mybinder" in url:
+                    button["url"] = url.replace(f"{pagename}.ipynb", handout)
+                    button["tooltip"] = "Launch the student handout on Binder"
+                walk(button.get("buttons", []) or [])
+
+    walk(context.get("header_buttons", []) or [])
 
 
 def setup(app: Any) -> dict[str, Any]:
+    _register_bibliography_style()
     app.connect("config-inited", _theme_defaults)
     app.connect("builder-inited", _add_static_files)
     app.connect("html-page-context", _drop_repeated_inline_scripts)
+    app.connect("html-page-context", _launch_handouts, priority=900)
     app.connect("build-finished", _after_build)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -124,7 +124,35 @@
     img.addEventListener("click", open);
     img.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { open(e); } });
   }
+  // Search results: the snippets Sphinx cuts from a page's HTML show its math as raw TeX
+  // ("\\(\\Theta^{(L)}_\\infty\\)"); they are turned into plain text ("Θ^(L)_∞").
+  var SYMBOLS = {
+    alpha: "α", beta: "β", gamma: "γ", Gamma: "Γ", delta: "δ", Delta: "Δ", epsilon: "ε",
+    varepsilon: "ε", eta: "η", theta: "θ", Theta: "Θ", lambda: "λ", Lambda: "Λ", mu: "μ", nu: "ν",
+    pi: "π", rho: "ρ", sigma: "σ", Sigma: "Σ", tau: "τ", phi: "φ", varphi: "φ", Phi: "Φ", psi: "ψ",
+    omega: "ω", Omega: "Ω", xi: "ξ", ell: "ℓ", infty: "∞", to: "→", rightarrow: "→", in: "∈",
+    le: "≤", leq: "≤", ge: "≥", geq: "≥", ne: "≠", neq: "≠", approx: "≈", sim: "∼", cdot: "·",
+    times: "×", sum: "∑", prod: "∏", int: "∫", partial: "∂", nabla: "∇", sqrt: "√", pm: "±",
+    langle: "⟨", rangle: "⟩", mid: "|", dots: "…", ldots: "…", cdots: "⋯", top: "ᵀ"
+  };
+  function plainTeX(text) {
+    return text
+      .replace(/\\[()\[\]]|\$\$/g, "")
+      .replace(/\\mathbb\{R\}/g, "ℝ")
+      .replace(/\\frac\{([^{}]*)\}\{([^{}]*)\}/g, "($1)/($2)")
+      .replace(/\\[,;:! ]/g, " ")
+      .replace(/\\([A-Za-z]+)/g, function (all, name) { return SYMBOLS[name] || ""; })
+      .replace(/[{}]/g, "")
+      .replace(/\s+/g, " ");
+  }
+  function plainSearchSnippets() {
+    if (typeof Search === "undefined" || !Search.htmlToText || Search.ntkPlain) { return; }
+    var toText = Search.htmlToText;
+    Search.htmlToText = function () { return plainTeX(toText.apply(Search, arguments)); };
+    Search.ntkPlain = true;
+  }
   function init() {
+    plainSearchSnippets();
     document.querySelectorAll("div.ntk-widget").forEach(setup);
     var article = document.querySelector("article") || document.body;
     article.querySelectorAll("div.cell_output img, figure img, div.ntk-widget img, img.align-center").forEach(zoomable);
