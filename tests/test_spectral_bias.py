@@ -15,7 +15,7 @@ import math
 import pytest
 import torch
 
-from ntk_course import circle_points, ntk, sphere_points
+from ntk_course import circle_points, ntk, sphere_points, train
 from ntk_course.chapters import spectral_bias as sb
 from ntk_course.harmonics import sphere_eigenvalues
 
@@ -133,3 +133,19 @@ def test_for_scale_knows_the_scales() -> None:
     )
     with pytest.raises(ValueError, match="unknown scale"):
         sb.SpectralBiasSettings.for_scale("huge")
+
+
+def test_from_record_refuses_a_record_of_other_settings() -> None:
+    """The analysis reads the record against the settings: a run with other steps or without the
+    kernels at every step is refused before any work."""
+    s = sb.SpectralBiasSettings(**{**SMALL, "t": 4.0})
+    x_fine, _ = circle_points(s.n_points * sb.FINE)
+    x = x_fine[:: sb.FINE].float()
+    y = torch.zeros(s.n_points, 1)
+    net = sb.networks(s)
+    shorter = train(net, x, y, steps=s.steps - 1, lr=s.lr, x_eval=x_fine.float(), kernel_points=x)
+    with pytest.raises(ValueError, match="the record must hold outputs"):
+        sb.SpectralBiasResult.from_record(s, shorter)
+    no_kernels = train(net, x, y, steps=s.steps, lr=s.lr, x_eval=x_fine.float())
+    with pytest.raises(ValueError, match="kernels"):
+        sb.SpectralBiasResult.from_record(s, no_kernels)

@@ -3,11 +3,13 @@
 On N equally spaced points of the unit circle the limiting NTK is a circulant matrix, its
 eigenvectors are the Fourier modes cos(k g), sin(k g), and the least-squares flow of Section 5
 shrinks the residual's k-th Fourier coefficient by exactly exp(-lambda_k t), lambda_k the eigenvalue
-of K/N for frequency k (:func:`ntk_course.harmonics.circulant_eigenvalues`). :func:`run` learns a
-target made of a few frequencies with the exact kernel flow (:func:`ntk_course.flow.gradient_flow`),
-with gradient descent on the limiting kernel (:func:`ntk_course.flow.gradient_descent`, the same
-steps as the networks) and with an ensemble of finite NTK-parametrised networks, and records for
-every frequency of the target the residual's Fourier coefficient projected on its value at t = 0,
+of K/N for frequency k (:func:`ntk_course.harmonics.circulant_eigenvalues`). The chapter trains an
+ensemble of finite NTK-parametrised networks on a target made of a few frequencies, on its page
+(:func:`run` is the same loop); :meth:`SpectralBiasResult.from_record` sets the training record
+next to the exact kernel flow (:func:`ntk_course.flow.gradient_flow`) and gradient descent on the
+limiting kernel (:func:`ntk_course.flow.gradient_descent`, the same steps as the networks), and
+records for every frequency of the target the residual's Fourier coefficient projected on its value
+at t = 0,
 
     p_k(t) = Re(c_k(t) conj(c_k(0))) / |c_k(0)|^2,
     c_k(t) = (2/N) sum_j (f_t(x_j) - y_j) e^{-i k g_j},
@@ -46,7 +48,7 @@ from ..empirical import empirical_ntk
 from ..flow import gradient_descent, gradient_flow
 from ..harmonics import circulant_eigenvalues, harmonic_multiplicity
 from ..mlp import NTKMLP
-from ..training import train
+from ..training import TrainingRecord, train
 from .spectral_bias_plots import FilterFigure, plot_decay, plot_functions, plot_spectra
 from .spectral_bias_settings import FINE, SpectralBiasSettings, target
 
@@ -56,15 +58,17 @@ FIT_DECAY = 3.0
 
 @dataclass
 class SpectralBiasResult:
-    """What :func:`run` computed (CPU float64), at every step: ``t`` (S + 1,). ``eigenvalues`` (N//2
-    + 1,) the lambda_k of Theta_XX / N per frequency; ``gamma`` (M,) fine angles (the training
-    points are every FINE-th) and ``target`` (M,) the goal on them. For the target's F frequencies:
-    ``flow`` (S + 1, F) the projections p_k of the exact flow, ``limit`` (S + 1, F) those of
-    gradient descent on Theta_infinity, ``network`` (S + 1, E, F) the networks' and ``bound`` (S +
-    1, E, F) their finite-width bounds B_k, of which ``unexplained`` (S + 1, E, F) is the part due
-    to the e_j (the steps the kernel does not explain). ``flow_fit`` (S + 1, M) the flow started
-    from the networks' mean f_0 and ``network_fit`` (S + 1, E, M) the networks, on the fine angles;
-    ``loss`` (S + 1, E)."""
+    """What :meth:`from_record` computed (CPU float64), at every step: ``t`` (S + 1,).
+
+    ``eigenvalues`` (N//2 + 1,) the lambda_k of Theta_XX / N per frequency; ``gamma`` (M,) fine
+    angles (the training points are every FINE-th) and ``target`` (M,) the goal on them. For the
+    target's F frequencies: ``flow`` (S + 1, F) the projections p_k of the exact flow, ``limit``
+    (S + 1, F) those of gradient descent on Theta_infinity, ``network`` (S + 1, E, F) the networks'
+    and ``bound`` (S + 1, E, F) their finite-width bounds B_k, of which ``unexplained``
+    (S + 1, E, F) is the part due to the e_j (the steps the kernel does not explain). ``flow_fit``
+    (S + 1, M) the flow started from the networks' mean f_0 and ``network_fit`` (S + 1, E, M) the
+    networks, on the fine angles; ``loss`` (S + 1, E).
+    """
 
     settings: SpectralBiasSettings
     t: torch.Tensor
@@ -122,6 +126,82 @@ class SpectralBiasResult:
             high = (weight * -torch.log((lim - b).clamp_min(0)) / t[:, None]).sum(0)
             out[:, f] = torch.stack([low, high], -1) / self.discrete_rate[f] - 1
         return out
+
+    @classmethod
+    def from_record(
+        cls, settings: SpectralBiasSettings, record: TrainingRecord
+    ) -> SpectralBiasResult:
+        """Analyse the networks' training next to the exact flow and gradient descent on
+        Theta_infinity.
+
+        ``record`` is what :func:`ntk_course.train` returned for the ``ensemble`` networks of
+        ``settings.arch`` trained on the target at the ``n_points`` training points (every
+        ``FINE``-th point of ``circle_points(n_points * FINE)``), ``steps`` steps of learning rate
+        ``lr``, recorded at every step with ``x_eval`` the fine points and ``kernel_points`` the
+        training points. The limit is computed on the record's device: the flow and gradient
+        descent on Theta_infinity, the projections p_k of all three, the bounds B_k from the
+        recorded kernels, and the flow started from the networks' mean f_0 on the fine points.
+
+        Raises ValueError if the record does not have these shapes ((S + 1, E, M, 1) outputs and
+        (S + 1, E, N, N) kernels).
+        """
+        s = settings
+        n_fine = s.n_points * FINE
+        want = (s.steps + 1, s.ensemble, n_fine, 1)
+        kernels = record.kernels
+        if (
+            record.outputs is None
+            or tuple(record.outputs.shape) != want
+            or kernels is None
+            or tuple(kernels.shape) != (s.steps + 1, s.ensemble, s.n_points, s.n_points)
+        ):
+            raise ValueError(
+                f"the record must hold outputs {want} on the fine points and kernels "
+                f"{(s.steps + 1, s.ensemble, s.n_points, s.n_points)} on the training points at "
+                "every step (train(..., x_eval=x_fine, kernel_points=x)); got outputs "
+                f"{None if record.outputs is None else tuple(record.outputs.shape)}, kernels "
+                f"{None if kernels is None else tuple(kernels.shape)}"
+            )
+        dev, arch = record.outputs.device, s.arch
+        x_fine, g_fine, goal, x, y = _data(s, dev)
+        k_inf = arch.ntk(x)
+        lam = circulant_eigenvalues(k_inf).cpu()
+        steps = list(range(s.steps + 1))
+        t = torch.tensor(steps, dtype=torch.float64) * s.lr
+        flow = gradient_flow(k_inf, y, t.to(dev))
+        limit = gradient_descent(k_inf, y, steps, lr=s.lr)
+        fits = record.outputs[..., 0].double()  # (S + 1, E, M)
+        start = fits[0].mean(
+            0
+        )  # the networks' average f_0: the flow drawn next to them starts there
+        drawn = gradient_flow(
+            k_inf,
+            y,
+            t.to(dev),
+            k_test_train=arch.ntk(x_fine, x),
+            f0_train=start[::FINE],
+            f0_test=start,
+        )
+        fits, y, k_inf = fits.cpu(), y.cpu(), k_inf.cpu()
+        residual = fits[..., ::FINE] - y
+        bound, unexplained = _bound(
+            residual, kernels.double().cpu(), k_inf, lam, s.frequencies, s.lr
+        )
+        return cls(
+            settings=s,
+            t=t,
+            eigenvalues=lam,
+            gamma=g_fine.cpu(),
+            target=goal.cpu(),
+            flow=_projection(flow.f_train.cpu() - y, s.frequencies),
+            limit=_projection(limit.f_train.cpu() - y, s.frequencies),
+            network=_projection(residual, s.frequencies),
+            bound=bound,
+            unexplained=unexplained,
+            flow_fit=drawn.f_test.cpu(),
+            network_fit=fits,
+            loss=record.loss.double().cpu(),
+        )
 
 
 def _slope(t: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -262,20 +342,12 @@ def prior_bound(
 def run(
     settings: SpectralBiasSettings, device: torch.device | str | None = None
 ) -> SpectralBiasResult:
-    """Learn the target with the exact flow, with gradient descent on Theta_infinity and with
-    trained networks."""
-    s, dev, arch = settings, torch.device(device or "cpu"), settings.arch
-    x_fine, g_fine, goal, x, y = _data(s, dev)  # x: circle_points(n_points), the same angles
-    k_inf = arch.ntk(x)
-    lam = circulant_eigenvalues(k_inf).cpu()
-    steps = list(range(s.steps + 1))
-    t = torch.tensor(steps, dtype=torch.float64) * s.lr
-    flow = gradient_flow(k_inf, y, t.to(dev))
-    limit = gradient_descent(k_inf, y, steps, lr=s.lr)
-
-    net = networks(s, dev)
+    """Train the networks of :func:`networks` on the target and analyse them
+    (:meth:`SpectralBiasResult.from_record`): the loop the chapter writes on its page."""
+    s, dev = settings, torch.device(device or "cpu")
+    x_fine, _, _, x, y = _data(s, dev)  # x: circle_points(n_points), the same angles
     rec = train(
-        net,
+        networks(s, dev),
         x.float(),
         y[:, None].float(),
         steps=s.steps,
@@ -283,31 +355,7 @@ def run(
         x_eval=x_fine.float(),
         kernel_points=x.float(),
     )
-    fits = rec.outputs[..., 0].double()  # (S + 1, E, M)
-    start = fits[0].mean(0)  # the networks' average f_0: the flow drawn next to them starts there
-    drawn = gradient_flow(
-        k_inf, y, t.to(dev), k_test_train=arch.ntk(x_fine, x), f0_train=start[::FINE], f0_test=start
-    )
-    fits, y, k_inf = fits.cpu(), y.cpu(), k_inf.cpu()
-    residual = fits[..., ::FINE] - y
-    bound, unexplained = _bound(
-        residual, rec.kernels.double().cpu(), k_inf, lam, s.frequencies, s.lr
-    )
-    return SpectralBiasResult(
-        settings=s,
-        t=t,
-        eigenvalues=lam,
-        gamma=g_fine.cpu(),
-        target=goal.cpu(),
-        flow=_projection(flow.f_train.cpu() - y, s.frequencies),
-        limit=_projection(limit.f_train.cpu() - y, s.frequencies),
-        network=_projection(residual, s.frequencies),
-        bound=bound,
-        unexplained=unexplained,
-        flow_fit=drawn.f_test.cpu(),
-        network_fit=fits,
-        loss=rec.loss.double().cpu(),
-    )
+    return SpectralBiasResult.from_record(s, rec)
 
 
 def cluster_means(
