@@ -35,7 +35,11 @@ def _variances(
 
 
 def _collinear(
-    Sigma: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor, lined: torch.Tensor | None
+    Sigma: torch.Tensor,
+    qx: torch.Tensor,
+    qy: torch.Tensor,
+    lined: torch.Tensor | None,
+    slack: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Snap correlations within rounding of +-1 to exactly +-1; the entries snapped, or None.
 
@@ -44,10 +48,13 @@ def _collinear(
     correlation is then exactly +-1 in exact arithmetic or clearly away from it (ReLU maps -1 to 0):
     the arcsine kernel of a step has an infinite slope at +-1, and would turn a rounding of 1e-16
     into an error of 1e-8, amplified at every layer. ``COLLINEAR`` sets the distance from +-1, in
-    units of the dtype's epsilon.
+    units of the dtype's epsilon, or ``slack`` when larger: at a later layer, a few times the
+    quadrature's estimated error, which separates the covariance from the variances it is compared
+    with even when the exact correlation is +-1.
     """
     root = torch.mul(qx[:, None], qy[None, :]).sqrt_()
-    near = Sigma.abs() >= root * (1.0 - COLLINEAR * torch.finfo(Sigma.dtype).eps)
+    tolerance = max(COLLINEAR * torch.finfo(Sigma.dtype).eps, slack)
+    near = Sigma.abs() >= root * (1.0 - tolerance)
     near &= root > 0
     if lined is not None:
         near &= lined
@@ -75,6 +82,8 @@ def _layers(
     is False. The quadrature's error estimates are appended to ``errors``.
     """
     Sigma, lined = _collinear(gram, qx[0], qy[0], None)
+    # the variances' own quadrature errors come first in ``errors`` (:func:`_variances`)
+    floor = max(errors[: 2 * len(qx)], default=0.0)
     if same is not None:
         Sigma[same] = qx[0][same[0]]
     Theta = Sigma.clone() if with_theta else None
@@ -86,7 +95,7 @@ def _layers(
         errors.append(err)
         Sigma = e_s.add_(beta2)
         if lined is not None:
-            Sigma, lined = _collinear(Sigma, qx[l], qy[l], lined)
+            Sigma, lined = _collinear(Sigma, qx[l], qy[l], lined, 8.0 * max(err, floor))
         if same is not None:
             Sigma[same] = qx[l][same[0]]
         if Theta is not None:

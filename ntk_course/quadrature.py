@@ -53,6 +53,7 @@ TOLERANCE = 1e-6  # estimated relative error above which a QuadratureWarning is 
 BUDGET = 1 << 16  # quadrature nodes evaluated at once (temporaries of 512 KiB in float64)
 SAMPLE = 4  # entries of each kind redone with the finer rule to estimate the error
 MAX_BREAKPOINTS = 32
+ROUNDING = 4  # 1 - rho^2 below ROUNDING * eps is rounding: the pair is collinear (rho = +-1)
 
 
 class QuadratureWarning(UserWarning):
@@ -223,10 +224,16 @@ def _integrate(pair: Pair, hi, lo, c, profile: Profile, points: int, finer: bool
     ``finer``: the piecewise rule alone, with twice the nodes per piece and per tail.
     """
     sa, sb = hi.sqrt(), lo.sqrt()
-    root = torch.mul(hi, lo).sqrt_()
-    spread = torch.mul(hi, lo).sub_(torch.mul(c, c)).clamp_(min=0.0).sqrt_()
+    product = torch.mul(hi, lo)
+    root = product.sqrt()
+    # 1 - rho^2 within rounding of 0 is 0: a correlation of +-1 rounded (collinear points) would
+    # otherwise leave rho' ~ 1e-8, which a jump in sigma turns into an error of the same size.
+    gap = product - torch.mul(c, c)
+    degenerate = gap <= ROUNDING * torch.finfo(gap.dtype).eps * product
+    spread = torch.where(degenerate, 0.0, gap).sqrt_()
     ok = root > 0
     rho = torch.where(ok, c / torch.where(ok, root, 1.0), 0.0).clamp_(-1.0, 1.0)
+    rho = torch.where(degenerate & ok, torch.sign(c), rho)
     rhop = torch.where(ok, spread / torch.where(ok, root, 1.0), 1.0).clamp_(max=1.0)
     fast = torch.zeros_like(ok) if finer else hi <= profile.hermite_variance * points / 64
     levels = _levels(profile, _largest(hi))
