@@ -4,25 +4,21 @@
 The four handouts are built once with ``otter assign``. The student notebooks must hold neither a
 solution nor a hidden test; Otter's tests (read from the autograder zip) must give the model
 solutions full marks, the stubs zero and known wrong formulas exactly the points of the parts they
-get right; the grade command, through ``otter run``, must give the solved notebook full marks, the
-blank one zero (it runs to the end), a notebook with one wrong answer the points of the others, and
-a submission that does not run zeros with the reason; the website must still fold every solution."""
+get right (the grading of a class, in a sandbox, is tested in test_grade_class.py); the website
+must still fold every solution."""
 
 from __future__ import annotations
 
 import ast
-import csv
 import json
 import math
 import re
 import subprocess
 import sys
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jupytext
-import nbformat
 import numpy as np
 import pytest
 import torch
@@ -32,13 +28,14 @@ from otter.test_files.exception_test import ExceptionTestFile
 from ntk_course import nngp, ntk
 from ntk_course.assignments import grading, questions
 from ntk_course.assignments.__main__ import main
-from ntk_course.assignments.grade import grade_class
+from ntk_course.assignments.grade import secret_of
 from ntk_course.assignments.handouts import (
     assignment_paths,
     master_notebook,
     reference_answers,
 )
 from ntk_course.assignments.otter_cells import mark_solution, seed_of
+from ntk_course.assignments.replay import graded_tests
 
 PATHS = assignment_paths()
 NAMES = [p.stem for p in PATHS]
@@ -211,11 +208,8 @@ def test_student_notebook_holds_no_solution_nor_hidden_test(name: str, handouts:
     leaked = [s for s in secret if json.dumps(s, ensure_ascii=False)[1:-1] in student]
     assert not leaked, f"solution text in the student notebook: {leaked[:5]}"
     asked = [q for q in questions() if q.startswith(f"{name}.")]
-    hidden = [
-        seed_of(q, f"hidden {p or ''}")
-        for q in asked
-        for p, _ in grading.QUESTIONS[q].parts or ((None, None),)
-    ]
+    secret = secret_of(handouts)  # drawn by build, kept with the handouts only
+    hidden = [t.seed for q in asked for t in graded_tests(q, secret)[1:]]
     assert all(f"seed={s}" in autograder for s in hidden) and "test_hidden_1" in autograder
     assert not [s for s in hidden if str(s) in student] and "test_hidden" not in student
     for q in asked:  # what the student does get: the stub, the instant check, the public test
@@ -308,188 +302,6 @@ def test_hidden_tests_catch_known_wrong_formulas(
         assert otter_score(handouts, q, answer, tests) == (kept, grading.QUESTIONS[q].points), q
         hidden = [r for r in tests.test_case_results if r.test_case.hidden]
         assert hidden and sum(not r.passed for r in hidden) >= 1, q
-
-
-# --------------------------------------------------------------------------------------------------
-# Grading a class: python -m ntk_course.assignments grade, through otter run
-# --------------------------------------------------------------------------------------------------
-def _edited(notebook: Path, target: Path, old: str, new: str) -> None:
-    nb = nbformat.read(notebook, as_version=4)
-    cells = [c for c in nb.cells if c.cell_type == "code" and old in c.source]
-    assert len(cells) == 1
-    cells[0].source = cells[0].source.replace(old, new)
-    nbformat.write(nb, target)
-
-
-def read_grades(path: Path) -> dict[str, dict[str, str]]:
-    with open(path, encoding="utf-8") as f:
-        return {row["submission"]: row for row in csv.DictReader(f)}
-
-
-def test_grade_a_class_without_docker(handouts: Path, tmp_path: Path) -> None:
-    subs = tmp_path / "submissions"
-    subs.mkdir()
-    solved, blank = handouts / "a1/autograder/a1.ipynb", handouts / "a1/student/a1.ipynb"
-    (subs / "solved.ipynb").write_bytes(solved.read_bytes())
-    (subs / "blank.ipynb").write_bytes(blank.read_bytes())
-    _edited(
-        solved,
-        subs / "wrong_q2.ipynb",
-        "return relu_kernels(x, y, depth, beta)[0]",
-        "return relu_kernels(x, y, depth, beta**0.5)[0]",
-    )
-    _edited(
-        solved,
-        subs / "import_fails.ipynb",
-        "import math\n",
-        "import math\nimport ntk_course_typo\n",
-    )
-    (subs / "broken.ipynb").write_text("{not json", encoding="utf-8")
-    (subs / "other.ipynb").write_bytes((handouts / "a2/student/a2.ipynb").read_bytes())
-    (subs / "notes.txt").write_text("not a submission", encoding="utf-8")
-    out = tmp_path / "grades.csv"
-    assert (
-        main(
-            [
-                "grade",
-                str(subs),
-                "--out",
-                str(out),
-                "--handouts",
-                str(handouts),
-                "--assignment",
-                "a1",
-            ]
-        )
-        == 0
-    )
-    grades = read_grades(out)
-    assert list(grades) == [
-        "blank.ipynb",
-        "broken.ipynb",
-        "import_fails.ipynb",
-        "other.ipynb",
-        "solved.ipynb",
-        "wrong_q2.ipynb",
-    ]
-    assert list(grades["solved.ipynb"]) == [
-        "submission",
-        "q1",
-        "q2",
-        "q3",
-        "q4",
-        "q5",
-        "total",
-        "error",
-    ]
-    points = {
-        q.split(".")[1]: grading.QUESTIONS[q].points for q in questions() if q.startswith("a1.")
-    }
-    assert {q: float(grades["solved.ipynb"][q]) for q in points} == points and grades[
-        "solved.ipynb"
-    ]["error"] == ""
-    assert float(grades["solved.ipynb"]["total"]) == sum(points.values()) == 15
-    assert (
-        float(grades["blank.ipynb"]["total"]) == 0 and grades["blank.ipynb"]["error"] == ""
-    )  # ran to the end
-    wrong = {q: float(grades["wrong_q2.ipynb"][q]) for q in points}
-    assert (
-        wrong == {**points, "q2": 0}
-        and float(grades["wrong_q2.ipynb"]["total"]) == 15 - points["q2"]
-    )
-    fails = grades["import_fails.ipynb"]
-    assert float(fails["total"]) == 0 and all(float(fails[q]) == 0 for q in points)
-    assert (
-        fails["error"].startswith("does not run:")
-        and "ModuleNotFoundError: No module named 'ntk_course_typo'" in fails["error"]
-    )
-    assert (
-        float(grades["broken.ipynb"]["total"]) == 0
-        and "Otter could not grade it" in grades["broken.ipynb"]["error"]
-    )
-    assert float(grades["other.ipynb"]["total"]) == 0 and "a2" in grades["other.ipynb"]["error"]
-
-
-def test_blank_handouts_run_to_the_end_and_score_zero(handouts: Path, tmp_path: Path) -> None:
-    """The other three blank handouts (a1's is graded above), graded at the same time."""
-
-    def grade(name: str) -> dict[str, str]:
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "student.ipynb").write_bytes(
-            (handouts / name / "student" / f"{name}.ipynb").read_bytes()
-        )
-        out = tmp_path / f"{name}.csv"
-        assert (
-            main(
-                [
-                    "grade",
-                    str(tmp_path / name),
-                    "--out",
-                    str(out),
-                    "--handouts",
-                    str(handouts),
-                    "--jobs",
-                    "1",
-                ]
-            )
-            == 0
-        )
-        return read_grades(out)["student.ipynb"]  # the assignment was read from the notebook
-
-    with ThreadPoolExecutor(len(NAMES) - 1) as pool:
-        rows = dict(zip(NAMES[1:], pool.map(grade, NAMES[1:])))
-    for name, row in rows.items():
-        asked = [q.split(".")[1] for q in questions() if q.startswith(f"{name}.")]
-        assert list(row) == ["submission", *asked, "total", "error"]
-        assert row["error"] == "" and float(row["total"]) == 0, (name, row)
-
-
-def test_an_endless_submission_is_stopped(handouts: Path, tmp_path: Path) -> None:
-    (tmp_path / "subs").mkdir()
-    _edited(
-        handouts / "a1/student/a1.ipynb",
-        tmp_path / "subs/loop.ipynb",
-        "import math\n",
-        "import math\nwhile True:\n    pass\n",
-    )
-    [zip_path] = (handouts / "a1" / "autograder").glob("*.zip")
-    [grade] = grade_class(tmp_path / "subs", zip_path, "a1", tmp_path / "g.csv", timeout=3)
-    assert grade.total == 0 and grade.error == "did not finish within 3 s (an endless loop?)"
-    with pytest.raises(ValueError, match="timeout must be positive"):
-        grade_class(tmp_path / "subs", zip_path, "a1", tmp_path / "g.csv", timeout=0)
-    with pytest.raises(ValueError, match="jobs must be at least 1"):
-        grade_class(tmp_path / "subs", zip_path, "a1", tmp_path / "g.csv", jobs=0)
-    with pytest.raises(ValueError, match="its folder does not exist"):
-        grade_class(tmp_path / "subs", zip_path, "a1", tmp_path / "nowhere" / "g.csv")
-    with pytest.raises(ValueError, match="unknown assignment 'a9'"):
-        grade_class(tmp_path / "subs", zip_path, "a9", tmp_path / "g.csv")
-
-
-def test_command_line_errors(
-    handouts: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["build", str(tmp_path / "x"), "--only", "a7"]) == 2
-    assert "no assignment named ['a7']" in capsys.readouterr().err
-    (tmp_path / "empty").mkdir()
-    assert main(["grade", str(tmp_path / "empty"), "--handouts", str(handouts)]) == 2
-    assert "no submissions (*.ipynb, *.zip)" in capsys.readouterr().err
-    (tmp_path / "mixed").mkdir()
-    for name in ("a1", "a2"):
-        (tmp_path / "mixed" / f"{name}.ipynb").write_bytes(
-            (handouts / name / "student" / f"{name}.ipynb").read_bytes()
-        )
-    assert main(["grade", str(tmp_path / "mixed"), "--handouts", str(handouts)]) == 2
-    assert (
-        "the submissions name ['a1', 'a2']; say which with --assignment a1"
-        in capsys.readouterr().err
-    )
-    assert (
-        main(["grade", str(tmp_path / "mixed"), "--assignment", "a1", "--handouts", str(tmp_path)])
-        == 2
-    )
-    assert f"no autograder for a1 in {tmp_path}; build it first" in capsys.readouterr().err
-    assert main(["list"]) == 0
-    assert capsys.readouterr().out.count("\n") == len(questions())
 
 
 # --------------------------------------------------------------------------------------------------

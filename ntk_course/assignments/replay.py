@@ -11,7 +11,7 @@ student's code runs, it is run twice in the grading process:
    raises what it raised), after checking that the grader asks for the very inputs planned.
 
 Every question has a public test (seed fixed, 1 point, what ``grader.check`` runs in the handout)
-and one hidden test per part, on seeds drawn from the teacher's secret (:func:`tests_of`); the
+and one hidden test per part, on seeds drawn from the teacher's secret (:func:`graded_tests`); the
 points of a part go to the answer when every input of that part passes, as in
 :func:`.grading.require`.
 """
@@ -30,7 +30,7 @@ from .plaindata import decode, encode
 
 
 @dataclass(frozen=True)
-class Test:
+class GradedTest:
     """One test of a question: its name, seed, part (None: the whole question) and points.
 
     Attributes
@@ -51,7 +51,7 @@ class Test:
     points: float
 
 
-def tests_of(question: str, secret: int) -> list[Test]:
+def graded_tests(question: str, secret: int) -> list[GradedTest]:
     """The public test and the hidden tests of ``question``, the hidden ones seeded by ``secret``.
 
     Parameters
@@ -63,15 +63,15 @@ def tests_of(question: str, secret: int) -> list[Test]:
 
     Returns
     -------
-    list of Test
+    list of GradedTest
         One point for the public test, the rest shared by the parts.
     """
     q = QUESTIONS[question]
     parts = [name for name, _ in q.parts] or [None]
-    tests = [Test("public", seed_of(question, "public"), None, 1.0)]
+    tests = [GradedTest("public", seed_of(question, "public"), None, 1.0)]
     for k, part in enumerate(parts, 1):
         seed = seed_of(question, f"hidden {part or ''}", secret)
-        tests.append(Test(f"hidden_{k}", seed, part, (q.points - 1) / len(parts)))
+        tests.append(GradedTest(f"hidden_{k}", seed, part, (q.points - 1) / len(parts)))
     return tests
 
 
@@ -144,7 +144,7 @@ class Plan:
     answers : dict
         Question id to the name of the answer's function in the notebook.
     tests : dict
-        Question id to its :class:`Test` list.
+        Question id to its :class:`GradedTest` list.
     calls : dict
         Question id to the encoded ``(args, kwargs)`` of every call, all tests in order.
     spans : dict
@@ -157,7 +157,7 @@ class Plan:
 
     assignment: str
     answers: dict[str, str]
-    tests: dict[str, list[Test]]
+    tests: dict[str, list[GradedTest]]
     calls: dict[str, list] = field(default_factory=dict)
     spans: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     digests: dict[str, list[str]] = field(default_factory=dict)
@@ -182,7 +182,7 @@ def make_plan(assignment: str, model_answers: dict[str, object], secret: int) ->
         Raises RuntimeError if a model solution fails its own test.
     """
     ids = [q for q in QUESTIONS if q.startswith(f"{assignment}.")]
-    plan = Plan(assignment, {}, {q: tests_of(q, secret) for q in ids})
+    plan = Plan(assignment, {}, {q: graded_tests(q, secret) for q in ids})
     for q in ids:
         fn = model_answers[q]
         plan.answers[q] = fn.__name__
@@ -282,8 +282,8 @@ __all__ = [
     "Recorder",
     "Replay",
     "Scored",
-    "Test",
+    "GradedTest",
     "make_plan",
     "score",
-    "tests_of",
+    "graded_tests",
 ]

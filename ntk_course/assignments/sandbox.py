@@ -74,7 +74,7 @@ class Sandbox:
         job = Path(job).resolve()
         runner = ["-I", "-m", "ntk_course.assignments.runner"]
         if self.kind == "bubblewrap":
-            return [*self.base, "--bind", str(job), "/job", "--chdir", "/job",
+            return [*self.base, "--bind", str(job), "/job", "--remount-ro", "/", "--chdir", "/job",
                     sys.executable, *runner, "/job"]  # fmt: skip
         if self.kind == "docker":
             return [*self.base, "-v", f"{job}:/job", "-w", "/job", DOCKER_IMAGE,
@@ -115,7 +115,9 @@ def _bubblewrap() -> Sandbox | None:
         common += ["--setenv", key, value]
     for user in (["--unshare-user", "--uid", "1000", "--gid", "1000"], []):
         base = ["bwrap", *common, *user, "--proc", "/proc", *binds]
-        probe = subprocess.run([*base, "true"], capture_output=True, timeout=60)
+        probe = subprocess.run(
+            [*base, "--remount-ro", "/", "true"], capture_output=True, timeout=60
+        )
         if probe.returncode == 0:
             return Sandbox("bubblewrap", tuple(base))
     return None
