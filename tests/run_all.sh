@@ -150,6 +150,17 @@ if [ "$website" = run ]; then
 else
   echo "   browser: not looked for (NTK_COURSE_WEBSITE=skip): the website test will not run"
 fi
+# The grading tests run students' code in Debian's bubblewrap sandbox (tests/test_grade_class.py).
+if ! command -v bwrap >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "   no bubblewrap: installing Debian's bubblewrap (apt-get, as root) ..."
+    timeout 600 sh -c 'apt-get -qq -o Acquire::Retries=0 update &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap' >/dev/null 2>&1 || true
+  fi
+  command -v bwrap >/dev/null || stop "no bubblewrap (bwrap) for the grading sandbox" \
+    "apt-get update && apt-get install -y bubblewrap"
+fi
+echo "   sandbox: $(command -v bwrap)"
 echo "== prerequisites met in $((SECONDS - start)) s"
 if [ "$check_only" = 1 ]; then
   [ "$website" = skip ] && echo "not run: the website test (tests/test_website.py), because NTK_COURSE_WEBSITE=skip"
