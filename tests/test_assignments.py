@@ -12,7 +12,9 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -352,3 +354,41 @@ def test_website_folds_every_solution(tmp_path: Path, answers: dict[str, object]
         ]
         for q, solution in zip(asked, solutions):  # each model answer sits in its folded solution
             assert f'<span class="nf">{answers[q].__name__}</span>' in solution, q
+
+
+def test_website_without_solutions_for_a_class(tmp_path: Path, answers: dict[str, object]) -> None:
+    """NTK_COURSE_SOLUTIONS=hide (book/_ext/ntk_solutions.py): the same pages with no solution,
+    no model code and no copied page source; the exercises stay."""
+    src = tmp_path / "src"
+    (src / "assignments").mkdir(parents=True)
+    for path in PATHS:
+        shutil.copy(path, src / "assignments" / path.name)
+    shutil.copy(REPO / "book/references.bib", src / "references.bib")
+    (src / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(REPO / 'book/_ext')!r})\n"
+        'extensions = ["myst_nb", "sphinx_exercise", "sphinx_togglebutton", "ntk_solutions",'
+        ' "sphinxcontrib.bibtex"]\n'
+        'nb_execution_mode = "off"\nmyst_enable_extensions = ["amsmath", "dollarmath"]\n'
+        'bibtex_bibfiles = ["references.bib"]\n',
+        encoding="utf-8",
+    )
+    (src / "index.md").write_text(
+        "# Assignments\n\n```{toctree}\n"
+        + "\n".join(f"assignments/{n}" for n in NAMES)
+        + "\n```\n",
+        encoding="utf-8",
+    )
+    html = tmp_path / "html"
+    env = {**os.environ, "NTK_COURSE_SOLUTIONS": "hide"}
+    subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(html)],
+                   check=True, capture_output=True, env=env)  # fmt: skip
+    site = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in html.rglob("*.*")
+                     if p.suffix in (".html", ".txt", ".md", ".ipynb", ".js"))  # fmt: skip
+    for name in NAMES:
+        page = (html / "assignments" / f"{name}.html").read_text(encoding="utf-8")
+        asked = [q for q in questions() if q.startswith(f"{name}.")]
+        assert page.count('<div class="exercise admonition"') == len(asked)
+        assert 'class="solution' not in page and "Solution to" not in page
+    for q in questions():  # the model answers' code appears nowhere in the site
+        assert f'<span class="nf">{answers[q].__name__}</span>' not in site, q
+    assert not (html / "_sources").exists()
