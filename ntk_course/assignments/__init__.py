@@ -5,7 +5,8 @@ and prints a verdict with hints, never the solution (:mod:`.grading`, built on :
 :mod:`.verdicts`); each assignment's questions live in their own module (:mod:`.a1` .. :mod:`.a4`).
 Otter-Grader makes the handouts and grades them: :mod:`.handouts` turns each page into Otter's
 master notebook and runs ``otter assign``, whose tests call :func:`require`; :mod:`.grade` grades a
-class with ``otter run``. Command line: ``python -m ntk_course.assignments build|grade|list``. The
+class, each submission in a sandbox (:mod:`.sandbox`, :mod:`.runner`) with the comparisons made
+outside it (:mod:`.replay`). Command line: ``python -m ntk_course.assignments build|grade|list``. The
 library (``ntk_course``) never imports from here.
 """
 

@@ -18,7 +18,7 @@ every question in a sphinx-exercise ``exercise`` and its model solution folded i
 
 :func:`build` runs ``otter assign`` on it: ``OUTDIR/a1/student/a1.ipynb`` is the handout (no
 solution, no hidden test), ``OUTDIR/a1/autograder/`` holds the solved notebook and the autograder
-zip that Gradescope and ``otter run`` take (:mod:`.grade`).
+zip that Gradescope takes; :mod:`.grade` grades a class without it.
 
 The cells that are Otter's own, the marked solution code and the tests of each question, are made
 in :mod:`.otter_cells`; this module reads the page and assembles the notebook. Nothing of Jacot,
