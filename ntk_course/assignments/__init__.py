@@ -6,8 +6,8 @@ and prints a verdict with hints, never the solution (:mod:`.grading`, built on :
 Otter-Grader makes the handouts and grades them: :mod:`.handouts` turns each page into Otter's
 master notebook and runs ``otter assign``, whose tests call :func:`require`; :mod:`.grade` grades a
 class, each submission in a sandbox (:mod:`.sandbox`, :mod:`.runner`) with the comparisons made
-outside it (:mod:`.replay`). Command line: ``python -m ntk_course.assignments build|grade|list``. The
-library (``ntk_course``) never imports from here.
+outside it (:mod:`.replay`). Command line: ``python -m ntk_course.assignments build|grade|list``.
+The library (``ntk_course``) never imports from here.
 """
 
 from . import a1, a2, a3, a4  # noqa: F401  (each registers its questions with check)
