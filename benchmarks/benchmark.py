@@ -22,7 +22,7 @@ import torch
 from torch.func import functional_call, jacrev, vmap
 
 from ntk_course import mehler, ntk
-from ntk_course.datasets import mnist
+from ntk_course.digits import mnist
 from ntk_course.empirical import empirical_ntk
 from ntk_course.flow import gradient_flow
 from ntk_course.mlp import NTKMLP

@@ -20,12 +20,10 @@ from .datasets import (
     circle_points,
     circle_training_set,
     gaussian_inputs,
-    load_mnist_idx,
-    mnist,
-    mnist_split,
     product_target,
     sphere_points,
 )
+from .digits import load_mnist_idx, mnist, mnist_split
 from .empirical import empirical_ntk
 from .flow import FlowResult, gradient_descent, gradient_flow
 from .gaussian import gaussian_limit, percentiles

@@ -204,7 +204,7 @@ def nested_kernel_regression(
     The flow at t = infinity of Section 5 for nested training sets. The Cholesky factor of a
     leading block K[:n, :n] is the leading block L[:n, :n] of the factor of K, so one factorisation
     of the largest kernel serves every training set that is a prefix of the points (as
-    :func:`ntk_course.datasets.mnist_split` draws them): a learning curve at the cost of one fit.
+    :func:`ntk_course.digits.mnist_split` draws them): a learning curve at the cost of one fit.
 
     Parameters
     ----------

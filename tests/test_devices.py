@@ -23,7 +23,8 @@ from ntk_course import (
     ntk,
     train,
 )
-from ntk_course.datasets import circle_points, mnist
+from ntk_course.datasets import circle_points
+from ntk_course.digits import mnist
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, rtol: float) -> None:

@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from ntk_course.chapters import figure2, figure3  # noqa: E402
-from ntk_course.datasets import SHIPPED  # noqa: E402
+from ntk_course.digits import SHIPPED  # noqa: E402
 
 # ---------------------------------------------------------------- settings
 

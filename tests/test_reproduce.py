@@ -110,7 +110,7 @@ def test_results_hold_the_promised_keys_with_finite_numbers(run: tuple[Path, dic
 def test_mnist_eigenvalues_match_an_independent_computation(run: tuple[Path, dict, str]) -> None:
     """Both computations are deterministic float64: they agree to round-off, far below the 3rd
     digit."""
-    from ntk_course.datasets import mnist
+    from ntk_course.digits import mnist
 
     _, results, _ = run
     f3 = results["figures"]["figure3"]

@@ -36,7 +36,7 @@ import torch
 from ..architecture import Architecture
 from ..config import SCALES, default_device
 from ..config import scale as current_scale
-from ..datasets import SCALINGS, SHIPPED
+from ..digits import SCALINGS, SHIPPED
 from ..power_laws import PowerLaw, bootstrap_slope
 from ..spectral import decompose_along, rate_along
 from ..training import train
@@ -48,7 +48,7 @@ from .figure3_plots import plot_components, plot_convergence, plot_deviation
 class Figure3Settings:
     """The settings of Figure 3 (Section 6.3); the defaults are the paper's.
 
-    ``n_digits`` MNIST test digits scaled by ``scaling`` (see :func:`ntk_course.datasets.mnist`);
+    ``n_digits`` MNIST test digits scaled by ``scaling`` (see :func:`ntk_course.digits.mnist`);
     ReLU networks of ``depth`` weight layers and bias factor ``beta`` (:attr:`arch`; depth 5 = four
     hidden layers of width n) for each width in ``widths``; ``ensemble`` independent initialisations
     per width; ``steps`` steps of gradient descent with learning rate ``lr`` (t = lr x steps); f_t

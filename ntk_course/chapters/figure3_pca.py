@@ -17,7 +17,7 @@ import torch
 
 from ..architecture import Architecture
 from ..config import default_device
-from ..datasets import mnist
+from ..digits import mnist
 from ..spectral import kernel_pca
 
 #: Eigenvalues of Pi reported in Section 6.3 (n = 10,000 network, power iteration, 512 digits).
@@ -60,7 +60,7 @@ def digits_pca(
     n_digits : int
         N, the number of MNIST test digits (Section 6.3 uses 512; its batch is unknown).
     scaling, offset
-        As :func:`ntk_course.datasets.mnist`.
+        As :func:`ntk_course.digits.mnist`.
     n_components : int
         K <= N, the components kept.
     device
@@ -74,7 +74,7 @@ def digits_pca(
     Raises
     ------
     ValueError
-        If ``n_components`` exceeds ``n_digits``, and for what :func:`~ntk_course.datasets.mnist`
+        If ``n_components`` exceeds ``n_digits``, and for what :func:`~ntk_course.digits.mnist`
         and :meth:`~ntk_course.Architecture.ntk` refuse.
     """
     if n_components > n_digits:

@@ -20,7 +20,7 @@ import torch
 
 from ..architecture import Architecture
 from ..config import scale as current_scale
-from ..datasets import MnistSplit
+from ..digits import MnistSplit
 from ..flow import gradient_flow
 from ..linearized import Centred
 from ..regression import (
