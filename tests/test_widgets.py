@@ -223,3 +223,37 @@ def test_fixed_axes_are_the_union_of_the_frames_limits() -> None:
     low, high = limits.pop()
     assert low <= -2.0 and high >= 20.0
     assert {f.axes[0].get_xlim() for f in figures} == {figures[0].axes[0].get_xlim()}
+
+
+def test_the_website_build_moves_frames_into_image_files(tmp_path) -> None:
+    """book/_ext/ntk_site.py turns a player's inline frames into image files under
+    _images/ntk-frames/ (one per distinct frame, named by content) that the page lists by
+    address, and gives the first frame its size; the files hold exactly the frames drawn."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_ext"))
+    import ntk_site
+
+    frames = precompute(
+        draw,
+        {"a": IntSlider(value=2, min=1, max=3), "b": Dropdown(options=["x", "y"], value="y")},
+    )
+    page = tmp_path / "book" / "chapter.html"
+    page.parent.mkdir()
+    page.write_text(f"<html><body>{frames.html('lines')}</body></html>", encoding="utf-8")
+    ntk_site._externalise_frames(page, tmp_path)
+    text = page.read_text(encoding="utf-8")
+    assert "base64" not in text
+    data = json.loads(
+        re.search(r'class="ntk-widget-data">(.*?)</script>', text, re.S).group(1)  # type: ignore[union-attr]
+    )
+    assert "frames" not in data and len(data["urls"]) == 6
+    for url, key in zip(data["urls"], itertools.product([1, 2, 3], ["x", "y"])):
+        assert url.startswith("../_images/ntk-frames/")
+        assert (page.parent / url).read_bytes() == frames.frames[key]
+    first = re.search(r'<img [^>]*class="ntk-widget-frame"[^>]*>', text).group(0)  # type: ignore[union-attr]
+    width, height = ntk_site._png_size(frames.frames[(2, "y")])
+    assert f'width="{width}" height="{height}"' in first and 'loading="lazy"' in first
+    assert ntk_site.handout_path("book/assignments/a3") == "handouts/a3/student/a3.ipynb"
+    assert ntk_site.handout_path("book/intro") is None
