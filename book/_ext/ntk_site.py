@@ -19,6 +19,7 @@ what a reader would otherwise see:
   an image file ``_images/ntk-frames/<sha256>.png`` (identical frames are stored once) and the
   player lists their addresses; ``ntk_widgets.js`` fetches the neighbours of the current value
   when a reader reaches a player. Every content image gets ``loading="lazy"``.
+* A figure directive without ``:alt:`` gets its file name as alt text; the caption is used.
 * pydata-sphinx-theme loads Font Awesome's whole icon script (1.5 MB, 530 KiB gzipped) with
   ``defer`` before MathJax, so on a slow link raw LaTeX stays on screen until it has arrived. The
   site uses about twenty icons: the script is replaced, at the same address, by one that holds
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import io
 import json
 import os
@@ -189,7 +191,18 @@ def _externalise_frames(page: Path, outdir: Path) -> None:
         width, height = _png_size(png)
         return f'{match.group(1)}width="{width}" height="{height}" src="{url}"'
 
-    new = _DATA.sub(data, text)
+    def caption_alt(match: re.Match) -> str:  # a figure's alt is its file name: use its caption
+        block = match.group(0)
+        img = re.search(r'<img [^>]*?alt="([^"]*)" src="([^"]*)"', block)
+        caption = re.search(r'<span class="caption-text">(.*?)</span>\s*<a', block, re.S)
+        if not img or img.group(1) != img.group(2) or not caption:
+            return block
+        plain = re.sub(r"<[^>]+>|\\[()]", "", caption.group(1))
+        words = html.escape(" ".join(plain.split()))
+        return block.replace(f'alt="{img.group(1)}"', f'alt="{words}"', 1)
+
+    new = re.sub(r"<figure\b.*?</figure>", caption_alt, text, flags=re.S)
+    new = _DATA.sub(data, new)
     new = _FIRST.sub(first, new)
     new = _IMG.sub('<img loading="lazy" decoding="async" ', new)
     if new != text:
@@ -394,7 +407,7 @@ def _launch_handouts(
             if isinstance(button, dict):
                 url = button.get("url")
                 if isinstance(url, str) and "mybinder" in url:
-                    button["url"] = url.replace(f"{pagename}.ipynb", handout)
+                    button["url"] = re.sub(rf"{re.escape(pagename)}\.(ipynb|md)\b", handout, url)
                     button["tooltip"] = "Launch the student handout on Binder"
                 walk(button.get("buttons", []) or [])
 
