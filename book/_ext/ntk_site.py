@@ -20,6 +20,9 @@ what a reader would otherwise see:
   player lists their addresses; ``ntk_widgets.js`` fetches the neighbours of the current value
   when a reader reaches a player. Every content image gets ``loading="lazy"``.
 * A figure directive without ``:alt:`` gets its file name as alt text; the caption is used.
+* pydata-sphinx-theme loads the search index and Sphinx's search code in the head of every page,
+  blocking its rendering, for a search-as-you-type box this site does not switch on
+  (``search_as_you_type`` is off); they stay on search.html only.
 * pydata-sphinx-theme loads Font Awesome's whole icon script (1.5 MB, 530 KiB gzipped) with
   ``defer`` before MathJax, so on a slow link raw LaTeX stays on screen until it has arrived. The
   site uses about twenty icons: the script is replaced, at the same address, by one that holds
@@ -164,11 +167,15 @@ def _png_size(png: bytes) -> tuple[int, int]:
     return struct.unpack(">II", png[16:24])
 
 
-def _externalise_frames(page: Path, outdir: Path) -> None:
+_SEARCH_SCRIPTS = re.compile(
+    r'\s*<script src="[^"]*(?:_static/searchtools\.js|_static/language_data\.js|searchindex\.js)'
+    r'[^"]*"></script>'
+)
+
+
+def _externalise_frames(page: Path, outdir: Path, keep_search: bool = True) -> None:
     """Move a page's inline player frames into image files and list their addresses instead."""
     text = page.read_text(encoding="utf-8")
-    if "ntk-widget-data" not in text and "<img " not in text:
-        return
     frames_dir = outdir / FRAMES
     prefix = Path(os.path.relpath(frames_dir, page.parent)).as_posix()
 
@@ -202,6 +209,8 @@ def _externalise_frames(page: Path, outdir: Path) -> None:
         return block.replace(f'alt="{img.group(1)}"', f'alt="{words}"', 1)
 
     new = re.sub(r"<figure\b.*?</figure>", caption_alt, text, flags=re.S)
+    if not keep_search and page.name != "search.html":
+        new = _SEARCH_SCRIPTS.sub("", new)
     new = _DATA.sub(data, new)
     new = _FIRST.sub(first, new)
     new = _IMG.sub('<img loading="lazy" decoding="async" ', new)
@@ -378,8 +387,9 @@ def _after_build(app: Any, exception: Exception | None) -> None:
         return
     outdir = Path(app.outdir)
     pages = sorted(outdir.rglob("*.html"))
+    options = getattr(app.config, "html_theme_options", None) or {}
     for page in pages:
-        _externalise_frames(page, outdir)
+        _externalise_frames(page, outdir, keep_search=bool(options.get("search_as_you_type")))
     _subset_icons(outdir, pages)
     _subset_icon_fonts(outdir, pages)
     _palette_images(outdir)
