@@ -53,6 +53,7 @@ TOLERANCE = 1e-6  # estimated relative error above which a QuadratureWarning is 
 BUDGET = 1 << 16  # quadrature nodes evaluated at once (temporaries of 512 KiB in float64)
 SAMPLE = 4  # entries of each kind redone with the finer rule to estimate the error
 MAX_BREAKPOINTS = 32
+TAIL_NODES = 24  # half-range Gauss-Hermite nodes per tail at most (quadrature_rules.tail_nodes)
 ROUNDING = 4  # 1 - rho^2 below ROUNDING * eps is rounding: the pair is collinear (rho = +-1)
 
 
@@ -127,22 +128,40 @@ def find_breakpoints(pair: Pair, radius: float) -> tuple[float, ...]:
     return tuple(sorted(((lo + hi) / 2).tolist()))
 
 
-def _edges(columns: list[torch.Tensor]) -> torch.Tensor:
-    """Stack candidate edges and move them into [-CLIP, CLIP] (NaN: out of range).
+def _edges(columns: list[torch.Tensor], reach: tuple[float, ...] = ()) -> torch.Tensor:
+    """Stack candidate edges and move them into [-R, R] (NaN: out of range), R = max(reach, CLIP).
 
-    Columns out of range everywhere are dropped; the first three (0 and +-BASE) always stay.
+    Columns out of range everywhere are dropped; the first three (0 and +-BASE) and the fixed
+    edges +-``reach`` (appended here) always stay.
     """
-    e = torch.stack(columns, -1).nan_to_num_(nan=CLIP).clamp_(-CLIP, CLIP)
-    keep = (e.abs() < CLIP).flatten(0, -2).any(0)
+    bound = max(reach, default=CLIP)
+    fixed = [torch.full_like(columns[0], s * r) for r in reach for s in (1, -1)]
+    e = torch.stack(columns + fixed, -1).nan_to_num_(nan=bound).clamp_(-bound, bound)
+    keep = (e.abs() < bound).flatten(0, -2).any(0)
     keep[:3] = True
+    if fixed:
+        keep[-len(fixed) :] = True
     return e[..., keep]
 
 
-def _piecewise(pair: Pair, sa, sb, rho, rhop, breaks, levels, pieces: int, tails: int):
+def _reach(points: int, finer: bool) -> tuple[float, ...]:
+    """Fixed outer edges: where the tails start when they do not start at the last edge.
+
+    The finer rule (the error estimate) always ends its pieces at +-(CLIP + BASE) = +-9, so that
+    its tails differ from the rule's, which start at the last edge (often +-3) or, once the
+    tails are capped at 24 nodes (``points`` >= 144), at +-CLIP: a rule and its check never share
+    their tails, and raising ``points`` puts the extra nodes where the tails were.
+    """
+    if finer:
+        return (CLIP, CLIP + BASE)
+    return (CLIP,) if max(3, points // 6) > TAIL_NODES else ()
+
+
+def _piecewise(pair: Pair, sa, sb, rho, rhop, breaks, levels, pieces: int, tails: int, reach):
     """The piecewise rule on one chunk of entries (module docstring).
 
     The inner integrals are taken a slice of outer nodes at a time, so that no more than BUDGET
-    nodes are evaluated at once.
+    nodes are evaluated at once; ``reach``: the fixed outer edges of :func:`_reach`.
     """
     zero = torch.zeros_like(sa)
     inv_a = 1.0 / sa
@@ -151,14 +170,14 @@ def _piecewise(pair: Pair, sa, sb, rho, rhop, breaks, levels, pieces: int, tails
     for t in breaks:
         image = t / (sb * rho)
         cols += [t * inv_a, image] + [image + s * k * delta for k in LAYERS for s in (1, -1)]
-    z, wz = piecewise_rule(_edges(cols), pieces, tails)
+    z, wz = piecewise_rule(_edges(cols, reach), pieces, tails)
     fs, fd = pair(sa[:, None] * z)
     m = (sb * rho)[:, None] * z
     spread = (sb * rhop)[:, None, None]
     inv_s = 1.0 / spread[..., 0]
     zero = torch.zeros_like(m)
     cols = [zero, zero + BASE, zero - BASE] + [(s * g - m) * inv_s for g in levels for s in (1, -1)]
-    edges = _edges(cols + [(t - m) * inv_s for t in breaks])
+    edges = _edges(cols + [(t - m) * inv_s for t in breaks], reach)
     step = max(1, BUDGET // (z.shape[0] * ((edges.shape[-1] - 1) * pieces + 2 * tails)))
     hs, hd = torch.empty_like(z), torch.empty_like(z)
     for k in range(0, z.shape[1], step):
@@ -205,7 +224,7 @@ def _sizes(points: int, finer: bool = False) -> tuple[int, int]:
     carry 0.13% of the mass; at most 24 nodes, where the computed rule is still exact to 1e-13.
     """
     k = max(3, points // 6) * (2 if finer else 1)
-    return k, min(24, k)
+    return k, min(TAIL_NODES, k)
 
 
 def _largest(variances: torch.Tensor) -> float:
@@ -239,8 +258,9 @@ def _integrate(pair: Pair, hi, lo, c, profile: Profile, points: int, finer: bool
     levels = _levels(profile, _largest(hi))
     breaks = profile.breakpoints or ()
     pieces, tails = _sizes(points, finer)
-    k_outer = 3 + 2 * len(levels) + 6 * len(breaks)
-    k_inner = 3 + 2 * len(levels) + len(breaks)
+    reach = _reach(points, finer)
+    k_outer = 3 + 2 * len(levels) + 6 * len(breaks) + 2 * len(reach)
+    k_inner = 3 + 2 * len(levels) + len(breaks) + 2 * len(reach)
     size = ((k_outer - 1) * pieces + 2 * tails) * ((k_inner - 1) * pieces + 2 * tails)
     out_s, out_d = torch.empty_like(hi), torch.empty_like(hi)
     for mask, chunk, run in (
@@ -248,7 +268,7 @@ def _integrate(pair: Pair, hi, lo, c, profile: Profile, points: int, finer: bool
         (
             ~fast,
             max(1, BUDGET // size),
-            lambda *a: _piecewise(pair, *a, breaks, levels, pieces, tails),
+            lambda *a: _piecewise(pair, *a, breaks, levels, pieces, tails, reach),
         ),
     ):
         index = torch.nonzero(mask).flatten()
