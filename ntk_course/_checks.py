@@ -34,6 +34,8 @@ def as_inputs(x: object, name: str = "x", dtype: torch.dtype | None = None) -> t
             f"{name} must be an array of shape (N, n_0); got {type(x).__name__}"
         ) from err
     _real(t, name)
+    if t.layout != torch.strided:
+        raise ValueError(f"{name} is a sparse tensor ({t.layout}); pass {name}.to_dense()")
     if dtype is not None:
         t = t.to(dtype)
     elif not torch.is_floating_point(t):

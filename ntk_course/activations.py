@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from ._elementwise import check_differentiable, check_elementwise
 from .quadrature import Profile, expectations_and_error, warn_if_inaccurate
 from .quadrature_rules import check_nodes
 
@@ -33,6 +34,8 @@ def _autograd_pair(sigma: Fn) -> Callable[[torch.Tensor], tuple[torch.Tensor, to
         with torch.enable_grad():
             zz = z.detach().requires_grad_(True)
             value = sigma(zz)
+            if not value.requires_grad:  # piecewise constant (a step built by comparison)
+                return value.detach(), torch.zeros_like(z)
             (g,) = torch.autograd.grad(value.sum(), zz, allow_unused=True)
         return value.detach(), torch.zeros_like(z) if g is None else g
 
@@ -362,6 +365,11 @@ def get_activation(
             )
         return get_activation(_NAMED[key], quadrature_points=quadrature_points)
     if callable(activation):
+        check_elementwise(activation, "activation")
+        if derivative is not None:
+            check_elementwise(derivative, "derivative")
+        else:
+            check_differentiable(_autograd_pair(activation))
         name = getattr(activation, "__name__", "custom")
         if derivative is None:
             pair = _autograd_pair(activation)

@@ -55,10 +55,17 @@ def _prepare(
     the shapes are known, before any work.
     """
     depth = positive_int(depth, "depth")
-    beta2 = non_negative(beta, "beta") ** 2
+    beta = non_negative(beta, "beta")
+    if beta > 1e150:
+        raise ValueError(f"beta must be at most 1e150 (beta^2 overflows float64); got {beta!r}")
+    beta2 = beta**2
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(
+            f"dtype must be a floating torch dtype such as torch.float64; got {dtype!r}"
+        )
     act = get_activation(activation, derivative, quadrature_points)
-    xt = as_inputs(x, "x", dtype)
-    yt = xt if y is None else as_inputs(y, "y", dtype).to(xt.device)
+    xt = as_inputs(_two_d(x, "x"), "x", dtype)
+    yt = xt if y is None else as_inputs(_two_d(y, "y"), "y", dtype).to(xt.device)
     same_dimension(xt, yt)
     if fits is not None:
         fits(xt, yt)
@@ -73,6 +80,19 @@ def _prepare(
     )
     same = _identical(xt, yt, qx, qy, symmetric)
     return xt, yt, qx, qy, act, beta2, symmetric, same, errors
+
+
+def _two_d(x: object, name: str) -> object:
+    """Refuse 1-d points: (N,) is ambiguous between N points of dimension 1 and one point."""
+    if getattr(x, "ndim", None) == 1 or (
+        isinstance(x, list | tuple) and x and all(isinstance(v, int | float) for v in x)
+    ):
+        n = len(x)  # type: ignore[arg-type]
+        raise ValueError(
+            f"{name} must be 2-d, shape (N, n_0); got 1-d shape ({n},): pass {name}[:, None] "
+            f"for {n} points of dimension 1, or {name}[None] for one point of dimension {n}"
+        )
+    return x
 
 
 def limiting_kernels(
