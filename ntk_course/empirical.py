@@ -28,6 +28,19 @@ from .mlp import NTKMLP
 METHODS = ("auto", "structured", "jacobian", "ntvp")
 
 
+_STOCHASTIC = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
+
+
+def _check_eval_mode(model: nn.Module) -> None:
+    """Refuse BatchNorm or Dropout in train mode: the kernel of one point would mix the batch."""
+    for name, module in model.named_modules():
+        if isinstance(module, _STOCHASTIC) and module.training:
+            raise ValueError(
+                f"{type(module).__name__} {name!r} is in train mode, where its output depends on "
+                "the batch (BatchNorm) or on random draws (Dropout); call model.eval() first"
+            )
+
+
 def empirical_ntk(
     model: nn.Module,
     x: object,
@@ -67,7 +80,8 @@ def empirical_ntk(
     Raises
     ------
     ValueError
-        If the method is unknown, the model has no trainable parameters, ``"structured"`` is asked
+        If the method is unknown, the model has no trainable parameters, holds BatchNorm or
+        Dropout in train mode (call ``model.eval()``), ``"structured"`` is asked
         of a model that is not an ``NTKMLP`` (or another method of an ensemble), the points are
         not finite (N, n_0) arrays of one dimension, or the kernel overflows.
 
@@ -95,6 +109,7 @@ def empirical_ntk(
             "model has no trainable parameters (requires_grad), so its tangent kernel is zero; "
             "expected a model with parameters to train"
         )
+    _check_eval_mode(model)
     xt = as_inputs(x, "x", param.dtype).to(param.device)
     yt = xt if y is None else as_inputs(y, "y", param.dtype).to(param.device)
     same_dimension(xt, yt)

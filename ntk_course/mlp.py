@@ -74,7 +74,8 @@ class NTKMLP(nn.Module):
     ------
     ValueError
         Widths that are not at least two integers >= 1, beta < 0, an unknown activation or
-        parametrisation, muP without a hidden layer, or ensemble < 1.
+        parametrisation, muP without a hidden layer, ensemble < 1, or a CUDA device on a
+        machine without CUDA.
 
     Notes
     -----
@@ -102,6 +103,12 @@ class NTKMLP(nn.Module):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
+        if device is not None and torch.device(device).type == "cuda":
+            if not torch.cuda.is_available():
+                raise ValueError(
+                    f"device={device!r} but CUDA is not available on this machine; "
+                    "pass device='cpu' (or None)"
+                )
         self.widths = widths_list(widths)
         self.beta = non_negative(beta, "beta")
         if parametrization not in PARAMETRIZATIONS:

@@ -47,3 +47,22 @@ def test_a_step_by_comparison_is_the_arcsine_kernel():
     rho = (X @ X.T) / (X.norm(dim=1)[:, None] * X.norm(dim=1)[None, :])
     exact = (math.pi - torch.arccos(rho.clamp(-1, 1))) / (2 * math.pi)
     torch.testing.assert_close(s, exact, rtol=1e-9, atol=1e-9)
+
+
+def test_empirical_ntk_refuses_train_mode_batchnorm_and_dropout():
+    from ntk_course import empirical_ntk
+
+    for layer in (torch.nn.BatchNorm1d(4), torch.nn.Dropout(0.5)):
+        model = torch.nn.Sequential(torch.nn.Linear(2, 4), layer, torch.nn.Linear(4, 1)).double()
+        with pytest.raises(ValueError, match=r"model.eval\(\)"):
+            empirical_ntk(model, X)
+        model.eval()
+        assert empirical_ntk(model, X).shape == (3, 3)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without CUDA")
+def test_ntkmlp_on_cuda_without_cuda_names_the_fix():
+    from ntk_course import NTKMLP
+
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        NTKMLP([2, 8, 1], device="cuda")
