@@ -89,7 +89,12 @@ PARTS = {
             + _notebooks(ROOT / "book" / "assignments")
         ),
     ),
-    "test": (("test",), lambda: sorted((ROOT / "tests").rglob("*.py"))),
+    # tests/data/ holds scripts that made stored references in environments of their own (e.g. jax
+    # and neural-tangents for the convolutional kernels); they say what they need.
+    "test": (
+        ("test",),
+        lambda: sorted(p for p in (ROOT / "tests").rglob("*.py") if "data" not in p.parts),
+    ),
     "dev": (("dev",), lambda: sorted((ROOT / "benchmarks").rglob("*.py"))),
 }
 
@@ -142,6 +147,8 @@ def _third_party(module: str, path: Path) -> set[str] | None:
     if top in sys.stdlib_module_names or top in {"__future__", NAME}:
         return None
     if (path.parent / f"{top}.py").exists() or (path.parent / top / "__init__.py").exists():
+        return None
+    if (ROOT / "book" / "_ext" / f"{top}.py").exists():  # the book's own Sphinx extensions
         return None
     # Not installed here (tomli on Python >= 3.11): assume the distribution has the module's name.
     dists = _distributions().get(top) or [top]
