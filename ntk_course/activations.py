@@ -132,6 +132,13 @@ def _relu_closed_form(
     E[relu(u)relu(v)] = (s + (pi - phi) q_xy) / (2 pi) and E[step(u)step(v)] = (pi - phi) / (2 pi).
     The angle comes from atan2, so a zero input or identical points give finite values.
     """
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (q_xx, q_xy, q_yy)):
+        # out of place, for autograd; the square root's infinite slope at s = 0 is kept out
+        d = torch.mul(q_xx, q_yy) - torch.mul(q_xy, q_xy)
+        pos = d > 0
+        s = torch.where(pos, torch.where(pos, d, 1.0).sqrt(), 0.0)
+        pmp = math.pi - torch.atan2(s, q_xy)
+        return (s + pmp * q_xy) / TWO_PI, pmp / TWO_PI
     # Two separately rounded products (not a fused multiply-add), so that q_xy = q_xx = q_yy gives
     # exactly s = 0: the square root would turn a rounding residue into an angle of ~1e-8.
     s = torch.mul(q_xx, q_yy).sub_(torch.mul(q_xy, q_xy)).clamp_(min=0.0).sqrt_()

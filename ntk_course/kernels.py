@@ -67,6 +67,12 @@ def _prepare(
     xt = as_inputs(_two_d(x, "x"), "x", dtype)
     yt = xt if y is None else as_inputs(_two_d(y, "y"), "y", dtype).to(xt.device)
     same_dimension(xt, yt)
+    if (xt.requires_grad or yt.requires_grad) and act.closed_form is None:
+        raise ValueError(
+            f"the kernels are differentiable with respect to x and y only for the closed-form "
+            f"activations (relu, erf); {act.name!r} goes through quadrature, whose rules are not "
+            "differentiated: pass x.detach() or use relu or erf"
+        )
     if fits is not None:
         fits(xt, yt)
     symmetric = yt is xt or (yt.shape == xt.shape and bool(torch.equal(xt, yt)))
