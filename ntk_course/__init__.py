@@ -15,7 +15,10 @@ from .activations import ACTIVATIONS, Activation, get_activation, polynomial
 from .architecture import Architecture
 from .blocked import BlockedKernel
 from .cg import CGWarning, conjugate_gradient
+from .cnn import NTKCNN
 from .config import by_scale, default_device, scale
+from .conv import conv_kernels
+from .conv_architecture import ConvArchitecture
 from .datasets import (
     circle_points,
     circle_training_set,
@@ -102,6 +105,9 @@ __all__ = [
     "Activation",
     "ACTIVATIONS",
     "Architecture",
+    "ConvArchitecture",
+    "conv_kernels",
+    "NTKCNN",
     "aliased_eigenvalues",
     "by_scale",
     "circle_eigenvalues",
