@@ -270,7 +270,7 @@ def test_the_sandbox_isolates(tmp_path: Path) -> None:
         "open('/job/result.json', 'w').write(json.dumps(r))\n"
     )
     command = sandbox.command(probe)
-    python = command.index("-m") - 2  # ... PYTHON -I -m ntk_course.assignments.runner /job
+    python = command.index(sys.executable)  # ... PYTHON -I -c "<run the runner>" /job
     subprocess.run([*command[:python], sys.executable, "-c", code], check=True, timeout=60)
     seen = json.loads((probe / "result.json").read_text())
     assert seen == {"pids": seen["pids"], "read": False, "net": False, "write": False}

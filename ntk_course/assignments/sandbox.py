@@ -73,20 +73,30 @@ class Sandbox:
         """
         job = Path(job).resolve()
         runner = ["-I", "-m", "ntk_course.assignments.runner"]
+        # The very package this process imported, whatever else is installed: -I keeps the job
+        # folder off sys.path, and the package's folder comes first.
+        here = _package_parent()
+        run = "runpy.run_module('ntk_course.assignments.runner', run_name='__main__')"
+        same = ["-I", "-c", f"import sys, runpy; sys.path.insert(0, {here!r}); {run}"]
         if self.kind == "bubblewrap":
             return [*self.base, "--bind", str(job), "/job", "--remount-ro", "/", "--chdir", "/job",
-                    sys.executable, *runner, "/job"]  # fmt: skip
+                    sys.executable, *same, "/job"]  # fmt: skip
         if self.kind == "docker":
             return [*self.base, "-v", f"{job}:/job", "-w", "/job", DOCKER_IMAGE,
                     "python", *runner, "/job"]  # fmt: skip
-        return [sys.executable, *runner, str(job)]
+        return [sys.executable, *same, str(job)]
+
+
+def _package_parent() -> str:
+    """The folder that holds the ``ntk_course`` package this process imported."""
+    import ntk_course
+
+    return str(Path(ntk_course.__file__).resolve().parent.parent)
 
 
 def _readable_roots() -> list[str]:
     """What the runner must read: system libraries, the Python installation, the package."""
-    import ntk_course
-
-    roots = {"/usr", sys.prefix, sys.base_prefix, str(Path(ntk_course.__file__).parent)}
+    roots = {"/usr", sys.prefix, sys.base_prefix, str(Path(_package_parent()) / "ntk_course")}
     roots |= {p for p in sys.path if p and Path(p).is_dir() and "site-packages" in p}
     roots |= {str(Path(sys.executable).resolve().parent)}
     # Nested paths are covered by their parents; the order of binds must go from outer to inner.
