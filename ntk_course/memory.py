@@ -197,10 +197,11 @@ def kernel_bytes(
     Predicted before any work (with :func:`ensure_fits`), for the kernels of Proposition 1 and
     Theorem 1. ``matrices`` N x M results are stored in ``out_dtype`` (``dtype`` when None): 2 for
     :func:`ntk_course.limiting_kernels` (Sigma and Theta are both returned), 1 for
-    :func:`ntk_course.nngp` and for :func:`ntk_course.ntk` (Sigma lives one block at a time). ``every_layer`` counts
-    :func:`ntk_course.layer_kernels`: Sigma, Sigma_dot and Theta at each of the ``depth`` layers, on
-    the whole matrix at once. The inputs (N + M rows of ``n0`` features, and the scaled copy of x)
-    and the per-block temporaries are in ``dtype``, the precision of the computation.
+    :func:`ntk_course.nngp` and for :func:`ntk_course.ntk` (Sigma lives one block at a time).
+    ``every_layer`` counts :func:`ntk_course.layer_kernels`: Sigma, Sigma_dot and Theta at each of
+    the ``depth`` layers, on the whole matrix at once. The inputs (N + M rows of ``n0`` features,
+    and the scaled copy of x) and the per-block temporaries are in ``dtype``, the precision of the
+    computation.
 
     Parameters
     ----------
