@@ -19,6 +19,7 @@ Gaussian law of f_t over initialisations (Section 5) is in :mod:`ntk_course.gaus
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -341,6 +342,11 @@ def gradient_descent(
         For the bad input :func:`gradient_flow` refuses; if ``lr`` is not a finite number >= 0;
         if ``steps`` holds a negative or fractional count; or once the iterates overflow
         (lr >= 2N / lambda_max: gradient descent diverges).
+
+    Warns
+    -----
+    RuntimeWarning
+        When lr > 2N / lambda_max(K): the iterates diverge, before they overflow.
     """
     lr = non_negative(lr, "lr")
     counts = times(steps, torch.float64, torch.device("cpu"), "steps")
@@ -349,6 +355,16 @@ def gradient_descent(
     k, kx, tt = _setup(k_train, counts, k_test_train)
 
     def coefficients(lam: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        top = float(lam.max()) if lam.numel() else 0.0
+        if lr * top > 2.0 and float(s.max()) > 0:
+            warnings.warn(
+                f"lr = {lr:.4g} is above the stable limit 2N / lambda_max(K) = {2.0 / top:.4g}: "
+                "gradient descent diverges (the residual along the top eigenvector grows by "
+                f"|1 - lr lambda| = {abs(1.0 - lr * top):.3g} per step); take lr below the limit "
+                "(ntk_course.max_stable_learning_rate)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         factor = 1.0 - lr * lam[:, None]
         decay = factor**s
         pos = (lam > 0)[:, None]

@@ -7,6 +7,8 @@ do not depend on the kernel modules. Values are O(1), so absolute tolerances are
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -496,5 +498,12 @@ def test_gradient_descent_rejects_bad_input_and_divergence() -> None:
     with pytest.raises(ValueError, match="whole numbers"):
         gradient_descent(k, y, [1.5], lr=1.0)
     lr_max = 2 * 3 / float(torch.linalg.eigvalsh(k)[-1])
-    with pytest.raises(ValueError, match="diverges"):
+    with pytest.raises(ValueError, match="diverges"), pytest.warns(RuntimeWarning):
         gradient_descent(k, y, [100_000], lr=1.5 * lr_max)
+    # Above the limit it says so at once, long before the iterates overflow; below it is silent.
+    with pytest.warns(RuntimeWarning, match=r"above the stable limit 2N / lambda_max\(K\)"):
+        grown = gradient_descent(k, y, [3], lr=1.1 * lr_max)
+    assert bool(torch.isfinite(grown.f_train).all())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gradient_descent(k, y, [3, 1000], lr=0.95 * lr_max)
