@@ -51,7 +51,7 @@ __all__ = ["PADDINGS", "READOUTS", "ConvKernels", "conv_kernels", "check_conv", 
 PADDINGS = ("same", "valid")
 #: The readouts: a dense layer on the flattened last layer, or on its global average pool.
 READOUTS = ("flatten", "gap")
-MAX_BYTES = 2**27  # 128 MiB of block temporaries by default
+MAX_BYTES = 2**22  # 4 MiB of block temporaries by default: cache-sized blocks
 TEMPORARIES = 8  # arrays of one block's size alive at once (S, Theta, E[ss], E[s's'], padding...)
 Act = str | Activation | Fn
 
@@ -335,7 +335,7 @@ def conv_kernels(
         The dtype of the computation and of the results.
     quadrature_points : int, default 64
         Sizes the quadrature rules of an activation without a closed form (2 to 360).
-    max_bytes : int, default 2**27
+    max_bytes : int, default 2**22
         The bound on the block temporaries described above.
 
     Returns
