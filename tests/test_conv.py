@@ -182,6 +182,27 @@ def test_the_network_and_the_kernel_share_their_description() -> None:
     assert "erf CNN of depth 2" in str(arch) and arch.replace(depth=1).depth == 1
 
 
+@pytest.mark.parametrize("readout, padding", [("gap", "same"), ("flatten", "valid")])
+def test_an_ensemble_member_is_the_single_network_with_its_parameters(readout, padding) -> None:
+    """The grouped convolutions of an ensemble compute each network alone; the Jacobian and the
+    NTK-vector-product empirical NTKs of the CNN agree."""
+    arch = ConvArchitecture(2, 3, padding, readout, "erf", beta=0.5)
+    g = torch.Generator().manual_seed(10)
+    many = arch.network((2, 6, 6), 4, n_out=2, ensemble=3, generator=g, dtype=torch.float64)
+    x = torch.randn(5, 2, 6, 6, dtype=torch.float64, generator=g)
+    out = many(x)
+    for e in range(3):
+        one = arch.network((2, 6, 6), 4, n_out=2, dtype=torch.float64)
+        with torch.no_grad():
+            for p, q in zip(one.parameters(), many.parameters()):
+                p.copy_(q[e : e + 1])
+        torch.testing.assert_close(one(x), out[e], rtol=1e-13, atol=1e-13)
+    jac = empirical_ntk(one, x.flatten(1), method="jacobian")
+    torch.testing.assert_close(
+        jac, empirical_ntk(one, x.flatten(1), method="ntvp"), rtol=1e-12, atol=1e-12
+    )
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
