@@ -285,7 +285,7 @@ def test_depth_profiles_and_condition_numbers():
     prof = torch.stack([normalised_ntk(Architecture(L), x0, x) for L in (1, 3, 20)])
     assert prof.shape == (3, 16)
     assert float(prof[:, 8].sub(1).abs().max()) < 1e-12  # x[8] is x0: the profile is 1 there
-    torch.testing.assert_close(prof[1], ntk(x0, x, depth=3)[0] / ntk(x0, depth=3)[0, 0])
+    torch.testing.assert_close(prof[1], ntk(x0[None], x, depth=3)[0] / ntk(x0[None], depth=3)[0, 0])
     assert float(prof[2].min()) > 0.99  # the paper's ReLU kernel is nearly constant at depth 20
     kappa = torch.stack([condition_number(Architecture(L), x) for L in (1, 3, 30)])
     assert math.isinf(float(kappa[0]))  # Theta^(1) has rank 3 < 16
