@@ -6,7 +6,7 @@ network (:class:`ntk_course.NTKCNN`) has ``depth`` convolutional layers of filte
 zero padding "same" or "valid", every one followed by sigma, then a dense readout of the flattened
 last layer ("flatten") or of its global average over pixels ("gap"): depth + 1 weight layers, all in
 the NTK parametrisation. As the channel counts grow, the pre-activations at pixel i of two images
-x, x' become a Gaussian process with covariance Sigma^(l)(x, x')_{ij} over pixel pairs (i, j):
+x, x' become a Gaussian process with covariance Sigma^(l)(x, x')_{ij} over pixel pairs (i, j)::
 
     Sigma^(1)_{ij}   = A[x x'^T / C]_{ij} + beta^2                       (= Theta^(1)_{ij})
     Sigma^(l+1)_{ij} = A[E_{Sigma^(l)}[sigma(u_i) sigma(v_j)]]_{ij} + beta^2
