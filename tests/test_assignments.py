@@ -309,56 +309,9 @@ def test_hidden_tests_catch_known_wrong_formulas(
 # --------------------------------------------------------------------------------------------------
 # The website: the same sources, solutions folded
 # --------------------------------------------------------------------------------------------------
-def test_website_folds_every_solution(tmp_path: Path, answers: dict[str, object]) -> None:
-    """A Sphinx build of the four pages with the book's extensions (unexecuted): every exercise has
-    a solution in a dropdown, which sphinx-togglebutton folds, holding the model code."""
-    src = tmp_path / "src"
-    (src / "assignments").mkdir(parents=True)
-    for path in PATHS:
-        (src / "assignments" / path.name).write_text(
-            path.read_text(encoding="utf-8"), encoding="utf-8"
-        )
-    (src / "references.bib").write_text(
-        (REPO / "book/references.bib").read_text(encoding="utf-8"), encoding="utf-8"
-    )
-    (src / "conf.py").write_text(
-        'extensions = ["myst_nb", "sphinx_exercise", "sphinx_togglebutton",'
-        ' "sphinxcontrib.bibtex"]\n'
-        'nb_execution_mode = "off"\nmyst_enable_extensions = ["amsmath", "dollarmath"]\n'
-        'bibtex_bibfiles = ["references.bib"]\n',
-        encoding="utf-8",
-    )
-    (src / "index.md").write_text(
-        "# Assignments\n\n```{toctree}\n"
-        + "\n".join(f"assignments/{n}" for n in NAMES)
-        + "\n```\n",
-        encoding="utf-8",
-    )
-    subprocess.run(
-        [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(tmp_path / "html")],
-        check=True,
-        capture_output=True,
-    )
-    for name in NAMES:
-        page = (tmp_path / "html" / "assignments" / f"{name}.html").read_text(encoding="utf-8")
-        asked = [q for q in questions() if q.startswith(f"{name}.")]
-        assert (
-            page.count('<div class="exercise admonition"')
-            == page.count('<div class="solution dropdown admonition"')
-            == len(asked)
-        )
-        assert "togglebutton" in page
-        solutions = [
-            c.split('<div class="exercise admonition"')[0]
-            for c in page.split('<div class="solution dropdown admonition"')[1:]
-        ]
-        for q, solution in zip(asked, solutions):  # each model answer sits in its folded solution
-            assert f'<span class="nf">{answers[q].__name__}</span>' in solution, q
-
-
-def test_website_without_solutions_for_a_class(tmp_path: Path, answers: dict[str, object]) -> None:
-    """NTK_COURSE_SOLUTIONS=hide (book/_ext/ntk_solutions.py): the same pages with no solution,
-    no model code and no copied page source; the exercises stay."""
+def _assignment_site(tmp_path: Path, solutions: str = "show") -> Path:
+    """The four assignment pages built by Sphinx with the book's extensions, unexecuted, with
+    ``NTK_COURSE_SOLUTIONS=solutions`` (book/_ext/ntk_solutions.py); returns the HTML folder."""
     src = tmp_path / "src"
     (src / "assignments").mkdir(parents=True)
     for path in PATHS:
@@ -379,9 +332,37 @@ def test_website_without_solutions_for_a_class(tmp_path: Path, answers: dict[str
         encoding="utf-8",
     )
     html = tmp_path / "html"
-    env = {**os.environ, "NTK_COURSE_SOLUTIONS": "hide"}
+    env = {**os.environ, "NTK_COURSE_SOLUTIONS": solutions}
     subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "html", str(src), str(html)],
                    check=True, capture_output=True, env=env)  # fmt: skip
+    return html
+
+
+def test_website_folds_every_solution(tmp_path: Path, answers: dict[str, object]) -> None:
+    """A Sphinx build of the four pages with the book's extensions (unexecuted): every exercise has
+    a solution in a dropdown, which sphinx-togglebutton folds, holding the model code."""
+    html = _assignment_site(tmp_path)
+    for name in NAMES:
+        page = (html / "assignments" / f"{name}.html").read_text(encoding="utf-8")
+        asked = [q for q in questions() if q.startswith(f"{name}.")]
+        assert (
+            page.count('<div class="exercise admonition"')
+            == page.count('<div class="solution dropdown admonition"')
+            == len(asked)
+        )
+        assert "togglebutton" in page
+        solutions = [
+            c.split('<div class="exercise admonition"')[0]
+            for c in page.split('<div class="solution dropdown admonition"')[1:]
+        ]
+        for q, solution in zip(asked, solutions):  # each model answer sits in its folded solution
+            assert f'<span class="nf">{answers[q].__name__}</span>' in solution, q
+
+
+def test_website_without_solutions_for_a_class(tmp_path: Path, answers: dict[str, object]) -> None:
+    """NTK_COURSE_SOLUTIONS=hide (book/_ext/ntk_solutions.py): the same pages with no solution,
+    no model code and no copied page source; the exercises stay."""
+    html = _assignment_site(tmp_path, "hide")
     site = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in html.rglob("*.*")
                      if p.suffix in (".html", ".txt", ".md", ".ipynb", ".js"))  # fmt: skip
     for name in NAMES:
