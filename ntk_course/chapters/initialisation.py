@@ -79,12 +79,16 @@ def plot_marginal(
     ax.set_xlim(-lim, lim)
 
 
+#: The probabilities of the two ellipses that :func:`plot_joint` draws (dashed, then solid).
+ELLIPSE_PROBABILITIES = (0.5, 0.95)
+
+
 def plot_joint(ax, samples: object, covariance: object, *, max_points: int = 2000) -> None:
-    """Scatter of draws (f(x), f(x')) of shape (E, 2) with the 50% and 95% ellipses of N(0,
-    Sigma)."""
+    """Scatter of draws (f(x), f(x')) of shape (E, 2) with the ellipses of N(0, Sigma) that hold
+    the probabilities ``ELLIPSE_PROBABILITIES`` (50% and 95%)."""
     f = _tensor(samples, "samples", "(E, 2)", 2, cols=2)[:max_points]
     ax.scatter(f[:, 0], f[:, 1], s=4, alpha=0.35, label="networks")
-    for q, style in ((0.5, "--"), (0.95, "-")):
+    for q, style in zip(ELLIPSE_PROBABILITIES, ("--", "-")):
         curve = ellipse(covariance, math.sqrt(-2 * math.log(1 - q)))
         ax.plot(
             curve[:, 0],
