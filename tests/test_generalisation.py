@@ -250,3 +250,64 @@ def test_settings_fit_the_shipped_digits():
         s = gen.Settings.for_scale(scale)
         assert max(s.sizes) + s.n_test <= 10_000 and max(s.scan_sizes) <= max(s.sizes)
         assert s.n_net <= max(s.sizes) and s.n_stop <= max(s.sizes) and s.depth in s.depths
+        # the validation digits are the pool's last n_val, disjoint from the first n_stop
+        assert s.n_stop + s.n_val <= max(s.sizes) and s.ensemble >= 3
+
+
+def test_power_matches_simulated_checks():
+    """The power of "|z| >= k" and "z >= k" against an effect, against 200,000 simulated
+    estimates (binomial error of a probability near 0.5: about 0.0011)."""
+    g = torch.Generator().manual_seed(1)
+    est = 0.7 + 0.25 * torch.randn(200_000, generator=g, dtype=torch.float64)  # effect 0.7, se 0.25
+    assert abs(gen.power(0.7, 0.25, 3) - (est.abs() >= 0.75).double().mean().item()) < 0.005
+    assert (
+        abs(gen.power(0.7, 0.25, 2, two_sided=False) - (est >= 0.5).double().mean().item()) < 0.005
+    )
+    assert abs(gen.power(0.0, 1.0, 1.959964) - 0.05) < 1e-6  # the size of the test at effect 0
+    with pytest.raises(ValueError, match="se > 0"):
+        gen.power(1.0, 0.0, 3)
+
+
+def test_network_gap_includes_the_between_network_variance():
+    """Networks whose accuracies vary from draw to draw: the standard error of the mean gap must
+    match the spread of the gap over 2,000 simulated ensembles, which the paired per-digit error
+    alone underestimates."""
+    g = torch.Generator().manual_seed(2)
+    e, m, reps = 4, 400, 2000
+    kernel = (torch.rand(m, generator=g) < 0.9).double()
+    gaps, ses, paired = [], [], []
+    for _ in range(reps):
+        # each network is the kernel with its own rate of flipped digits (the initialisation's
+        # effect): rates spread from 2 % to 12 %
+        rate = 0.02 + 0.1 * torch.rand(e, 1, generator=g, dtype=torch.float64)
+        flip = torch.rand(e, m, generator=g, dtype=torch.float64) < rate
+        hits = torch.where(flip, 1 - kernel, kernel)
+        gap, se = gen.network_gap(hits, kernel)
+        gaps.append(gap)
+        ses.append(se)
+        paired.append(accuracy_difference(hits.mean(0), kernel)[1])
+    spread = float(np.std(gaps))  # the kernel's digits are fixed: this is the networks' spread
+    assert 0.9 < np.mean(ses) / spread < 1.6  # errs on the large side, by design
+    assert np.mean(paired) < 0.8 * spread  # the per-digit paired error alone is too small
+    with pytest.raises(ValueError, match="two networks"):
+        gen.network_gap(hits[:1], kernel)
+
+
+def test_early_stopping_chooses_the_time_on_the_validation_digits():
+    split = mnist_split(300, 100, seed=4)
+    ks = gen.kernels(Architecture(depth=2), split.x_train, split.x_test)
+    k, kx = ks["NTK"][0][:200, :200], ks["NTK"][1][:, :200]
+    kv = ks["NTK"][0][200:, :200]
+    t = torch.logspace(0, 4, 9, dtype=torch.float64)
+    res = gen.early_stopping(
+        k, kx, split.labels_train[:200], split.labels_test, t, kv, split.labels_train[200:]
+    )
+    y = one_hot_targets(split.labels_train[:200])
+    val = gradient_flow(k, y, t, k_test_train=kv).f_test
+    val_acc = accuracy(val, split.labels_train[200:])
+    assert int(res["chosen"]) == int(val_acc.argmax()) and torch.allclose(res["flow_val"], val_acc)
+    ridge = kernel_regression(k, y, kx, ridge=1 / float(t[3]))
+    assert torch.equal(res["ridge_hits"][3], ridge.argmax(1) == split.labels_test)
+    assert res["hits"].shape == (9, 100) and "chosen" not in gen.early_stopping(
+        k, kx, split.labels_train[:200], split.labels_test, t
+    )

@@ -6,17 +6,19 @@ of the least-squares flow) on disjoint training and test digits of the shipped M
 :func:`learning_curve` (test accuracy against the number N of training digits, one Cholesky factor
 for every N), :func:`depth_scan` (against the depth), :func:`train_networks` (finite networks of
 growing width against the kernel flow at the same time t) and :func:`early_stopping` (the flow along
-t and the ridge rho = 1/t, with clean and with partly random labels). Targets are centred one-hot
+t and the ridge zeta = 1/t, with clean and with partly random labels). Targets are centred one-hot
 rows, the prediction is the argmax (Lee et al. 2018, 2019). The figures are drawn by
 :mod:`.generalisation_plots` and re-exported here, so that ``gen.<name>`` reaches all of them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
+from scipy.stats import norm
 
 from ..architecture import Architecture
 from ..config import scale as current_scale
@@ -51,7 +53,8 @@ class Settings:
     ``scan_sizes`` (the widget's grid; the last is the scan's N); networks of :attr:`net_arch`
     (``net_depth`` weight layers) and hidden ``widths`` (``ensemble`` initialisations each) on
     ``n_net`` digits, ``steps`` steps of learning rate ``lr``; early stopping on ``n_stop`` digits
-    with a fraction ``noise`` of random labels.
+    with a fraction ``noise`` of random labels, its time chosen on the last ``n_val`` digits of the
+    training pool (disjoint from the ``n_stop`` training digits and from the test digits).
     """
 
     n_test: int
@@ -63,8 +66,9 @@ class Settings:
     steps: int
     depth: int = 3
     net_depth: int = 2
-    ensemble: int = 2
+    ensemble: int = 4
     n_stop: int = 1000
+    n_val: int = 1000
     lr: float = 2.0
     records: int = 6
     noise: float = 0.4
@@ -83,7 +87,9 @@ class Settings:
                 n_net=200,
                 widths=(16, 64, 256),
                 steps=60,
-                n_stop=800,
+                n_stop=400,
+                n_val=400,
+                ensemble=3,
             )
         default = cls(
             n_test=2000,
@@ -204,6 +210,7 @@ class NetworkRun:
     kernel_limit: float
     hits: dict[int, torch.Tensor]  # (E, M) at the last time, per width
     kernel_hits: torch.Tensor  # (M,) at the last time
+    limit_hits: torch.Tensor | None = None  # (M,) of kernel regression, t -> infinity
 
 
 def train_networks(
@@ -246,6 +253,7 @@ def train_networks(
         accuracy(limit, labels),
         hits,
         (flow[-1].argmax(-1) == labels).cpu(),
+        (limit.argmax(-1) == labels).cpu(),
     )
 
 
@@ -265,18 +273,78 @@ def early_stopping(
     labels_train: torch.Tensor,
     labels_test: torch.Tensor,
     t: torch.Tensor,
+    k_val: torch.Tensor | None = None,
+    labels_val: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Test accuracy of the flow from f_0 = 0 at the times ``t`` ("flow"), which test digits it gets
-    right ("hits", (T, M)), and the accuracy of the ridge rho = 1/t ("ridge"); accuracies are
-    (T,)."""
+    """The flow from f_0 = 0 along the times ``t`` (T,) and the ridge zeta = 1/t (Section 5; the
+    ridge as a stand-in for early stopping, Lee et al. 2020), on test and validation digits.
+
+    Returns (T,) accuracies "flow" and "ridge" on the test digits, (T, M) booleans "hits" and
+    "ridge_hits" (which test digits each gets right) and, if ``k_val`` (V, N) and ``labels_val``
+    (V,) are given, the validation accuracies "flow_val" and "ridge_val" (T,) and the indices
+    "chosen" and "ridge_chosen" of the times that maximise them (the first maximum): the time a
+    practitioner would pick without looking at the test digits.
+    """
     y = one_hot_targets(labels_train).to(k.device)
-    flow = gradient_flow(k, y, t.to(k.device), k_test_train=kx).f_test
-    ridge = [accuracy(kernel_regression(k, y, kx, ridge=1 / float(s)), labels_test) for s in t]
-    return {
-        "flow": accuracy(flow, labels_test).cpu(),
-        "hits": (flow.argmax(-1) == labels_test).cpu(),
-        "ridge": torch.tensor(ridge, dtype=torch.float64),
+    blocks = kx if k_val is None else torch.cat([kx, k_val.to(kx.device)])
+    m = kx.shape[0]
+    flow = gradient_flow(k, y, t.to(k.device), k_test_train=blocks).f_test  # (T, M + V, 10)
+    ridge = torch.stack([kernel_regression(k, y, blocks, ridge=1 / float(s)) for s in t])
+    out = {
+        "flow": accuracy(flow[:, :m], labels_test).cpu(),
+        "hits": (flow[:, :m].argmax(-1) == labels_test).cpu(),
+        "ridge": accuracy(ridge[:, :m], labels_test).cpu().to(torch.float64),
+        "ridge_hits": (ridge[:, :m].argmax(-1) == labels_test).cpu(),
     }
+    if k_val is not None:
+        if labels_val is None:
+            raise ValueError("k_val needs labels_val, the labels of its rows")
+        lv = labels_val.to(flow.device)
+        out["flow_val"] = accuracy(flow[:, m:], lv).cpu()
+        out["ridge_val"] = accuracy(ridge[:, m:], lv).cpu().to(torch.float64)
+        out["chosen"] = torch.tensor(int(out["flow_val"].argmax()))
+        out["ridge_chosen"] = torch.tensor(int(out["ridge_val"].argmax()))
+    return out
+
+
+def network_gap(hits: torch.Tensor, kernel_hits: torch.Tensor) -> tuple[float, float]:
+    """Mean test accuracy of E networks minus that of the kernel, on the same M test digits, and its
+    standard error with the between-network variance included.
+
+    ``hits`` (E, M) and ``kernel_hits`` (M,) are 1 where a classifier is right. The estimate is
+    mean_e(acc_e) - acc_kernel. Its variance has two parts: the test digits (the paired per-digit
+    differences d_m = mean_e hits[e, m] - kernel_hits[m], var(d) / M, as in McNemar's test) and
+    the initialisations (the networks' accuracies vary from draw to draw: var_e(acc_e) / E, with
+    the unbiased variance over the E >= 2 networks). The two are added; the second also holds part
+    of the digit noise, so the sum errs on the large side.
+    """
+    h = torch.as_tensor(hits, dtype=torch.float64)
+    kh = torch.as_tensor(kernel_hits, dtype=torch.float64).to(h.device)
+    if h.ndim != 2 or kh.ndim != 1 or h.shape[1] != kh.shape[0]:
+        raise ValueError(
+            f"need hits (E, M) and kernel_hits (M,); got {tuple(h.shape)}, {tuple(kh.shape)}"
+        )
+    e, m = h.shape
+    if e < 2 or m < 2:
+        raise ValueError(f"need at least two networks and two test digits; got E = {e}, M = {m}")
+    d = h.mean(0) - kh
+    between = h.mean(1).var() / e
+    return float(d.mean()), float(math.sqrt(d.var() / m + between))
+
+
+def power(effect: float, se: float, k: float, two_sided: bool = True) -> float:
+    """Probability that a check "|estimate| >= k se" (or "estimate >= k se", one-sided) fires when
+    the estimate is normal with mean ``effect`` and standard deviation ``se``.
+
+    This is the power of a z-test at the threshold k standard errors against the alternative
+    ``effect``; for a check that asserts the opposite ("|estimate| < k se": no difference), it is
+    the probability that the assert fails when the true difference is ``effect``.
+    """
+    if not se > 0 or not k > 0:
+        raise ValueError(f"need se > 0 and k > 0; got se = {se}, k = {k}")
+    z = effect / se
+    upper = float(norm.sf(k - z))
+    return upper + float(norm.cdf(-k - z)) if two_sided else upper
 
 
 __all__ = [
@@ -289,10 +357,12 @@ __all__ = [
     "early_stopping",
     "kernels",
     "learning_curve",
+    "network_gap",
     "noisy_labels",
     "plot_depths",
     "plot_early_stopping",
     "plot_learning_curve",
     "plot_widths",
+    "power",
     "train_networks",
 ]
