@@ -165,8 +165,10 @@ def test_figure2_ensemble_mean_matches_the_finite_time_gaussian(
 ) -> None:
     # The mean of E = 10 independent networks has standard deviation sd_t(x)/sqrt(10) at each x.
     # Over 64 correlated grid points a 5-sigma bound fails with probability < 1e-4 per seed for
-    # exact Gaussian draws; the finite-width bias at n = 256 is O(1/n). A wrong mean (e.g. 0, or the
-    # targets' sign flipped) is off by up to 0.4, i.e. > 10 sd.
+    # exact Gaussian draws; the finite-width bias at n = 256 (the kernel's motion: about one
+    # standard deviation of the limit along one direction, book/least_squares.md, figure2_bias) is
+    # at most about 0.02 on the circle, well inside the bound. A wrong mean (e.g. 0, or the targets'
+    # sign flipped) is off by up to 0.4, i.e. > 10 sd.
     f = fig2.outputs[256]
     sd = fig2.covariance_t.diagonal().clamp_min(0).sqrt()
     bound = 5 * sd.max() / math.sqrt(f.shape[0])
