@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -304,15 +304,20 @@ def deviation_slope(result: Figure3Result) -> PowerLaw:
     with the bootstrap standard error of s from the spread of the runs (at least 2 per width).
 
     The fluctuations of a width-n network around the limit are O(n^{-1/2}) (Theorems 1 and 2), so
-    s = -1/2 is the prediction.
+    s = -1/2 is the prediction. The error comes from the spread between the E networks of each
+    width; with few networks the plain bootstrap underestimates it (resampling E draws has the
+    variance of the ``ddof=0`` estimate), so it is multiplied by sqrt(E / (E - 1)), which makes it
+    agree with the delta-method error sqrt(sum_w c_w^2 var_w / (E m_w^2)) of the least-squares slope
+    sum_w c_w log m_w through the means m_w (sample variances var_w, ``ddof=1``).
     """
     widths = sorted(result.h_norm)
-    if len(widths) < 2 or result.settings.ensemble < 2:
+    runs = result.settings.ensemble
+    if len(widths) < 2 or runs < 2:
         raise ValueError(
-            f"need at least two widths and two runs per width; got widths {widths}, "
-            f"{result.settings.ensemble} runs"
+            f"need at least two widths and two runs per width; got widths {widths}, {runs} runs"
         )
-    return bootstrap_slope(widths, torch.stack([result.h_norm[n].max(1).values for n in widths]))
+    fit = bootstrap_slope(widths, torch.stack([result.h_norm[n].max(1).values for n in widths]))
+    return replace(fit, std_error=fit.std_error * math.sqrt(runs / (runs - 1)))
 
 
 def straight_line_gap(result: Figure3Result) -> np.ndarray:

@@ -1,9 +1,10 @@
 """Figure 3 of Jacot, Gabriel & Hongler (2018), Section 6.3: the three panels.
 
 Figure 3a places the digits at (f^(i)(x), f^(j)(x)), two kernel principal components of
-Pi = Theta/N (:func:`plot_components`); 3b draws the deviation ||h_t||_{p_in} from the straight
-line (:func:`plot_deviation`) and 3c the convergence ||g_t||_{p_in} along f^(i) against the limit
-a exp(-lam_i t) (:func:`plot_convergence`), for each width and run of a :class:`.Figure3Result`.
+Pi = Theta/N (:func:`plot_components`); 3b draws the deviation ||g_perp_t||_{p_in} (the paper's
+h_t) from the straight line (:func:`plot_deviation`) and 3c the convergence ||g_t||_{p_in} along
+f^(i) against the limit a exp(-lam_i t) (:func:`plot_convergence`), for each width and run of a
+:class:`.Figure3Result`.
 """
 
 from __future__ import annotations
@@ -80,11 +81,12 @@ def _curves(result: Figure3Result, values: dict[int, torch.Tensor], ax: plt.Axes
 
 
 def plot_deviation(result: Figure3Result, ax: plt.Axes | None = None) -> plt.Axes:
-    """Figure 3b: ||h_t||_{p_in}, the distance from the straight line, for each width and run."""
+    """Figure 3b: ||g_perp_t||_{p_in} (the paper's h_t), the distance from the straight line, for
+    each width and run."""
     ax = _axes(ax)
     _curves(result, result.h_norm, ax)
     ax.axhline(0.0, color="tab:blue", lw=2, label=r"$n = \infty$")
-    ax.set_ylabel(r"$\|h_t\|_{p^{in}}$")
+    ax.set_ylabel(r"$\|g^\perp_t\|_{p^{in}}$")
     ax.set_title("Deviation from the straight line")
     ax.legend()
     return ax
