@@ -4,8 +4,10 @@ frequency.
 The exact flow must shrink the k-th Fourier coefficient of the residual by e^{-lambda_k t} and
 gradient descent on the limiting kernel by (1 - eta lambda_k)^{t/eta}, with lambda_k the eigenvalue
 of K/N of frequency k (an independent eigensolver); trained networks must stay within the bound that
-their kernel at initialisation predicts before any training, and the measured finite-width bound
-must shrink like 1/sqrt(width).
+their kernel at initialisation predicts before any training, and their measured deviation from the
+limit must shrink like 1/sqrt(width). The prediction made before training (predicted_rates) is the
+rate of gradient descent on the limit, and rate_test is Student's one-sample t-test with the power
+that simulated samples give; first_correction recovers the coefficient of a known expansion.
 """
 
 from __future__ import annotations
@@ -83,18 +85,65 @@ def test_networks_stay_within_the_bound_their_initial_kernel_predicts(
         sb.prior_bound(sb.SpectralBiasSettings(**{**SMALL, "lr": 20.0}))
 
 
-def test_the_finite_width_bound_shrinks_like_one_over_root_width() -> None:
-    """Sixteen times the width: the kernel's fluctuations (and the bound built on them) shrink by
-    about 4. Averaged over 8 networks and 3 frequencies, eight seeds gave ratios from 3.5 to 5.7;
-    the two-sided window [2.5, 7] leaves room for that spread and fails a bound that does not shrink
-    (1) or shrinks like 1/width (16)."""
+def test_the_finite_width_deviation_shrinks_like_one_over_root_width() -> None:
+    """Sixteen times the width: the kernel's fluctuations, and the networks' largest deviation
+    max_t |p_k - limit| that they cause, shrink by about 4. The two-sided window [2.5, 7] fails a
+    deviation that does not shrink (1) or shrinks like 1/width (16)."""
     means = []
     for width in (256, 4096):
         r = sb.run(sb.SpectralBiasSettings(**{**SMALL, "width": width, "ensemble": 8, "t": 40.0}))
-        means.append(
-            float(r.bound[-1].mean())
-        )  # the bound at t = 40, averaged over networks and frequencies
+        gap = (r.network - r.limit[:, None, :]).abs().amax(0)  # (E, F) up to t = 40
+        means.append(float(gap.mean()))  # averaged over networks and frequencies
     assert 2.5 < means[0] / means[1] < 7, means
+
+
+def test_the_prediction_is_the_rate_of_gradient_descent_on_the_limit(
+    small: sb.SpectralBiasResult,
+) -> None:
+    """predicted_rates uses no network: it must give the eigenvalues of K/N and the rate that
+    gradient descent on Theta_infinity is fitted to in the run; another depth gives other rates."""
+    lam, rate = sb.predicted_rates(small.settings)
+    torch.testing.assert_close(lam, small.lam, rtol=1e-12, atol=0)
+    torch.testing.assert_close(rate, small.fitted_rates()[1], rtol=1e-10, atol=0)
+    _, deeper = sb.predicted_rates(small.settings, depth=3)
+    assert float((deeper / rate - 1).abs().max()) > 0.1
+    with pytest.raises(ValueError, match="lr"):
+        sb.predicted_rates(sb.SpectralBiasSettings(**{**SMALL, "lr": 20.0}))
+
+
+def test_rate_test_is_students_t_test_with_the_power_of_simulated_samples() -> None:
+    """The statistic is scipy's ttest_1samp; the power against an alternative matches the rejection
+    rate of samples simulated from it (normal, sd equal to the sample sd) within four Monte Carlo
+    standard errors; a sample near the prediction passes, one far from it fails."""
+    from scipy import stats
+
+    gen = torch.Generator().manual_seed(3)
+    e, sd, predicted, shift = 8, 0.02, torch.tensor([1.0, 0.5]), torch.tensor([0.03, 0.0])
+    z = torch.randn(e, 2, generator=gen, dtype=torch.float64)
+    z = (z - z.mean(0)) / z.std(0)  # sample sd exactly 1
+    rates = predicted + 0.005 + sd * z
+    test = sb.rate_test(rates, predicted, predicted + shift, alpha=0.01)
+    ref = stats.ttest_1samp(rates.numpy(), predicted.numpy())
+    torch.testing.assert_close(test.statistic, torch.tensor(ref.statistic), rtol=1e-12, atol=0)
+    sims = predicted[0] + shift[0] + sd * torch.randn(20000, e, generator=gen, dtype=torch.float64)
+    t_sims = (sims.mean(1) - predicted[0]) / (sims.std(1) / e**0.5)
+    rejected = float((t_sims.abs() > test.critical).double().mean())
+    mc_se = (rejected * (1 - rejected) / 20000) ** 0.5
+    assert abs(float(test.power[0]) - rejected) < 4 * mc_se, (float(test.power[0]), rejected)
+    assert abs(float(test.power[1]) - 0.01) < 1e-9  # no shift: the power is the level
+    assert test.passed
+    far = sb.rate_test(rates + torch.tensor([0.05, 0.0]), predicted, predicted + shift)
+    assert not far.passed
+    with pytest.raises(ValueError, match="E >= 2"):
+        sb.rate_test(rates[:1], predicted, predicted)
+
+
+def test_first_correction_recovers_the_coefficient_of_a_known_expansion() -> None:
+    k = torch.arange(0, 401, dtype=torch.float64).clamp_min(1)
+    mu = 2.0 * k**-3 * (1 - 1.5 / k + 2.0 / k**2)
+    assert abs(sb.first_correction(mu, 3) + 1.5) < 1e-8
+    with pytest.raises(ValueError, match="three even k"):
+        sb.first_correction(mu[:54], 3)
 
 
 def test_cluster_means_on_the_sphere_match_the_second_order_prediction() -> None:
@@ -136,16 +185,13 @@ def test_for_scale_knows_the_scales() -> None:
 
 
 def test_from_record_refuses_a_record_of_other_settings() -> None:
-    """The analysis reads the record against the settings: a run with other steps or without the
-    kernels at every step is refused before any work."""
+    """The analysis reads the record against the settings: a run with other steps is refused before
+    any work."""
     s = sb.SpectralBiasSettings(**{**SMALL, "t": 4.0})
     x_fine, _ = circle_points(s.n_points * sb.FINE)
     x = x_fine[:: sb.FINE].float()
     y = torch.zeros(s.n_points, 1)
     net = sb.networks(s)
-    shorter = train(net, x, y, steps=s.steps - 1, lr=s.lr, x_eval=x_fine.float(), kernel_points=x)
+    shorter = train(net, x, y, steps=s.steps - 1, lr=s.lr, x_eval=x_fine.float())
     with pytest.raises(ValueError, match="the record must hold outputs"):
         sb.SpectralBiasResult.from_record(s, shorter)
-    no_kernels = train(net, x, y, steps=s.steps, lr=s.lr, x_eval=x_fine.float())
-    with pytest.raises(ValueError, match="kernels"):
-        sb.SpectralBiasResult.from_record(s, no_kernels)

@@ -20,13 +20,17 @@ its kernel's distance from the limit at step j and e_j = r_{j+1} - r_j + eta The
 part of the step the kernel does not explain (r the residual on the data), projecting one step on
 frequency k gives exactly
 
-    c_k(j+1) = (1 - eta lambda_k) c_k(j) - eta [D_j r_j]_k + [e_j]_k,
+    c_k(j+1) = (1 - eta lambda_k) c_k(j) - eta [D_j r_j]_k + [e_j]_k.
 
-so |p_k - (1 - eta lambda_k)^j| <= B_k(j) = sum_{i<j} |1 - eta lambda_k|^{j-1-i} (eta |[D_i r_i]_k|
-+ |[e_i]_k|) / |c_k(0)|: the finite-width error, measured from the network's own kernels (recorded
-at every step).
+For one hidden layer E[Theta_0] = Theta_infinity at every width (Theta_0 is a mean of n iid terms),
+so to first order in D the network's p_k deviates from the limit by a mean-zero amount of order
+n^{-1/2} (Theorem 2): the ensemble's mean rate is an unbiased estimate of the predicted one, and the
+spread between networks is its sampling error. :func:`predicted_rates` makes the prediction from the
+limiting kernel alone, before any training; :func:`rate_test` compares it with the ensemble's fitted
+rates by a t-test over the networks and gives its power against the rates of another kernel (the
+limit of another depth).
 
-Before any training, the networks at initialisation already bound that error if their kernel stays
+Before any training, the networks at initialisation also bound the error if their kernel stays
 at Theta_0 (Theorem 2: it moves by O(n^{-1/2})): with D = (Theta_0 - Theta_infinity)/N, q_k = 1 -
 eta lambda_k and ||I - eta Theta_0/N||_op <= 1, the residual never grows and
 
@@ -43,6 +47,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..architecture import Architecture
 from ..datasets import circle_points
 from ..empirical import empirical_ntk
 from ..flow import gradient_descent, gradient_flow
@@ -63,9 +68,8 @@ class SpectralBiasResult:
     ``eigenvalues`` (N//2 + 1,) the lambda_k of Theta_XX / N per frequency; ``gamma`` (M,) fine
     angles (the training points are every FINE-th) and ``target`` (M,) the goal on them. For the
     target's F frequencies: ``flow`` (S + 1, F) the projections p_k of the exact flow, ``limit``
-    (S + 1, F) those of gradient descent on Theta_infinity, ``network`` (S + 1, E, F) the networks'
-    and ``bound`` (S + 1, E, F) their finite-width bounds B_k, of which ``unexplained``
-    (S + 1, E, F) is the part due to the e_j (the steps the kernel does not explain). ``flow_fit``
+    (S + 1, F) those of gradient descent on Theta_infinity and ``network`` (S + 1, E, F) the
+    networks'. ``flow_fit``
     (S + 1, M) the flow started from the networks' mean f_0 and ``network_fit`` (S + 1, E, M) the
     networks, on the fine angles; ``loss`` (S + 1, E).
     """
@@ -78,8 +82,6 @@ class SpectralBiasResult:
     flow: torch.Tensor
     limit: torch.Tensor
     network: torch.Tensor
-    bound: torch.Tensor
-    unexplained: torch.Tensor
     flow_fit: torch.Tensor
     network_fit: torch.Tensor
     loss: torch.Tensor
@@ -110,23 +112,6 @@ class SpectralBiasResult:
         nets = torch.stack([fit(self.network[:, e]) for e in range(self.network.shape[1])])
         return fit(self.flow), fit(self.limit), nets
 
-    def rate_windows(self) -> torch.Tensor:
-        """(E, F, 2): the range of fitted rates a p_k within limit +- B_k allows, relative to the
-        discrete rate.
-
-        The fit through the origin is r = sum t^2 (-log p / t) / sum t^2, a weighted mean of -log
-        p(t) / t, so p in [limit - B, limit + B] keeps r between the same means of -log(limit +- B)
-        / t (+inf once limit - B <= 0)."""
-        w = self._window()
-        out = torch.empty(self.network.shape[1], w.shape[1], 2, dtype=torch.float64)
-        for f in range(w.shape[1]):
-            t, lim, b = self.t[w[:, f]], self.limit[w[:, f], f, None], self.bound[w[:, f], :, f]
-            weight = (t * t / (t * t).sum())[:, None]
-            low = (weight * -torch.log(lim + b) / t[:, None]).sum(0)
-            high = (weight * -torch.log((lim - b).clamp_min(0)) / t[:, None]).sum(0)
-            out[:, f] = torch.stack([low, high], -1) / self.discrete_rate[f] - 1
-        return out
-
     @classmethod
     def from_record(
         cls, settings: SpectralBiasSettings, record: TrainingRecord
@@ -137,30 +122,20 @@ class SpectralBiasResult:
         ``record`` is what :func:`ntk_course.train` returned for the ``ensemble`` networks of
         ``settings.arch`` trained on the target at the ``n_points`` training points (every
         ``FINE``-th point of ``circle_points(n_points * FINE)``), ``steps`` steps of learning rate
-        ``lr``, recorded at every step with ``x_eval`` the fine points and ``kernel_points`` the
-        training points. The limit is computed on the record's device: the flow and gradient
-        descent on Theta_infinity, the projections p_k of all three, the bounds B_k from the
-        recorded kernels, and the flow started from the networks' mean f_0 on the fine points.
+        ``lr``, recorded at every step with ``x_eval`` the fine points. The limit is computed on
+        the record's device: the flow and gradient descent on Theta_infinity, the projections p_k
+        of all three, and the flow started from the networks' mean f_0 on the fine points.
 
-        Raises ValueError if the record does not have these shapes ((S + 1, E, M, 1) outputs and
-        (S + 1, E, N, N) kernels).
+        Raises ValueError if the record does not have this shape ((S + 1, E, M, 1) outputs).
         """
         s = settings
         n_fine = s.n_points * FINE
         want = (s.steps + 1, s.ensemble, n_fine, 1)
-        kernels = record.kernels
-        if (
-            record.outputs is None
-            or tuple(record.outputs.shape) != want
-            or kernels is None
-            or tuple(kernels.shape) != (s.steps + 1, s.ensemble, s.n_points, s.n_points)
-        ):
+        if record.outputs is None or tuple(record.outputs.shape) != want:
             raise ValueError(
-                f"the record must hold outputs {want} on the fine points and kernels "
-                f"{(s.steps + 1, s.ensemble, s.n_points, s.n_points)} on the training points at "
-                "every step (train(..., x_eval=x_fine, kernel_points=x)); got outputs "
-                f"{None if record.outputs is None else tuple(record.outputs.shape)}, kernels "
-                f"{None if kernels is None else tuple(kernels.shape)}"
+                f"the record must hold outputs {want} on the fine points at every step "
+                "(train(..., x_eval=x_fine)); got outputs "
+                f"{None if record.outputs is None else tuple(record.outputs.shape)}"
             )
         dev, arch = record.outputs.device, s.arch
         x_fine, g_fine, goal, x, y = _data(s, dev)
@@ -184,9 +159,6 @@ class SpectralBiasResult:
         )
         fits, y, k_inf = fits.cpu(), y.cpu(), k_inf.cpu()
         residual = fits[..., ::FINE] - y
-        bound, unexplained = _bound(
-            residual, kernels.double().cpu(), k_inf, lam, s.frequencies, s.lr
-        )
         return cls(
             settings=s,
             t=t,
@@ -196,8 +168,6 @@ class SpectralBiasResult:
             flow=_projection(flow.f_train.cpu() - y, s.frequencies),
             limit=_projection(limit.f_train.cpu() - y, s.frequencies),
             network=_projection(residual, s.frequencies),
-            bound=bound,
-            unexplained=unexplained,
             flow_fit=drawn.f_test.cpu(),
             network_fit=fits,
             loss=record.loss.double().cpu(),
@@ -228,37 +198,6 @@ def _projection(residual: torch.Tensor, freqs: tuple[int, ...]) -> torch.Tensor:
         c = fourier_coefficient(residual, k)
         out.append((c * c[:1].conj()).real / c[:1].abs() ** 2)
     return torch.stack(out, -1)
-
-
-def _bound(
-    residual: torch.Tensor,
-    kernels: torch.Tensor,
-    k_inf: torch.Tensor,
-    lam: torch.Tensor,
-    freqs: tuple[int, ...],
-    lr: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """B_k(j) of the module docstring from the residuals (S + 1, E, N) and the kernels (S + 1, E, N,
-    N), and the part of it that comes from the e_j alone; each (S + 1, E, F)."""
-    n = residual.shape[-1]
-    drift = torch.einsum("senm,sem->sen", kernels / n - k_inf / n, residual)  # D_j r_j
-    unexplained = (
-        residual[1:]
-        - residual[:-1]
-        + lr * torch.einsum("senm,sem->sen", kernels[:-1] / n, residual[:-1])
-    )
-    total, rest = [], []
-    for k in freqs:
-        scale = fourier_coefficient(residual[0], k).abs()
-        kernel_part = lr * fourier_coefficient(drift[:-1], k).abs() / scale
-        other = fourier_coefficient(unexplained, k).abs() / scale
-        q = abs(1 - lr * float(lam[k]))
-        for terms, out in ((kernel_part + other, total), (other, rest)):
-            b = [torch.zeros_like(terms[0])]
-            for term in terms:
-                b.append(q * b[-1] + term)
-            out.append(torch.stack(b))
-    return torch.stack(total, -1), torch.stack(rest, -1)
 
 
 def _data(settings: SpectralBiasSettings, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -339,6 +278,178 @@ def prior_bound(
     return torch.stack(rows, -1).cpu()
 
 
+def first_correction(mu: torch.Tensor, power: float, k_min: int = 50) -> float:
+    """The coefficient c of the expansion mu_k = C k^{-power} (1 + c/k + d/k^2 + ...).
+
+    Least squares of mu_k k^power = C + C c / k + C d / k^2 (linear in C, Cc, Cd) over the even k
+    from ``k_min`` to the last index of ``mu`` (even k only: at small depth the odd coefficients
+    follow another curve). With it, the local exponent s(k) = log(mu_{2k} / mu_k) / log 2 is
+    -power - c / (2 k ln 2) + O(k^-2): log(1 + c/(2k)) - log(1 + c/k) = -c/(2k) + O(k^-2), and
+    the division by ln 2 turns the natural logarithm into the base-2 one.
+
+    Parameters
+    ----------
+    mu : torch.Tensor
+        (K + 1,) the eigenvalues mu_0 .. mu_K, positive at the even k used.
+    power : float
+        The exponent of the leading term (n0 for the ReLU NTK on S^{n0 - 1}, n0 + 2 for its NNGP).
+    k_min : int
+        The smallest k of the fit (even), with at least three even k up to K.
+
+    Returns
+    -------
+    float
+        c.
+
+    Raises
+    ------
+    ValueError
+        If fewer than three even k lie in [k_min, K] or a mu_k used is not positive.
+    """
+    start = k_min + k_min % 2
+    k = torch.arange(start, mu.shape[0], 2, dtype=torch.float64)
+    if k.numel() < 3:
+        raise ValueError(f"need three even k in [{k_min}, {mu.shape[0] - 1}]; got {k.numel()}")
+    g = mu.double().cpu()[start::2]
+    if bool((g <= 0).any()):
+        raise ValueError("the eigenvalues used by the fit must be positive")
+    design = torch.stack([torch.ones_like(k), 1 / k, 1 / k**2], 1)
+    coef = torch.linalg.lstsq(design, (g * k**power)[:, None]).solution[:, 0]
+    return float(coef[1] / coef[0])
+
+
+def predicted_rates(
+    settings: SpectralBiasSettings, depth: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The prediction, from the limiting kernel alone (no network is drawn or trained).
+
+    On the ``n_points`` equally spaced points, gradient descent with learning rate eta on
+    Theta_infinity multiplies the residual's k-th Fourier coefficient by 1 - eta lambda_k per step
+    (Jacot et al. 2018, Section 5, discretised), so p_k(t) = e^{-rho_k t} with the rate
+    rho_k = -log(1 - eta lambda_k) / eta, and the learning time (p_k = 1/e) is 1 / rho_k.
+
+    Parameters
+    ----------
+    settings : SpectralBiasSettings
+        The experiment: points, learning rate, frequencies, activation and beta.
+    depth : int, optional
+        The depth of the limiting kernel (``settings.depth`` by default; another depth gives an
+        alternative hypothesis for :func:`rate_test`).
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        (lambda_k, rho_k) for the target's frequencies, each (F,) float64 on the CPU.
+
+    Raises
+    ------
+    ValueError
+        If eta lambda_k >= 1 for a target frequency (the coefficient would not decay monotonically).
+    """
+    s = settings
+    arch = Architecture(s.depth if depth is None else depth, "relu", s.beta)
+    x, _ = circle_points(s.n_points)
+    lam = circulant_eigenvalues(arch.ntk(x)).cpu()[list(s.frequencies)]
+    if bool((s.lr * lam >= 1).any()):
+        raise ValueError(f"lr * lambda_k must be < 1; got {(s.lr * lam).tolist()}")
+    return lam, -torch.log1p(-s.lr * lam) / s.lr
+
+
+@dataclass
+class RateTest:
+    """:func:`rate_test`'s result, one entry per frequency (F,): the ``predicted`` rates, the
+    networks' ``mean`` fitted rate and its standard error ``se`` over the E networks, the
+    ``statistic`` (mean - predicted) / se, the two-sided ``critical`` value of Student's t with
+    E - 1 degrees of freedom at level ``alpha``, the ``alternative`` rates and the test's
+    ``power`` against them, and ``detectable``, the relative deviation of the mean rate that the
+    test detects with probability 0.8."""
+
+    predicted: torch.Tensor
+    mean: torch.Tensor
+    se: torch.Tensor
+    statistic: torch.Tensor
+    critical: float
+    alpha: float
+    alternative: torch.Tensor
+    power: torch.Tensor
+    detectable: torch.Tensor
+
+    @property
+    def passed(self) -> bool:
+        """True if no frequency's mean rate is further than ``critical`` standard errors from its
+        prediction."""
+        return bool((self.statistic.abs() <= self.critical).all())
+
+
+def rate_test(
+    network_rates: torch.Tensor,
+    predicted: torch.Tensor,
+    alternative: torch.Tensor,
+    alpha: float = 0.01,
+) -> RateTest:
+    """A two-sided one-sample t-test, per frequency, of the networks' mean rate against the
+    predicted one, with its power against alternative rates.
+
+    The E networks are independent draws of the initialisation, so the spread of their fitted rates
+    holds all the sampling error (between-network variance included) and the mean's standard error
+    is sd / sqrt(E). Under H0 (mean rate = prediction) the statistic has Student's t law with
+    E - 1 degrees of freedom; if the true mean rate is an alternative a_k, it has the noncentral t
+    law with noncentrality (a_k - rho_k) / (sd / sqrt(E)) (the sample sd standing in for the
+    population's), which gives the power.
+
+    Parameters
+    ----------
+    network_rates : torch.Tensor
+        (E, F) the fitted rate of each network and frequency, E >= 2.
+    predicted, alternative : torch.Tensor
+        (F,) the rates under H0 and under the named alternative.
+    alpha : float
+        The level of each frequency's test, in (0, 1).
+
+    Returns
+    -------
+    RateTest
+
+    Raises
+    ------
+    ValueError
+        For fewer than two networks, mismatched shapes or alpha outside (0, 1).
+    """
+    from scipy import stats
+
+    rates = network_rates.double().cpu()
+    if rates.ndim != 2 or rates.shape[0] < 2:
+        raise ValueError(f"network_rates must be (E, F) with E >= 2; got {tuple(rates.shape)}")
+    if predicted.shape != (rates.shape[1],) or alternative.shape != predicted.shape:
+        raise ValueError(
+            f"predicted and alternative must be ({rates.shape[1]},); got "
+            f"{tuple(predicted.shape)} and {tuple(alternative.shape)}"
+        )
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1); got {alpha}")
+    e = rates.shape[0]
+    predicted, alternative = predicted.double().cpu(), alternative.double().cpu()
+    mean, se = rates.mean(0), rates.std(0) / math.sqrt(e)
+    critical = float(stats.t.ppf(1 - alpha / 2, e - 1))
+    shift = ((alternative - predicted) / se).numpy()
+    power = stats.nct.sf(critical, e - 1, shift) + stats.nct.cdf(-critical, e - 1, shift)
+    # the relative shift detected with probability 0.8: solve power(delta) = 0.8 on a grid of delta
+    grid = torch.linspace(0, 50, 5001, dtype=torch.float64).numpy()
+    curve = stats.nct.sf(critical, e - 1, grid) + stats.nct.cdf(-critical, e - 1, grid)
+    delta80 = float(grid[int((curve >= 0.8).argmax())])
+    return RateTest(
+        predicted=predicted,
+        mean=mean,
+        se=se,
+        statistic=(mean - predicted) / se,
+        critical=critical,
+        alpha=alpha,
+        alternative=alternative,
+        power=torch.as_tensor(power, dtype=torch.float64),
+        detectable=delta80 * se / predicted,
+    )
+
+
 def run(
     settings: SpectralBiasSettings, device: torch.device | str | None = None
 ) -> SpectralBiasResult:
@@ -353,7 +464,6 @@ def run(
         steps=s.steps,
         lr=s.lr,
         x_eval=x_fine.float(),
-        kernel_points=x.float(),
     )
     return SpectralBiasResult.from_record(s, rec)
 
@@ -384,15 +494,19 @@ __all__ = [
     "FINE",
     "FIT_DECAY",
     "FilterFigure",
+    "RateTest",
     "SpectralBiasResult",
     "SpectralBiasSettings",
     "cluster_means",
+    "first_correction",
     "fourier_coefficient",
     "networks",
     "plot_decay",
     "plot_functions",
     "plot_spectra",
+    "predicted_rates",
     "prior_bound",
+    "rate_test",
     "run",
     "target",
 ]

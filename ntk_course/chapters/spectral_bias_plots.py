@@ -28,14 +28,13 @@ if TYPE_CHECKING:
 
 
 def plot_decay(result: SpectralBiasResult, ax: plt.Axes | None = None) -> plt.Axes:
-    """p_k(t) against log t: gradient descent on Theta_infinity (thick) with the band +- max B_k
-    over the networks (shaded), each network (thin) and the exact flow e^{-lambda_k t} (dotted)."""
+    """p_k(t) against log t: gradient descent on Theta_infinity (thick), each network (thin) and the
+    exact flow e^{-lambda_k t} (dotted)."""
     if ax is None:
         _, ax = new_axes()
     t = result.t[1:]
     for f, (k, lam) in enumerate(zip(result.settings.frequencies, result.lam.tolist())):
-        colour, lim, band = f"C{f}", result.limit[1:, f], result.bound[1:, :, f].amax(1)
-        ax.fill_between(t, lim - band, lim + band, color=colour, alpha=0.2, lw=0)
+        colour, lim = f"C{f}", result.limit[1:, f]
         ax.plot(t, result.network[1:, :, f], color=colour, lw=0.6, alpha=0.6)
         ax.plot(t, lim, color=colour, lw=2.5, label=rf"$k = {k}$, $\lambda_{k} = {lam:.4f}$")
         ax.plot(t, result.flow[1:, f], color="k", ls=":", lw=1)
@@ -94,7 +93,7 @@ def plot_spectra(relu: dict, erf: dict, n0_relu: dict, axes) -> None:
             va="center",
         )
     left.set_xlabel("frequency / degree $k$")
-    left.set_ylabel(r"$\mu_k$")
+    left.set_ylabel(r"$\hat\kappa_k$")
     left.set_title("ReLU NTK")
     left.legend(fontsize=8, ncols=2)
     for i, (depth, mu) in enumerate(erf.items()):
@@ -102,7 +101,7 @@ def plot_spectra(relu: dict, erf: dict, n0_relu: dict, axes) -> None:
         keep = mu[1::2] > 1e-14 * mu.abs().max()  # below that, round-off
         right.semilogy(k[keep], mu[1::2][keep], "o-", ms=3, color=f"C{i}", label=f"$L = {depth}$")
     right.set_xlabel("odd frequency $k$")
-    right.set_ylabel(r"$\mu_k$")
+    right.set_ylabel(r"$\hat\kappa_k$")
     right.set_title("erf NTK on the circle")
     right.legend(fontsize=9)
 
