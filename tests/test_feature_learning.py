@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 
@@ -17,6 +18,7 @@ from ntk_course import Architecture
 from ntk_course.chapters.feature_learning import feature_movement, plot_feature_movement
 from ntk_course.chapters.kernel_dynamics import (
     kernel_alignment,
+    kernel_distance,
     kernel_dynamics,
     kernel_velocity,
     plot_kernel_dynamics,
@@ -133,9 +135,9 @@ def test_feature_movement_refuses_bad_input() -> None:
 # ---------------------------------------------------------------- velocity and alignment
 
 
-def test_kernel_velocity_of_kernels_moving_on_a_line() -> None:
-    # K_t = K_0 + t D: the relative change between t_r and t_{r+1} per unit time is ||D||
-    # / ||K_{t_r}||.
+def test_kernel_velocity_is_fort_et_al_s_cosine_distance_per_unit_time() -> None:
+    # Fort et al. (2020): S(t, t') = 1 - <K_t, K_t'>_F / (||K_t||_F ||K_t'||_F) and
+    # v = S(t, t + dt) / dt.
     g = torch.Generator().manual_seed(0)
     a = torch.randn(5, 5, generator=g, dtype=torch.float64)
     k0, d = (
@@ -143,10 +145,25 @@ def test_kernel_velocity_of_kernels_moving_on_a_line() -> None:
         torch.randn(5, 5, generator=g, dtype=torch.float64),
     )
     t = torch.tensor([0.0, 0.5, 2.0, 3.0], dtype=torch.float64)
-    kernels = k0 + t[:, None, None] * d
-    expected = d.norm() / kernels[:-1].flatten(1).norm(dim=1)
-    torch.testing.assert_close(kernel_velocity(kernels, t), expected, rtol=1e-12, atol=0)
-    assert float(kernel_velocity(k0.expand(3, 5, 5), t[:3]).abs().max()) == 0  # a constant kernel
+    kernels = k0 + t[:, None, None] * (d + d.T)
+    flat = kernels.flatten(1).numpy()  # an independent computation of the cosines, in numpy
+    cos = [
+        float(np.dot(flat[r], flat[r + 1]) / np.linalg.norm(flat[r]) / np.linalg.norm(flat[r + 1]))
+        for r in range(3)
+    ]
+    expected = torch.tensor(
+        [(1 - c) / dt for c, dt in zip(cos, [0.5, 1.5, 1.0])], dtype=torch.float64
+    )
+    torch.testing.assert_close(kernel_velocity(kernels, t), expected, rtol=1e-10, atol=1e-15)
+    assert bool((kernel_velocity(kernels, t) > 0).all())
+    # only the direction counts: a constant kernel, and a kernel that only grows, do not move
+    assert float(kernel_velocity(k0.expand(3, 5, 5), t[:3]).abs().max()) < 1e-15
+    growing = (1 + t[:, None, None] ** 2) * k0
+    assert float(kernel_velocity(growing, t).abs().max()) < 1e-15
+    # the distance of a matrix to an orthogonal one (in the Frobenius product) is 1
+    e1, e2 = torch.zeros(2, 2, dtype=torch.float64), torch.zeros(2, 2, dtype=torch.float64)
+    e1[0, 0], e2[1, 1] = 1.0, 1.0
+    assert float(kernel_distance(e1, e2)) == pytest.approx(1.0, abs=1e-15)
     with pytest.raises(ValueError, match="increasing"):
         kernel_velocity(kernels, t.flip(0))
     with pytest.raises(ValueError, match="zero"):
@@ -166,6 +183,7 @@ def test_kernel_alignment_closed_forms() -> None:
     k = torch.randn(4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     k = k @ k.T
     a = kernel_alignment(k, y)
+    assert 0 <= float(a) <= 1  # a positive semi-definite kernel: H K H and y y^T are PSD
     torch.testing.assert_close(kernel_alignment(k + 7.0, y), a, rtol=1e-10, atol=0)
     torch.testing.assert_close(kernel_alignment(torch.stack([k, -k]), y), torch.stack([a, -a]))
     with pytest.raises(ValueError, match="constant"):
@@ -180,7 +198,11 @@ def test_feature_learning_runs_align_the_kernel_with_the_target() -> None:
     x, y = circle_training_set(16)
     dyn = kernel_dynamics(x, y, width=128, steps=60, ensemble=4)
     lazy, large, mup = (dyn.runs[k] for k in ("lazy", "large learning rate", "muP"))
-    assert lazy.velocity.shape == (len(lazy.t) - 1, 4) and lazy.alignment.shape == (len(lazy.t), 4)
+    # the velocity is taken over intervals of 5 steps: steps 0, 5, ..., 60
+    assert lazy.velocity.shape == (12, 4) and lazy.alignment.shape == (len(lazy.t), 4)
+    torch.testing.assert_close(
+        lazy.velocity_t, 5 * lazy.eta * torch.arange(12, dtype=torch.float64)
+    )
     torch.testing.assert_close(lazy.alignment[0], mup.alignment[0])  # the same initial kernels
     assert large.eta == pytest.approx(4 * lazy.eta) and mup.lr == pytest.approx(128 * mup.eta)
     # |A(K') - A(K)| <= 2 ||H (K' - K) H|| / ||H K H|| <= 2 ||K' - K|| / ||H K H||: the lazy run's
@@ -191,8 +213,9 @@ def test_feature_learning_runs_align_the_kernel_with_the_target() -> None:
         gain = run.alignment[-1] - run.alignment[0]
         assert float(gain.mean() - 4 * gain.std() / 2) > float(lazy_gain), (gain, lazy_gain)
         assert float(run.drift.min()) > 5 * float(lazy.drift.max()), (run.drift, lazy.drift)
-        # the kernel moves fastest at the start, where the residual is largest
-        assert bool((run.velocity[:10].max(0).values > run.velocity[-10:].max(0).values).all())
+        # in the first 30 steps every feature-learning network's kernel turns faster than any
+        # lazy one's
+        assert float(run.velocity[:6].mean(0).min()) > float(lazy.velocity[:6].mean(0).max())
     left, right = plot_kernel_dynamics(dyn)
     assert (
         left.get_xlabel() == right.get_xlabel() == "time $t$"

@@ -32,7 +32,10 @@ from ntk_course.chapters.finite_width import finite_width_sweep  # noqa: E402
 from ntk_course.chapters.laziness import (  # noqa: E402
     LazyTraining,
     LearningRateSweep,
+    SlopeTest,
+    alpha_slopes,
     plot_leaving_the_lazy_regime,
+    train_lazily,
 )
 from ntk_course.chapters.parametrisation import final_costs, plot_width_sweeps, width_sweep  # noqa: E402
 from ntk_course.mlp import NTKMLP  # noqa: E402
@@ -151,6 +154,73 @@ def test_lazy_training_becomes_lazy_as_alpha_grows():
         LazyTraining.measure([1.0], net, X8, net.weights[0], torch.eye(8), None, None)
 
 
+def test_train_lazily_runs_independent_networks_and_smooth_ones_are_lazy_like_one_over_alpha():
+    x_test = circle_points(16)[0]
+    alphas = [0.3, 1.0, 3.0, 10.0]
+    runs = train_lazily(
+        Architecture(3, "tanh"), alphas, X8, Y8, x_test, width=64, steps=100, networks=2
+    )
+    assert (
+        len(runs) == 2 and runs[0].f_test.shape == (4, 16) and runs[0].w_final.shape == (4, 64, 2)
+    )
+    assert not torch.equal(runs[0].w_initial, runs[1].w_initial)  # two independent draws
+    assert not torch.equal(runs[0].f_kernel, runs[1].f_kernel)
+    for run in runs:
+        # member a started from the network's initial weights: its move is measured from them
+        moved = (run.w_final - run.w_initial).flatten(1).norm(dim=1) / run.w_initial.norm()
+        torch.testing.assert_close(moved.double(), run.weight_change, rtol=1e-5, atol=0)
+    # Chizat, Oyallon & Bach (2019), Theorem 2.3: with a Lipschitz Jacobian (tanh) the weights, the
+    # kernel and the distance to the linearisation all move by O(1/alpha): slope -1 (a quantity
+    # that did not depend on alpha would give 0, a quadratic remainder -2).
+    for quantity, tol in (("weight_change", 0.05), ("kernel_drift", 0.25), ("deviation", 0.25)):
+        slopes = alpha_slopes(runs, quantity)
+        assert slopes.shape == (2,) and bool(((slopes + 1).abs() < tol).all()), (quantity, slopes)
+
+
+def test_alpha_slopes_fit_each_network_in_the_lazy_range():
+    run = LazyTraining(
+        alphas=torch.tensor([0.1, 1.0, 4.0, 16.0], dtype=torch.float64),
+        kernel_drift=torch.tensor([50.0, 2.0, 2 * 4.0**-0.7, 2 * 16.0**-0.7], dtype=torch.float64),
+        weight_change=torch.ones(4, dtype=torch.float64),
+        cost=torch.zeros(4, dtype=torch.float64),
+        f_test=torch.zeros(4, 3),
+        f_kernel=torch.ones(3),
+        deviation=torch.ones(4, dtype=torch.float64),
+        w_initial=torch.ones(2, 2),
+        w_final=torch.ones(4, 2, 2),
+    )
+    # alpha = 0.1 (outside the lazy range) would bend the fit; alpha >= 1 gives exactly -0.7
+    torch.testing.assert_close(
+        alpha_slopes([run, run], "kernel_drift"), torch.tensor([-0.7, -0.7], dtype=torch.float64)
+    )
+    assert float(alpha_slopes([run], "weight_change")[0]) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="quantity"):
+        alpha_slopes([run], "cost")
+    with pytest.raises(ValueError, match="two alphas"):
+        alpha_slopes([run], "deviation", min_alpha=5.0)
+
+
+def test_slope_test_size_and_power_match_a_simulation():
+    # Four normal slopes with sd 0.1: a simulation of the t-test is the independent reference for
+    # the size (at the predicted mean) and the power (at another mean) that SlopeTest computes.
+    g = torch.Generator().manual_seed(0)
+    sd, s = 0.1, 4
+    template = SlopeTest.of(-1.0 + sd * torch.randn(s, generator=g, dtype=torch.float64), -1.0)
+    fixed = SlopeTest(-1.0, sd / s**0.5, s, -1.0, 0.99, template.critical, 0.0, 0.05)
+    for true in (-1.0, -0.8):
+        draws = true + sd * torch.randn(20000, s, generator=g, dtype=torch.float64)
+        rejected = [not SlopeTest.of(d, -1.0, allowance=0.05).consistent for d in draws[:4000]]
+        simulated = sum(rejected) / len(rejected)
+        # power() takes the standard error as known, the simulation estimates it: compare loosely
+        assert fixed.power(true) == pytest.approx(simulated, abs=0.06), (true, simulated)
+    assert SlopeTest.of([-1.02, -0.98, -1.01, -0.99], -1.0).consistent
+    assert not SlopeTest.of([-0.52, -0.48, -0.51, -0.49], -1.0).consistent
+    assert SlopeTest.of([-0.52, -0.48, -0.51, -0.49], -1.0).falls
+    assert not SlopeTest.of([0.1, -0.1, 0.05, -0.02], -1.0).falls
+    with pytest.raises(ValueError, match="two finite slopes"):
+        SlopeTest.of([-1.0], -1.0)
+
+
 def test_learning_rate_sweep_catapult_and_divergence():
     net0 = Architecture(3).network(2, 256, generator=torch.Generator().manual_seed(0))
     k0 = empirical_ntk(net0, X8).double()
@@ -187,9 +257,7 @@ def test_leaving_the_lazy_regime_is_drawn():
         {0.5: (2 * torch.eye(8, dtype=torch.float64), 1e-3)},
     )
     left, right = plot_leaving_the_lazy_regime(lazy, sweep)
-    assert (
-        left.get_xlabel() == r"output scale $\alpha$" and len(right.get_legend().get_texts()) == 3
-    )
+    assert left.get_xlabel() == r"output scale $\tau$" and len(right.get_legend().get_texts()) == 3
     plt.close("all")
 
 

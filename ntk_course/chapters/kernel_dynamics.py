@@ -4,13 +4,18 @@ Fort et al. (2020) follow the tangent kernel of networks through training and fi
 fast early on and then settles, and that it turns towards the task. Two numbers measure this on the
 training points:
 
-* the kernel velocity v(t) = ||Theta_{t'} - Theta_t||_F / (||Theta_t||_F (t' - t)) between two
-  consecutive records t < t', the relative rate of change of the kernel per unit of time
-  t = eta x steps (0 for a constant kernel: Theorem 2 in the limit);
+* the kernel distance S(t, t') = 1 - <Theta_t, Theta_t'>_F / (||Theta_t||_F ||Theta_t'||_F) of Fort
+  et al. (2020), one minus the cosine between the two Gram matrices, and their kernel velocity
+  v(t) = S(t, t + dt) / dt over a fixed interval dt of training time t = eta x steps (0 for a kernel
+  that does not turn, in particular a constant one: Theorem 2 in the limit). S ignores the kernel's
+  scale: a kernel that only grows or shrinks has velocity 0. For a smoothly turning kernel S is of
+  second order in dt, so v depends on dt, which must be fixed to compare times or runs;
 * the kernel-target alignment A(Theta, y) = <Theta_c, y y^T>_F / (||Theta_c||_F ||y||^2) of
   Cristianini et al. (2002), with Theta_c = H Theta H the kernel centred over the training points
   (H = I - 11^T/N; the centred alignment of Cortes et al. 2012), which ignores the constant part
-  that dominates a ReLU NTK. It lies in [-1, 1] and is 1 when Theta_c is a multiple of y y^T.
+  that dominates a ReLU NTK. For a positive semi-definite kernel it lies in [0, 1]: Theta_c and
+  y y^T are then both positive semi-definite, and the Frobenius product of two such matrices is
+  >= 0. It is 1 when Theta_c is a multiple of y y^T.
 
 :func:`kernel_dynamics` trains one set of initial networks three ways and records both.
 """
@@ -47,20 +52,30 @@ def _float64(values: object, name: str) -> torch.Tensor:
 
 def _kernels(kernels: object) -> torch.Tensor:
     k = _float64(kernels, "kernels")
-    if k.ndim not in (3, 4) or k.shape[-1] != k.shape[-2]:
+    if k.ndim < 2 or k.shape[-1] != k.shape[-2]:
         raise ValueError(
-            f"kernels must be square Gram matrices (R, [E,] N, N); got shape {tuple(k.shape)}"
+            f"kernels must be square Gram matrices (..., N, N); got shape {tuple(k.shape)}"
         )
     if bool((k.flatten(-2).norm(dim=-1) == 0).any()):
         raise ValueError("a kernel is zero, so its relative change and its alignment are undefined")
     return k
 
 
-def kernel_velocity(kernels: object, t: object) -> torch.Tensor:
-    """||K_{r+1} - K_r||_F / (||K_r||_F (t_{r+1} - t_r)) for kernels (R, [E,] N, N) recorded at
-    times t (R,).
+def kernel_distance(a: object, b: object) -> torch.Tensor:
+    """Fort et al. (2020)'s kernel distance 1 - <A, B>_F / (||A||_F ||B||_F) of Gram matrices (...,
+    N, N), broadcast; 0 when B is a positive multiple of A. Returns (...) float64."""
+    ka, kb = _kernels(a), _kernels(b)
+    ka, kb = torch.broadcast_tensors(ka, kb)
+    fa, fb = ka.flatten(-2), kb.flatten(-2)
+    return 1.0 - (fa * fb).sum(-1) / (fa.norm(dim=-1) * fb.norm(dim=-1))
 
-    Returns (R - 1, [E]) float64; the times must increase strictly.
+
+def kernel_velocity(kernels: object, t: object) -> torch.Tensor:
+    """Fort et al. (2020)'s kernel velocity S(K_r, K_{r+1}) / (t_{r+1} - t_r) between consecutive
+    kernels (R, [E,] N, N) recorded at times t (R,), S the :func:`kernel_distance`.
+
+    Returns (R - 1, [E]) float64; the times must increase strictly. Their velocity uses one fixed
+    interval dt: record the kernels at equally spaced times.
     """
     k = _kernels(kernels)
     tt = _float64(t, "t")
@@ -73,7 +88,7 @@ def kernel_velocity(kernels: object, t: object) -> torch.Tensor:
         raise ValueError(
             f"t must hold at least two strictly increasing times; got {tt.tolist()[:6]}"
         )
-    change = (k[1:] - k[:-1]).flatten(-2).norm(dim=-1) / k[:-1].flatten(-2).norm(dim=-1)
+    change = kernel_distance(k[1:], k[:-1])
     return change / dt.reshape(-1, *([1] * (change.ndim - 1)))
 
 
@@ -82,7 +97,8 @@ def kernel_alignment(kernels: object, y: object) -> torch.Tensor:
     N, N).
 
     Cristianini et al. (2002), centred as in Cortes et al. (2012); ``y`` (N,) the targets, not all
-    equal. Returns (...) float64.
+    equal. Returns (...) float64, in [0, 1] for positive semi-definite kernels (a symmetric kernel
+    with negative eigenvalues can give a negative value).
     """
     k = _float64(kernels, "kernels")
     if k.ndim < 2 or k.shape[-1] != k.shape[-2]:
@@ -112,12 +128,14 @@ def kernel_alignment(kernels: object, y: object) -> torch.Tensor:
 
 @dataclass
 class KernelRun:
-    """One way of training: ``t`` (R,) the recorded times t = eta x steps, ``velocity`` (R - 1, E)
-    between consecutive records, ``alignment`` (R, E), ``loss`` (R, E), ``drift`` (E,) ||Theta_T -
+    """One way of training: ``t`` (R,) the recorded times t = eta x steps, ``velocity`` (V, E) Fort
+    et al.'s kernel velocity over consecutive intervals of ``velocity_steps`` steps, starting at the
+    times ``velocity_t`` (V,), ``alignment`` (R, E), ``loss`` (R, E), ``drift`` (E,) ||Theta_T -
     Theta_0|| / ||Theta_0||, ``eta`` the time step and ``lr`` the learning rate of gradient
     descent."""
 
     t: torch.Tensor
+    velocity_t: torch.Tensor
     velocity: torch.Tensor
     alignment: torch.Tensor
     loss: torch.Tensor
@@ -135,8 +153,14 @@ class KernelDynamics:
     lr_max: float
 
 
+#: The interval dt of the kernel velocity, in steps (the sparse records are this far apart).
+VELOCITY_STEPS = 5
+
+
 def _record_steps(steps: int, dense: int) -> list[int]:
-    return sorted(set(range(min(dense, steps) + 1)) | set(range(dense, steps + 1, 5)) | {steps})
+    return sorted(
+        set(range(min(dense, steps) + 1)) | set(range(dense, steps + 1, VELOCITY_STEPS)) | {steps}
+    )
 
 
 def kernel_dynamics(
@@ -164,7 +188,7 @@ def kernel_dynamics(
     ``model.lr_scale`` (eta x width for muP). All networks have hidden width ``width`` and are drawn
     from the same seed (so the NTK and muP networks share their hidden features at initialisation);
     the empirical NTK on the training points is recorded at every step for the first 30 steps, then
-    every 5.
+    every 5, and the kernel velocity is taken over the intervals of 5 steps (dt = 5 eta).
 
     Parameters
     ----------
@@ -226,9 +250,11 @@ def kernel_dynamics(
         )
         kernels = rec.kernels.double().cpu()
         t = rec.t.cpu() / model.lr_scale
+        every = [i for i, k in enumerate(record) if k % VELOCITY_STEPS == 0]
         out[name] = KernelRun(
             t,
-            kernel_velocity(kernels, t),
+            t[every][:-1],
+            kernel_velocity(kernels[every], t[every]),
             kernel_alignment(kernels, yt[:, 0].double().cpu()),
             rec.loss.double().cpu(),
             rec.kernel_drift[-1].double().cpu(),
@@ -249,7 +275,8 @@ def plot_kernel_dynamics(
     left, right = axes
     for k, (name, run) in enumerate(result.runs.items()):
         colour = f"C{k}"
-        mid = (run.t[1:] + run.t[:-1]) / 2
+        dt = float(run.velocity_t[1] - run.velocity_t[0]) if len(run.velocity_t) > 1 else 0.0
+        mid = run.velocity_t + dt / 2
         shown = name.replace("muP", r"$\mu$P")
         label = f"{shown} ($\\eta = {run.eta / result.lr_max:g}\\,\\eta_{{\\max}}$)"
         left.loglog(mid, run.velocity.mean(1), color=colour, label=label)
@@ -258,7 +285,7 @@ def plot_kernel_dynamics(
         right.semilogx(run.t[1:], run.alignment[1:], color=colour, alpha=0.2, lw=0.8)
         right.axhline(float(run.alignment[0].mean()), color="0.5", ls=":", lw=1)
     left.set_xlabel("time $t$")
-    left.set_ylabel(r"kernel velocity $\|\Theta_{t'} - \Theta_t\|_F / (\|\Theta_t\|_F\,(t' - t))$")
+    left.set_ylabel(r"kernel velocity $S(\Theta_t, \Theta_{t + dt}) / dt$")
     right.set_xlabel("time $t$")
     right.set_ylabel(r"centred alignment $A(\Theta_t, y)$")
     left.legend(fontsize=9)
@@ -270,6 +297,7 @@ __all__ = [
     "KernelDynamics",
     "KernelRun",
     "kernel_alignment",
+    "kernel_distance",
     "kernel_dynamics",
     "kernel_velocity",
     "plot_kernel_dynamics",

@@ -7,6 +7,10 @@ The chapter ``beyond`` runs both experiments on its page with the library's noun
 * :meth:`LazyTraining.measure`: training alpha (f_theta - f_theta_0) on the cost C / alpha^2 for
   several output scales alpha at once (Chizat, Oyallon & Bach 2019), how far the kernel and the
   weights moved and how far the trained network ends from the frozen-kernel prediction;
+  :func:`train_lazily` runs it for several independent networks in one batch, and
+  :func:`alpha_slopes` fits, network by network, the power of alpha at which each quantity falls
+  in the lazy range (Chizat et al.'s Theorem 2.3 gives -1 for all three when the model has a
+  Lipschitz Jacobian, which a smooth activation such as tanh gives and ReLU does not);
 * :meth:`LearningRateSweep.measure`: training copies of one network at multiples of
   lr_max = 2N / lambda_max(Theta_0), below it the kernel regime, above it the catapult of
   Lewkowycz et al. (2020) or divergence;
@@ -22,10 +26,15 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import torch
+from scipy import stats
 
+from ..architecture import Architecture
 from ..empirical import empirical_ntk
+from ..flow import gradient_descent
+from ..linearized import Centred
 from ..mlp import NTKMLP
-from ..training import TrainingRecord
+from ..power_laws import power_law_fit
+from ..training import TrainingRecord, train
 from .plotting import new_axes
 
 
@@ -107,15 +116,34 @@ class LazyTraining:
             raise ValueError(
                 f"model must have one member per alpha ({a.numel()}); got ensemble={model.ensemble}"
             )
-        device = model.weights[0].device
-        scale = a.to(device=device, dtype=torch.float32)[:, None]
         k1 = empirical_ntk(model, x).double()
+        f_test = record.outputs[-1, :, :, 0]
+        return cls._summary(
+            a, k0, k1, w0[0], model.weights[0].detach(), f_test, f_kernel, record.loss[-1]
+        )
+
+    @classmethod
+    def _summary(
+        cls,
+        a: torch.Tensor,
+        k0: torch.Tensor,
+        k1: torch.Tensor,
+        w0: torch.Tensor,
+        w1: torch.Tensor,
+        f_centred: torch.Tensor,
+        f_kernel: torch.Tensor,
+        loss: torch.Tensor,
+    ) -> LazyTraining:
+        """One initialisation's summary: ``k0`` (N, N) and ``w0`` (width, n_0) at initialisation,
+        ``k1`` (A, N, N), ``w1`` (A, width, n_0), ``f_centred`` (A, M) f_T - f_0 on the test points
+        and ``loss`` (A,) the cost of f_T - f_0 against y / alpha, after training."""
+        device = k1.device
+        scale = a.to(device=device, dtype=torch.float64)[:, None]
         drift = (k1 - k0).flatten(1).norm(dim=1) / k0.norm()
-        w1 = model.weights[0].detach()
-        moved = (w1 - w0).flatten(1).norm(dim=1) / w0[0].norm()
-        f_test = (record.outputs[-1, :, :, 0] * scale).double()
+        moved = (w1 - w0).flatten(1).norm(dim=1) / w0.norm()
+        f_test = f_centred.double() * scale
         deviation = (f_test - f_kernel).norm(dim=1) / f_kernel.norm()
-        cost = record.loss[-1].double() * a.to(device) ** 2
+        cost = loss.double() * scale[:, 0] ** 2
         return cls(
             a,
             drift.cpu(),
@@ -124,9 +152,187 @@ class LazyTraining:
             f_test.cpu(),
             f_kernel.cpu(),
             deviation.cpu(),
-            w0[0].cpu(),
+            w0.cpu(),
             w1.cpu(),
         )
+
+
+def train_lazily(
+    arch: Architecture,
+    alphas: Sequence[float] | torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_test: torch.Tensor,
+    *,
+    width: int,
+    steps: int = 200,
+    networks: int = 1,
+    seed: int = 0,
+) -> list[LazyTraining]:
+    """Train alpha (f_theta - f_theta_0) on C / alpha^2 for every output scale alpha, from
+    ``networks`` independent initialisations (Chizat, Oyallon & Bach 2019).
+
+    Gradient descent on C(alpha (f_theta - f_theta_0)) / alpha^2 with learning rate 1 is gradient
+    descent on C(f_theta - f_theta_0) against the targets y / alpha, so one ensemble runs every
+    (network, alpha) pair at once: member s A + a is a copy of network s aiming at y / alpha_a.
+    The frozen-kernel prediction of each network is gradient descent with its own Theta_0 for the
+    same steps (:func:`ntk_course.gradient_descent`), which is what the linearised network reaches.
+
+    Parameters
+    ----------
+    arch : Architecture
+        Depth, activation, beta and parametrisation of the networks.
+    alphas : sequence of A floats > 0
+        The output scales.
+    x, y : tensor (N, n_0), (N, 1)
+        Training points and targets; ``x_test`` (M, n_0) the points of the prediction.
+    width, steps, networks, seed
+        Hidden width, steps of gradient descent (learning rate 1, so t = steps), independent
+        networks, and the seed of their initialisation.
+
+    Returns
+    -------
+    list of LazyTraining
+        One per network, on the CPU.
+
+    Raises
+    ------
+    ValueError
+        If an alpha is not > 0 or ``networks`` < 1, and (from the library) for a bad width or
+        points.
+    """
+    a = _positive(alphas, "alphas")
+    if networks < 1:
+        raise ValueError(f"networks must be >= 1; got {networks}")
+    n_alpha, device = a.numel(), x.device
+    net = arch.network(
+        x.shape[1],
+        width,
+        ensemble=networks * n_alpha,
+        generator=torch.Generator(device).manual_seed(seed),
+        device=device,
+    )
+    with torch.no_grad():  # member s A + a becomes a copy of member s A
+        for p in net.parameters():
+            p.copy_(p[::n_alpha].repeat_interleave(n_alpha, dim=0))
+    first = slice(None, None, n_alpha)
+    k0 = empirical_ntk(net, x)[first].double()
+    kx0 = empirical_ntk(net, x_test, x)[first].double()
+    w0 = net.weights[0].detach()[first].clone()
+    y32 = y.float().reshape(-1, 1)
+    scale = a.repeat(networks).to(device=device, dtype=torch.float32)[:, None, None]
+    record = train(Centred(net), x, y32 / scale, steps=steps, record_at=[steps], x_eval=x_test)
+    k1, w1 = empirical_ntk(net, x).double(), net.weights[0].detach()
+    out = []
+    for s in range(networks):
+        rows = slice(s * n_alpha, (s + 1) * n_alpha)
+        frozen = gradient_descent(
+            k0[s], y32[:, 0].double(), [steps], lr=1.0, k_test_train=kx0[s]
+        ).f_test[-1]
+        out.append(
+            LazyTraining._summary(
+                a,
+                k0[s],
+                k1[rows],
+                w0[s],
+                w1[rows],
+                record.outputs[-1, rows, :, 0],
+                frozen,
+                record.loss[-1, rows],
+            )
+        )
+    return out
+
+
+def alpha_slopes(
+    runs: Sequence[LazyTraining], quantity: str, min_alpha: float = 1.0
+) -> torch.Tensor:
+    """The log-log slope of ``quantity`` ("kernel_drift", "weight_change" or "deviation") against
+    alpha over the output scales alpha >= ``min_alpha``, one per network: (S,) float64.
+
+    Each network gives an independent slope, so their mean and its standard error (the standard
+    deviation over networks divided by sqrt(S)) estimate the power of the lazy regime with its
+    sampling error, between-network variance included."""
+    if quantity not in ("kernel_drift", "weight_change", "deviation"):
+        raise ValueError(
+            f"quantity must be kernel_drift, weight_change or deviation; got {quantity!r}"
+        )
+    slopes = []
+    for run in runs:
+        keep = run.alphas >= min_alpha
+        if int(keep.sum()) < 2:
+            raise ValueError(f"need at least two alphas >= {min_alpha}; got {run.alphas.tolist()}")
+        slopes.append(power_law_fit(run.alphas[keep], getattr(run, quantity)[keep]).slope)
+    return torch.tensor(slopes, dtype=torch.float64)
+
+
+@dataclass(frozen=True)
+class SlopeTest:
+    """A t-test of the mean of S independent per-network slopes against a predicted value.
+
+    ``mean`` and ``std_error`` (the standard deviation over networks / sqrt(S)); ``critical`` the
+    Student-t quantile with S - 1 degrees of freedom at the test's level (two-sided, or one-sided
+    for :meth:`falls`); ``t`` = (mean - predicted) / std_error; ``allowance`` a fixed tolerance
+    added to the window for a known systematic error (the next order of an expansion), 0 for a
+    purely statistical test."""
+
+    mean: float
+    std_error: float
+    networks: int
+    predicted: float
+    level: float
+    critical: float
+    t: float
+    allowance: float = 0.0
+
+    @classmethod
+    def of(
+        cls,
+        slopes: Sequence[float] | torch.Tensor,
+        predicted: float,
+        level: float = 0.99,
+        allowance: float = 0.0,
+    ) -> SlopeTest:
+        """Two-sided test of mean slope = ``predicted`` at ``level``, from S >= 2 slopes."""
+        v = torch.as_tensor(slopes, dtype=torch.float64).reshape(-1)
+        if v.numel() < 2 or not bool(torch.isfinite(v).all()):
+            raise ValueError(f"need at least two finite slopes; got {v.tolist()}")
+        if not 0 < level < 1:
+            raise ValueError(f"level must be in (0, 1); got {level}")
+        s = v.numel()
+        mean, se = float(v.mean()), float(v.std() / s**0.5)
+        crit = float(stats.t.ppf((1 + level) / 2, s - 1))
+        t = (mean - predicted) / se
+        return cls(mean, se, s, float(predicted), float(level), crit, t, float(allowance))
+
+    @property
+    def window(self) -> float:
+        """The half-width of the window around ``predicted``: critical x std_error + allowance."""
+        return self.critical * self.std_error + self.allowance
+
+    @property
+    def consistent(self) -> bool:
+        """|mean - predicted| < :attr:`window`: the level-``level`` t-interval, widened by the
+        allowance, holds the prediction."""
+        return abs(self.mean - self.predicted) < self.window
+
+    @property
+    def falls(self) -> bool:
+        """The one-sided test at the same level rejects a mean slope >= 0 (no decay)."""
+        return self.mean + float(stats.t.ppf(self.level, self.networks - 1)) * self.std_error < 0
+
+    def power(self, alternative: float, one_sided: bool = False) -> float:
+        """The probability that the test rejects when the true mean slope is ``alternative``,
+        with the observed spread between networks: a noncentral t with S - 1 degrees of freedom
+        (two-sided against ``predicted``, or, ``one_sided``, the test of :attr:`falls`)."""
+        df = self.networks - 1
+        if one_sided:
+            nc = -alternative / self.std_error
+            return float(stats.nct.sf(stats.t.ppf(self.level, df), df, nc))
+        nc = (alternative - self.predicted) / self.std_error
+        c = self.window / self.std_error
+        # P(T > c) + P(T < -c), the lower tail as P(T > c) under -nc (scipy's cdf is unstable there)
+        return float(stats.nct.sf(c, df, nc) + stats.nct.sf(c, df, -nc))
 
 
 @dataclass
@@ -216,7 +422,7 @@ def plot_leaving_the_lazy_regime(
         lazy.alphas, lazy.weight_change, "s-", label=r"first-layer move $\|W_T - W_0\| / \|W_0\|$"
     )
     left.loglog(lazy.alphas, lazy.deviation, "^-", label="distance to the frozen-kernel prediction")
-    left.set_xlabel(r"output scale $\alpha$")
+    left.set_xlabel(r"output scale $\tau$")
     left.set_ylabel("relative change")
     left.legend(fontsize=9)
     ok = torch.isfinite(catapult.cost)
@@ -237,4 +443,11 @@ def plot_leaving_the_lazy_regime(
     return axes
 
 
-__all__ = ["LazyTraining", "LearningRateSweep", "plot_leaving_the_lazy_regime"]
+__all__ = [
+    "LazyTraining",
+    "LearningRateSweep",
+    "SlopeTest",
+    "alpha_slopes",
+    "plot_leaving_the_lazy_regime",
+    "train_lazily",
+]
