@@ -29,6 +29,7 @@ from ._checks import as_inputs, non_negative, positive_int, same_dimension
 from ._linalg import mirror_upper
 from ._recursion import _check_finite, _layers, _out_dtype, _variances
 from ._same_points import _identical, _in_block
+from ._threads import map_blocks
 from .activations import Activation, Fn, get_activation
 from .memory import ensure_fits, kernel_bytes
 from .quadrature import warn_if_inaccurate
@@ -191,35 +192,34 @@ def limiting_kernels(
     Sigma = torch.empty(n, m, dtype=store, device=xt.device) if with_sigma else None
     Theta = torch.empty(n, m, dtype=store, device=xt.device) if with_theta else None
     xs = xt / xt.shape[1]
-    for i in range(0, n, block):
-        ri = slice(i, min(i + block, n))
-        for j in range(i if symmetric else 0, m, block):
-            cj = slice(j, min(j + block, m))
-            gram = torch.addmm(
-                torch.full((1, 1), beta2, dtype=dtype, device=xt.device), xs[ri], yt[cj].T
-            )
-            diagonal = symmetric and j == i
-            pairs = _in_block(same, ri, cj, diagonal, xt.device)
-            *_, (s, _, t) = _layers(
-                gram,
-                [q[ri] for q in qx],
-                [q[cj] for q in qy],
-                act,
-                beta2,
-                with_theta,
-                pairs,
-                errors,
-            )
-            _check_finite(s, "Sigma")
-            for out, k in ((Sigma, s), (Theta, t)):
-                if out is None or k is None:
-                    continue
-                # A diagonal block is symmetric only up to the Gram product's round-off: mirror it.
-                k = (mirror_upper(k) if diagonal else k).to(store)
-                _check_finite(k, "Theta" if out is Theta else "Sigma")
-                out[ri, cj] = k
-                if symmetric and j != i:
-                    out[cj, ri] = k.T
+
+    def compute(corner: tuple[int, int]) -> None:
+        ri, cj = (
+            slice(corner[0], min(corner[0] + block, n)),
+            slice(corner[1], min(corner[1] + block, m)),
+        )
+        gram = torch.addmm(
+            torch.full((1, 1), beta2, dtype=dtype, device=xt.device), xs[ri], yt[cj].T
+        )
+        diagonal = symmetric and corner[0] == corner[1]
+        pairs = _in_block(same, ri, cj, diagonal, xt.device)
+        *_, (s, _, t) = _layers(
+            gram, [q[ri] for q in qx], [q[cj] for q in qy], act, beta2, with_theta, pairs, errors
+        )
+        _check_finite(s, "Sigma")
+        for out, k in ((Sigma, s), (Theta, t)):
+            if out is None or k is None:
+                continue
+            # A diagonal block is symmetric only up to the Gram product's round-off: mirror it.
+            k = (mirror_upper(k) if diagonal else k).to(store)
+            _check_finite(k, "Theta" if out is Theta else "Sigma")
+            out[ri, cj] = k
+            if symmetric and not diagonal:
+                out[cj, ri] = k.T
+
+    corners = [(i, j) for i in range(0, n, block) for j in range(i if symmetric else 0, m, block)]
+    recorded = torch.is_grad_enabled() and (xt.requires_grad or yt.requires_grad)
+    map_blocks(compute, corners, xt.device, recorded)
     warn_if_inaccurate(max(errors, default=0.0), act.name, dtype)
     return Sigma, Theta
 
