@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from scipy.stats import norm
@@ -35,9 +35,8 @@ from ..architecture import Architecture
 from ..linearized import linearized_outputs
 from ..power_laws import PowerLaw, bootstrap_slope
 from ..training import train
-from .finite_width import LazyTrainingScan
 
-__all__ = ["GapBound", "gap_bound_scan", "small_drift_from", "widths_from", "window_power"]
+__all__ = ["GapBound", "gap_bound_scan", "window_power"]
 
 
 def window_power(effect: float, se: float, z: float = 3.0) -> float:
@@ -162,39 +161,4 @@ def gap_bound_scan(
         stack("bound"),
         stack("d"),
         stack("change"),
-    )
-
-
-def small_drift_from(drifts: Sequence[torch.Tensor], small: float) -> int:
-    """Index of the first width from which on the mean (over initialisations) of every tensor of
-    ``drifts`` (each (W, E)) stays below ``small``: the widths at which the kernel has moved by much
-    less than its own size, where a fitted exponent describes the approach to the limit.
-
-    Returns W when no width qualifies. Raises ValueError for an empty list or shapes that differ.
-    """
-    if len(drifts) == 0 or len({tuple(d.shape) for d in drifts}) != 1:
-        raise ValueError("need one or more drift tensors of the same shape (W, E)")
-    worst = torch.stack([d.double().mean(-1) for d in drifts]).amax(0)  # (W,)
-    first = len(worst)
-    for i in range(len(worst) - 1, -1, -1):
-        if worst[i] >= small:
-            break
-        first = i
-    return first
-
-
-def widths_from(scan: LazyTrainingScan, first: int) -> LazyTrainingScan:
-    """The same scan restricted to its widths ``first``, ``first + 1``, ...; ValueError if fewer
-    than two remain (a slope needs two widths)."""
-    if not 0 <= first <= len(scan.widths) - 2:
-        raise ValueError(f"need at least two widths from index {first} of {scan.widths}")
-    cut = slice(first, None)
-    return replace(
-        scan,
-        widths=scan.widths[cut],
-        kernel_drift=scan.kernel_drift[cut],
-        weight_change=scan.weight_change[cut],
-        function_change=scan.function_change[cut],
-        linearization_gap=scan.linearization_gap[cut],
-        loss=scan.loss[cut],
     )
