@@ -195,3 +195,31 @@ def test_from_record_refuses_a_record_of_other_settings() -> None:
     shorter = train(net, x, y, steps=s.steps - 1, lr=s.lr, x_eval=x_fine.float())
     with pytest.raises(ValueError, match="the record must hold outputs"):
         sb.SpectralBiasResult.from_record(s, shorter)
+
+
+def test_frozen_kernel_rates_are_gradient_descent_with_each_networks_initial_kernel() -> None:
+    """frozen_kernel_rates against flow.gradient_descent (exact powers of the step matrix) run with
+    each network's Theta_0 and f_0: the same rates to round-off."""
+    from ntk_course.empirical import empirical_ntk
+    from ntk_course.flow import gradient_descent
+
+    s = sb.SpectralBiasSettings(**SMALL)
+    frozen = sb.frozen_kernel_rates(s)
+    assert frozen.shape == (s.ensemble, len(s.frequencies))
+    x_fine, g_fine = circle_points(s.n_points * sb.FINE)
+    x, y = x_fine[:: sb.FINE], sb.target(s, g_fine)[:: sb.FINE]
+    net = sb.networks(s)
+    with torch.no_grad():
+        f0 = net(x.float())[..., 0].double()
+    k0 = empirical_ntk(net, x.float()).double()
+    lam, _ = sb.predicted_rates(s)
+    t = torch.arange(s.steps + 1, dtype=torch.float64) * s.lr
+    for e in range(s.ensemble):
+        run = gradient_descent(k0[e], y, list(range(s.steps + 1)), lr=s.lr, f0_train=f0[e])
+        residual = run.f_train - y  # (S + 1, N)
+        for f, k in enumerate(s.frequencies):
+            c = sb.fourier_coefficient(residual, k)
+            p = (c * c[0].conj()).real / c[0].abs() ** 2
+            w = (t * lam[f] <= sb.FIT_DECAY) & (t > 0)
+            rate = -(t[w] * p[w].log()).sum() / (t[w] ** 2).sum()
+            assert abs(float(frozen[e, f] / rate) - 1) < 1e-8

@@ -318,6 +318,43 @@ def first_correction(mu: torch.Tensor, power: float, k_min: int = 50) -> float:
     return float(coef[1] / coef[0])
 
 
+def frozen_kernel_rates(
+    settings: SpectralBiasSettings, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """The rates each network would have if its kernel stayed at its initial value Theta_0.
+
+    The linearised network of Section 4 (the kernel frozen at Theta_0, Theorem 2's limit taken at
+    finite width) follows r_{j+1} = (I - eta Theta_0 / N) r_j from its own initial residual r_0;
+    the rate is fitted to its p_k(t) over the window of :meth:`SpectralBiasResult.fitted_rates`.
+    Nothing is trained: set beside the trained networks (the same draws, :func:`networks`), the
+    difference is what the kernel's drift during training did, network by network.
+
+    Returns
+    -------
+    torch.Tensor
+        (E, F) float64 on the CPU, for the target's frequencies.
+    """
+    s, dev = settings, torch.device(device or "cpu")
+    _, _, _, x, y = _data(s, dev)
+    net = networks(s, dev)
+    with torch.no_grad():
+        r = net(x.float())[..., 0].double() - y  # (E, N)
+    step = torch.eye(s.n_points, dtype=torch.float64, device=dev) - s.lr * (
+        empirical_ntk(net, x.float()).double() / s.n_points
+    )
+    residuals = [r]
+    for _ in range(s.steps):
+        residuals.append(torch.einsum("enm,em->en", step, residuals[-1]))
+    p = _projection(torch.stack(residuals).cpu(), s.frequencies)  # (S + 1, E, F)
+    t = torch.arange(s.steps + 1, dtype=torch.float64) * s.lr
+    lam, _ = predicted_rates(s)
+    rows = []
+    for f in range(len(s.frequencies)):
+        w = (t * lam[f] <= FIT_DECAY) & (t > 0)
+        rows.append(torch.stack([_slope(t[w], p[w, e, f]) for e in range(p.shape[1])]))
+    return torch.stack(rows, -1)
+
+
 def predicted_rates(
     settings: SpectralBiasSettings, depth: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -500,6 +537,7 @@ __all__ = [
     "cluster_means",
     "first_correction",
     "fourier_coefficient",
+    "frozen_kernel_rates",
     "networks",
     "plot_decay",
     "plot_functions",
