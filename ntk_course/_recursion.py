@@ -8,6 +8,7 @@ collinear or antipodal ones a correlation of exactly +-1 (:func:`_collinear`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -23,15 +24,35 @@ COLLINEAR = 64
 
 def _variances(
     q: torch.Tensor, depth: int, act: Activation, beta2: float, errors: list[float]
-) -> list[torch.Tensor]:
-    """Sigma^(l)(x, x) for l = 1..depth; only these variances enter the off-diagonal recursion."""
-    out = [q]
+) -> tuple[list[torch.Tensor], list[float]]:
+    """Sigma^(l)(x, x) for l = 1..depth, and the weight of each layer step's quadrature error.
+
+    Only these variances enter the off-diagonal recursion. The quadrature's error is relative to
+    sqrt(E[f(u)^2] E[f(v)^2]) for f = sigma, sigma_dot, but a kernel entry adds beta^2 to
+    E[sigma sigma] (Sigma^(l+1)) and Sigma^(l+1) to Theta^(l) E[sigma_dot sigma_dot] (Theta^(l+1)):
+    relative to the kernel, the error of step l -> l+1 is at most the quadrature's times
+    ``weights[l-1]`` = max(S / (S + beta^2), T / (T + beta^2)), S the largest E[sigma(u)^2] and T
+    the largest Theta^(l)(x, x) E[sigma_dot(u)^2] (s / (s + beta^2) grows with s). So an expectation
+    that beta^2 dominates (relu(z - 1) on small variances) is no cause for a warning.
+    """
+    out, weights, theta = [q], [], q
     for _ in range(depth - 1):
-        e_s, _, err = act.expectations_and_error(q, q, q)
-        errors.append(err)
+        e_s, e_d, err = act.expectations_and_error(q, q, q)
+        grown = theta * e_d
+        weight = max(_share(e_s, beta2), _share(grown, beta2))
+        errors.append(err * weight)
+        weights.append(weight)
         q = e_s + beta2
+        theta = grown + q
         out.append(q)
-    return out
+    return out, weights
+
+
+def _share(part: torch.Tensor, beta2: float) -> float:
+    """max(part) / (max(part) + beta^2): 1 when beta = 0 or the part is not finite."""
+    finite = part[torch.isfinite(part)]
+    largest = float(finite.abs().max()) if finite.numel() else math.inf
+    return largest / (largest + beta2) if beta2 > 0 and math.isfinite(largest) else 1.0
 
 
 def _collinear(
@@ -72,6 +93,7 @@ def _layers(
     with_theta: bool,
     same: Pairs | None,
     errors: list[float],
+    weights: list[float],
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]]:
     """Yield (Sigma^(l), Sigma_dot^(l), Theta^(l)) for l = 1..L from Sigma^(1) = ``gram``.
 
@@ -79,7 +101,8 @@ def _layers(
     and columns; at the entries ``same`` = (rows, columns) of identical points Sigma^(l) is that
     variance, at every layer, and at collinear or antipodal pairs the correlation is exactly +-1
     (:func:`_collinear`). Sigma_dot^(1) does not exist (None); Theta is None when ``with_theta``
-    is False. The quadrature's error estimates are appended to ``errors``.
+    is False. The quadrature's error estimates are appended to ``errors``, each times the
+    ``weights`` of its layer step (:func:`_variances`: the error relative to the kernel).
     """
     Sigma, lined = _collinear(gram, qx[0], qy[0], None)
     # the variances' own quadrature errors come first in ``errors`` (:func:`_variances`)
@@ -92,6 +115,7 @@ def _layers(
         e_s, Sigma_dot, err = act.expectations_and_error(
             qx[l - 1][:, None], Sigma, qy[l - 1][None, :]
         )
+        err *= weights[l - 1]
         errors.append(err)
         Sigma = e_s.add_(beta2)
         if lined is not None:

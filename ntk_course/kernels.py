@@ -79,14 +79,15 @@ def _prepare(
     symmetric = yt is xt or (yt.shape == xt.shape and bool(torch.equal(xt, yt)))
     yt = xt if symmetric else yt
     errors: list[float] = []
-    qx = _variances((xt * xt).sum(1) / xt.shape[1] + beta2, depth, act, beta2, errors)
-    qy = (
-        qx
+    qx, wx = _variances((xt * xt).sum(1) / xt.shape[1] + beta2, depth, act, beta2, errors)
+    qy, wy = (
+        (qx, wx)
         if symmetric
         else _variances((yt * yt).sum(1) / yt.shape[1] + beta2, depth, act, beta2, errors)
     )
+    weights = [max(a, b) for a, b in zip(wx, wy)]
     same = _identical(xt, yt, qx, qy, symmetric)
-    return xt, yt, qx, qy, act, beta2, symmetric, same, errors
+    return xt, yt, qx, qy, act, beta2, symmetric, same, errors, weights
 
 
 def _two_d(x: object, name: str) -> object:
@@ -185,7 +186,7 @@ def limiting_kernels(
         }[(with_sigma, with_theta)]
         ensure_fits(f"{what} on {xt.shape[0]:,} x {yt.shape[0]:,} points", parts, xt.device)
 
-    xt, yt, qx, qy, act, beta2, symmetric, same, errors = _prepare(
+    xt, yt, qx, qy, act, beta2, symmetric, same, errors, weights = _prepare(
         x, y, depth, activation, beta, derivative, dtype, quadrature_points, fits
     )
     n, m = xt.shape[0], yt.shape[0]
@@ -204,7 +205,15 @@ def limiting_kernels(
         diagonal = symmetric and corner[0] == corner[1]
         pairs = _in_block(same, ri, cj, diagonal, xt.device)
         *_, (s, _, t) = _layers(
-            gram, [q[ri] for q in qx], [q[cj] for q in qy], act, beta2, with_theta, pairs, errors
+            gram,
+            [q[ri] for q in qx],
+            [q[cj] for q in qy],
+            act,
+            beta2,
+            with_theta,
+            pairs,
+            errors,
+            weights,
         )
         _check_finite(s, "Sigma")
         for out, k in ((Sigma, s), (Theta, t)):

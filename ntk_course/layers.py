@@ -81,7 +81,7 @@ def layer_kernels(
         )
         ensure_fits(f"layer_kernels on {xt.shape[0]:,} points", parts, xt.device)
 
-    xt, _, qx, _, act, beta2, _, same, errors = _prepare(
+    xt, _, qx, _, act, beta2, _, same, errors, weights = _prepare(
         x, None, depth, activation, beta, derivative, dtype, quadrature_points, fits
     )
     gram = torch.addmm(
@@ -90,7 +90,7 @@ def layer_kernels(
     n = xt.shape[0]
     pairs = _in_block(same, slice(0, n), slice(0, n), True, xt.device)
     out = LayerKernels([], [], [])
-    for s, d, t in _layers(gram, qx, qx, act, beta2, True, pairs, errors):
+    for s, d, t in _layers(gram, qx, qx, act, beta2, True, pairs, errors, weights):
         out.Sigma.append(mirror_upper(s))
         out.Sigma_dot.append(None if d is None else mirror_upper(d))
         out.Theta.append(mirror_upper(t))
