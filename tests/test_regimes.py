@@ -169,9 +169,9 @@ def test_train_lazily_runs_independent_networks_and_smooth_ones_are_lazy_like_on
         # member a started from the network's initial weights: its move is measured from them
         moved = (run.w_final - run.w_initial).flatten(1).norm(dim=1) / run.w_initial.norm()
         torch.testing.assert_close(moved.double(), run.weight_change, rtol=1e-5, atol=0)
-    # Chizat, Oyallon & Bach (2019), Theorem 2.3: with a Lipschitz Jacobian (tanh) the weights, the
-    # kernel and the distance to the linearisation all move by O(1/alpha): slope -1 (a quantity
-    # that did not depend on alpha would give 0, a quadratic remainder -2).
+    # Chizat, Oyallon & Bach (2019), finite-horizon bounds: with a Lipschitz Jacobian (tanh) the
+    # weights, the kernel and the distance to the linearisation all move by O(1/alpha): slope -1
+    # (a quantity that did not depend on alpha would give 0, a quadratic remainder -2).
     for quantity, tol in (("weight_change", 0.05), ("kernel_drift", 0.25), ("deviation", 0.25)):
         slopes = alpha_slopes(runs, quantity)
         assert slopes.shape == (2,) and bool(((slopes + 1).abs() < tol).all()), (quantity, slopes)

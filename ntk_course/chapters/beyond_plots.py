@@ -135,9 +135,7 @@ def draw_lazy(
     i = int((lazy.alphas.double().cpu() - alpha).abs().argmin())
     fig, axes = new_axes(2, width=11)
     axes[0].plot(gamma_test.cpu(), lazy.f_kernel, "k--", label=r"frozen kernel $\Theta_0$")
-    axes[0].plot(
-        gamma_test.cpu(), lazy.f_test[i], color="C0", label=rf"network, $\tau = {alpha}$"
-    )
+    axes[0].plot(gamma_test.cpu(), lazy.f_test[i], color="C0", label=rf"network, $\tau = {alpha}$")
     axes[0].plot(
         torch.atan2(x[:, 1], x[:, 0]).cpu(), y.cpu(), "o", color="C1", label="training points"
     )

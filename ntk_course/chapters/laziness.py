@@ -9,8 +9,8 @@ The chapter ``beyond`` runs both experiments on its page with the library's noun
   weights moved and how far the trained network ends from the frozen-kernel prediction;
   :func:`train_lazily` runs it for several independent networks in one batch, and
   :func:`alpha_slopes` fits, network by network, the power of alpha at which each quantity falls
-  in the lazy range (Chizat et al.'s Theorem 2.3 gives -1 for all three when the model has a
-  Lipschitz Jacobian, which a smooth activation such as tanh gives and ReLU does not);
+  in the lazy range (Chizat et al.'s finite-horizon bounds give -1 for all three when the model
+  has a Lipschitz Jacobian, which a smooth activation such as tanh gives and ReLU does not);
 * :meth:`LearningRateSweep.measure`: training copies of one network at multiples of
   lr_max = 2N / lambda_max(Theta_0), below it the kernel regime, above it the catapult of
   Lewkowycz et al. (2020) or divergence;
