@@ -97,6 +97,14 @@ def non_negative(value: object, name: str) -> float:
     return v
 
 
+def positive(value: object, name: str) -> float:
+    """Check a finite real number > 0 (a standard deviation)."""
+    v = non_negative(value, name)
+    if v == 0:
+        raise ValueError(f"{name} must be a finite number > 0; got 0")
+    return v
+
+
 def widths_list(widths: Sequence[int]) -> list[int]:
     """Check ``[n_0, n_1, ..., n_L]``: at least two entries, each an integer >= 1."""
     if isinstance(widths, int | str) or len(widths) < 2:

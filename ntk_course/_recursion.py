@@ -10,39 +10,72 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 
 from ._same_points import Pairs
 from .activations import Activation
 
-__all__ = ["COLLINEAR", "_check_finite", "_collinear", "_layers", "_out_dtype", "_variances"]
+__all__ = [
+    "COLLINEAR",
+    "Scales",
+    "_check_finite",
+    "_collinear",
+    "_layers",
+    "_out_dtype",
+    "_variances",
+]
+
+
+class Scales(NamedTuple):
+    """sigma_w^2 and beta^2 of the layer step.
+
+    Sigma^(1) = sigma_w^2 x.x' / n_0 + beta^2, Sigma^(l+1) = sigma_w^2 E[sigma sigma] + beta^2 and
+    Sigma_dot^(l+1) = sigma_w^2 E[sigma_dot sigma_dot]; sigma_w = 1 in the paper.
+    """
+
+    w2: float
+    beta2: float
+
+    def first(self, x: torch.Tensor) -> torch.Tensor:
+        """Sigma^(1)(x, x) of the rows of x."""
+        return self.scaled(x * x).sum(1) + self.beta2
+
+    def scaled(self, x: torch.Tensor) -> torch.Tensor:
+        """sigma_w^2 x / n_0 (x / n_0, exactly as before sigma_w existed, when sigma_w = 1)."""
+        x = x / x.shape[1]
+        return x if self.w2 == 1.0 else x * self.w2
+
 
 # Correlations within COLLINEAR * eps of +-1 at layer 1 are +-1 (collinear or antipodal points).
 COLLINEAR = 64
 
 
 def _variances(
-    q: torch.Tensor, depth: int, act: Activation, beta2: float, errors: list[float]
+    q: torch.Tensor, depth: int, act: Activation, scales: Scales, errors: list[float]
 ) -> tuple[list[torch.Tensor], list[float]]:
     """Sigma^(l)(x, x) for l = 1..depth, and the weight of each layer step's quadrature error.
 
     Only these variances enter the off-diagonal recursion. The quadrature's error is relative to
     sqrt(E[f(u)^2] E[f(v)^2]) for f = sigma, sigma_dot, but a kernel entry adds beta^2 to
-    E[sigma sigma] (Sigma^(l+1)) and Sigma^(l+1) to Theta^(l) E[sigma_dot sigma_dot] (Theta^(l+1)):
-    relative to the kernel, the error of step l -> l+1 is at most the quadrature's times
-    ``weights[l-1]`` = max(S / (S + beta^2), T / (T + beta^2)), S the largest E[sigma(u)^2] and T
-    the largest Theta^(l)(x, x) E[sigma_dot(u)^2] (s / (s + beta^2) grows with s). So an expectation
-    that beta^2 dominates (relu(z - 1) on small variances) is no cause for a warning.
+    sigma_w^2 E[sigma sigma] (Sigma^(l+1)) and Sigma^(l+1) to Theta^(l) sigma_w^2 E[sigma_dot
+    sigma_dot] (Theta^(l+1)): relative to the kernel, the error of step l -> l+1 is at most the
+    quadrature's times ``weights[l-1]`` = max(S / (S + beta^2), T / (T + beta^2)), S the largest
+    sigma_w^2 E[sigma(u)^2] and T the largest Theta^(l)(x, x) sigma_w^2 E[sigma_dot(u)^2]
+    (s / (s + beta^2) grows with s). So an expectation that beta^2 dominates (relu(z - 1) on small
+    variances) is no cause for a warning.
     """
     out, weights, theta = [q], [], q
     for _ in range(depth - 1):
         e_s, e_d, err = act.expectations_and_error(q, q, q)
+        if scales.w2 != 1.0:
+            e_s, e_d = e_s * scales.w2, e_d * scales.w2
         grown = theta * e_d
-        weight = max(_share(e_s, beta2), _share(grown, beta2))
+        weight = max(_share(e_s, scales.beta2), _share(grown, scales.beta2))
         errors.append(err * weight)
         weights.append(weight)
-        q = e_s + beta2
+        q = e_s + scales.beta2
         theta = grown + q
         out.append(q)
     return out, weights
@@ -50,6 +83,7 @@ def _variances(
 
 def _share(part: torch.Tensor, beta2: float) -> float:
     """max(part) / (max(part) + beta^2): 1 when beta = 0 or the part is not finite."""
+    part = part.detach()
     finite = part[torch.isfinite(part)]
     largest = float(finite.abs().max()) if finite.numel() else math.inf
     return largest / (largest + beta2) if beta2 > 0 and math.isfinite(largest) else 1.0
@@ -89,7 +123,7 @@ def _layers(
     qx: list[torch.Tensor],
     qy: list[torch.Tensor],
     act: Activation,
-    beta2: float,
+    scales: Scales,
     with_theta: bool,
     same: Pairs | None,
     errors: list[float],
@@ -117,7 +151,9 @@ def _layers(
         )
         err *= weights[l - 1]
         errors.append(err)
-        Sigma = e_s.add_(beta2)
+        if scales.w2 != 1.0:
+            e_s, Sigma_dot = e_s * scales.w2, Sigma_dot * scales.w2
+        Sigma = e_s.add_(scales.beta2)
         if lined is not None:
             Sigma, lined = _collinear(Sigma, qx[l], qy[l], lined, 8.0 * max(err, floor))
         if same is not None:

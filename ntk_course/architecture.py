@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import non_negative, positive_int
+from ._checks import non_negative, positive, positive_int
 from .activations import Activation, Fn, get_activation
 from .kernels import limiting_kernels, nngp, ntk
 from .layers import LayerKernels, layer_kernels
@@ -54,12 +54,17 @@ class Architecture:
         The bias factor beta >= 0 of Section 2 (Sigma^(1) = x.x'/n_0 + beta^2).
     parametrization : {"ntk", "standard", "mup"}, default "ntk"
         The NTK parametrisation of Section 2, the standard one of Remark 1, or muP.
+    weight_std : float, default 1.0
+        sigma_w > 0, the weights' standard deviation (neural-tangents' ``W_std``; 1 in the paper):
+        the network multiplies every W^(l) by it, and the limits' Sigma and Sigma_dot carry
+        sigma_w^2 (:func:`ntk_course.limiting_kernels`).
 
     Raises
     ------
     ValueError
-        If depth < 1, beta < 0 or not finite, the activation is unknown, or the parametrisation is
-        not one of ``PARAMETRIZATIONS``; muP also needs a hidden layer (depth >= 2).
+        If depth < 1, beta < 0 or not finite, the activation is unknown, the parametrisation is
+        not one of ``PARAMETRIZATIONS`` (muP also needs a hidden layer, depth >= 2), or
+        weight_std is not positive.
 
     Examples
     --------
@@ -79,10 +84,12 @@ class Architecture:
     activation: Act = "relu"
     beta: float = 0.1
     parametrization: str = "ntk"
+    weight_std: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "depth", positive_int(self.depth, "depth"))
         object.__setattr__(self, "beta", non_negative(self.beta, "beta"))
+        object.__setattr__(self, "weight_std", positive(self.weight_std, "weight_std"))
         get_activation(self.activation)  # an unknown name fails here, listing the known ones
         if self.parametrization not in PARAMETRIZATIONS:
             raise ValueError(
@@ -154,6 +161,7 @@ class Architecture:
             self.activation,
             self.beta,
             parametrization=self.parametrization,
+            weight_std=self.weight_std,
             ensemble=ensemble,
             generator=generator,
             dtype=dtype,
@@ -176,7 +184,8 @@ class Architecture:
             )
 
     def _options(self) -> dict[str, object]:
-        return {"depth": self.depth, "activation": self.activation, "beta": self.beta}
+        options = {"depth": self.depth, "activation": self.activation, "beta": self.beta}
+        return options if self.weight_std == 1.0 else {**options, "weight_std": self.weight_std}
 
     def nngp(self, x: object, y: object | None = None, **options: object) -> torch.Tensor:
         """Sigma^(L)(x, y), the covariance of the output at initialisation in the limit (Prop. 1).
@@ -254,5 +263,6 @@ class Architecture:
     def __str__(self) -> str:
         return (
             f"{self.activation_name} network of depth {self.depth}, beta = {self.beta:g}, "
-            f"{self.parametrization} parametrisation"
+            + ("" if self.weight_std == 1.0 else f"sigma_w = {self.weight_std:g}, ")
+            + f"{self.parametrization} parametrisation"
         )

@@ -6,7 +6,9 @@
     Theta^(l+1)(x, x')     = Theta^(l)(x, x') Sigma_dot^(l+1)(x, x') + Sigma^(l+1)(x, x')
 
 Names: ``sigma`` / ``sigma_dot`` are the activation and its derivative; the kernels are written
-``Sigma``, ``Sigma_dot`` and ``Theta`` as in the paper. Depth L counts weight layers.
+``Sigma``, ``Sigma_dot`` and ``Theta`` as in the paper. Depth L counts weight layers. With weights
+of standard deviation sigma_w (``weight_std``, neural-tangents' ``W_std``; the paper's sigma_w = 1)
+the x.x' / n_0 and both expectations are multiplied by sigma_w^2.
 
 The recursion is memory-bound, so :func:`limiting_kernels` processes the N x M matrix in cache-sized
 blocks carried through every layer at once; the diagonals (cheap) come first, and when y is x (or
@@ -25,9 +27,9 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import as_inputs, non_negative, positive_int, same_dimension
+from ._checks import as_inputs, non_negative, positive, positive_int, same_dimension
 from ._linalg import mirror_upper
-from ._recursion import _check_finite, _layers, _out_dtype, _variances
+from ._recursion import Scales, _check_finite, _layers, _out_dtype, _variances
 from ._same_points import _identical, _in_block
 from ._threads import map_blocks
 from .activations import Activation, Fn, get_activation
@@ -48,6 +50,7 @@ def _prepare(
     dtype: torch.dtype,
     quadrature_points: int,
     fits=None,
+    weight_std: float = 1.0,
 ):
     """Validate the arguments, compute the variances of every layer, find the identical points.
 
@@ -60,6 +63,12 @@ def _prepare(
     if beta > 1e150:
         raise ValueError(f"beta must be at most 1e150 (beta^2 overflows float64); got {beta!r}")
     beta2 = beta**2
+    weight_std = positive(weight_std, "weight_std")
+    if weight_std > 1e150:
+        raise ValueError(
+            f"weight_std must be at most 1e150 (sigma_w^2 overflows float64); got {weight_std!r}"
+        )
+    scales = Scales(weight_std**2, beta2)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise ValueError(
             f"dtype must be a floating torch dtype such as torch.float64; got {dtype!r}"
@@ -79,15 +88,11 @@ def _prepare(
     symmetric = yt is xt or (yt.shape == xt.shape and bool(torch.equal(xt, yt)))
     yt = xt if symmetric else yt
     errors: list[float] = []
-    qx, wx = _variances((xt * xt).sum(1) / xt.shape[1] + beta2, depth, act, beta2, errors)
-    qy, wy = (
-        (qx, wx)
-        if symmetric
-        else _variances((yt * yt).sum(1) / yt.shape[1] + beta2, depth, act, beta2, errors)
-    )
+    qx, wx = _variances(scales.first(xt), depth, act, scales, errors)
+    qy, wy = (qx, wx) if symmetric else _variances(scales.first(yt), depth, act, scales, errors)
     weights = [max(a, b) for a, b in zip(wx, wy)]
     same = _identical(xt, yt, qx, qy, symmetric)
-    return xt, yt, qx, qy, act, beta2, symmetric, same, errors, weights
+    return xt, yt, qx, qy, act, scales, symmetric, same, errors, weights
 
 
 def _two_d(x: object, name: str) -> object:
@@ -117,6 +122,7 @@ def limiting_kernels(
     with_theta: bool = True,
     out_dtype: torch.dtype | None = None,
     with_sigma: bool = True,
+    weight_std: float = 1.0,
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Sigma^(depth) of Proposition 1 and Theta_infinity^(depth) of Theorem 1 at once, each N x M.
 
@@ -142,6 +148,10 @@ def limiting_kernels(
     with_sigma : bool, default True
         ``False`` returns None for Sigma and never holds it beyond a block, so that the peak memory
         is Theta's (what :func:`ntk` does).
+    weight_std : float, default 1.0
+        sigma_w > 0, the standard deviation of the weights (neural-tangents' ``W_std``): every
+        layer's Sigma and Sigma_dot are multiplied by sigma_w^2 before beta^2 is added (module
+        docstring); the closed forms of relu and erf still apply.
 
     Returns
     -------
@@ -186,13 +196,13 @@ def limiting_kernels(
         }[(with_sigma, with_theta)]
         ensure_fits(f"{what} on {xt.shape[0]:,} x {yt.shape[0]:,} points", parts, xt.device)
 
-    xt, yt, qx, qy, act, beta2, symmetric, same, errors, weights = _prepare(
-        x, y, depth, activation, beta, derivative, dtype, quadrature_points, fits
+    xt, yt, qx, qy, act, scales, symmetric, same, errors, weights = _prepare(
+        x, y, depth, activation, beta, derivative, dtype, quadrature_points, fits, weight_std
     )
     n, m = xt.shape[0], yt.shape[0]
     Sigma = torch.empty(n, m, dtype=store, device=xt.device) if with_sigma else None
     Theta = torch.empty(n, m, dtype=store, device=xt.device) if with_theta else None
-    xs = xt / xt.shape[1]
+    xs = scales.scaled(xt)
 
     def compute(corner: tuple[int, int]) -> None:
         ri, cj = (
@@ -200,7 +210,7 @@ def limiting_kernels(
             slice(corner[1], min(corner[1] + block, m)),
         )
         gram = torch.addmm(
-            torch.full((1, 1), beta2, dtype=dtype, device=xt.device), xs[ri], yt[cj].T
+            torch.full((1, 1), scales.beta2, dtype=dtype, device=xt.device), xs[ri], yt[cj].T
         )
         diagonal = symmetric and corner[0] == corner[1]
         pairs = _in_block(same, ri, cj, diagonal, xt.device)
@@ -209,7 +219,7 @@ def limiting_kernels(
             [q[ri] for q in qx],
             [q[cj] for q in qy],
             act,
-            beta2,
+            scales,
             with_theta,
             pairs,
             errors,

@@ -45,6 +45,7 @@ def layer_kernels(
     derivative: Fn | None = None,
     quadrature_points: int = 64,
     dtype: torch.dtype = torch.float64,
+    weight_std: float = 1.0,
 ) -> LayerKernels:
     """Sigma^(l), Sigma_dot^(l) and Theta^(l) on the points x (N, n_0) for every l = 1..depth.
 
@@ -56,7 +57,7 @@ def layer_kernels(
 
     Parameters
     ----------
-    x, depth, activation, beta, derivative, quadrature_points, dtype
+    x, depth, activation, beta, derivative, quadrature_points, dtype, weight_std
         As in :func:`limiting_kernels`; ``x`` has shape (N, n_0).
 
     Returns
@@ -81,16 +82,18 @@ def layer_kernels(
         )
         ensure_fits(f"layer_kernels on {xt.shape[0]:,} points", parts, xt.device)
 
-    xt, _, qx, _, act, beta2, _, same, errors, weights = _prepare(
-        x, None, depth, activation, beta, derivative, dtype, quadrature_points, fits
+    xt, _, qx, _, act, scales, _, same, errors, weights = _prepare(
+        x, None, depth, activation, beta, derivative, dtype, quadrature_points, fits, weight_std
     )
     gram = torch.addmm(
-        torch.full((1, 1), beta2, dtype=dtype, device=xt.device), xt / xt.shape[1], xt.T
+        torch.full((1, 1), scales.beta2, dtype=dtype, device=xt.device),
+        scales.scaled(xt),
+        xt.T,
     )
     n = xt.shape[0]
     pairs = _in_block(same, slice(0, n), slice(0, n), True, xt.device)
     out = LayerKernels([], [], [])
-    for s, d, t in _layers(gram, qx, qx, act, beta2, True, pairs, errors, weights):
+    for s, d, t in _layers(gram, qx, qx, act, scales, True, pairs, errors, weights):
         out.Sigma.append(mirror_upper(s))
         out.Sigma_dot.append(None if d is None else mirror_upper(d))
         out.Theta.append(mirror_upper(t))

@@ -9,6 +9,8 @@ instead, so that for the same beta both parametrisations give the same law of f 
 (Proposition 1, Sigma^(1) = x.x'/n_0 + beta^2). Only the gradients differ, by the factors
 1/sqrt(n_l) on d f / d W^(l) and beta on d f / d b^(l) (Remark 1), and so do the NTK and training:
 at depth 1 the NTK parametrisation has Theta = x.x'/n_0 + beta^2, the standard one x.x' + 1.
+``weight_std`` = sigma_w (neural-tangents' ``W_std``; 1 in the paper) multiplies every W^(l): the
+weights' standard deviation, whose square multiplies Sigma and Sigma_dot in the limit.
 Maximal-update parametrisation (muP, Yang & Hu 2021, "Tensor programs IV"): the NTK
 parametrisation's hidden layers, and an output layer f = W^(L-1) alpha^(L-1) / n_{L-1}
 + beta b^(L-1) / sqrt(n_{L-1}), every parameter N(0, 1). Trained with the learning rate
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._checks import inspectable, non_negative, positive_int, widths_list
+from ._checks import inspectable, non_negative, positive, positive_int, widths_list
 from .activations import Activation, Fn, get_activation
 
 PARAMETRIZATIONS = ("ntk", "standard", "mup")
@@ -63,6 +65,9 @@ class NTKMLP(nn.Module):
         The bias factor beta >= 0.
     parametrization : {"ntk", "standard", "mup"}, default "ntk"
         Where the factors 1/sqrt(n_l) and beta stand (:meth:`scales`).
+    weight_std : float, default 1.0
+        sigma_w > 0: every W^(l) is multiplied by it (in the factor of :meth:`scales`, or at
+        initialisation in the standard parametrisation); 1 in the paper.
     ensemble : int, optional
         E independent networks in one module: parameters with a leading axis E.
     generator : torch.Generator, optional
@@ -97,6 +102,7 @@ class NTKMLP(nn.Module):
         beta: float = 0.1,
         *,
         parametrization: str = "ntk",
+        weight_std: float = 1.0,
         ensemble: int | None = None,
         generator: torch.Generator | None = None,
         dtype: torch.dtype = torch.float32,
@@ -120,6 +126,7 @@ class NTKMLP(nn.Module):
                 f"a muP network needs a hidden layer (depth >= 2); got widths {self.widths}"
             )
         self.parametrization = parametrization
+        self.weight_std = positive(weight_std, "weight_std")
         self.ensemble = None if ensemble is None else positive_int(ensemble, "ensemble")
         self.act = get_activation(activation)
         lead = () if self.ensemble is None else (self.ensemble,)
@@ -130,6 +137,7 @@ class NTKMLP(nn.Module):
             b = torch.randn(*lead, n_out, generator=generator, dtype=dtype, device=device)
             if parametrization == "standard":
                 w /= math.sqrt(n_in)
+                w *= self.weight_std
                 b *= self.beta
             self.weights.append(nn.Parameter(w))
             self.biases.append(nn.Parameter(b))
@@ -150,8 +158,9 @@ class NTKMLP(nn.Module):
     def scales(self, layer: int) -> tuple[float, float]:
         """The factors (on W^(l), on b^(l)) in front of the parameters of layer l (Remark 1).
 
-        1/sqrt(n_l) and beta in the NTK parametrisation, 1 and 1 in the standard one; for muP,
-        1/n and beta/sqrt(n) at the output layer, the NTK parametrisation's elsewhere.
+        sigma_w/sqrt(n_l) and beta in the NTK parametrisation, 1 and 1 in the standard one (whose
+        initialisation carries sigma_w/sqrt(n_l)); for muP, sigma_w/n and beta/sqrt(n) at the output
+        layer, the NTK parametrisation's elsewhere (sigma_w = ``weight_std``, 1 in the paper).
 
         Parameters
         ----------
@@ -167,8 +176,8 @@ class NTKMLP(nn.Module):
         if self.parametrization == "standard":
             return 1.0, 1.0
         if self.parametrization == "mup" and layer == self.depth - 1:
-            return 1.0 / n, self.beta / math.sqrt(n)
-        return 1.0 / math.sqrt(n), self.beta
+            return self.weight_std / n, self.beta / math.sqrt(n)
+        return self.weight_std / math.sqrt(n), self.beta
 
     def weight_tensors(self) -> list[torch.Tensor]:
         """The connection weights W^(0), ..., W^(L-1) (what ``train`` reports the movement of)."""
