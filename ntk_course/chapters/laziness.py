@@ -168,6 +168,7 @@ def train_lazily(
     steps: int = 200,
     networks: int = 1,
     seed: int = 0,
+    dtype: torch.dtype = torch.float32,
 ) -> list[LazyTraining]:
     """Train alpha (f_theta - f_theta_0) on C / alpha^2 for every output scale alpha, from
     ``networks`` independent initialisations (Chizat, Oyallon & Bach 2019).
@@ -189,6 +190,9 @@ def train_lazily(
     width, steps, networks, seed
         Hidden width, steps of gradient descent (learning rate 1, so t = steps), independent
         networks, and the seed of their initialisation.
+    dtype : torch.dtype, default float32
+        Of the networks. At large alpha a weight moves by ~1e-6 of its size per step, near float32
+        round-off, which puts a floor under the distance to the linearisation: use float64 there.
 
     Returns
     -------
@@ -210,6 +214,7 @@ def train_lazily(
         width,
         ensemble=networks * n_alpha,
         generator=torch.Generator(device).manual_seed(seed),
+        dtype=dtype,
         device=device,
     )
     with torch.no_grad():  # member s A + a becomes a copy of member s A
@@ -219,8 +224,10 @@ def train_lazily(
     k0 = empirical_ntk(net, x)[first].double()
     kx0 = empirical_ntk(net, x_test, x)[first].double()
     w0 = net.weights[0].detach()[first].clone()
-    y32 = y.float().reshape(-1, 1)
-    scale = a.repeat(networks).to(device=device, dtype=torch.float32)[:, None, None]
+    x = x.to(dtype)
+    x_test = x_test.to(dtype)
+    y32 = y.to(dtype).reshape(-1, 1)
+    scale = a.repeat(networks).to(device=device, dtype=dtype)[:, None, None]
     record = train(Centred(net), x, y32 / scale, steps=steps, record_at=[steps], x_eval=x_test)
     k1, w1 = empirical_ntk(net, x).double(), net.weights[0].detach()
     out = []
