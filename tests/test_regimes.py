@@ -32,11 +32,10 @@ from ntk_course.chapters.finite_width import finite_width_sweep  # noqa: E402
 from ntk_course.chapters.laziness import (  # noqa: E402
     LazyTraining,
     LearningRateSweep,
-    SlopeTest,
-    alpha_slopes,
     plot_leaving_the_lazy_regime,
     train_lazily,
 )
+from ntk_course.chapters.lazy_slopes import SlopeTest, alpha_slopes  # noqa: E402
 from ntk_course.chapters.parametrisation import final_costs, plot_width_sweeps, width_sweep  # noqa: E402
 from ntk_course.mlp import NTKMLP  # noqa: E402
 

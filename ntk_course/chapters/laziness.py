@@ -7,10 +7,8 @@ The chapter ``beyond`` runs both experiments on its page with the library's noun
 * :meth:`LazyTraining.measure`: training alpha (f_theta - f_theta_0) on the cost C / alpha^2 for
   several output scales alpha at once (Chizat, Oyallon & Bach 2019), how far the kernel and the
   weights moved and how far the trained network ends from the frozen-kernel prediction;
-  :func:`train_lazily` runs it for several independent networks in one batch, and
-  :func:`alpha_slopes` fits, network by network, the power of alpha at which each quantity falls
-  in the lazy range (Chizat et al.'s finite-horizon bounds give -1 for all three when the model
-  has a Lipschitz Jacobian, which a smooth activation such as tanh gives and ReLU does not);
+  :func:`train_lazily` runs it for several independent networks in one batch
+  (:mod:`ntk_course.chapters.lazy_slopes` fits and tests the slopes);
 * :meth:`LearningRateSweep.measure`: training copies of one network at multiples of
   lr_max = 2N / lambda_max(Theta_0), below it the kernel regime, above it the catapult of
   Lewkowycz et al. (2020) or divergence;
@@ -26,14 +24,12 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import torch
-from scipy import stats
 
 from ..architecture import Architecture
 from ..empirical import empirical_ntk
 from ..flow import gradient_descent
 from ..linearized import Centred
 from ..mlp import NTKMLP
-from ..power_laws import power_law_fit
 from ..training import TrainingRecord, train
 from .plotting import new_axes
 
@@ -251,97 +247,6 @@ def train_lazily(
     return out
 
 
-def alpha_slopes(
-    runs: Sequence[LazyTraining], quantity: str, min_alpha: float = 1.0
-) -> torch.Tensor:
-    """The log-log slope of ``quantity`` ("kernel_drift", "weight_change" or "deviation") against
-    alpha over the output scales alpha >= ``min_alpha``, one per network: (S,) float64.
-
-    Each network gives an independent slope, so their mean and its standard error (the standard
-    deviation over networks divided by sqrt(S)) estimate the power of the lazy regime with its
-    sampling error, between-network variance included."""
-    if quantity not in ("kernel_drift", "weight_change", "deviation"):
-        raise ValueError(
-            f"quantity must be kernel_drift, weight_change or deviation; got {quantity!r}"
-        )
-    slopes = []
-    for run in runs:
-        keep = run.alphas >= min_alpha
-        if int(keep.sum()) < 2:
-            raise ValueError(f"need at least two alphas >= {min_alpha}; got {run.alphas.tolist()}")
-        slopes.append(power_law_fit(run.alphas[keep], getattr(run, quantity)[keep]).slope)
-    return torch.tensor(slopes, dtype=torch.float64)
-
-
-@dataclass(frozen=True)
-class SlopeTest:
-    """A t-test of the mean of S independent per-network slopes against a predicted value.
-
-    ``mean`` and ``std_error`` (the standard deviation over networks / sqrt(S)); ``critical`` the
-    Student-t quantile with S - 1 degrees of freedom at the test's level (two-sided, or one-sided
-    for :meth:`falls`); ``t`` = (mean - predicted) / std_error; ``allowance`` a fixed tolerance
-    added to the window for a known systematic error (the next order of an expansion), 0 for a
-    purely statistical test."""
-
-    mean: float
-    std_error: float
-    networks: int
-    predicted: float
-    level: float
-    critical: float
-    t: float
-    allowance: float = 0.0
-
-    @classmethod
-    def of(
-        cls,
-        slopes: Sequence[float] | torch.Tensor,
-        predicted: float,
-        level: float = 0.99,
-        allowance: float = 0.0,
-    ) -> SlopeTest:
-        """Two-sided test of mean slope = ``predicted`` at ``level``, from S >= 2 slopes."""
-        v = torch.as_tensor(slopes, dtype=torch.float64).reshape(-1)
-        if v.numel() < 2 or not bool(torch.isfinite(v).all()):
-            raise ValueError(f"need at least two finite slopes; got {v.tolist()}")
-        if not 0 < level < 1:
-            raise ValueError(f"level must be in (0, 1); got {level}")
-        s = v.numel()
-        mean, se = float(v.mean()), float(v.std() / s**0.5)
-        crit = float(stats.t.ppf((1 + level) / 2, s - 1))
-        t = (mean - predicted) / se
-        return cls(mean, se, s, float(predicted), float(level), crit, t, float(allowance))
-
-    @property
-    def window(self) -> float:
-        """The half-width of the window around ``predicted``: critical x std_error + allowance."""
-        return self.critical * self.std_error + self.allowance
-
-    @property
-    def consistent(self) -> bool:
-        """|mean - predicted| < :attr:`window`: the level-``level`` t-interval, widened by the
-        allowance, holds the prediction."""
-        return abs(self.mean - self.predicted) < self.window
-
-    @property
-    def falls(self) -> bool:
-        """The one-sided test at the same level rejects a mean slope >= 0 (no decay)."""
-        return self.mean + float(stats.t.ppf(self.level, self.networks - 1)) * self.std_error < 0
-
-    def power(self, alternative: float, one_sided: bool = False) -> float:
-        """The probability that the test rejects when the true mean slope is ``alternative``,
-        with the observed spread between networks: a noncentral t with S - 1 degrees of freedom
-        (two-sided against ``predicted``, or, ``one_sided``, the test of :attr:`falls`)."""
-        df = self.networks - 1
-        if one_sided:
-            nc = -alternative / self.std_error
-            return float(stats.nct.sf(stats.t.ppf(self.level, df), df, nc))
-        nc = (alternative - self.predicted) / self.std_error
-        c = self.window / self.std_error
-        # P(T > c) + P(T < -c), the lower tail as P(T > c) under -nc (scipy's cdf is unstable there)
-        return float(stats.nct.sf(c, df, nc) + stats.nct.sf(c, df, -nc))
-
-
 @dataclass
 class LearningRateSweep:
     """Gradient descent at learning rates lr = factor x 2N / lambda_max(Theta_0), one entry per
@@ -453,8 +358,6 @@ def plot_leaving_the_lazy_regime(
 __all__ = [
     "LazyTraining",
     "LearningRateSweep",
-    "SlopeTest",
-    "alpha_slopes",
     "plot_leaving_the_lazy_regime",
     "train_lazily",
 ]
