@@ -46,9 +46,11 @@ def map_blocks(
         for block in blocks:
             work(block)
         return
+    pool = ThreadPoolExecutor(min(threads, len(blocks)))
     try:
-        with ThreadPoolExecutor(min(threads, len(blocks))) as pool:
-            for done in pool.map(_single_threaded(work), blocks):
-                del done  # re-raises a block's exception here
+        for done in pool.map(_single_threaded(work), blocks):
+            del done  # re-raises a block's exception here
     finally:
+        # after an error the blocks not yet started are dropped, not computed
+        pool.shutdown(wait=True, cancel_futures=True)
         torch.set_num_threads(threads)  # new threads would otherwise start with one

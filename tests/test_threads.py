@@ -36,7 +36,13 @@ def test_threads_give_bitwise_the_blocks_in_turn(activation: str) -> None:
 
 
 def test_an_error_in_a_block_reaches_the_caller() -> None:
-    # exp's expectations overflow at this variance in every block: the worker's ValueError surfaces
-    x = torch.full((600, 1), 30.0, dtype=torch.float64) + torch.arange(600.0)[:, None] / 600
-    with pytest.raises(ValueError, match="non-finite"):
-        nngp(x, depth=6, activation=torch.exp, beta=0.0, block=64)
+    # x.x' / n_0 overflows in every block (relu's closed form, cheap): a worker's error surfaces
+    x = torch.full((300, 1), 1e200, dtype=torch.float64) + torch.arange(300.0)[:, None]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(ValueError, match="non-finite"):
+            nngp(x, depth=2, block=64)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
