@@ -3,11 +3,13 @@
 ``depth`` convolutional layers of ``width`` channels, filter size k, stride 1, zero padding "same"
 or "valid", each followed by sigma; then a dense readout of the flattened last layer ("flatten") or
 of its global average over pixels ("gap"). Every weight and bias is drawn N(0, 1); in the forward
-pass a convolution's weights are scaled by 1/sqrt(C_in k^2) (its fan-in) and the biases by beta,
-the readout's weights by 1/sqrt(C H' W') ("flatten") or 1/sqrt(C) ("gap"):
+pass a convolution's weights are scaled by sigma_w/sqrt(C_in k^2) (its fan-in; sigma_w is
+``weight_std``, 1 by default) and the biases by beta, the readout's weights by sigma_w/sqrt(C H' W')
+("flatten") or sigma_w/sqrt(C) ("gap"):
 
-    h^(1) = W^(0) * x / sqrt(C_0 k^2) + beta b^(0),    h^(l+1) = W^(l) * sigma(h^(l)) / sqrt(n k^2)
-    + beta b^(l),    f = W^(L) . readout(sigma(h^(L))) / sqrt(fan-in) + beta b^(L).
+    h^(1) = sigma_w W^(0) * x / sqrt(C_0 k^2) + beta b^(0),
+    h^(l+1) = sigma_w W^(l) * sigma(h^(l)) / sqrt(n k^2) + beta b^(l),
+    f = sigma_w W^(L) . readout(sigma(h^(L))) / sqrt(fan-in) + beta b^(L).
 
 As the width grows, f at initialisation tends to the Gaussian process of covariance
 :func:`ntk_course.conv.conv_kernels`' ``nngp``, and its tangent kernel to ``ntk``. Its empirical
@@ -28,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import inspectable, non_negative, positive_int
+from ._checks import inspectable, non_negative, positive, positive_int
+from ._conv_checks import check_conv, pads
 from .activations import Activation, Fn, get_activation
-from .conv import _pads, check_conv
 
 __all__ = ["NTKCNN"]
 
@@ -58,6 +60,8 @@ class NTKCNN(nn.Module):
         The bias factor beta >= 0.
     n_out : int, default 1
         The outputs n_L.
+    weight_std : float, default 1.0
+        sigma_w > 0, the factor of every weight in the forward pass (neural-tangents' ``W_std``).
     ensemble : int, optional
         E independent networks in one module: parameters with a leading axis E.
     generator : torch.Generator, optional
@@ -68,8 +72,8 @@ class NTKCNN(nn.Module):
     Raises
     ------
     ValueError
-        A bad ``in_shape``, width, depth, filter size, padding, readout, activation, beta, n_out
-        or ensemble, or a filter that does not fit a "valid" layer.
+        A bad ``in_shape``, width, depth, filter size, padding, readout, activation, beta,
+        weight_std, n_out or ensemble, or a filter that does not fit a "valid" layer.
 
     Examples
     --------
@@ -91,6 +95,7 @@ class NTKCNN(nn.Module):
         beta: float = 0.1,
         n_out: int = 1,
         *,
+        weight_std: float = 1.0,
         ensemble: int | None = None,
         generator: torch.Generator | None = None,
         dtype: torch.dtype = torch.float32,
@@ -113,6 +118,7 @@ class NTKCNN(nn.Module):
         self.out_hw = (h - shrink, w - shrink)
         self.width = positive_int(width, "width")
         self.beta = non_negative(beta, "beta")
+        self.weight_std = positive(weight_std, "weight_std")
         self.n_out = positive_int(n_out, "n_out")
         self.ensemble = None if ensemble is None else positive_int(ensemble, "ensemble")
         self.act = get_activation(activation)
@@ -168,13 +174,14 @@ class NTKCNN(nn.Module):
         e = self.weights[0].shape[0]
         if e > 1:
             alpha = alpha.repeat(1, e, 1, 1)  # each network's copy of the input, grouped convs
-        lo, hi = _pads(self.k, self.padding)
+        lo, hi = pads(self.k, self.padding)
         for l in range(self.depth):
             weight, bias = self.weights[l], self.biases[l]
             fan_in = weight.shape[2] * self.k * self.k
             if lo or hi:
                 alpha = F.pad(alpha, (lo, hi, lo, hi))
-            h = F.conv2d(alpha, weight.flatten(0, 1), groups=e) / math.sqrt(fan_in)
+            scale = math.sqrt(fan_in) / self.weight_std  # sqrt(fan-in) itself when sigma_w = 1
+            h = F.conv2d(alpha, weight.flatten(0, 1), groups=e) / scale
             alpha = self.act(h + self.beta * bias.reshape(1, -1, 1, 1))
         n = alpha.shape[0]
         alpha = alpha.reshape(n, e, self.width, *self.out_hw)
@@ -182,7 +189,8 @@ class NTKCNN(nn.Module):
             alpha = alpha.mean((-2, -1))
         features = alpha.reshape(n, e, -1)  # (N, E, fan-in)
         weight, bias = self.weights[-1], self.biases[-1]
-        out = torch.einsum("nef,eof->eno", features, weight) / math.sqrt(weight.shape[-1])
+        scale = math.sqrt(weight.shape[-1]) / self.weight_std
+        out = torch.einsum("nef,eof->eno", features, weight) / scale
         out = out + self.beta * bias[:, None, :]
         return out if self.ensemble is not None else out[0]
 
@@ -191,5 +199,6 @@ class NTKCNN(nn.Module):
         return (
             f"in_shape={self.in_shape}, width={self.width}, depth={self.depth}, k={self.k}, "
             f"padding={self.padding}, readout={self.readout}, activation={self.act.name}, "
-            f"beta={self.beta}, n_out={self.n_out}, ensemble={self.ensemble}"
+            f"beta={self.beta}, weight_std={self.weight_std}, n_out={self.n_out}, "
+            f"ensemble={self.ensemble}"
         )

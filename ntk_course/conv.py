@@ -8,12 +8,13 @@ last layer ("flatten") or of its global average over pixels ("gap"): depth + 1 w
 the NTK parametrisation. As the channel counts grow, the pre-activations at pixel i of two images
 x, x' become a Gaussian process with covariance Sigma^(l)(x, x')_{ij} over pixel pairs (i, j)::
 
-    Sigma^(1)_{ij}   = A[x x'^T / C]_{ij} + beta^2                       (= Theta^(1)_{ij})
-    Sigma^(l+1)_{ij} = A[E_{Sigma^(l)}[sigma(u_i) sigma(v_j)]]_{ij} + beta^2
-    Theta^(l+1)_{ij} = A[Theta^(l) * E_{Sigma^(l)}[sigma_dot(u_i) sigma_dot(v_j)]]_{ij}
+    Sigma^(1)_{ij}   = sigma_w^2 A[x x'^T / C]_{ij} + beta^2              (= Theta^(1)_{ij})
+    Sigma^(l+1)_{ij} = sigma_w^2 A[E_{Sigma^(l)}[sigma(u_i) sigma(v_j)]]_{ij} + beta^2
+    Theta^(l+1)_{ij} = sigma_w^2 A[Theta^(l) * E_{Sigma^(l)}[sigma_dot(u_i) sigma_dot(v_j)]]_{ij}
                        + Sigma^(l+1)_{ij}
 
-where C is the number of input channels, (x x'^T / C)_{ij} = sum_c x_{c,i} x'_{c,j} / C, and A is
+where C is the number of input channels, (x x'^T / C)_{ij} = sum_c x_{c,i} x'_{c,j} / C, sigma_w the
+weights' standard deviation (``weight_std``, 1 by default), and A is
 the patch average A[S]_{ij} = (1/k^2) sum_d S_{i+d, j+d} over the k x k filter offsets d, with the
 zero padding's pixels contributing 0 (and "valid" shrinking the image by k - 1 per layer). The
 Gaussian pair (u_i, v_j) has variances Sigma^(l)(x, x)_{ii}, Sigma^(l)(x', x')_{jj} and covariance
@@ -28,8 +29,8 @@ dense layer (beta^2 added once more) on
 
 A 1 x 1 image with a 1 x 1 filter is the fully connected network of depth + 1 weight layers: these
 kernels are then :func:`ntk_course.nngp` and :func:`ntk_course.ntk` exactly. The normalisation is
-that of neural-tangents' ``stax.Conv(W_std=1, b_std=beta, parameterization="ntk")`` followed by
-``stax.Flatten()`` or ``stax.GlobalAvgPool()`` and ``stax.Dense(1, 1, beta)``.
+that of neural-tangents' ``stax.Conv(W_std=sigma_w, b_std=beta, parameterization="ntk")``
+followed by ``stax.Flatten()`` or ``stax.GlobalAvgPool()`` and ``stax.Dense(1, sigma_w, beta)``.
 """
 
 from __future__ import annotations
@@ -40,17 +41,14 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from ._checks import as_tensor, non_negative, positive_int
+from ._checks import non_negative, positive, positive_int
+from ._conv_checks import PADDINGS, READOUTS, check_conv, check_images, pads
 from ._linalg import mirror_upper
 from .activations import Activation, Fn, get_activation
 from .quadrature import warn_if_inaccurate
 
 __all__ = ["PADDINGS", "READOUTS", "ConvKernels", "conv_kernels", "check_conv", "check_images"]
 
-#: The zero paddings of a convolution: "same" keeps H x W, "valid" shrinks it by k - 1 per layer.
-PADDINGS = ("same", "valid")
-#: The readouts: a dense layer on the flattened last layer, or on its global average pool.
-READOUTS = ("flatten", "gap")
 MAX_BYTES = 2**22  # 4 MiB of block temporaries by default: cache-sized blocks
 TEMPORARIES = 8  # arrays of one block's size alive at once (S, Theta, E[ss], E[s's'], padding...)
 Act = str | Activation | Fn
@@ -74,114 +72,13 @@ class ConvKernels(NamedTuple):
     error: float
 
 
-def check_conv(
-    depth: object, filter_size: object, padding: object, readout: object
-) -> tuple[int, int, str, str]:
-    """Validate the convolutional hyper-parameters and return them as (int, int, str, str).
-
-    Parameters
-    ----------
-    depth, filter_size : int
-        The number of convolutional layers (>= 1) and the filter side k (>= 1).
-    padding, readout : str
-        One of :data:`PADDINGS` and one of :data:`READOUTS`.
-
-    Returns
-    -------
-    tuple
-        (depth, filter_size, padding, readout).
-
-    Raises
-    ------
-    ValueError
-        Naming the bad argument and the values expected.
-    """
-    depth = positive_int(depth, "depth")
-    k = positive_int(filter_size, "filter_size")
-    if padding not in PADDINGS:
-        raise ValueError(f"unknown padding {padding!r}; expected one of {PADDINGS}")
-    if readout not in READOUTS:
-        raise ValueError(f"unknown readout {readout!r}; expected one of {READOUTS}")
-    return depth, k, str(padding), str(readout)
-
-
-def check_images(
-    x: object,
-    name: str,
-    dtype: torch.dtype | None,
-    depth: int,
-    filter_size: int,
-    padding: str,
-) -> torch.Tensor:
-    """Return ``x`` as a finite (N, C, H, W) tensor that the convolutions can take.
-
-    Parameters
-    ----------
-    x : array_like
-        Shape (N, C, H, W): N images of C channels.
-    name : str
-        Its name in messages.
-    dtype : torch.dtype or None
-        Cast to it (None: keep a floating dtype, integers to the default dtype).
-    depth, filter_size, padding
-        As in :func:`check_conv`: with "valid" every layer shrinks the image by k - 1.
-
-    Returns
-    -------
-    torch.Tensor
-        Shape (N, C, H, W).
-
-    Raises
-    ------
-    ValueError
-        If ``x`` is not 4-d, is empty, complex or not finite, or if the filter does not fit
-        the image at every "valid" layer.
-    """
-    try:
-        t = as_tensor(x)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{name} must be an array of shape (N, C, H, W); got {x!r}") from err
-    if t.is_complex():
-        raise ValueError(f"{name} must be real; got the complex dtype {t.dtype}")
-    if t.ndim != 4:
-        raise ValueError(
-            f"{name} must have shape (N, C, H, W) (images with channels); got shape "
-            f"{tuple(t.shape)}"
-        )
-    if min(t.shape) == 0:
-        raise ValueError(f"{name} must hold at least one non-empty image; got {tuple(t.shape)}")
-    if dtype is not None:
-        t = t.to(dtype)
-    elif not torch.is_floating_point(t):
-        t = t.to(torch.get_default_dtype())
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} has non-finite entries (NaN or inf); expected finite numbers")
-    if padding == "valid":
-        side = min(t.shape[-2:]) - depth * (filter_size - 1)
-        if side < 1:
-            raise ValueError(
-                f"a {filter_size} x {filter_size} filter with padding 'valid' does not fit "
-                f"{depth} layer(s) on {tuple(t.shape[-2:])} images (each layer removes "
-                f"{filter_size - 1} pixels per side length); expected a filter_size <= "
-                f"1 + (min(H, W) - 1) / depth, a smaller depth, or padding='same'"
-            )
-    return t
-
-
-def _pads(k: int, padding: str) -> tuple[int, int]:
-    """Zeros before and after each spatial axis (SAME: the extra one after, as torch and lax)."""
-    if padding == "valid":
-        return 0, 0
-    return (k - 1) // 2, k - 1 - (k - 1) // 2
-
-
 def _patch_average(s: torch.Tensor, k: int, padding: str, pairs: bool) -> torch.Tensor:
     """A[S]_{ij} = (1/k^2) sum_d S_{i+d, j+d}, the covariance after a k x k convolution.
 
     ``s`` is (..., H, W) for the pixel-wise terms (i, i), or (..., H, W, H, W) for all pairs;
     zero padding contributes zeros (the padded pixels of a finite network are 0).
     """
-    lo, hi = _pads(k, padding)
+    lo, hi = pads(k, padding)
     h, w = s.shape[-2:]
     ho, wo = (h, w) if padding == "same" else (h - k + 1, w - k + 1)
     if lo or hi:
@@ -205,17 +102,32 @@ def _patch_average(s: torch.Tensor, k: int, padding: str, pairs: bool) -> torch.
 
 
 def _variances(
-    x: torch.Tensor, depth: int, k: int, padding: str, act: Activation, beta2: float, errors
+    x: torch.Tensor,
+    depth: int,
+    k: int,
+    padding: str,
+    act: Activation,
+    scales: tuple[float, float],
+    errors: list[float],
 ) -> list[torch.Tensor]:
-    """Sigma^(l)(x, x)_{ii} for l = 1..depth, each (N, H_l, W_l): the pixel variances."""
-    q = _patch_average((x * x).sum(1).div_(x.shape[1]), k, padding, False).add_(beta2)
-    out = [q]
+    """Sigma^(l)(x, x)_{ii} for l = 1..depth, each (N, H_l, W_l): the pixel variances.
+
+    ``scales`` is (sigma_w^2, beta^2).
+    """
+    w2, beta2 = scales
+    q = _scaled(_patch_average((x * x).sum(1).div_(x.shape[1]), k, padding, False), w2)
+    out = [q.add_(beta2)]
     for _ in range(depth - 1):
         e_s, _, err = act.expectations_and_error(q, q, q)
         errors.append(err)
-        q = _patch_average(e_s, k, padding, False).add_(beta2)
+        q = _scaled(_patch_average(e_s, k, padding, False), w2).add_(beta2)
         out.append(q)
     return out
+
+
+def _scaled(t: torch.Tensor, w2: float) -> torch.Tensor:
+    """sigma_w^2 t in place; t itself (bitwise) when sigma_w = 1."""
+    return t if w2 == 1.0 else t.mul_(w2)
 
 
 def _block(
@@ -223,7 +135,7 @@ def _block(
     yb: torch.Tensor,
     qx: list[torch.Tensor],
     qy: list[torch.Tensor],
-    spec: tuple[int, int, str, bool, Activation, float, bool],
+    spec: tuple[int, int, str, bool, Activation, tuple[float, float], bool],
     same: tuple[torch.Tensor, torch.Tensor] | None,
     errors: list[float],
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -231,13 +143,13 @@ def _block(
 
     ``same`` holds the indices (a, c) of the pairs of identical images x_a = y_c in the block.
     """
-    depth, k, padding, pairs, act, beta2, with_theta = spec
+    depth, k, padding, pairs, act, (w2, beta2), with_theta = spec
     n, m = xb.shape[0], yb.shape[0]
     if pairs:
         s = torch.einsum("nchw,mcuv->nmhwuv", xb, yb)
     else:
         s = torch.einsum("nchw,mchw->nmhw", xb, yb)
-    s = _patch_average(s.div_(xb.shape[1]), k, padding, pairs).add_(beta2)
+    s = _scaled(_patch_average(s.div_(xb.shape[1]), k, padding, pairs), w2).add_(beta2)
     theta = s.clone() if with_theta else None
     for l in range(depth):
         h, w = qx[l].shape[-2:]
@@ -257,6 +169,7 @@ def _block(
                 s.view(n, m, h * w)[a, c] = qx[l].reshape(n, -1)[a]
         e_s, e_d, err = act.expectations_and_error(qa, s, qb)
         errors.append(err)
+        e_s, e_d = _scaled(e_s, w2), _scaled(e_d, w2)
         if l < depth - 1:
             s = _patch_average(e_s, k, padding, pairs).add_(beta2)
             if theta is not None:
@@ -297,6 +210,7 @@ def conv_kernels(
     readout: str = "gap",
     activation: Act = "relu",
     beta: float = 0.1,
+    weight_std: float = 1.0,
     with_theta: bool = True,
     dtype: torch.dtype = torch.float64,
     quadrature_points: int = 64,
@@ -329,6 +243,9 @@ def conv_kernels(
         sigma, as for :func:`ntk_course.get_activation`.
     beta : float, default 0.1
         The bias factor beta >= 0 of every layer.
+    weight_std : float, default 1.0
+        sigma_w > 0, the weights' standard deviation (neural-tangents' ``W_std``): it multiplies
+        every layer's covariance by sigma_w^2, the readout's too. With 1.0 nothing is scaled.
     with_theta : bool, default True
         Compute the CNTK as well (else ``ntk`` is None, and the work is about halved).
     dtype : torch.dtype, default torch.float64
@@ -348,8 +265,9 @@ def conv_kernels(
     ------
     ValueError
         For images that are not finite (N, C, H, W) arrays, x and y of different (C, H, W), a
-        filter that does not fit a "valid" layer, depth or filter_size < 1, beta < 0, an unknown
-        padding, readout or activation, max_bytes < 1, or a non-finite kernel (overflow).
+        filter that does not fit a "valid" layer, depth or filter_size < 1, beta < 0,
+        weight_std <= 0, an unknown padding, readout or activation, max_bytes < 1, or a
+        non-finite kernel (overflow).
 
     Warns
     -----
@@ -365,7 +283,7 @@ def conv_kernels(
     (torch.Size([3, 3]), True)
     """
     depth, k, padding, readout = check_conv(depth, filter_size, padding, readout)
-    beta2 = non_negative(beta, "beta") ** 2
+    scales = (positive(weight_std, "weight_std") ** 2, non_negative(beta, "beta") ** 2)
     max_bytes = positive_int(max_bytes, "max_bytes")
     act = get_activation(activation, quadrature_points=quadrature_points)
     xt = check_images(x, "x", dtype, depth, k, padding)
@@ -378,15 +296,15 @@ def conv_kernels(
     symmetric = yt is xt or (yt.shape == xt.shape and bool(torch.equal(xt, yt)))
     pairs = readout == "gap"
     errors: list[float] = []
-    qx = _variances(xt, depth, k, padding, act, beta2, errors)
-    qy = qx if symmetric else _variances(yt, depth, k, padding, act, beta2, errors)
+    qx = _variances(xt, depth, k, padding, act, scales, errors)
+    qy = qx if symmetric else _variances(yt, depth, k, padding, act, scales, errors)
     per_pair = xt.shape[-2] * xt.shape[-1]
     per_pair = (per_pair**2 if pairs else per_pair) * xt.element_size() * TEMPORARIES
     b = max(1, math.isqrt(max_bytes // per_pair))
     n, m = xt.shape[0], yt.shape[0]
     sigma = torch.empty(n, m, dtype=dtype, device=xt.device)
     theta = torch.empty(n, m, dtype=dtype, device=xt.device) if with_theta else None
-    spec = (depth, k, padding, pairs, act, beta2, with_theta)
+    spec = (depth, k, padding, pairs, act, scales, with_theta)
     for i in range(0, n, b):
         ri = slice(i, min(i + b, n))
         for j in range(i if symmetric else 0, m, b):

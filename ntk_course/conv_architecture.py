@@ -1,8 +1,8 @@
 """One description of a convolutional architecture that makes the finite CNN and its limit.
 
 The convolutional counterpart of :class:`ntk_course.Architecture`: a :class:`ConvArchitecture`
-holds the depth (convolutional layers), filter size, padding, readout, activation and bias factor
-beta of a CNN in the NTK parametrisation, and makes
+holds the depth (convolutional layers), filter size, padding, readout, activation, bias factor
+beta and weight standard deviation sigma_w of a CNN in the NTK parametrisation, and makes
 
 - the finite network of any channel count, :meth:`ConvArchitecture.network`
   (an :class:`~ntk_course.NTKCNN`), and
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import non_negative
+from ._checks import non_negative, positive
 from .activations import Activation, Fn, get_activation
 from .cnn import NTKCNN
 from .conv import check_conv, conv_kernels
@@ -46,11 +46,14 @@ class ConvArchitecture:
         sigma, as for :func:`ntk_course.get_activation`.
     beta : float, default 0.1
         The bias factor beta >= 0 of every layer.
+    weight_std : float, default 1.0
+        sigma_w > 0, the weights' standard deviation (neural-tangents' ``W_std``).
 
     Raises
     ------
     ValueError
-        If depth or filter_size < 1, the padding, readout or activation is unknown, or beta < 0.
+        If depth or filter_size < 1, the padding, readout or activation is unknown, beta < 0 or
+        weight_std <= 0.
 
     Examples
     --------
@@ -70,12 +73,14 @@ class ConvArchitecture:
     readout: str = "gap"
     activation: str | Activation | Fn = "relu"
     beta: float = 0.1
+    weight_std: float = 1.0
 
     def __post_init__(self) -> None:
         depth, k, _, _ = check_conv(self.depth, self.filter_size, self.padding, self.readout)
         object.__setattr__(self, "depth", depth)
         object.__setattr__(self, "filter_size", k)
         object.__setattr__(self, "beta", non_negative(self.beta, "beta"))
+        object.__setattr__(self, "weight_std", positive(self.weight_std, "weight_std"))
         get_activation(self.activation)  # an unknown name fails here, listing the known ones
 
     @property
@@ -133,6 +138,7 @@ class ConvArchitecture:
             self.activation,
             self.beta,
             n_out,
+            weight_std=self.weight_std,
             ensemble=ensemble,
             generator=generator,
             dtype=dtype,
@@ -147,6 +153,7 @@ class ConvArchitecture:
             "readout": self.readout,
             "activation": self.activation,
             "beta": self.beta,
+            "weight_std": self.weight_std,
         }
 
     def nngp(self, x: object, y: object | None = None, **options: object) -> torch.Tensor:
@@ -220,5 +227,7 @@ class ConvArchitecture:
         return (
             f"{self.activation_name} CNN of depth {self.depth}, {self.filter_size} x "
             f"{self.filter_size} filters, {self.padding} padding, {self.readout} readout, "
-            f"beta = {self.beta:g}, NTK parametrisation"
+            f"beta = {self.beta:g}, "
+            + ("" if self.weight_std == 1.0 else f"sigma_w = {self.weight_std:g}, ")
+            + "NTK parametrisation"
         )
