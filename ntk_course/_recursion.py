@@ -36,7 +36,13 @@ class Scales(NamedTuple):
     """
 
     w2: float
-    beta2: float
+    beta2: float | torch.Tensor  # a 0-d tensor when autograd differentiates with respect to beta
+
+    def bias(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """beta^2 as a (1, 1) tensor, to start the Gram product Sigma^(1) from."""
+        if isinstance(self.beta2, torch.Tensor):
+            return self.beta2.to(device=device, dtype=dtype).reshape(1, 1)
+        return torch.full((1, 1), self.beta2, dtype=dtype, device=device)
 
     def first(self, x: torch.Tensor) -> torch.Tensor:
         """Sigma^(1)(x, x) of the rows of x."""
@@ -72,7 +78,8 @@ def _variances(
         if scales.w2 != 1.0:
             e_s, e_d = e_s * scales.w2, e_d * scales.w2
         grown = theta * e_d
-        weight = max(_share(e_s, scales.beta2), _share(grown, scales.beta2))
+        beta2 = float(torch.as_tensor(scales.beta2).detach())
+        weight = max(_share(e_s, beta2), _share(grown, beta2))
         errors.append(err * weight)
         weights.append(weight)
         q = e_s + scales.beta2

@@ -45,7 +45,7 @@ def _prepare(
     y: object | None,
     depth: int,
     activation: Act,
-    beta: float,
+    beta: float | torch.Tensor,
     derivative: Fn | None,
     dtype: torch.dtype,
     quadrature_points: int,
@@ -54,20 +54,27 @@ def _prepare(
 ):
     """Validate the arguments, compute the variances of every layer, find the identical points.
 
-    The arguments are checked before any work. A y equal to x is treated as y = None.
+    The arguments are checked before any work. A y equal to x is treated as y = None. A ``beta``
+    tensor that requires grad stays in the computation (its beta^2 is a tensor in ``Scales``), so
+    that autograd differentiates the kernels with respect to beta.
     ``fits(xt, yt)``, when given, checks the memory the kernel will take (KernelMemoryError) once
     the shapes are known, before any work.
     """
     depth = positive_int(depth, "depth")
-    beta = non_negative(beta, "beta")
-    if beta > 1e150:
-        raise ValueError(f"beta must be at most 1e150 (beta^2 overflows float64); got {beta!r}")
-    beta2 = beta**2
+    learned = isinstance(beta, torch.Tensor) and beta.requires_grad
+    if learned and beta.numel() != 1:  # type: ignore[union-attr]
+        raise ValueError(f"beta must be one number; got a tensor of shape {tuple(beta.shape)}")  # type: ignore[union-attr]
+    value = non_negative(beta.detach() if learned else beta, "beta")  # type: ignore[union-attr]
+    if value > 1e150:
+        raise ValueError(f"beta must be at most 1e150 (beta^2 overflows float64); got {value!r}")
     weight_std = positive(weight_std, "weight_std")
     if weight_std > 1e150:
         raise ValueError(
             f"weight_std must be at most 1e150 (sigma_w^2 overflows float64); got {weight_std!r}"
         )
+    if learned and not isinstance(dtype, torch.dtype):
+        raise ValueError(f"dtype must be a floating torch dtype; got {dtype!r}")
+    beta2 = beta.reshape(()).to(dtype) ** 2 if learned else value**2  # type: ignore[union-attr]
     scales = Scales(weight_std**2, beta2)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise ValueError(
@@ -77,11 +84,11 @@ def _prepare(
     xt = as_inputs(_two_d(x, "x"), "x", dtype)
     yt = xt if y is None else as_inputs(_two_d(y, "y"), "y", dtype).to(xt.device)
     same_dimension(xt, yt)
-    if (xt.requires_grad or yt.requires_grad) and act.closed_form is None:
+    if (xt.requires_grad or yt.requires_grad or learned) and act.closed_form is None:
         raise ValueError(
-            f"the kernels are differentiable with respect to x and y only for the closed-form "
-            f"activations (relu, erf); {act.name!r} goes through quadrature, whose rules are not "
-            "differentiated: pass x.detach() or use relu or erf"
+            f"the kernels are differentiable with respect to x, y and beta only for the "
+            f"closed-form activations (relu, erf); {act.name!r} goes through quadrature, whose "
+            "rules are not differentiated: pass x.detach() and a float beta, or use relu or erf"
         )
     if fits is not None:
         fits(xt, yt)
@@ -114,7 +121,7 @@ def limiting_kernels(
     *,
     depth: int,
     activation: Act = "relu",
-    beta: float = 0.1,
+    beta: float | torch.Tensor = 0.1,
     derivative: Fn | None = None,
     quadrature_points: int = 64,
     dtype: torch.dtype = torch.float64,
@@ -134,8 +141,10 @@ def limiting_kernels(
         L >= 1, the number of weight layers.
     activation : str, Activation or callable, default "relu"
         sigma: a name from ``ACTIVATIONS``, an :class:`Activation` or an elementwise callable.
-    beta : float, default 0.1
+    beta : float or 0-d torch.Tensor, default 0.1
         The bias factor beta >= 0: Sigma^(1)(x, y) = x.y / n_0 + beta^2.
+        A tensor that requires grad makes the kernels differentiable with respect to beta
+        (relu and erf: the closed forms), as they are with respect to x and y.
     derivative : callable, optional
         sigma_dot for a callable activation (autograd when it is missing; refused for a named one).
     quadrature_points : int, default 64
@@ -209,9 +218,7 @@ def limiting_kernels(
             slice(corner[0], min(corner[0] + block, n)),
             slice(corner[1], min(corner[1] + block, m)),
         )
-        gram = torch.addmm(
-            torch.full((1, 1), scales.beta2, dtype=dtype, device=xt.device), xs[ri], yt[cj].T
-        )
+        gram = torch.addmm(scales.bias(dtype, xt.device), xs[ri], yt[cj].T)
         diagonal = symmetric and corner[0] == corner[1]
         pairs = _in_block(same, ri, cj, diagonal, xt.device)
         *_, (s, _, t) = _layers(
@@ -237,7 +244,9 @@ def limiting_kernels(
                 out[cj, ri] = k.T
 
     corners = [(i, j) for i in range(0, n, block) for j in range(i if symmetric else 0, m, block)]
-    recorded = torch.is_grad_enabled() and (xt.requires_grad or yt.requires_grad)
+    recorded = torch.is_grad_enabled() and (
+        xt.requires_grad or yt.requires_grad or isinstance(scales.beta2, torch.Tensor)
+    )
     map_blocks(compute, corners, xt.device, recorded)
     warn_if_inaccurate(max(errors, default=0.0), act.name, dtype)
     return Sigma, Theta
@@ -249,7 +258,7 @@ def nngp(
     *,
     depth: int,
     activation: Act = "relu",
-    beta: float = 0.1,
+    beta: float | torch.Tensor = 0.1,
     **options: object,
 ) -> torch.Tensor:
     """Sigma^(depth)(x, y): the limiting covariance of the output at initialisation.
@@ -269,8 +278,10 @@ def nngp(
         L >= 1, the number of weight layers.
     activation : str, Activation or callable, default "relu"
         sigma, as in :func:`limiting_kernels`.
-    beta : float, default 0.1
+    beta : float or 0-d torch.Tensor, default 0.1
         The bias factor beta >= 0.
+        A tensor that requires grad makes the kernels differentiable with respect to beta
+        (relu and erf: the closed forms), as they are with respect to x and y.
     **options
         ``derivative=``, ``quadrature_points=``, ``dtype=``, ``block=`` and ``out_dtype=`` as in
         :func:`limiting_kernels`; e.g. ``out_dtype=torch.float32`` computes in float64 per block
@@ -320,7 +331,7 @@ def ntk(
     *,
     depth: int,
     activation: Act = "relu",
-    beta: float = 0.1,
+    beta: float | torch.Tensor = 0.1,
     **options: object,
 ) -> torch.Tensor:
     """Theta_infinity^(depth)(x, y): the limiting neural tangent kernel of Theorem 1.
@@ -340,8 +351,10 @@ def ntk(
         L >= 1, the number of weight layers.
     activation : str, Activation or callable, default "relu"
         sigma, as in :func:`limiting_kernels`.
-    beta : float, default 0.1
+    beta : float or 0-d torch.Tensor, default 0.1
         The bias factor beta >= 0.
+        A tensor that requires grad makes the kernels differentiable with respect to beta
+        (relu and erf: the closed forms), as they are with respect to x and y.
     **options
         ``derivative=``, ``quadrature_points=``, ``dtype=``, ``block=`` and ``out_dtype=`` as in
         :func:`limiting_kernels` (``out_dtype=torch.float32`` included).

@@ -86,7 +86,7 @@ def layer_kernels(
         x, None, depth, activation, beta, derivative, dtype, quadrature_points, fits, weight_std
     )
     gram = torch.addmm(
-        torch.full((1, 1), scales.beta2, dtype=dtype, device=xt.device),
+        scales.bias(dtype, xt.device),
         scales.scaled(xt),
         xt.T,
     )
