@@ -37,7 +37,7 @@ from ..config import scale as current_scale
 from ..datasets import circle_points, circle_training_set
 from ..gaussian import gaussian_limit, percentiles
 from ..training import train
-from .plotting import new_axes
+from .plotting import PALETTE, new_axes
 
 QUANTILES = (10, 50, 90)
 
@@ -378,7 +378,8 @@ def plot(
     if ax is None:
         _, ax = new_axes()
     g = result.gamma.numpy()
-    colors = ["#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf"]
+    # the course palette (Okabe-Ito, >= 3:1 on white): the limit in blue, the widths in the rest
+    colors, limit_colour = [PALETTE[i] for i in (1, 2, 3, 5, 6)], PALETTE[0]
     for k, n in enumerate(sorted(result.outputs)):
         c = colors[k % len(colors)]
         for i, f in enumerate(result.outputs[n][:max_curves]):
@@ -387,9 +388,9 @@ def plot(
             )
     pct = (result.band if band == "infinity" else result.band_t).numpy()
     when = r"t \to \infty" if band == "infinity" else f"t = {result.settings.t:g}"
-    ax.plot(g, pct[1], color="#1f77b4", lw=2.2, label=rf"$n = \infty$, ${when}$: $P_{{50}}$")
-    ax.plot(g, pct[0], color="#1f77b4", lw=1.8, ls="--", label=r"$n = \infty$: $P_{10}, P_{90}$")
-    ax.plot(g, pct[2], color="#1f77b4", lw=1.8, ls="--")
+    ax.plot(g, pct[1], color=limit_colour, lw=2.2, label=rf"$n = \infty$, ${when}$: $P_{{50}}$")
+    ax.plot(g, pct[0], color=limit_colour, lw=1.8, ls="--", label=r"$n = \infty$: $P_{10}, P_{90}$")
+    ax.plot(g, pct[2], color=limit_colour, lw=1.8, ls="--")
     ax.scatter(
         result.gamma_train.numpy(),
         result.y_train.numpy(),
