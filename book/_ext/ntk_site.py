@@ -33,7 +33,10 @@ what a reader would otherwise see:
   ``ntk_authoryear`` labels each entry "Jacot et al. 2018" (a, b for twins), sorted by author
   and year, and prints its DOI or link (``bibtex_default_style`` in ``_config.yml``).
 * Sphinx's search matches words letter for letter: "Gronwall" found nothing, only "Grönwall".
-  Every indexed word with an accent is also indexed without it.
+  Every indexed word with an accent is also indexed without it. And it ranks pages by the words
+  they hold, not by the phrase: "spectral bias" listed least_squares before the spectral-bias
+  chapter. ``search_scorer.js`` (``html_search_scorer``) puts first a page whose title holds the
+  whole query.
 * The launch buttons of an assignment page opened the solved page. Binder's opens the student
   handout instead, ``handouts/a<k>/student/a<k>.ipynb``, which ``binder/postBuild`` makes with
   ``python -m ntk_course.assignments build handouts/`` (Colab can open only files of the
@@ -130,6 +133,8 @@ _FA_JS = """(function () {
 
 def _theme_defaults(app: Any, config: Any) -> None:
     config.html_theme_options.setdefault("navbar_persistent", [])
+    if not config.html_search_scorer:  # a page whose title holds the query first (the JS says why)
+        config.html_search_scorer = str(Path(__file__).with_name("search_scorer.js"))
     context = dict(config.html_context or {})
     context.setdefault("default_mode", "light")
     config.html_context = context
