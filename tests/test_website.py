@@ -92,16 +92,7 @@ MIN_TEXT_PX, FIGURE_TEXT_PX = 9.0, 12 * 110 / 72
 # Pages whose static figures (matplotlib outputs) still lack alt text: it goes in the figure cell's
 # metadata (``mystnb: image: alt:``). A page leaves this list once it has it; the test fails if a
 # listed page no longer needs to be here.
-ALT_TEXT_PENDING = {
-    "book/constant_kernel",
-    "book/spectral_bias",
-    "book/mnist",
-    "book/generalisation",
-    "book/beyond",
-    "book/assignments/a1",
-    "book/assignments/a2",
-    "book/assignments/a3",
-}
+ALT_TEXT_PENDING: set[str] = set()
 UNCOMPRESSED = {".png", ".jpg", ".jpeg", ".gif", ".woff", ".woff2", ".ico"}
 
 IN_CI = os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
