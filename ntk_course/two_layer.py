@@ -375,7 +375,7 @@ def hessian_norm(
 
     Liu, Zhu & Belkin (2020, Theorem 3.2): for a twice-differentiable sigma the Hessian is
     block-diagonal, blocks m^(-1/2) a_r sigma''(w_r.x) x x^T, so its norm is O(m^(-1/2)) (for ReLU
-    it is zero almost everywhere). Each iteration is one Hessian-vector product, ``torch.func.jvp``
+    it is zero almost everywhere). Each iteration is one Hessian-vector product, ``torch.func.vjp``
     of ``torch.func.grad``; |H v| for the unit iterate v increases to the largest |eigenvalue|.
 
     Parameters
@@ -404,12 +404,12 @@ def hessian_norm(
     def total(v: torch.Tensor) -> torch.Tensor:  # sum over the E networks: a block-diagonal Hessian
         return (_sigma(v @ x[0], name) * a).sum() / math.sqrt(v.shape[1])
 
-    _, hvp = torch.func.linearize(torch.func.grad(total), w)  # v -> H v, one jvp each
+    _, vjp = torch.func.vjp(torch.func.grad(total), w)  # v -> v^T H = H v, H being symmetric
     v = torch.randn(w.shape, generator=g, dtype=w.dtype).to(w.device)
     v = v / v.flatten(1).norm(dim=1)[:, None, None]
     estimate = w.new_zeros(w.shape[0])
     for _ in range(iterations):
-        hv = hvp(v)
+        (hv,) = vjp(v)
         estimate = hv.flatten(1).norm(dim=1)
         v = hv / estimate.clamp(min=torch.finfo(w.dtype).tiny)[:, None, None]
     return estimate

@@ -146,3 +146,26 @@ def test_bad_input_is_refused() -> None:
         gram_infinity(torch.tensor([[float("nan"), 1.0]]))
     with pytest.raises(ValueError, match="width must be an integer >= 1"):
         init_two_layer(3, 0)
+
+
+def test_the_chapters_width_scan_records_every_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ntk_course.chapters.global_convergence on a small scan: one run per width (the narrow one
+    included), distances below Du's R', and the plot of one width draws both panels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ntk_course.chapters.global_convergence import Settings, plot_run, width_scan
+    from ntk_course.chapters.plotting import new_axes
+
+    monkeypatch.setenv("NTK_COURSE_SCALE", "quick")
+    assert Settings.for_scale() == Settings()
+    s = Settings(widths=(64, 256), ensemble=2, steps=40, narrow=4, narrow_ensemble=3, iterations=20)
+    scan = width_scan(s)
+    assert list(scan.runs) == [4, 64, 256] and list(scan.hessian) == [64, 256]
+    assert scan.lowest(4).shape == (3,) and scan.distance(64).shape == (2,)
+    for m in (64, 256):
+        assert (scan.distance(m) <= scan.bound[m]).all()
+        assert (scan.rate_ratio(m) >= 1).all()  # the ratio is 1 at t = 0
+    fig, axes = new_axes(2)
+    plot_run(axes, scan, 64)
+    assert len(axes[0].lines) == 2 + 2 and axes[1].get_yscale() == "log"
