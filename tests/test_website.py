@@ -1207,6 +1207,44 @@ def test_search_works_offline(site: Site, browser) -> None:
     assert hits > 0 and not errors, f"search for 'kernel' found {hits} pages; page errors: {errors}"
 
 
+def test_search_ranks_the_page_titled_by_the_query_first(site: Site, browser) -> None:
+    """ "spectral bias" must list the chapter whose title holds the phrase first (it came after
+    least_squares, which holds both words in separate headings); "gaussian process" likewise."""
+    titles = {}
+    for page in PAGES:
+        html = site.html / page.html
+        if html.is_file():
+            match = re.search(r"<title>(.*?)(?: &#8212;| —|</title>)", html.read_text("utf-8"))
+            if match:
+                titles[page.html] = match.group(1)
+    tab = browser.new_page()
+    tab.route(
+        "**/*",
+        lambda route: route.continue_() if _is_internal(route.request.url, site) else route.abort(),
+    )
+    failures = []
+    try:
+        for query in ("spectral bias", "gaussian process"):
+            expected = [h for h, t in titles.items() if query in t.lower()]
+            if not expected:
+                failures.append(f"no page title holds {query!r}: {sorted(titles.values())}")
+                continue
+            tab.goto(site.url + "search.html?q=" + query.replace(" ", "+"), wait_until="load")
+            tab.wait_for_function(
+                "() => document.querySelectorAll('#search-results ul.search li a').length > 0",
+                timeout=PAGE_TIMEOUT_MS,
+            )
+            first = tab.evaluate(
+                "() => document.querySelector('#search-results ul.search li a')"
+                ".getAttribute('href')"
+            )
+            if not any(first.split("#")[0].endswith(h.split("/")[-1]) for h in expected):
+                failures.append(f"{query!r}: first result {first}, expected one of {expected}")
+    finally:
+        tab.close()
+    assert not failures, failures
+
+
 def test_search_folds_accents(site: Site, browser) -> None:
     """A word the book spells with an accent is found without it ("Gronwall" for "Grönwall")."""
     text = (site.html / "searchindex.js").read_text(encoding="utf-8")
