@@ -97,8 +97,9 @@ def _spectrum(eigenvalues: object, powers: object | None = None) -> tuple[torch.
 def self_consistent_kappa(eigenvalues: object, n: int, ridge: float = 0.0) -> float:
     """The effective regularisation kappa of kernel regression on n points.
 
-    kappa > 0 solves sum_k eta_k / (eta_k + kappa) + n ridge / kappa = n (Simon et al. 2023,
-    Eq. 9; Canatar et al. 2021, Eq. 4 writes kappa_C = n kappa). ``ridge`` is in the course's units,
+    kappa > 0 solves sum_k eta_k / (eta_k + kappa) + n ridge / kappa = n (the eigenlearning
+    equation of Simon et al. 2023; the implicit equation of Canatar et al. 2021 with their Eq. 4,
+    in kappa_C = n kappa). ``ridge`` is in the course's units,
     the eigenvalues of K/N (:func:`ntk_course.regression.kernel_regression`, K + n ridge I). The
     left side falls from (number of eta_k > 0) + infinity to 0 as kappa grows, so the root is
     unique; it is found by bisection on log kappa to relative precision 1e-13.
@@ -159,9 +160,10 @@ def predicted_error(
     E_g(n) = (1/(1 - gamma)) sum_k (1 - L_k)^2 v_k^2 + noise gamma / (1 - gamma)
 
     (Canatar et al. 2021, Eq. 4, with kappa_C = n kappa so that 1 - L_k = kappa_C/(kappa_C +
-    n eta_k); Simon et al. 2023, Eq. 11 minus the test label noise). It is the mean squared error
-    against the noise-free target, averaged over training sets of n points drawn independently
-    from the population whose spectrum is (eta_k, v_k^2), in the limit of many modes and points.
+    n eta_k); Simon et al. 2023's test risk minus the noise on the test labels). It is the mean
+    squared error against the noise-free target, averaged over training sets of n points drawn
+    independently from the population whose spectrum is (eta_k, v_k^2), in the limit of many
+    modes and points.
 
     Parameters
     ----------
@@ -243,7 +245,8 @@ def predicted_exponent(alpha: float, b: float) -> float:
     For eta_k ~ k^-alpha with alpha > 1 and a tail power ~ k^-b with b > 0, ridgeless and
     noise-free: kappa ~ n^-alpha, the unlearnt tail beyond k ~ n contributes n^-b and the
     partly learnt head n^-2alpha (Spigler et al. 2020; Bordelon et al. 2020, Sec. 5;
-    Caponnetto & De Vito 2007 give the matching rates for regularised regression).
+    Caponnetto & De Vito 2007 give rates of the same source/capacity kind for regularised
+    regression).
 
     Raises
     ------
