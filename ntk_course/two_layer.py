@@ -19,8 +19,8 @@ Theta_infinity^(2) at beta = 0 (the term Theta^(1) Sigma_dot^(2) of Theorem 1) i
 
 Conventions (DESIGN.md): the cost is C = 1/(2N) sum_i (f(x_i) - y_i)^2 and the time is
 t = learning rate x steps, so the outputs move as du/dt = -(1/N) H (u - y). Du et al.'s cost has no
-1/N: their time is t/N, their rate exp(-lambda_0 t/2) on |u - y| reads exp(-lambda_0 t/(2N)) here,
-and the distance travelled, a length in weight space, is the same in both.
+1/N: their time is t/N, their rate exp(-lambda_0 t/2) on norm(u - y) reads exp(-lambda_0 t/(2N))
+here, and the distance travelled, a length in weight space, is the same in both.
 
 Each function cites the lemma it implements; Liu, Zhu & Belkin (2020) give the Hessian's
 O(m^(-1/2)) (:func:`hessian_norm`).
@@ -161,12 +161,12 @@ def gram(w: object, a: object, x: object, activation: str = "relu") -> torch.Ten
 def gram_infinity(x: object) -> torch.Tensor:
     """H^inf_ij = x_i.x_j (pi - angle(x_i, x_j)) / (2 pi), the limit of H(0) (Du eq. (3), ReLU).
 
-    The angle is atan2(|x_i| |x_j| sin, x_i.x_j), accurate for nearly equal inputs.
+    The angle is atan2(sin, cos) of the two points, accurate for nearly equal inputs.
 
     Parameters
     ----------
     x : array_like, shape (N, d)
-        Finite inputs (Du et al. take |x_i| = 1).
+        Finite inputs (Du et al. take unit vectors).
 
     Returns
     -------
@@ -199,14 +199,14 @@ def lambda_zero(x: object) -> float:
 
 
 def movement_bound(residual: float, n: int, lam0: float, width: int) -> float:
-    """R' = 2 sqrt(N) |y - u(0)| / (sqrt(m) lambda_0) (Du Lemma 3.3).
+    """R' = 2 sqrt(N) norm(y - u(0)) / (sqrt(m) lambda_0) (Du Lemma 3.3).
 
     While lambda_min(H(s)) >= lambda_0/2 for s <= t, no w_r moves further than R' from w_r(0).
 
     Parameters
     ----------
     residual : float
-        |y - u(0)|, the Euclidean norm of the initial residual over the N points.
+        norm(y - u(0)), the Euclidean norm of the initial residual over the N points.
     n, width : int
         N (points) and m (hidden units).
     lam0 : float
@@ -220,9 +220,10 @@ def movement_bound(residual: float, n: int, lam0: float, width: int) -> float:
 def perturbation_radius(n: int, lam0: float, delta: float) -> float:
     """R = sqrt(2 pi) delta lambda_0 / (16 N^2) (Du Lemma 3.2, with its constant made explicit).
 
-    With probability >= 1 - delta over W(0), every W with all |w_r - w_r(0)| <= R has
-    |H(W) - H(W(0))| <= lambda_0 / 4: a unit's sign at x_i can flip only if |w_r(0).x_i| < R, an
-    event of probability <= 2R/sqrt(2 pi), and Markov's inequality bounds the sum of the flips.
+    With probability >= 1 - delta over W(0), every W with all norm(w_r - w_r(0)) <= R has
+    norm(H(W) - H(W(0))) <= lambda_0 / 4: a unit's sign at x_i can flip only if
+    abs(w_r(0).x_i) < R, an event of probability <= 2R/sqrt(2 pi), and Markov's inequality bounds
+    the sum of the flips.
 
     Parameters
     ----------
@@ -242,15 +243,15 @@ def perturbation_radius(n: int, lam0: float, delta: float) -> float:
 def sufficient_width(n: int, lam0: float, delta: float, residual: float) -> float:
     """A width m from which the proof of Du et al. applies with the explicit constants.
 
-    The larger of 32 N^2 log(2N^2/delta) / lambda_0^2 (Lemma 3.1 via Hoeffding: |H(0) - H^inf| <=
-    lambda_0/4) and (2 sqrt(N) residual / (lambda_0 R))^2 with R of :func:`perturbation_radius`
-    (Lemma 3.4: R' < R). Each lemma is given failure probability ``delta``.
+    The larger of 32 N^2 log(2N^2/delta) / lambda_0^2 (Lemma 3.1 via Hoeffding:
+    norm(H(0) - H^inf) <= lambda_0/4) and (2 sqrt(N) residual / (lambda_0 R))^2 with R of
+    :func:`perturbation_radius` (Lemma 3.4: R' < R); each lemma fails with probability ``delta``.
 
     Parameters
     ----------
     n, lam0, delta : as for :func:`perturbation_radius`
     residual : float
-        A bound on |y - u(0)|.
+        A bound on norm(y - u(0)).
     """
     radius = perturbation_radius(n, lam0, delta)
     hoeffding = 32 * n**2 * math.log(2 * n**2 / delta) / lam0**2
@@ -271,9 +272,9 @@ class TwoLayerRun:
     lambda_min : torch.Tensor
         Shape (E, T): the smallest eigenvalue of H(W(t)).
     distance : torch.Tensor
-        Shape (E, T): max_r |w_r(t) - w_r(0)|.
+        Shape (E, T): max_r norm(w_r(t) - w_r(0)).
     residual_integral : torch.Tensor
-        Shape (E, T): the Riemann sum of |u(s) - y| ds up to t, so that (Lemma 3.3's first step)
+        Shape (E, T): the Riemann sum of norm(u(s) - y) ds up to t, so that (Lemma 3.3's first step)
         distance <= residual_integral / sqrt(N m) holds along every run.
     weights : torch.Tensor
         Shape (E, m, d): W at the last step.
@@ -371,12 +372,12 @@ def hessian_norm(
     iterations: int = 100,
     seed: int = 0,
 ) -> torch.Tensor:
-    """|d^2 f(x) / dW^2|, the operator norm of the Hessian of the output in W, by power iteration.
+    """The operator norm of the Hessian d^2 f(x) / dW^2 of the output in W, by power iteration.
 
     Liu, Zhu & Belkin (2020, Theorem 3.2): for a twice-differentiable sigma the Hessian is
     block-diagonal, blocks m^(-1/2) a_r sigma''(w_r.x) x x^T, so its norm is O(m^(-1/2)) (for ReLU
     it is zero almost everywhere). Each iteration is one Hessian-vector product, ``torch.func.vjp``
-    of ``torch.func.grad``; |H v| for the unit iterate v increases to the largest |eigenvalue|.
+    of ``torch.func.grad``; norm(H v) for the unit iterate v grows to the largest abs(eigenvalue).
 
     Parameters
     ----------

@@ -3,13 +3,12 @@
 :func:`width_scan` trains E networks of every width on the same N points of the sphere (gradient
 descent on the first layer, :func:`ntk_course.two_layer.train_two_layer`), and measures the
 Hessian norm of tanh networks of the same widths at initialisation
-(:func:`ntk_course.two_layer.hessian_norm`). :func:`lazy_movement` is the distance the linearised
-model predicts, and :func:`plot_run` draws one width's runs for the widget.
+(:func:`ntk_course.two_layer.hessian_norm`); :func:`plot_run` draws one width's runs for the
+widget.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -18,7 +17,6 @@ from ..config import by_scale
 from ..datasets import sphere_points
 from ..two_layer import (
     TwoLayerRun,
-    gram,
     hessian_norm,
     init_two_layer,
     lambda_zero,
@@ -62,17 +60,6 @@ class Settings:
         return x, torch.sign(x[:, 0])
 
 
-def lazy_movement(w: torch.Tensor, a: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
-    """max_r |w_r(inf) - w_r(0)| of the linearised model, one per network: shape (E,).
-
-    With H frozen at H(0), u - y = exp(-H t/N)(u(0) - y) and the flow integrates to
-    w_r(inf) - w_r(0) = -(a_r / sqrt(m)) sum_i c_i 1{w_r(0).x_i >= 0} x_i with
-    c = H(0)^(-1) (u(0) - y)."""
-    c = torch.linalg.solve(gram(w, a, x), outputs(w, a, x) - y)  # (E, N)
-    on = (w @ x.T >= 0).to(w.dtype)  # (E, m, N)
-    return ((on * c[:, None, :]) @ x).norm(dim=2).max(dim=1).values / math.sqrt(w.shape[1])
-
-
 @dataclass
 class WidthScan:
     """The runs of :func:`width_scan`, by width (the narrow width included)."""
@@ -83,11 +70,10 @@ class WidthScan:
     lam0: float
     runs: dict[int, TwoLayerRun] = field(default_factory=dict)
     bound: dict[int, torch.Tensor] = field(default_factory=dict)  # R' of Du's Lemma 3.3, (E,)
-    lazy: dict[int, torch.Tensor] = field(default_factory=dict)  # lazy_movement, (E,)
     hessian: dict[int, torch.Tensor] = field(default_factory=dict)  # tanh, at init, (E,)
 
     def distance(self, width: int) -> torch.Tensor:
-        """sup_t max_r |w_r(t) - w_r(0)| of each network of this width: (E,)."""
+        """sup_t max_r norm(w_r(t) - w_r(0)) of each network of this width: (E,)."""
         return self.runs[width].distance.max(dim=1).values
 
     def lowest(self, width: int) -> torch.Tensor:
@@ -103,8 +89,8 @@ class WidthScan:
 
 def width_scan(settings: Settings) -> WidthScan:
     """Train ``settings.ensemble`` networks of every width (``narrow_ensemble`` of the narrow one)
-    and, except at the narrow width, compute the linearised model's movement and the Hessian norm
-    of the tanh networks with the same weights, at the first input."""
+    and, except at the narrow width, the Hessian norm of the tanh networks with the same weights,
+    at the first input."""
     x, y = settings.data()
     scan = WidthScan(settings, x, y, lambda_zero(x))
     for k, m in enumerate((settings.narrow, *settings.widths)):
@@ -117,8 +103,7 @@ def width_scan(settings: Settings) -> WidthScan:
         scan.bound[m] = torch.tensor(
             [movement_bound(r, settings.n, scan.lam0, m) for r in residual]
         )
-        if k > 0:  # at the narrow width H(0) may be singular
-            scan.lazy[m] = lazy_movement(w, a, x, y)
+        if k > 0:
             scan.hessian[m] = hessian_norm(w, a, x[0], iterations=settings.iterations)
     return scan
 
