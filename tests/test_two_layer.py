@@ -169,3 +169,22 @@ def test_the_chapters_width_scan_records_every_width(monkeypatch: pytest.MonkeyP
     fig, axes = new_axes(2)
     plot_run(axes, scan, 64)
     assert len(axes[0].lines) == 2 + 2 and axes[1].get_yscale() == "log"
+
+
+def test_every_function_runs_on_the_weights_device(gpu: torch.device) -> None:
+    """Weights on the GPU give results on the GPU, equal to the CPU's (skipped without one)."""
+    x = sphere_points(5, 3, seed=13)
+    y = torch.sign(x[:, 0])
+    w, a = init_two_layer(3, 32, ensemble=2, seed=14)
+    wd, ad = init_two_layer(3, 32, ensemble=2, seed=14, device=gpu)
+    assert wd.gpu.type == gpu.type
+    run, rund = (train_two_layer(v, b, x, y, lr=1.0, steps=5) for v, b in ((w, a), (wd, ad)))
+    for cpu, dev in (
+        (gram(w, a, x), gram(wd, ad, x)),
+        (outputs(w, a, x, "tanh"), outputs(wd, ad, x, "tanh")),
+        (run.loss, rund.loss),
+        (run.distance, rund.distance),
+        (hessian_norm(w, a, x[0], iterations=5), hessian_norm(wd, ad, x[0], iterations=5)),
+    ):
+        assert dev.gpu.type == gpu.type
+        torch.testing.assert_close(dev.cpu(), cpu, rtol=1e-10, atol=1e-12)
