@@ -44,8 +44,9 @@ def target_powers(k_train: object, y: object) -> tuple[torch.Tensor, torch.Tenso
     eigenvalues of K/N, descending, and f^(k) the non-centred kernel principal components,
     normalised in p_in (:func:`ntk_course.spectral.kernel_pca`). The target's coefficients are
     <y, f^(k)>_{p_in} = (1/N) sum_j y(x_j) f^(k)(x_j), and its power along f^(k) is their square,
-    summed over the outputs: v_k^2 = sum_c <y_c, f^(k)>_{p_in}^2 (Canatar et al. 2021, Eq. 4;
-    Bordelon et al. 2020, Eq. 5). By Parseval, sum_k v_k^2 = (1/N) sum_j ||y(x_j)||^2.
+    summed over the outputs: v_k^2 = sum_c <y_c, f^(k)>_{p_in}^2 (the target weights of Canatar et
+    al. 2021, Eq. 4). By Parseval, sum_k v_k^2 is (1/N) times the sum over the points of the
+    squared norms of y(x_j).
 
     Parameters
     ----------
@@ -306,7 +307,7 @@ def extend_power_law(
 
 
 def arora_gram(x: object) -> torch.Tensor:
-    """H_ij = u_i.u_j (pi - arccos(u_i.u_j)) / (2 pi), u = x / ||x||: Arora et al. (2019), Eq. 4.
+    """H_ij = u_i.u_j (pi - arccos(u_i.u_j)) / (2 pi), u = x / norm(x): Arora et al. (2019).
 
     The Gram matrix of the tangent kernel of f(x) = (1/sqrt(m)) sum_r a_r relu(w_r . x) with the
     hidden weights w_r ~ N(0, I) trained and a_r = +-1 fixed, as m -> infinity, on unit-norm inputs
@@ -345,7 +346,7 @@ def arora_bound(k_train: object, y: object) -> float:
     """The data-dependent complexity sqrt(2 y^T H^-1 y / N) of Arora et al. (2019), Theorem 5.1.
 
     For a two-layer ReLU network trained by gradient descent from a small initialisation, with H
-    the Gram matrix of :func:`arora_gram` (smallest eigenvalue lambda_0 > 0) and labels |y_i| <= 1,
+    the Gram matrix of :func:`arora_gram` (smallest eigenvalue lambda_0 > 0) and labels in [-1, 1],
     the population loss of any 1-Lipschitz loss bounded in [0, 1] with loss(y, y) = 0 is at most
     this quantity plus O(sqrt(log(N / (lambda_0 delta)) / N)), with probability 1 - delta over the
     N samples. y^T H^-1 y is the squared RKHS norm of the kernel interpolant; it is computed with

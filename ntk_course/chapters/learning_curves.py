@@ -233,7 +233,7 @@ def plot_curves(axes: tuple[plt.Axes, plt.Axes], curves: Curves) -> None:
 
 
 def window_power(effect: float, se: float, window: float) -> float:
-    """Probability that a check "|estimate| < window" fails when the estimate is normal with mean
+    """Probability that a check "abs(estimate) < window" fails when the estimate is normal with mean
     ``effect`` and standard deviation ``se``: the power of the check against that alternative."""
     if not se > 0 or not window > 0:
         raise ValueError(f"need se > 0 and window > 0; got se = {se}, window = {window}")
