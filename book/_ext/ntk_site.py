@@ -40,7 +40,11 @@ what a reader would otherwise see:
 * The launch buttons of an assignment page opened the solved page. Binder's opens the student
   handout instead, ``handouts/a<k>/student/a<k>.ipynb``, which ``binder/postBuild`` makes with
   ``python -m ntk_course.assignments build handouts/`` (Colab can open only files of the
-  repository, so its button keeps the page's notebook).
+  repository, so its button opens the page's own, solved, copy: see the next item).
+* The Colab button opened the paired notebook ``book/<page>.ipynb``, whose MyST (``{prf:theorem}``
+  blocks, ``{cite:t}`` roles, glued numbers) Colab shows as raw text. It opens the plain-Markdown
+  copy ``colab/<page>.ipynb`` instead, which ``python tools/colab.py`` writes from the paired
+  notebook (a page without a copy keeps its notebook).
 * ``book/_static/custom.css`` (layout tweaks for a laptop screen and a phone) and
   ``book/_static/ntk_widgets.js`` (the static players of the interactive figures, see
   ``ntk_course/chapters/widgets.py``) are added to every page.
@@ -402,6 +406,7 @@ def _after_build(app: Any, exception: Exception | None) -> None:
 
 
 _ASSIGNMENT = re.compile(r"^book/assignments/(a\d+)$")
+_REPOSITORY = Path(__file__).resolve().parents[2]  # book/_ext/ sits two levels below the top
 
 
 def handout_path(pagename: str) -> str | None:
@@ -410,20 +415,32 @@ def handout_path(pagename: str) -> str | None:
     return f"handouts/{match.group(1)}/student/{match.group(1)}.ipynb" if match else None
 
 
-def _launch_handouts(
+def colab_path(pagename: str, root: Path = _REPOSITORY) -> str | None:
+    """The plain-Markdown copy a page's Colab button opens (``None``: the page's own notebook)."""
+    if not pagename.startswith("book/"):
+        return None
+    path = f"colab/{pagename.removeprefix('book/')}.ipynb"
+    return path if (root / path).is_file() else None
+
+
+def _launch_buttons(
     app: Any, pagename: str, templatename: str, context: dict, doctree: Any
 ) -> None:
-    handout = handout_path(pagename)
-    if handout is None:
+    """Binder opens an assignment's student handout, Colab the page's plain-Markdown copy."""
+    handout, copy = handout_path(pagename), colab_path(pagename)
+    if handout is None and copy is None:
         return
+    page = rf"\b{re.escape(pagename)}\.(ipynb|md)\b"
 
     def walk(buttons: list) -> None:
         for button in buttons:
             if isinstance(button, dict):
                 url = button.get("url")
-                if isinstance(url, str) and "mybinder" in url:
-                    button["url"] = re.sub(rf"{re.escape(pagename)}\.(ipynb|md)\b", handout, url)
+                if isinstance(url, str) and "mybinder" in url and handout:
+                    button["url"] = re.sub(page, handout, url)
                     button["tooltip"] = "Launch the student handout on Binder"
+                elif isinstance(url, str) and "colab.research.google.com" in url and copy:
+                    button["url"] = re.sub(page, copy, url)
                 walk(button.get("buttons", []) or [])
 
     walk(context.get("header_buttons", []) or [])
@@ -434,6 +451,6 @@ def setup(app: Any) -> dict[str, Any]:
     app.connect("config-inited", _theme_defaults)
     app.connect("builder-inited", _add_static_files)
     app.connect("html-page-context", _drop_repeated_inline_scripts)
-    app.connect("html-page-context", _launch_handouts, priority=900)
+    app.connect("html-page-context", _launch_buttons, priority=900)
     app.connect("build-finished", _after_build)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
