@@ -139,7 +139,8 @@ def test_every_chapter_has_a_current_colab_copy() -> None:
         if "kernelspec:" in p.read_text(encoding="utf-8")[:1000]
     )
     assert chapters and [p.relative_to(ROOT / "colab") for p in _copies()] == chapters
-    changed, extra = colab.stale_copies()
+    changed, extra, unresolved = colab.stale_copies()
+    assert not unresolved, f"references no page defines (shown as labels on Colab): {unresolved}"
     assert not changed and not extra, (
         f"Colab copies that differ from their chapters: {[p.name for p in changed]}, without a "
         f"chapter: {[p.name for p in extra]}; regenerate them with python tools/colab.py"
@@ -249,7 +250,10 @@ def test_a_known_snippet_converts_to_plain_markdown(tmp_path: Path) -> None:
 
 By Theorem 1 and Eq. 1, read *A section* or
 the intro."""
-    copies = colab.colab_copies(tmp_path)
+    copies = colab.colab_copies(tmp_path, book)
+    assert book.unresolved == []
+    assert book.role("ref", "sec-nowhere", "x", []) == "sec-nowhere"
+    assert book.unresolved == ["x: {ref}`sec-nowhere`"]
     assert list(copies) == [tmp_path / "colab" / "x.ipynb"]
     nb = nbformat.reads(copies[tmp_path / "colab" / "x.ipynb"], as_version=4)
     assert [c.cell_type for c in nb.cells] == ["markdown", "markdown", "code"]

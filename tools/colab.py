@@ -161,6 +161,7 @@ class Book:
         self.titles: dict[str, str] = {}  # page (relative to book/, no suffix) -> title
         self.labels: dict[str, tuple[str, str]] = {}  # label -> (page, text a reference shows)
         self.equations: dict[str, tuple[str, int]] = {}  # equation label -> (page, number)
+        self.unresolved: list[str] = []  # references the conversion could not resolve
         for page in sorted((root / "book").rglob("*.md")):
             if "_build" not in page.parts:
                 self._index(page)
@@ -246,7 +247,11 @@ class Book:
         explicit = _EXPLICIT.match(content)
         if name in ("doc", "ref", "numref", "prf:ref", "eq", "download") and explicit:
             return explicit.group(1)
+        target = content.strip()
+        known = self.equations if name == "eq" else self.labels
         if name.startswith("cite"):
+            missing = [k.strip() for k in content.split(",") if k.strip() not in self.citations]
+            self.unresolved += [f"{page}: {{{name}}}`{k}`" for k in missing]
             cited = [self.citations.get(k.strip(), (k.strip(), "")) for k in content.split(",")]
             if name in ("cite:t", "cite:ts", "cite:author"):
                 return ", ".join(f"{who} ({year})" for who, year in cited)
@@ -256,8 +261,12 @@ class Book:
             return f"`{content.split(':')[0]}`"
         if name == "math":
             return f"${content}$"
+        if name in ("ref", "numref", "prf:ref", "eq") and target not in known:
+            self.unresolved.append(f"{page}: {{{name}}}`{target}`")
         if name == "doc":
             target = self.resolve(content, page)
+            if target not in self.titles:
+                self.unresolved.append(f"{page}: {{doc}}`{content}`")
             title = self.titles.get(target, content)
             if (self.root / "book" / f"{target}.ipynb").exists():
                 return f"[{title}]({self.colab}{target}.ipynb)"
@@ -388,11 +397,14 @@ class Book:
         return copy
 
 
-def colab_copies(root: Path = ROOT) -> dict[Path, str]:
-    """Path of each Colab copy -> its text, freshly converted from the chapters' notebooks."""
+def colab_copies(root: Path = ROOT, book: Book | None = None) -> dict[Path, str]:
+    """Path of each Colab copy -> its text, freshly converted from the chapters' notebooks.
+
+    ``book.unresolved`` lists afterwards the references that no page defines.
+    """
     import nbformat
 
-    book = Book(root)
+    book = book or Book(root)
     out = {}
     for path in chapter_notebooks(root):
         target = root / "colab" / path.relative_to(root / "book")
@@ -400,16 +412,17 @@ def colab_copies(root: Path = ROOT) -> dict[Path, str]:
     return out
 
 
-def stale_copies(root: Path = ROOT) -> tuple[dict[Path, str], list[Path]]:
-    """(copies to write: path -> text, copies to delete) for ``colab/`` to match the chapters."""
-    fresh = colab_copies(root)
+def stale_copies(root: Path = ROOT) -> tuple[dict[Path, str], list[Path], list[str]]:
+    """(copies to write: path -> text, copies to delete, references no page defines)."""
+    book = Book(root)
+    fresh = colab_copies(root, book)
     changed = {
         p: text
         for p, text in fresh.items()
         if not p.exists() or p.read_text(encoding="utf-8") != text
     }
     extra = sorted(set((root / "colab").rglob("*.ipynb")) - set(fresh))
-    return changed, extra
+    return changed, extra, book.unresolved
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -438,7 +451,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"{p.relative_to(ROOT)}: installs from {installed_urls(p)}, _config.yml says {url}"
             )
-        changed, extra = stale_copies()
+        changed, extra, unresolved = stale_copies()
+        for reference in unresolved:
+            print(f"unresolved reference (shown as its label): {reference}")
         for p in changed:
             print(f"{p.relative_to(ROOT)}: differs from its chapter (run python tools/colab.py)")
         for p in extra:
@@ -446,7 +461,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1 if wrong or changed or extra else 0
     for p in stamp(wrong, url):
         print(f"rewrote {p.relative_to(ROOT)}")
-    changed, extra = stale_copies()
+    changed, extra, unresolved = stale_copies()
+    for reference in unresolved:
+        print(f"warning: unresolved reference (shown as its label): {reference}")
     for p, text in changed.items():
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")
