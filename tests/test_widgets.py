@@ -7,6 +7,7 @@ import base64
 import itertools
 import json
 import re
+from pathlib import Path
 
 import matplotlib
 
@@ -257,3 +258,47 @@ def test_the_website_build_moves_frames_into_image_files(tmp_path) -> None:
     assert f'width="{width}" height="{height}"' in first and 'loading="lazy"' in first
     assert ntk_site.handout_path("book/assignments/a3") == "handouts/a3/student/a3.ipynb"
     assert ntk_site.handout_path("book/intro") is None
+
+
+# A colour given as a literal (color="...", colour="...", a "#rrggbb" string, a "tab:" name) or a
+# categorical colour map by name, in the chapter modules, assignment modules and the pages' code.
+_COLOUR_LITERAL = re.compile(
+    r"""colou?r\s*=\s*["']([^"']+)["']|["'](#[0-9a-fA-F]{6})["']|get_cmap\(["'](tab\d\d\w?)["']\)"""
+)
+
+
+def test_every_colour_written_in_a_chapter_reads_on_white() -> None:
+    """Issue 21: lines drawn in a literal colour outside the style's palette (Figure 1's pale blues,
+    a 'tab10' scatter) fell under 3:1 contrast on white. Every colour literal in the chapters'
+    code must have 3:1 (WCAG 2.1, 1.4.11; 'white' as a bar edge excepted), and no categorical
+    matplotlib map ('tab10', ...) is used: the palette's colours with markers instead."""
+    from matplotlib.colors import to_hex
+
+    from ntk_course.chapters.plotting import PALETTE
+
+    root = Path(__file__).resolve().parents[1]
+    sources = [
+        *sorted((root / "ntk_course" / "chapters").glob("*.py")),
+        *sorted((root / "ntk_course" / "assignments").glob("*.py")),
+        *sorted((root / "book").rglob("*.md")),
+    ]
+    problems = []
+    for path in sources:
+        for match in _COLOUR_LITERAL.finditer(path.read_text(encoding="utf-8")):
+            where = f"{path.relative_to(root)}: {match.group(0)}"
+            if match.group(3):
+                problems.append(f"{where} (a categorical map: use PALETTE and markers)")
+                continue
+            name = match.group(1) or match.group(2)
+            if name in {"white", "w", "none"}:
+                continue
+            if re.fullmatch(r"C\d", name):  # the style's cycle: the chapters' palette
+                name = PALETTE[int(name[1]) % len(PALETTE)]
+            try:
+                colour = to_hex(name)
+            except ValueError:
+                continue  # not a colour (another keyword that happens to match)
+            contrast = 1.05 / (_relative_luminance(colour) + 0.05)
+            if contrast < 3.0:
+                problems.append(f"{where} has {contrast:.2f}:1 contrast on white")
+    assert not problems, "\n".join(problems)

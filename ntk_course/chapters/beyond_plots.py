@@ -144,7 +144,7 @@ def draw_lazy(
     axes[0].legend(fontsize=9)
     w0, w1 = lazy.w_initial, lazy.w_final[i]
     axes[1].plot(
-        torch.stack([w0[:, 0], w1[:, 0]]), torch.stack([w0[:, 1], w1[:, 1]]), color="0.75", lw=0.6
+        torch.stack([w0[:, 0], w1[:, 0]]), torch.stack([w0[:, 1], w1[:, 1]]), color="0.55", lw=0.6
     )
     axes[1].plot(*w0.T, ".", color="0.45", label="$w_j$ at initialisation")
     axes[1].plot(*w1.T, ".", color="C1", label="$w_j$ after training")

@@ -361,21 +361,14 @@ def plot(result: Figure1Result, ax=None, *, times: Sequence[str] | None = None):
         from .plotting import new_axes
 
         _, ax = new_axes()
-    colours = [
-        "#9ecae1",
-        "#08519c",
-        "#fcae91",
-        "#a50f15",
-        "#a1d99b",
-        "#006d2c",
-        "#dadaeb",
-        "#54278f",
-    ]
+    from .plotting import PALETTE
+
     g = result.gamma.numpy()
     for k, r in enumerate(result.runs):
+        colour = PALETTE[k % len(PALETTE)]  # one per width: 3:1 on white, colour-blind safe
         for which in times:
-            dark = which == "final" or len(times) == 1  # light for t = 0 when both times are shown
-            colour = colours[(2 * k + dark) % len(colours)]
+            # t = 0 dotted when both times are shown (a pale tint would fall under 3:1 on white)
+            style = ":" if which == "initial" and len(times) > 1 else "-"
             curves = (r.kernel_initial if which == "initial" else r.kernel_final).numpy()
             t = 0 if which == "initial" else s.t
             number = f"{r.width:,}".replace(
@@ -383,7 +376,10 @@ def plot(result: Figure1Result, ax=None, *, times: Sequence[str] | None = None):
             )  # a thousands comma that mathtext does not space
             label = f"$n = {number}$, $t = {t:g}$"
             for i, curve in enumerate(curves):
-                ax.plot(g, curve, color=colour, lw=0.9, alpha=0.75, label=label if i == 0 else None)
+                ax.plot(
+                    g, curve, color=colour, ls=style, lw=0.9, alpha=0.75,
+                    label=label if i == 0 else None,
+                )  # fmt: skip
     ax.plot(
         g, result.limit.numpy(), color="black", ls="--", lw=2.6, label=r"$n = \infty$ (Theorem 1)"
     )

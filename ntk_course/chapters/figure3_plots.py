@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import torch
 
-from .plotting import new_axes
+from .plotting import PALETTE, new_axes
 
 if TYPE_CHECKING:
     from .figure3 import Figure3Result
@@ -42,7 +42,7 @@ def plot_components(
         if not 1 <= c <= k:
             raise ValueError(f"{name} must lie in [1, {k}], the components kept; got {c}")
     ax = _axes(ax, 6.0, 5.0)
-    cmap = plt.get_cmap("tab10")
+    markers = "o^sDv<>pXP"  # ten digits, seven colours: the marker tells the repeated colours apart
     for d in range(10):
         sel = result.labels == d
         if bool(sel.any()):
@@ -50,7 +50,8 @@ def plot_components(
                 result.components[sel, i - 1],
                 result.components[sel, j - 1],
                 s=14,
-                color=cmap(d),
+                color=PALETTE[d % len(PALETTE)],
+                marker=markers[d],
                 label=str(d),
                 alpha=0.85,
             )
@@ -64,10 +65,9 @@ def plot_components(
 
 
 def _width_colors(widths: list[int]) -> dict[int, object]:
-    cmap = plt.get_cmap("viridis")
-    return {
-        n: cmap(0.15 + 0.65 * k / max(1, len(widths) - 1)) for k, n in enumerate(sorted(widths))
-    }
+    """One palette colour per width, after the limit's (PALETTE[0])."""
+    rest = PALETTE[1:]
+    return {n: rest[k % len(rest)] for k, n in enumerate(sorted(widths))}
 
 
 def _curves(result: Figure3Result, values: dict[int, torch.Tensor], ax: plt.Axes) -> None:
@@ -85,7 +85,7 @@ def plot_deviation(result: Figure3Result, ax: plt.Axes | None = None) -> plt.Axe
     each width and run."""
     ax = _axes(ax)
     _curves(result, result.h_norm, ax)
-    ax.axhline(0.0, color="tab:blue", lw=2, label=r"$n = \infty$")
+    ax.axhline(0.0, color=PALETTE[0], lw=2, label=r"$n = \infty$")
     ax.set_ylabel(r"$\|g^\perp_t\|_{p^{in}}$")
     ax.set_title("Deviation from the straight line")
     ax.legend()
@@ -101,7 +101,7 @@ def plot_convergence(result: Figure3Result, ax: plt.Axes | None = None) -> plt.A
     ax.plot(
         tt,
         result.limit(tt),
-        color="tab:blue",
+        color=PALETTE[0],
         lw=2.2,
         ls="--",
         label=rf"$n = \infty$: ${result.settings.amplitude:g}\,"
