@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from matplotlib.ticker import NullFormatter
 
 from .plotting import new_axes
 
@@ -128,6 +129,7 @@ def plot_widths(run: NetworkRun, settings: Settings, ax=None):
         f"lr {settings.lr:g}, {settings.steps} steps",
     )
     ax.set_xticks(widths, [str(w) for w in widths])
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlapped the widths
     ax.legend(loc="lower right")
     return ax
 
