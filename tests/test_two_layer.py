@@ -169,6 +169,7 @@ def test_the_chapters_width_scan_records_every_width(monkeypatch: pytest.MonkeyP
     fig, axes = new_axes(2)
     plot_run(axes, scan, 64)
     assert len(axes[0].lines) == 2 + 2 and axes[1].get_yscale() == "log"
+    fig.canvas.draw()  # the labels' mathtext parses (matplotlib needs \mathbf{G}, not \mathbf G)
 
 
 def test_every_function_runs_on_the_weights_device(gpu: torch.device) -> None:

@@ -115,9 +115,9 @@ def plot_run(axes, scan: WidthScan, width: int) -> None:
     t = run.times
     left.plot(t, (run.lambda_min / scan.lam0).T, color="C0", lw=1, alpha=0.6)
     left.plot([], [], color="C0", lw=1, label="one network each")
-    left.axhline(0.5, color="k", ls="--", label=r"$\lambda_0/2$")
+    left.axhline(0.5, color="k", ls="--", label=r"$\lambda_{\mathbf{G}}/2$")
     left.set_xlabel("time $t$ (learning rate x steps)")
-    left.set_ylabel(r"$\lambda_{\min}(H(t))\,/\,\lambda_0$")
+    left.set_ylabel(r"$\lambda_{\min}(\mathbf{G}(t))\,/\,\lambda_{\mathbf{G}}$")
     left.set_ylim(0, 1.6)
     left.legend(loc="lower right")
     right.semilogy(t, (run.loss / run.loss[:, :1]).T, color="C1", lw=1, alpha=0.6)
