@@ -91,11 +91,12 @@ class Settings:
 class Curves:
     """Spectrum, predictions and measurements for one kernel.
 
-    ``eigenvalues``, ``powers``: eta_k and v_k^2 on the pool; ``predicted``: the self-consistent
-    E_g at ``pool_sizes`` with the pool as population; ``extended``: at ``sizes``, with the
-    spectrum continued past ``stop``; ``pool_errors`` (draws, len(pool_sizes)) and ``test_errors``
-    (draws, len(sizes)): the measured mean squared errors of each training set on the pool and on
-    the held-out digits; ``test_hits`` (draws, len(sizes), M) booleans.
+    ``eigenvalues``, ``powers``: the eigenvalues of K/N on the pool and the target's powers along
+    the eigenfunctions; ``predicted``: the self-consistent test error at ``pool_sizes`` with the
+    pool as population; ``extended``: at ``sizes``, with the spectrum continued past ``stop``;
+    ``pool_errors`` (draws, len(pool_sizes)) and ``test_errors`` (draws, len(sizes)): the measured
+    mean squared errors of each training set on the pool and on the held-out digits; ``test_hits``
+    (draws, len(sizes), M) booleans.
     """
 
     sizes: tuple[int, ...]
@@ -136,8 +137,8 @@ def measure(
     """Spectrum of ``arch``'s NTK on the first ``pool`` training digits, the two predictions, and
     ``draws`` training sets per size (centred one-hot targets, ridgeless regression).
 
-    On the pool (the theory's population): for P in ``pool_sizes``, P distinct digits drawn at
-    random from the pool, scored on the whole pool. On the held-out digits, for P in ``sizes``: the
+    On the pool (the theory's population): for N in ``pool_sizes``, N distinct digits drawn at
+    random from the pool, scored on the whole pool. On the held-out digits, for N in ``sizes``: the
     first draw is the nested prefix of the pool (the generalisation chapter's training sets), the
     others random subsets.
     """
@@ -227,8 +228,8 @@ def plot_curves(axes: tuple[plt.Axes, plt.Axes], curves: Curves) -> None:
         n = torch.tensor(sizes, dtype=torch.float64)
         ax.loglog(n, measured.mean(0), "o", label=f"measured on {where}")
         ax.loglog(n, predicted, "--", label=f"predicted ({how})")
-        ax.set_xlabel("training digits $P$")
-        ax.set_ylabel("mean squared error $E_g$")
+        ax.set_xlabel("training digits $N$")
+        ax.set_ylabel(r"mean squared error $\mathcal{E}_{\rm test}$")
         ax.legend(fontsize="small")
 
 
