@@ -67,21 +67,34 @@ def depth_scan(x: torch.Tensor, settings: Settings, seed: int = 0) -> list:
     ]
 
 
-def plot_variance(ax, widths, est, err, v, v_alt, label: str) -> None:
-    """n Var Theta_n against n with error bars, the derived V and the alternative's."""
-    ax.errorbar(
-        widths,
-        est,
-        yerr=2 * np.asarray(err),
-        fmt="o",
-        capsize=3,
-        label=r"measured $n\,\mathrm{Var}\,\Theta_n$ (2 se)",
-    )
-    ax.axhline(v, color="C1", label="derived V")
-    ax.axhline(v_alt, color="C2", ls="--", label=r"V if $E[(W^{(1)}_i)^4]$ were 1")
+def plot_variance(ax, widths, stats: dict, v: dict, v_alt: dict) -> None:
+    """n Var Theta_n / V against n for each pair (2 se bars), 1 (derived) and the alternatives.
+
+    ``stats[k]`` is :func:`~ntk_course.finite_width.scaled_variance`'s result for the pair ``k``,
+    ``v[k]`` and ``v_alt[k]`` the derived V and the one without E[(W^(1)_i)^4] = 3.
+    """
+    factor = {0: 0.94, 1: 1.06}
+    for c, k in enumerate(stats):
+        est, err = np.asarray(stats[k][0]), np.asarray(stats[k][1])
+        x = np.asarray(widths, dtype=float) * factor.get(c, 1.0)
+        ax.errorbar(
+            x,
+            est / v[k],
+            yerr=2 * err / v[k],
+            fmt="o",
+            capsize=3,
+            color=f"C{c}",
+            label=f"measured at {k} (2 se)",
+        )
+        ax.axhline(
+            v_alt[k] / v[k], color=f"C{c}", ls="--", label=rf"{k} if $E[(W^{{(1)}}_i)^4]$ were 1"
+        )
+    ax.axhline(1.0, color="k", lw=1.0, label="derived V")
     ax.set_xscale("log")
+    ax.set_xticks(list(widths), [str(w) for w in widths])
+    ax.minorticks_off()
     ax.set_xlabel("width $n$")
-    ax.set_ylabel(r"$n\,\mathrm{Var}\,\Theta_n$" + f" at {label}")
+    ax.set_ylabel(r"$n\,\mathrm{Var}\,\Theta_n\,/\,V$")
     ax.legend(fontsize=8)
 
 
@@ -111,7 +124,8 @@ def draw_histogram(samples: torch.Tensor, width: int, theta_inf: float, v: float
     s = np.asarray(samples)
     sd = math.sqrt(v / width)
     lo, hi = theta_inf - 4 * math.sqrt(v / smallest), theta_inf + 5 * math.sqrt(v / smallest)
-    ax.hist(s, bins=np.linspace(lo, hi, 60), density=True, alpha=0.6, label=f"{len(s)} networks")
+    counts, edges = np.histogram(s, bins=np.linspace(lo, hi, 50), density=True)
+    ax.stairs(counts, edges, fill=True, alpha=0.6, label=f"{len(s)} networks")
     grid = np.linspace(lo, hi, 400)
     ax.plot(
         grid,
