@@ -205,5 +205,6 @@ def test_chapter_settings_and_scans(monkeypatch):
     depth = fwc.depth_scan(x, small)
     assert [t.shape for t in depth] == [(5,), (5,)]
     assert len(s.widths) >= 3 and s.depths[0] == 2
+    assert set(s.widget_widths) <= set(s.widths) and small.widget_widths == small.widths
     v, v_alt = fwc.predicted(Architecture(depth=2, activation="relu", beta=0.1), x)
     assert (v > v_alt).all()

@@ -27,12 +27,18 @@ class Settings:
     depths: tuple[int, ...]
     depth_width: int
     depth_ensemble: int
+    histogram_widths: tuple[int, ...] = ()  # the widget's widths; () for every width of the scan
+
+    @property
+    def widget_widths(self) -> tuple[int, ...]:
+        """The widths the histogram widget shows."""
+        return self.histogram_widths or self.widths
 
     @classmethod
     def for_scale(cls) -> Settings:
         """The settings of the current ``NTK_COURSE_SCALE``."""
         return by_scale(
-            quick=cls((16, 64, 256), 800, (2, 4, 6, 8), 16, 1000),
+            quick=cls((16, 64, 256), 800, (2, 4, 6, 8), 16, 1000, (16, 256)),
             default=cls((8, 16, 32, 64, 128, 256, 512), 6000, (2, 4, 6, 8, 10, 12), 32, 4000),
             paper=cls(
                 (8, 16, 32, 64, 128, 256, 512, 1024), 20000, (2, 4, 6, 8, 10, 12, 16), 32, 20000
