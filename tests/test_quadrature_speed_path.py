@@ -49,12 +49,19 @@ def _direct(act, a, c, b):
 def test_series_matches_scipy_adaptive_quadrature(name, a, b, rho) -> None:
     """Random covariances and activations: within 1e-8 of scipy, relative to
     sqrt(E f(u)^2 E f(v)^2), taken by the series (not handed to the direct rules), with an error
-    estimate that says so."""
+    estimate that says so. One exception, by design: tanh's Hermite coefficients at a variance
+    above about 1 outlast the largest rule (its poles at +-i pi/2 slow their decay), so the series
+    hands those entries to the direct rules, whose results must then be as accurate."""
     act = get_activation(name)
     c = rho * (a if a == b else math.sqrt(a * b))
     t = [torch.tensor([v], dtype=torch.float64) for v in (a, c, b)]
     e_s, e_d, estimate, rest = mehler.series_expectations(act.sigma_and_dot, *t, 64)
-    assert rest is None and estimate < 1e-10
+    if rest is None:
+        assert estimate < 1e-10
+    else:
+        assert name == "tanh" and max(a, b) > 1.0, f"{name} at variances {a}, {b} left the series"
+        e_s, e_d, estimate = act.expectations_and_error(*t)
+        assert estimate < 1e-8
     for ours, f in zip((e_s, e_d), SMOOTH[name]):
         ref = scipy_expectation(f, a, c, b)
         scale = math.sqrt(abs(scipy_expectation(f, a, a, a) * scipy_expectation(f, b, b, b)))
