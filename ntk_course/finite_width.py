@@ -392,7 +392,7 @@ def log_ratio_slope(
 
 
 def detection_power(shift: float, std_error: float, k: float = 3.0) -> float:
-    """P(|estimate - null| > k se) when the truth is ``shift`` away from the null value.
+    """P(abs(estimate - null) > k se) when the truth is ``shift`` away from the null value.
 
     The power of a two-sided window of k standard errors against an alternative ``shift`` away,
     for a normal estimate: Phi(shift / se - k) + Phi(-shift / se - k).

@@ -6,9 +6,10 @@ a level.
 
 Inputs are uniform on the sphere of radius sqrt(n_0) in R^{n_0} (the setting of Ghorbani, Mei,
 Misiakiewicz & Montanari 2021, who write d for n_0), so that the projection z = <w*, x> on a unit
-vector w* is close to a standard Gaussian and the paper's Sigma^(1)(x, x) = |x|^2 / n_0 + beta^2 is
-the same for every point. The target y = He_k(z) / sqrt(k!) is a Hermite polynomial of one
-direction, normalised so that E[y^2] = 1 for a Gaussian z.
+vector w* is close to a standard Gaussian and the paper's
+Sigma^(1)(x, x) = norm(x)^2 / n_0 + beta^2 is the same for every point. The target
+y = He_k(z) / sqrt(k!) is a Hermite polynomial of one direction, normalised so that E[y^2] = 1 for
+a Gaussian z.
 
 A dot-product kernel on the sphere is diagonal in the spherical harmonics
 (:mod:`ntk_course.harmonics`); the polynomials of degree <= k restricted to the sphere are the sum
@@ -166,13 +167,13 @@ def polynomial_dimension(n0: int, k: int) -> int:
 
 
 def harmonic_power(n0: int, k: int) -> float:
-    """||P_k f*||^2: the power of the target He_k(<w, x>) / sqrt(k!) in the degree-k harmonics.
+    """norm(P_k f*)^2: the power of the target He_k(<w, x>) / sqrt(k!) in the degree-k harmonics.
 
     x uniform on the sphere of radius sqrt(n0); with t = <w, x> / sqrt(n0) the cosine, Funk-Hecke
-    gives P_k f* = g_k N(n0, k) P_k^{(n0)}(<w, u>) for u = x / |x|, g_k = E[f* P_k^{(n0)}(t)], and
-    the addition theorem its power g_k^2 N(n0, k). The expectation over t, whose density is
-    proportional to (1 - t^2)^{(n0 - 3)/2}, is a Gauss-Jacobi rule, exact for the polynomial
-    integrand.
+    gives P_k f* = g_k N(n0, k) P_k^{(n0)}(<w, u>) for u = x / norm(x),
+    g_k = E[f* P_k^{(n0)}(t)], and the addition theorem its power g_k^2 N(n0, k). The
+    expectation over t, whose density is proportional to (1 - t^2)^{(n0 - 3)/2}, is a Gauss-Jacobi
+    rule, exact for the polynomial integrand.
     Tends to 1 as n0 grows; for k = 2 it is (3 n0 / (n0 + 2) - 1) / 2, the whole of E[f*^2].
 
     Parameters
@@ -203,7 +204,7 @@ def harmonic_power(n0: int, k: int) -> float:
 
 
 def kernel_error_bound(n0: int, k: int, sizes: object) -> np.ndarray:
-    """The projection bound ||P_k f*||^2 (1 - N / N(n0, k))_+ for each N of ``sizes``.
+    """The projection bound norm(P_k f*)^2 (1 - N / N(n0, k))_+ for each N of ``sizes``.
 
     A lower bound on the mean test error of any predictor in the span of N kernel sections
     K(., x_i), valid for any kernel (and ridge), any inputs, averaged over the direction w uniform

@@ -1,6 +1,6 @@
 """The two-layer network of Du, Zhai, Poczos & Singh (ICLR 2019), trained for all times.
 
-Du et al.'s setting: inputs on the unit sphere, ``|x_i| = 1``, and
+Du et al.'s setting: inputs on the unit sphere, ``norm(x_i) = 1``, and
 
     f(x) = m^(-1/2) sum_{r=1}^m a_r sigma(w_r . x),    w_r(0) ~ N(0, Id),  a_r = +-1 fixed,
 
