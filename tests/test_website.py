@@ -7,7 +7,8 @@ Playwright. Every request that would leave localhost is aborted, so the pages ar
 classroom without internet sees them. Per page the tests check:
 
 * the math is typeset by the site's own MathJax (no raw ``$$``, ``\\[``, ``\\(`` left, no TeX
-  errors);
+  errors), lazily (``ui/lazy``: the math on screen first, the rest as the reader scrolls; the
+  tests typeset all of it before they look);
 * every image is loaded with a non-zero natural size, figures have an opaque light background
   with dark ink and are not shrunk on a 1366 x 768 laptop screen until their text is unreadable;
 * no JavaScript errors in the console, no request leaves localhost;
@@ -469,6 +470,10 @@ async () => {
   const wait = (ms) => new Promise((r) => setTimeout(r, ms));
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
     await Promise.race([MathJax.startup.promise, wait(30000)]);
+    // The site typesets lazily (ui/lazy): math off screen waits for the reader to scroll to it.
+    // Every check below is about the typeset page, so all of it is typeset first.
+    const lazy = MathJax.startup.document && MathJax.startup.document.lazyTypesetAll;
+    if (lazy) { await Promise.race([MathJax.startup.document.lazyTypesetAll(), wait(30000)]); }
   }
   for (const img of document.images) {
     img.loading = 'eager';
@@ -534,6 +539,8 @@ _FACTS_JS = r"""
     mathTypeset: mathEls.filter((el) => el.querySelector('mjx-container')).length,
     mathjaxScripts: [...document.scripts].map((s) => s.src).filter((s) => /mathjax/i.test(s)),
     mathjaxVersion: (window.MathJax && MathJax.version) || null,
+    mathLazy: !!(window.MathJax && MathJax.startup && MathJax.startup.document
+      && MathJax.startup.document.lazyTypesetAll),
     mjxContainers: document.querySelectorAll('mjx-container').length,
     texErrors: [...document.querySelectorAll('mjx-merror')]
       .map((e) => e.getAttribute('data-mjx-error') || e.textContent),
@@ -700,6 +707,11 @@ def math_problems(v: Visit, site: Site) -> list[str]:
             problems.append(
                 "the page has math but loads no MathJax from the site itself "
                 f"(scripts: {f['mathjaxScripts']})"
+            )
+        if not f["mathLazy"]:
+            problems.append(
+                "MathJax typesets the whole page before showing any of it (ui/lazy is not loaded: "
+                "see mathjax3_config in _config.yml); on a slow link the first screen waits"
             )
         if f["mathTypeset"] < f["mathCount"]:
             problems.append(
