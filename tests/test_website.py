@@ -20,10 +20,10 @@ classroom without internet sees them. Per page the tests check:
 And on a phone (390 x 844, issue 21), page by page: the page does not scroll sideways; no inline
 formula is cut off (it fits, or scrolls); display math and printed output that do not fit scroll
 (overflow auto, a visible scrollbar); no equation number covers its equation; every content image
-has alt text (not its file name); a figure shown at less than half its drawn size, where its
-12 pt text falls under 9 px, opens at full size on a tap; and every chapter, with everything it
-loads before a player is touched (all images included), weighs at most ``MAX_CHAPTER_GZIP_MIB``
-gzipped, as a static host serves it.
+has alt text (not its file name) and a caption; a figure shown at less than half its drawn size,
+where its 12 pt text falls under 9 px, opens at full size on a tap; and every chapter, with
+everything it loads before a player is touched (all images included), weighs at most
+``MAX_CHAPTER_GZIP_MIB`` gzipped, as a static host serves it.
 
 The browser is ``NTK_COURSE_CHROMIUM`` when set, else Debian's ``/usr/bin/chromium``, else
 Playwright's own Chromium (``python -m playwright install chromium``). With ``CI=true`` a missing
@@ -90,10 +90,6 @@ MAX_CHAPTER_GZIP_MIB = 1.0
 # The course style's 12 pt text is 18 px in a figure drawn at 110 dpi: shown at less than half its
 # size it falls under 9 px, and the figure must open at full size on a tap.
 MIN_TEXT_PX, FIGURE_TEXT_PX = 9.0, 12 * 110 / 72
-# Pages whose static figures (matplotlib outputs) still lack alt text: it goes in the figure cell's
-# metadata (``mystnb: image: alt:``). A page leaves this list once it has it; the test fails if a
-# listed page no longer needs to be here.
-ALT_TEXT_PENDING: set[str] = set()
 UNCOMPRESSED = {".png", ".jpg", ".jpeg", ".gif", ".woff", ".woff2", ".ico"}
 
 IN_CI = os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
@@ -893,6 +889,9 @@ _PHONE_JS = r"""
     src: img.getAttribute('src'), alt: (img.getAttribute('alt') || '').trim(),
     width: img.getBoundingClientRect().width, naturalWidth: img.naturalWidth,
     zoomable: img.classList.contains('ntk-zoomable'),
+    caption: ((img.closest('figure') && img.closest('figure').querySelector('figcaption'))
+      || (img.closest('.ntk-widget') && img.closest('.ntk-widget')
+        .querySelector('.ntk-widget-caption')) || {textContent: ''}).textContent.trim(),
     logo: !!img.closest('.dropdown-launch-buttons, .header-article-items, nav, header'),
   }));
   return {scrollWidth: document.documentElement.scrollWidth, clientWidth: vw, clippedInline,
@@ -978,14 +977,9 @@ def phone_visit(site: Site, phone, path: str) -> PhoneVisit:
 _NAMELESS_ALT = re.compile(r"(^$|\.(png|jpe?g|svg|gif)$|^figure$|^image$)", re.I)
 
 
-def phone_problems(v: PhoneVisit, chapter: bool, alt_pending: bool = False) -> list[str]:
+def phone_problems(v: PhoneVisit, chapter: bool) -> list[str]:
     f = v.facts
     problems = []
-    nameless = [
-        img["src"] for img in f["images"] if not img["logo"] and _NAMELESS_ALT.search(img["alt"])
-    ]
-    if alt_pending and not nameless:
-        problems.append("every image has alt text now: remove the page from ALT_TEXT_PENDING")
     if f["scrollWidth"] > f["clientWidth"] + 1:
         problems.append(f"the page scrolls sideways on a phone: {f['scrollWidth']} px wide")
     problems += [
@@ -1001,8 +995,13 @@ def phone_problems(v: PhoneVisit, chapter: bool, alt_pending: bool = False) -> l
     for img in f["images"]:
         if img["logo"]:
             continue
-        if _NAMELESS_ALT.search(img["alt"]) and not alt_pending:
+        if _NAMELESS_ALT.search(img["alt"]):
             problems.append(f"image {img['src']} has no alt text (alt={img['alt']!r})")
+        if not img["caption"]:
+            problems.append(
+                f"image {img['src']} has no caption (a static figure's goes in its cell's "
+                "metadata, mystnb: figure: caption:; a player's in interactive_figure(caption=))"
+            )
         if img["naturalWidth"] and img["width"] > 0:
             text_px = FIGURE_TEXT_PX * img["width"] / img["naturalWidth"]
             if text_px < MIN_TEXT_PX and not img["zoomable"]:
@@ -1289,11 +1288,10 @@ def test_search_folds_accents(site: Site, browser) -> None:
 @pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
 def test_reads_on_a_phone(site: Site, phone, page: TocPage) -> None:
     """At 390 px: no sideways scrolling, no cut formula, scrollable wide blocks, numbers beside
-    (not on) their equations, alt text, figures that enlarge, and chapters of at most 1 MiB."""
+    (not on) their equations, alt text and captions, figures that enlarge, and chapters of at
+    most 1 MiB."""
     v = phone_visit(site, phone, page.html)
-    problems = phone_problems(
-        v, chapter=page.is_chapter or page.root, alt_pending=page.name in ALT_TEXT_PENDING
-    )
+    problems = phone_problems(v, chapter=page.is_chapter or page.root)
     if problems:
         pytest.fail(
             f"{v.path} on a phone (screenshot {v.screenshot}):\n  - " + "\n  - ".join(problems),
