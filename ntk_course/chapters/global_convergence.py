@@ -48,7 +48,7 @@ class Settings:
         """The settings of the current scale (``NTK_COURSE_SCALE``)."""
         return by_scale(
             quick=cls(),
-            default=cls(widths=(16, 64, 256, 1024, 4096, 16384), ensemble=16, lr=2.0, steps=400),
+            default=cls(ensemble=16, lr=2.0, steps=400),  # quick's widths, up to 4096
             paper=cls(
                 widths=(16, 64, 256, 1024, 4096, 16384, 65536), ensemble=16, lr=1.0, steps=800
             ),

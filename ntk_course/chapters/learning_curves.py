@@ -69,16 +69,16 @@ class Settings:
             )
         sizes = (125, 250, 500, 1000, 2000)  # the generalisation chapter's first five
         return cls(
-            pool=3000,
-            n_test=2000,
+            pool=2000,
+            n_test=2000,  # the generalisation chapter's held-out digits
             sizes=sizes,
             draws=6,
             start=10,
-            stop=375,
+            stop=250,
             depths=(2, 3, 4, 5),
-            widget_pool=1500,
+            widget_pool=1000,
             arora_sizes=sizes,
-            pool_sizes=(60, 125, 250, 500, 750),
+            pool_sizes=(60, 125, 250, 500),
         )
 
     @property
