@@ -91,7 +91,7 @@ class SpectralBiasSettings:
 
     @classmethod
     def for_scale(cls, scale: str | None = None) -> SpectralBiasSettings:
-        """``quick``: width 1024, 4 networks; ``default``: width 4096, 8 networks; ``paper`` (a
+        """``quick``: width 1024, 4 networks; ``default``: width 2048, 8 networks; ``paper`` (a
         GPU): width 16384, 16 networks. Always one hidden layer, 32 points and 500 steps of lr 2 (t
         = 1000). ``None`` reads ``NTK_COURSE_SCALE``; an unknown name raises ValueError."""
         name = current_scale() if scale is None else scale
@@ -99,7 +99,7 @@ class SpectralBiasSettings:
             raise ValueError(f"unknown scale {name!r}; expected one of {SCALES}")
         return {
             "quick": cls(width=1024, ensemble=4),
-            "default": cls(),
+            "default": cls(width=2048),
             "paper": cls(width=16384, ensemble=16),
         }[name]
 
