@@ -155,8 +155,8 @@ class Figure1Settings:
     @classmethod
     def for_scale(cls, scale: str | None = None) -> Figure1Settings:
         """Settings for a scale: ``quick`` (CI, seconds on 2 CPU cores: widths 64 and 256, 4
-        initialisations, 32 training inputs), ``default`` (a laptop, a minute or two: widths 250 and
-        1000, 10 initialisations, 100 inputs) or ``paper`` (exactly Section 6.1, for a GPU: widths
+        initialisations, 32 training inputs), ``default`` (a laptop, seconds: widths 128 and 512, 6
+        initialisations, 100 inputs) or ``paper`` (exactly Section 6.1, for a GPU: widths
         500 and 10,000; about 20 s on one H100). ``None``: the scale chosen by ``NTK_COURSE_SCALE``
         (see :func:`ntk_course.config.scale`).
 
@@ -169,7 +169,7 @@ class Figure1Settings:
         if scale == "quick":
             return cls(widths=(64, 256), ensemble=4, n_train=32, n_circle=100)
         if scale == "default":
-            return cls(widths=(250, 1000), ensemble=10)
+            return cls(widths=(128, 512), ensemble=6)
         return cls()
 
 
