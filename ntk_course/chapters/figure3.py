@@ -121,7 +121,7 @@ class Figure3Settings:
     @classmethod
     def for_scale(cls, scale: str | None = None) -> Figure3Settings:
         """Settings for a scale: ``quick`` (seconds on 2 CPU cores: 64 digits, widths 20 and 200),
-        ``default`` (a laptop: 128 digits, widths 100 and 1,000), both with four runs per width (so
+        ``default`` (a laptop: 128 digits, widths 100 and 500), both with four runs per width (so
         that the spread of the runs gives the sampling error of the width exponent) and 400 steps of
         lr 10, so t still reaches 4,000; or ``paper`` (Section 6.3 exactly). ``None`` reads
         ``NTK_COURSE_SCALE``."""
@@ -134,7 +134,7 @@ class Figure3Settings:
             )
         if name == "default":
             return cls(
-                n_digits=128, widths=(100, 1000), ensemble=4, steps=400, lr=10.0, record_every=5
+                n_digits=128, widths=(100, 500), ensemble=4, steps=400, lr=10.0, record_every=5
             )
         return cls()
 
