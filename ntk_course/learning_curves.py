@@ -13,6 +13,12 @@ kernel's eigenvalues eta_k and the target's power v_k^2 along the eigenfunctions
   and b (sum_{k>K} v_k^2 ~ K^-b), and the spectrum continued past the measured modes;
 * :func:`arora_gram` and :func:`arora_bound`: the Gram matrix H of a two-layer ReLU network whose
   hidden layer is trained, and sqrt(2 y^T H^-1 y / N) (Arora, Du, Hu, Li & Wang 2019, Thm 5.1).
+
+Letters: this module keeps the papers', so that each formula can be checked against its source.
+The chapter ``book/learning_curves.md`` writes them in the course's notation (``book/notation.md``):
+the number of training points P (n in the functions) is N, eta_k is lambda-bar_k, kappa (in the
+functions: Simon et al.'s, in the units of eta_k; Canatar et al.'s is n kappa) is the effective
+ridge zeta_eff, alpha and b are the exponents a and b, and Arora et al.'s H is G^inf.
 """
 
 from __future__ import annotations

@@ -24,6 +24,10 @@ here, and the distance travelled, a length in weight space, is the same in both.
 
 Each function cites the lemma it implements; Liu, Zhu & Belkin (2020) give the Hessian's
 O(m^(-1/2)) (:func:`hessian_norm`).
+
+Letters: Du et al.'s, to check each formula against their paper; ``book/global_convergence.md``
+writes the course's (``book/notation.md``): H is G, H^inf is G^inf, lambda_0 is lambda_G, u is
+y-hat, the width m is n, delta is p_fail, and their time t is the course's t/N.
 """
 
 from __future__ import annotations
