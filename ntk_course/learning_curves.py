@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 
 import torch
+from scipy.optimize import brentq
 
 from ._checks import as_inputs, finite_array, kernel_matrix, non_negative, positive_int
 from .power_laws import PowerLaw, power_law_fit
@@ -109,7 +110,8 @@ def self_consistent_kappa(eigenvalues: object, n: int, ridge: float = 0.0) -> fl
     in kappa_C = n kappa). ``ridge`` is in the course's units,
     the eigenvalues of K/N (:func:`ntk_course.regression.kernel_regression`, K + n ridge I). The
     left side falls from (number of eta_k > 0) + infinity to 0 as kappa grows, so the root is
-    unique; it is found by bisection on log kappa to relative precision 1e-13.
+    unique; it is found by Brent's method (:func:`scipy.optimize.brentq`) on log kappa, in a
+    bracket the equation gives, to relative precision 1e-13.
 
     Parameters
     ----------
@@ -142,18 +144,19 @@ def self_consistent_kappa(eigenvalues: object, n: int, ridge: float = 0.0) -> fl
             f"({rank}); got n = {n}: pass a ridge > 0 or more eigenvalues"
         )
 
-    def excess(kappa: float) -> float:
+    def excess(log_kappa: float) -> float:
+        kappa = math.exp(log_kappa)
         return float((eta / (eta + kappa)).sum()) + n * ridge / kappa - n
 
-    lo = hi = float(eta.max()) if float(eta.max()) > 0 else 1.0
-    while excess(lo) <= 0:
-        lo /= 2.0
-    while excess(hi) > 0:
-        hi *= 2.0
-    while hi / lo > 1 + 1e-13:
-        mid = math.sqrt(lo * hi)
-        lo, hi = (mid, hi) if excess(mid) > 0 else (lo, mid)
-    return math.sqrt(lo * hi)
+    # A bracket from the equation itself: the sum is below sum_k eta_k / kappa, so the left side is
+    # below n at hi; above n at lo, where each of the rank positive terms exceeds n / rank
+    # (ridge = 0) or the ridge term alone exceeds n (kappa < ridge).
+    hi = (float(eta.sum()) + n * ridge) / n
+    lo = max(
+        0.5 * float(eta[eta > 0].min()) * (rank - n) / n if rank > n else 0.0,
+        0.5 * ridge,
+    )
+    return math.exp(brentq(excess, math.log(lo), math.log(hi), xtol=1e-13))
 
 
 def predicted_error(
