@@ -22,12 +22,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import os
 import re
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -177,50 +180,61 @@ class _Collector:
         return nb
 
     def pytest_sessionfinish(self, session) -> None:  # noqa: ANN001
+        # Under pytest-xdist each worker ends its own session and writes the notebooks it ran:
+        # each write holds a lock, and the references are read, merged and written under it.
+        done = {path: nb for path in self.notebooks if (nb := self.executed(path)) is not None}
         cache_dir = os.environ.get(CACHE_ENV)
-        record = os.environ.get(RECORD_ENV, "").strip() not in ("", "0")
-        refs = load_references() if record else None
-        if record and refs.get("scale") != _scale():
-            refs = {"scale": _scale(), "notebooks": {}}
-        cache = None
-        if cache_dir:
+        if cache_dir and done:
             from jupyter_cache import get_cache
+            from jupyter_cache.base import CacheBundleIn
 
-            cache = get_cache(cache_dir)
-        for path in self.notebooks:
-            nb = self.executed(path)
-            if nb is None:
-                continue
-            source = nb.metadata.get(SOURCE_KEY, path)
-            if cache is not None:
-                from jupyter_cache.base import CacheBundleIn
-
-                cache.cache_notebook_bundle(
-                    CacheBundleIn(nb, str(ROOT / source)), check_validity=False, overwrite=True
-                )
-            if refs is not None:
-                tagged = {
-                    cell_key(c.source): c.outputs
-                    for c in nb.cells
-                    if c.cell_type == "code" and CHECK_TAG in c.metadata.get("tags", [])
-                }
-                pictures = [
-                    k
-                    for k, outs in tagged.items()
-                    if any(o.get("output_type") != "stream" for o in outs)
-                ]
-                # figures and rich outputs are not numbers to compare: tag a cell that prints
-                if pictures:
-                    raise RuntimeError(
-                        f"{source}: cells tagged {CHECK_TAG} must only print text; "
-                        f"cells {pictures} show more"
+            with _exclusive(Path(cache_dir)):
+                cache = get_cache(cache_dir)
+                for path, nb in done.items():
+                    source = nb.metadata.get(SOURCE_KEY, path)
+                    cache.cache_notebook_bundle(
+                        CacheBundleIn(nb, str(ROOT / source)), check_validity=False, overwrite=True
                     )
-                refs["notebooks"][source] = tagged
-        if refs is not None:
-            refs["notebooks"] = dict(sorted(refs["notebooks"].items()))
+        if os.environ.get(RECORD_ENV, "").strip() in ("", "0"):
+            return
+        tagged = {}
+        for path, nb in done.items():
+            source = nb.metadata.get(SOURCE_KEY, path)
+            tagged[source] = {
+                cell_key(c.source): c.outputs
+                for c in nb.cells
+                if c.cell_type == "code" and CHECK_TAG in c.metadata.get("tags", [])
+            }
+            pictures = [
+                k
+                for k, outs in tagged[source].items()
+                if any(o.get("output_type") != "stream" for o in outs)
+            ]
+            # figures and rich outputs are not numbers to compare: tag a cell that prints
+            if pictures:
+                raise RuntimeError(
+                    f"{source}: cells tagged {CHECK_TAG} must only print text; "
+                    f"cells {pictures} show more"
+                )
+        with _exclusive(REFERENCES):
+            refs = load_references()
+            if refs.get("scale") != _scale():
+                refs = {"scale": _scale(), "notebooks": {}}
+            refs["notebooks"] = dict(sorted({**refs["notebooks"], **tagged}.items()))
             REFERENCES.write_text(
                 json.dumps(refs, indent=1, sort_keys=True) + "\n", encoding="utf-8"
             )
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock named after ``path`` (a file in the temporary folder) in the block."""
+    import fcntl
+
+    name = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"ntk_course-{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def pytest_configure(config) -> None:  # noqa: ANN001

@@ -16,6 +16,8 @@
 #   NTK_COURSE_WEBSITE=skip bash tests/run_all.sh  (no browser needed: steps 0-2 only, the end says
 #                                                   that the website test did not run, exit 0)
 #   NTK_COURSE_SCALE=default bash tests/run_all.sh (the pre-release check: the reader's scale)
+#   NTK_COURSE_WORKERS=0 bash tests/run_all.sh     (one process; by default pytest-xdist runs one
+#                                                   worker per core, at most 4)
 # With CI=true nothing is skipped: a browser that cannot be had fails at once, and
 # NTK_COURSE_WEBSITE=skip is refused.
 set -euo pipefail
@@ -176,6 +178,12 @@ python -m pytest --doctest-modules ntk_course --ignore=ntk_course/chapters \
   --ignore=ntk_course/assignments --ignore=ntk_course/reproduce.py -p no:cacheprovider -q
 
 # --------------------------------------------------------------------------- 1b. pytest and nbval
+# Workers: one per core, at most 4 (NTK_COURSE_WORKERS overrides; 0 runs in one process).
+cores=$(python -c 'import os; print(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())')
+workers="${NTK_COURSE_WORKERS:-$((cores < 4 ? cores : 4))}"
+case "$workers" in '' | *[!0-9]*) stop "NTK_COURSE_WORKERS=$workers: expected a number of workers (0: one process)" "unset NTK_COURSE_WORKERS" ;; esac
+threads="${OMP_NUM_THREADS:-}"
+if [ -z "$threads" ] && [ "$workers" -ge 2 ]; then threads=1; fi
 out="$PWD/_build/test"
 rm -rf "$out" && mkdir -p "$out"
 export NTK_COURSE_JUPYTER_CACHE="$out/jupyter_cache"
@@ -183,8 +191,12 @@ export NTK_COURSE_JUPYTER_CACHE="$out/jupyter_cache"
 echo "== notebooks for nbval (scale: $NTK_COURSE_SCALE)"
 python tests/nbval_cache.py prepare "$out/notebooks" >/dev/null
 
-echo "== pytest: unit tests, and each chapter and solved assignment executed once under nbval"
-PYTHONPATH=tests python -m pytest tests "$out/notebooks" --ignore tests/test_website.py \
+echo "== pytest: unit tests, and each chapter and solved assignment executed once under nbval" \
+  "($workers workers)"
+# pytest-xdist: a test file (a notebook's cells with it) runs whole on one worker, in order; one
+# torch thread per worker (OMP_NUM_THREADS), as the workers already use every core between them.
+env PYTHONPATH=tests ${threads:+OMP_NUM_THREADS=$threads} python -m pytest tests "$out/notebooks" \
+  --ignore tests/test_website.py -n "$workers" --dist loadfile \
   --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p nbval_cache -p no:cacheprovider "$@"
 
 # --------------------------------------------------------------------------- 2. the book
@@ -212,8 +224,10 @@ if [ "$website" = skip ]; then
 fi
 echo "== the website in Chromium ($NTK_COURSE_CHROMIUM)"
 status=0
+# A page's tests run on one worker (xdist_group), which opens the page once for all of them.
 NTK_COURSE_SITE="$out/_build/html" NTK_COURSE_BUILD_LOG="$out/build.log" \
-  python -m pytest tests/test_website.py -p no:cacheprovider "$@" || status=$?
+  python -m pytest tests/test_website.py -n "$workers" --dist loadgroup -p no:cacheprovider "$@" \
+  || status=$?
 if [ "$status" = 5 ]; then
   echo "error: the website step ran no test (pytest exit 5, 'no tests ran'); its skip reason is above" >&2
   exit 1

@@ -32,7 +32,9 @@ Playwright or Chromium fails the run; elsewhere it skips this module with the re
 tests ran" exit to its caller).
 
 A full-page screenshot of every page is written to ``NTK_COURSE_SCREENSHOTS`` (default
-``<repo>/_build/screenshots``); the folder is printed at the end of the session.
+``<repo>/_build/screenshots``); the folder is printed at the end of the session. With ``CI=true``
+the screenshot is of the first screen only (a full page of a long chapter costs seconds of
+software rendering, and nobody looks at CI's); ``NTK_COURSE_FULL_SCREENSHOTS=1`` or ``0`` decides.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ MIN_TEXT_PX, FIGURE_TEXT_PX = 9.0, 12 * 110 / 72
 UNCOMPRESSED = {".png", ".jpg", ".jpeg", ".gif", ".woff", ".woff2", ".ico"}
 
 IN_CI = os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+FULL_SCREENSHOTS = os.environ.get("NTK_COURSE_FULL_SCREENSHOTS", "0" if IN_CI else "1") != "0"
 
 
 def _missing(why: str) -> None:
@@ -209,8 +212,10 @@ CHAPTERS = [p for p in PAGES if p.is_chapter]
 NOTEBOOKS = [p for p in PAGES if p.is_notebook]
 
 
-def _ids(pages: list[TocPage]) -> list[str]:
-    return [p.name for p in pages]
+def _by_page(pages: list[TocPage]) -> list:
+    """The pages as parameters, each in the pytest-xdist group of its name: with ``--dist
+    loadgroup`` (tests/run_all.sh) one worker runs all of a page's tests and opens it once."""
+    return [pytest.param(p, id=p.name, marks=pytest.mark.xdist_group(p.name)) for p in pages]
 
 
 # --------------------------------------------------------------------------- build and serve
@@ -308,7 +313,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReques
 
 
 def _write_screenshot_index(site: Site) -> None:
-    """index.html in the screenshot folder: this run's pages in reading order, to scroll through."""
+    """index.html in the screenshot folder: this run's pages in reading order, to scroll through
+    (index-gw0.html, ... under pytest-xdist: each worker's own pages)."""
     order = [p.html for p in PAGES] + sorted(set(site.visits) - {p.html for p in PAGES})
     rows = [
         f'<h2>{path}</h2><img src="{site.visits[path].screenshot.name}" '
@@ -317,7 +323,8 @@ def _write_screenshot_index(site: Site) -> None:
         if path in site.visits
     ]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    (site.screenshots / "index.html").write_text(
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    (site.screenshots / (f"index-{worker}.html" if worker else "index.html")).write_text(
         f"<!doctype html><meta charset=utf-8><title>Course website screenshots</title>"
         f"<p>{len(rows)} pages at {VIEWPORT['width']}x{VIEWPORT['height']}, "
         f"taken {stamp} from {site.html}</p>" + "\n".join(rows),
@@ -663,7 +670,7 @@ def visit(site: Site, browser, path: str) -> Visit:
         tab.evaluate(_SETTLE_JS)
         facts = tab.evaluate(_FACTS_JS)
         shot = site.screenshots / _screenshot_name(path)
-        tab.screenshot(path=str(shot), full_page=True)
+        tab.screenshot(path=str(shot), full_page=FULL_SCREENSHOTS)
         moves = tab.evaluate(_WIDGET_JS)
     finally:
         tab.close()
@@ -1060,37 +1067,37 @@ def test_every_toc_page_is_built_and_linked_from_the_index(site: Site) -> None:
     assert not unlinked, f"pages of _toc.yml not reachable by links from index.html: {unlinked}"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+@pytest.mark.parametrize("page", _by_page(PAGES))
 def test_math_is_typeset_offline(site: Site, browser, page: TocPage) -> None:
     v = visit(site, browser, page.html)
     _fail_if(math_problems(v, site), v)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+@pytest.mark.parametrize("page", _by_page(PAGES))
 def test_figures_load_and_read_well(site: Site, browser, page: TocPage) -> None:
     v = visit(site, browser, page.html)
     _fail_if(figure_problems(v), v)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+@pytest.mark.parametrize("page", _by_page(PAGES))
 def test_no_javascript_errors_and_no_network(site: Site, browser, page: TocPage) -> None:
     v = visit(site, browser, page.html)
     _fail_if(script_problems(v) + offline_problems(v), v)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+@pytest.mark.parametrize("page", _by_page(PAGES))
 def test_internal_links_resolve(site: Site, browser, page: TocPage) -> None:
     v = visit(site, browser, page.html)
     _fail_if(link_problems(v, site), v)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+@pytest.mark.parametrize("page", _by_page(PAGES))
 def test_layout_fits_a_laptop_screen(site: Site, browser, page: TocPage) -> None:
     v = visit(site, browser, page.html)
     _fail_if(layout_problems(v), v)
 
 
-@pytest.mark.parametrize("page", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+@pytest.mark.parametrize("page", _by_page(NOTEBOOKS))
 def test_launch_buttons(site: Site, browser, page: TocPage) -> None:
     """A Binder button on every notebook page, opening a file the repository has."""
     v = visit(site, browser, page.html)
@@ -1112,7 +1119,7 @@ def test_launch_buttons(site: Site, browser, page: TocPage) -> None:
     _fail_if(problems, v)
 
 
-@pytest.mark.parametrize("page", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+@pytest.mark.parametrize("page", _by_page(NOTEBOOKS))
 def test_colab_button_opens_a_notebook(site: Site, browser, page: TocPage) -> None:
     """Colab opens only .ipynb files: a link to the MyST .md source fails with a JSON parse error.
 
@@ -1142,7 +1149,7 @@ def test_colab_button_opens_a_notebook(site: Site, browser, page: TocPage) -> No
     _fail_if(problems, v)
 
 
-@pytest.mark.parametrize("page", CHAPTERS, ids=_ids(CHAPTERS))
+@pytest.mark.parametrize("page", _by_page(CHAPTERS))
 def test_chapter_has_theorems_exercises_and_figures(site: Site, browser, page: TocPage) -> None:
     """Every chapter states a result (prf block), sets exercises with solutions and shows a
     figure."""
@@ -1163,7 +1170,7 @@ def test_chapter_has_theorems_exercises_and_figures(site: Site, browser, page: T
     _fail_if(problems, v)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+@pytest.mark.parametrize("page", _by_page(PAGES))
 def test_interactive_figures_move_without_a_kernel_and_pages_stay_light(
     site: Site, browser, page: TocPage
 ) -> None:
@@ -1285,7 +1292,7 @@ def test_search_folds_accents(site: Site, browser) -> None:
     assert hits > 0, f"search for {plain!r} (the index has {word!r}) found nothing"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+@pytest.mark.parametrize("page", _by_page(PAGES))
 def test_reads_on_a_phone(site: Site, phone, page: TocPage) -> None:
     """At 390 px: no sideways scrolling, no cut formula, scrollable wide blocks, numbers beside
     (not on) their equations, alt text and captions, figures that enlarge, and chapters of at
