@@ -69,7 +69,7 @@ class Settings:
             )
         sizes = (125, 250, 500, 1000, 2000)  # the generalisation chapter's first five
         return cls(
-            pool=2000,
+            pool=2500,  # above the largest size: its draws are different training sets
             n_test=2000,  # the generalisation chapter's held-out digits
             sizes=sizes,
             draws=6,
