@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.stats import norm
 
 from ._checks import finite_array, kernel_matrix, times
 from ._linalg import out_dtype, pi_spectrum
@@ -171,7 +170,7 @@ def percentiles(mean: object, covariance: object, q: object = (10, 50, 90)) -> t
     qs = np.asarray(q, dtype=float).reshape(-1)
     if qs.size == 0 or not np.all((qs > 0) & (qs < 100)):
         raise ValueError(f"q must hold percentiles strictly between 0 and 100; got {qs.tolist()}")
-    z = torch.as_tensor(norm.ppf(qs / 100), dtype=mu.dtype, device=mu.device)
+    z = torch.special.ndtri(torch.as_tensor(qs / 100, dtype=torch.float64)).to(mu)
     std = cov.diagonal(dim1=-2, dim2=-1).clamp_min(0).sqrt()
     std = std.reshape(std.shape + (1,) * (mu.ndim - std.ndim))
     return mu + z.reshape((-1,) + (1,) * mu.ndim) * std

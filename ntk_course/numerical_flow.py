@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.integrate import solve_ivp
-from scipy.special import expit, softmax
 
 from ._checks import finite_array, non_negative
 from ._linalg import out_dtype
@@ -62,6 +60,8 @@ def _targets(
 
 def _loss_gradient(loss: str, f: np.ndarray, y: np.ndarray) -> np.ndarray:
     """d(x_i) = gradient of the loss at f(x_i): (f - y); softmax(f) - y; -y sigmoid(-y f)."""
+    from scipy.special import expit, softmax  # here, not above: `import ntk_course` stays fast
+
     if loss == "mse":
         return f - y
     if loss == "cross_entropy":
@@ -170,6 +170,8 @@ def kernel_flow(
     states = np.tile(s0, (uniq.size, 1))
     later = uniq > 0
     if later.any():
+        from scipy.integrate import solve_ivp  # here, not above: `import ntk_course` stays fast
+
         sol = solve_ivp(
             rhs, (0.0, float(uniq[-1])), s0, method=method, t_eval=uniq[later], rtol=rtol, atol=atol
         )
