@@ -258,6 +258,15 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    """The site's server; a tab closed while a file was still on its way (a player frame or an
+    image below the first screen) is not an error of the site, and prints no traceback."""
+
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
     """The built site served on 127.0.0.1 (built once per session, or taken from
@@ -282,7 +291,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReques
     ).resolve()
     shots.mkdir(parents=True, exist_ok=True)
     handler = functools.partial(_QuietHandler, directory=str(html_dir))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     served = Site(
