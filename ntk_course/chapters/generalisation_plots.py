@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from matplotlib.ticker import NullFormatter
 
-from .plotting import new_axes
+from .plotting import label_values, new_axes
 
 if TYPE_CHECKING:
     from ..power_laws import PowerLaw
@@ -128,8 +127,7 @@ def plot_widths(run: NetworkRun, settings: Settings, ax=None):
         title=f"depth {settings.net_depth}, {settings.n_net:,} training digits, "
         f"lr {settings.lr:g}, {settings.steps} steps",
     )
-    ax.set_xticks(widths, [str(w) for w in widths])
-    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlapped the widths
+    label_values(ax, widths)
     ax.legend(loc="lower right")
     return ax
 

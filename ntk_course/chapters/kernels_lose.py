@@ -23,12 +23,11 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.ticker import NullFormatter
 
 from ..architecture import Architecture
 from ..regression import kernel_regression
 from ..single_index import crossing_size, hermite_target, relative_error, sphere_inputs
-from .plotting import new_axes
+from .plotting import label_values, new_axes
 
 
 @dataclass
@@ -233,8 +232,7 @@ def plot_crossings(
         ax.loglog(curves.n0s, np.exp(np.nanmean(np.log(n), 1)), color=colour, lw=2, label=name)
     ax.loglog(curves.n0s, dims, "k--", label="dimension of degree <= k")
     ax.loglog(curves.n0s, bound, "k:", label="kernel lower bound")
-    ax.set_xticks(curves.n0s, [str(n) for n in curves.n0s])
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    label_values(ax, curves.n0s)
     ax.set_xlabel("input dimension n0")
     ax.set_ylabel(f"training points N to reach error {level:g}")
     ax.legend(fontsize="small")

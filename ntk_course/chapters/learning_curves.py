@@ -27,6 +27,7 @@ from ..learning_curves import (
     target_powers,
 )
 from ..regression import kernel_regression, one_hot_targets
+from .plotting import label_values
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,7 @@ def plot_curves(axes: tuple[plt.Axes, plt.Axes], curves: Curves) -> None:
         n = torch.tensor(sizes, dtype=torch.float64)
         ax.loglog(n, measured.mean(0), "o", label=f"measured on {where}")
         ax.loglog(n, predicted, "--", label=f"predicted ({how})")
+        label_values(ax, sizes)
         ax.set_xlabel("training digits $N$")
         ax.set_ylabel(r"mean squared error $\mathcal{E}_{\rm test}$")
         ax.legend(fontsize="small")

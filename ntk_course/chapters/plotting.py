@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 
 __all__ = ["COLUMN_WIDTH_INCHES", "PALETTE", "STYLE", "new_axes", "share_limits", "use_style"]
 
@@ -95,3 +96,19 @@ def share_limits(figures: list[plt.Figure]) -> None:
             pair = (min(low), max(high))
             for a in axes:
                 getattr(a, put)(pair[::-1] if flipped else pair)
+
+
+def label_values(ax: plt.Axes, values: object) -> None:
+    """Label a log-scaled x axis at ``values`` only (the sizes or widths of an experiment), written
+    as numbers; the minor labels a log axis adds (2 x 10^2, 3 x 10^2, ...) would overlap them.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        An axes whose x axis is log-scaled.
+    values : sequence of numbers
+        Where to put the labels.
+    """
+    values = [float(v) for v in values]
+    ax.set_xticks(values, [f"{v:g}" for v in values])
+    ax.xaxis.set_minor_formatter(NullFormatter())
